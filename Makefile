@@ -1,0 +1,25 @@
+.PHONY: up test lint format services-up services-down install clean
+
+up: ## run the whole stack here (Redis, Elasticsearch, ingest, worker, web); Ctrl-C stops it
+	scripts/run.sh
+
+test: ## set up everything, lint, and run all tests against the real services
+	scripts/test.sh
+
+lint: install
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+format: install
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+install:
+	scripts/bootstrap.sh
+
+services-up:
+	scripts/services.sh start
+
+services-down:
+	scripts/services.sh stop

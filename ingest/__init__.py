@@ -1,0 +1,33 @@
+"""The ingest HTTP service: validate posted articles, give each a deterministic id, queue them.
+
+Run with ``gunicorn 'ingest:create_app()'`` (see the Makefile).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from shared.http import register_error_handlers
+from shared.settings import Settings, get_settings
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """``config`` may hold Flask settings and ``NEWSROOM_SETTINGS`` (a ``Settings``)."""
+    config = dict(config or {})
+    settings: Settings = config.pop("NEWSROOM_SETTINGS", None) or get_settings()
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.ingest_max_body_bytes,
+        JSON_SORT_KEYS=False,
+        **config,
+    )
+    app.extensions["newsroom_settings"] = settings
+    register_error_handlers(app)
+
+    from ingest.views import bp
+
+    app.register_blueprint(bp)
+    return app

@@ -1,0 +1,155 @@
+"""Turn a POST /articles request body into validated articles, whatever its content type."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.http import ApiError
+from shared.schema import ArticleIn
+
+JSON_TYPES = frozenset({"application/json"})
+NDJSON_TYPES = frozenset(
+    {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines"}
+)
+TEXT_TYPES = frozenset({"text/plain"})
+SUPPORTED_TYPES = sorted(JSON_TYPES | NDJSON_TYPES | TEXT_TYPES)
+# Fields a text/plain post may set through the query string.
+TEXT_QUERY_FIELDS = ("title", "url", "source", "published_at", "language", "authors")
+
+
+@dataclass(frozen=True)
+class Rejected:
+    position: int  # 0-based index in a JSON array, 1-based line in NDJSON
+    errors: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ParsedRequest:
+    articles: list[ArticleIn]
+    rejected: list[Rejected]
+    position_name: str  # "index" or "line"
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ApiError(
+            400, "Invalid encoding", f"the body is not valid UTF-8 (byte {error.start})"
+        ) from error
+
+
+def _field_errors(error: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {
+            "field": ".".join(str(part) for part in item["loc"]) or "(article)",
+            "message": item["msg"],
+        }
+        for item in error.errors(include_url=False, include_input=False)
+    ]
+
+
+def _validate(item: Any) -> ArticleIn | list[dict[str, Any]]:
+    if not isinstance(item, dict):
+        return [
+            {"field": "(article)", "message": f"expected a JSON object, got {type(item).__name__}"}
+        ]
+    try:
+        return ArticleIn.model_validate(item)
+    except ValidationError as error:
+        return _field_errors(error)
+
+
+def _json_items(text: str) -> Iterator[tuple[int, Any]]:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ApiError(
+            400,
+            "Malformed JSON",
+            f"{error.msg} at line {error.lineno} column {error.colno}",
+            line=error.lineno,
+            column=error.colno,
+        ) from error
+    except RecursionError as error:
+        raise ApiError(400, "Malformed JSON", "the JSON is nested too deeply") from error
+    if isinstance(document, list):
+        if not document:
+            raise ApiError(400, "Empty batch", "the JSON array holds no articles")
+        yield from enumerate(document)
+    else:
+        yield 0, document
+
+
+def _ndjson_items(text: str) -> Iterator[tuple[int, Any]]:
+    found = False
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        found = True
+        try:
+            yield line_number, json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ApiError(
+                400,
+                "Malformed NDJSON",
+                f"line {line_number}: {error.msg} at column {error.colno}",
+                line=line_number,
+                column=error.colno,
+            ) from error
+        except RecursionError as error:
+            raise ApiError(
+                400, "Malformed NDJSON", f"line {line_number}: nested too deeply", line=line_number
+            ) from error
+    if not found:
+        raise ApiError(400, "Empty batch", "the NDJSON body holds no articles")
+
+
+def _text_item(text: str, query: Mapping[str, str]) -> Iterator[tuple[int, Any]]:
+    item: dict[str, Any] = {name: query[name] for name in TEXT_QUERY_FIELDS if query.get(name)}
+    item["body"] = text
+    yield 0, item
+
+
+def parse_articles(
+    raw: bytes, mimetype: str, query: Mapping[str, str], max_articles: int
+) -> ParsedRequest:
+    """Validate every article in the body. Raises ``ApiError`` for a body that cannot be read at
+    all; articles that fail validation are returned in ``rejected`` with the reasons."""
+    if mimetype not in SUPPORTED_TYPES:
+        raise ApiError(
+            415,
+            "Unsupported content type",
+            f"cannot read {mimetype or 'a body without Content-Type'}; "
+            f"send one of {', '.join(SUPPORTED_TYPES)}",
+            supported=SUPPORTED_TYPES,
+        )
+    if not raw.strip():
+        raise ApiError(400, "Empty body", "the request body is empty")
+    text = _decode(raw)
+    if mimetype in JSON_TYPES:
+        items, position_name = _json_items(text), "index"
+    elif mimetype in NDJSON_TYPES:
+        items, position_name = _ndjson_items(text), "line"
+    else:
+        items, position_name = _text_item(text, query), "index"
+    articles: list[ArticleIn] = []
+    rejected: list[Rejected] = []
+    for count, (position, item) in enumerate(items, start=1):
+        if count > max_articles:
+            raise ApiError(
+                413,
+                "Too many articles",
+                f"at most {max_articles} articles per request; split the batch",
+            )
+        validated = _validate(item)
+        if isinstance(validated, ArticleIn):
+            articles.append(validated)
+        else:
+            rejected.append(Rejected(position, validated))
+    return ParsedRequest(articles, rejected, position_name)

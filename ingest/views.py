@@ -1,0 +1,138 @@
+"""HTTP edge of ingest: parse, call the logic, serialise."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from typing import Any
+
+import redis
+from elasticsearch import TransportError
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+
+from ingest.parsing import parse_articles
+from ingest.queueing import queue_articles
+from shared.clients import get_elasticsearch, get_redis
+from shared.http import ApiError, check_dependencies
+from shared.settings import Settings
+from shared.status import get_state
+from worker.celery_app import app as celery_app
+
+bp = Blueprint("ingest", __name__)
+
+_ARTICLE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _settings() -> Settings:
+    settings: Settings = current_app.extensions["newsroom_settings"]
+    return settings
+
+
+@bp.before_request
+def _require_api_key() -> None:
+    key = _settings().ingest_api_key
+    if key is None or request.endpoint in ("ingest.healthz", "ingest.index"):
+        return
+    auth = request.headers.get("Authorization", "")
+    given = (
+        auth.removeprefix("Bearer ").strip()
+        if auth.startswith("Bearer ")
+        else request.headers.get("X-API-Key", "")
+    )
+    if not hmac.compare_digest(given.encode(), key.get_secret_value().encode()):
+        raise ApiError(
+            401, "Unauthorized", "send the API key as 'Authorization: Bearer <key>' or 'X-API-Key'"
+        )
+
+
+@bp.get("/")
+def index() -> Response:
+    return jsonify(
+        service="newsroom-ingest",
+        endpoints={
+            "POST /articles": "application/json (object or array), application/x-ndjson, "
+            "text/plain",
+            "GET /articles/<id>": "state of one article: queued, indexed or failed",
+            "GET /healthz": "Redis and Elasticsearch reachability",
+        },
+    )
+
+
+@bp.post("/articles")
+def post_articles() -> tuple[Response, int]:
+    settings = _settings()
+    parsed = parse_articles(
+        request.get_data(cache=False),
+        request.mimetype,
+        request.args,
+        settings.ingest_max_articles_per_request,
+    )
+    rejected = [
+        {parsed.position_name: item.position, "errors": item.errors} for item in parsed.rejected
+    ]
+    if not parsed.articles:
+        raise ApiError(
+            422, "Invalid articles", "no article in the request is valid", rejected=rejected
+        )
+    payloads = queue_articles(
+        parsed.articles,
+        content_type=request.mimetype,
+        celery_app=celery_app,
+        redis_client=get_redis(settings),
+        settings=settings,
+    )
+    body: dict[str, Any] = {
+        "accepted": len(payloads),
+        "articles": [
+            {
+                "id": payload["id"],
+                "state": "queued",
+                "status_url": url_for(
+                    "ingest.article_status", article_id=payload["id"], _external=True
+                ),
+            }
+            for payload in payloads
+        ],
+        "rejected": rejected,
+    }
+    return jsonify(body), 202
+
+
+@bp.get("/articles/<article_id>")
+def article_status(article_id: str) -> Response:
+    if not _ARTICLE_ID.match(article_id):
+        raise ApiError(400, "Invalid id", "an article id is 32 lowercase hexadecimal characters")
+    settings = _settings()
+    try:
+        state = get_state(get_redis(settings), settings.index_prefix, article_id)
+    except redis.RedisError as error:
+        raise ApiError(503, "Status unavailable", f"Redis is unreachable: {error}") from error
+    if state is None:
+        # Status records expire; the index is the lasting proof.
+        try:
+            found = bool(
+                get_elasticsearch(settings).exists(index=settings.articles_alias, id=article_id)
+            )
+        except TransportError as error:
+            raise ApiError(
+                503, "Status unavailable", f"Elasticsearch is unreachable: {error}"
+            ) from error
+        if found:
+            state = {"state": "indexed", "updated_at": "", "error": ""}
+        else:
+            raise ApiError(404, "Not found", f"no article with id {article_id} was accepted")
+    body: dict[str, Any] = {
+        "id": article_id,
+        "state": state["state"],
+        "updated_at": state.get("updated_at") or None,
+    }
+    if state.get("error"):
+        body["error"] = state["error"]
+    return jsonify(body)
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    settings = _settings()
+    ok, report = check_dependencies(get_elasticsearch(settings), get_redis(settings))
+    return jsonify(status="ok" if ok else "unavailable", checks=report), 200 if ok else 503

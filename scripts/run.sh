@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Run the whole stack on this machine: Redis, Elasticsearch, ingest, one Celery worker and web.
+# Ctrl-C stops everything this script started.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+INGEST_PORT=${INGEST_PORT:-8001}
+WEB_PORT=${WEB_PORT:-8000}
+
+scripts/bootstrap.sh
+services_were_up=0
+scripts/services.sh status && services_were_up=1
+scripts/services.sh start
+
+export HF_HUB_OFFLINE=1
+children=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo; echo "run: stopping" >&2
+  [ ${#children[@]} -eq 0 ] || kill -TERM "${children[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+  [ "$services_were_up" -eq 1 ] || scripts/services.sh stop
+}
+trap cleanup INT TERM EXIT
+
+.venv/bin/celery -A worker.celery_app worker --queues live --concurrency 2 --loglevel INFO &
+children+=($!)
+.venv/bin/gunicorn --bind "127.0.0.1:$INGEST_PORT" --workers 2 --threads 4 "ingest:create_app()" &
+children+=($!)
+.venv/bin/gunicorn --bind "127.0.0.1:$WEB_PORT" --workers 2 --threads 4 "web:create_app()" &
+children+=($!)
+
+for _ in $(seq 100); do
+  curl -fsS "http://127.0.0.1:$INGEST_PORT/healthz" >/dev/null 2>&1 && curl -fsS "http://127.0.0.1:$WEB_PORT/healthz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+cat <<MSG
+
+  Newsroom is running.
+    Search:  http://127.0.0.1:$WEB_PORT/
+    Ingest:  http://127.0.0.1:$INGEST_PORT/articles   (POST; see README.md)
+  Press Ctrl-C to stop.
+
+MSG
+wait -n "${children[@]}"
+echo "run: a service exited; stopping the rest" >&2

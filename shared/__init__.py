@@ -1,0 +1,1 @@
+"""What ingest, worker and web share: settings, article schema, index definition, clients."""

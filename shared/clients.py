@@ -1,0 +1,54 @@
+"""The Elasticsearch and Redis clients: one function each, one client per process.
+
+Clients hold sockets, which must not be shared across ``fork``: the cache is cleared in the
+child after every fork (Celery's prefork pool, gunicorn workers), so each process makes its own.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+import redis
+from elasticsearch import Elasticsearch
+
+from shared.settings import Settings, get_settings
+
+
+@lru_cache(maxsize=4)
+def _elasticsearch(url: str, timeout_s: float) -> Elasticsearch:
+    return Elasticsearch(
+        url,
+        request_timeout=timeout_s,
+        retry_on_timeout=False,
+        max_retries=1,
+    )
+
+
+@lru_cache(maxsize=4)
+def _redis(url: str, timeout_s: float) -> redis.Redis:
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        health_check_interval=30,
+        decode_responses=True,
+    )
+
+
+def get_elasticsearch(settings: Settings | None = None) -> Elasticsearch:
+    settings = settings or get_settings()
+    return _elasticsearch(settings.elasticsearch_url, settings.elasticsearch_timeout_s)
+
+
+def get_redis(settings: Settings | None = None) -> redis.Redis:
+    settings = settings or get_settings()
+    return _redis(settings.redis_url, settings.redis_timeout_s)
+
+
+def _forget_clients() -> None:
+    _elasticsearch.cache_clear()
+    _redis.cache_clear()
+
+
+os.register_at_fork(after_in_child=_forget_clients)

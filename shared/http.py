@@ -1,0 +1,71 @@
+"""What both Flask services share at the HTTP edge: JSON errors and the health check."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from elasticsearch import Elasticsearch
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class ApiError(Exception):
+    """An error the client can act on, answered as ``application/problem+json``."""
+
+    def __init__(self, status: int, title: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.extra = extra
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
+    response = jsonify({"status": status, "title": title, "detail": detail, **extra})
+    response.status_code = status
+    response.mimetype = PROBLEM_JSON
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(error: ApiError) -> Response:
+        response = problem(error.status, error.title, error.detail, **error.extra)
+        if error.status in (429, 503):
+            response.headers["Retry-After"] = "5"
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        return problem(status, error.name, error.description or error.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        log.exception("unhandled error")
+        return problem(500, "Internal Server Error", "an unexpected error occurred; it was logged")
+
+
+def check_dependencies(es: Elasticsearch, redis_client: redis.Redis) -> tuple[bool, dict[str, Any]]:
+    """Whether Redis and Elasticsearch are usable, and why not."""
+    report: dict[str, Any] = {}
+    try:
+        redis_client.ping()
+        report["redis"] = {"ok": True}
+    except redis.RedisError as error:
+        report["redis"] = {"ok": False, "reason": f"{type(error).__name__}: {error}"}
+    try:
+        health = es.cluster.health(timeout="2s")
+        status = str(health["status"])
+        report["elasticsearch"] = {"ok": status in ("green", "yellow"), "status": status}
+        if status == "red":
+            report["elasticsearch"]["reason"] = "cluster status is red"
+    except Exception as error:  # any transport or API failure means "not usable"
+        report["elasticsearch"] = {"ok": False, "reason": f"{type(error).__name__}: {error}"}
+    return all(part["ok"] for part in report.values()), report

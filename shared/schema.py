@@ -1,0 +1,138 @@
+"""The article schema: what clients may post, the queued payload and the deterministic id."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+__all__ = ["ArticleIn", "ValidationError", "article_id", "canonical_url", "to_payload"]
+
+MAX_BODY_CHARS = 2_000_000
+MAX_TITLE_CHARS = 1_000
+MAX_METADATA_KEYS = 100
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+class ArticleIn(BaseModel):
+    """One article as a client posts it. Unknown fields are kept, as ``metadata``."""
+
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+
+    body: str = Field(min_length=1, max_length=MAX_BODY_CHARS)
+    title: str | None = Field(None, max_length=MAX_TITLE_CHARS)
+    url: str | None = Field(None, max_length=4_000)
+    source: str | None = Field(None, max_length=300)
+    published_at: datetime | None = None
+    authors: list[str] = Field(default_factory=list, max_length=100)
+    language: str | None = Field(None, pattern=r"^[a-z]{2,3}$")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL")
+        return value
+
+    @field_validator("authors", mode="before")
+    @classmethod
+    def _authors_list(cls, value: Any) -> Any:
+        # A single author is commonly sent as a string.
+        if isinstance(value, str):
+            return [name for name in (part.strip() for part in value.split(";")) if name]
+        return value
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _lower_language(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("published_at")
+    @classmethod
+    def _aware_utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        # A date without a zone is taken as UTC rather than the server's local time.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @field_validator("title", "source")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _bounded_metadata(self) -> ArticleIn:
+        if len(self.all_metadata()) > MAX_METADATA_KEYS:
+            raise ValueError(
+                f"at most {MAX_METADATA_KEYS} metadata fields (unknown fields count too)"
+            )
+        return self
+
+    def all_metadata(self) -> dict[str, Any]:
+        """Explicit ``metadata`` merged with the unknown top-level fields."""
+        return {**self.metadata, **(self.model_extra or {})}
+
+
+def canonical_url(url: str) -> str:
+    """The form of a URL that identifies an article: case-folded scheme and host, no fragment,
+    no default port, no trailing slash."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
+        host = f"{host}:{port}"
+    path = parts.path.rstrip("/") or "/"
+    return urlunsplit((scheme, host, path, parts.query, ""))
+
+
+def _normalise_text(text: str | None) -> str:
+    return _WHITESPACE.sub(" ", unicodedata.normalize("NFC", text or "")).strip()
+
+
+def article_id(*, url: str | None, source: str | None, title: str | None, body: str) -> str:
+    """Deterministic id: from the canonical URL when there is one, else from source, title and
+    body (whitespace-normalised), so re-posting an article never makes a second document."""
+    if url:
+        key = "url\x1f" + canonical_url(url)
+    else:
+        key = "\x1f".join(
+            ("text", _normalise_text(source), _normalise_text(title), _normalise_text(body))
+        )
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def to_payload(article: ArticleIn, *, content_type: str, received_at: datetime) -> dict[str, Any]:
+    """The JSON-safe message queued for the worker: everything needed to enrich and index."""
+    return {
+        "id": article_id(
+            url=article.url, source=article.source, title=article.title, body=article.body
+        ),
+        "received_at": received_at.astimezone(UTC).isoformat(),
+        "content_type": content_type,
+        "title": article.title,
+        "body": article.body,
+        "url": article.url,
+        "source": article.source,
+        "published_at": article.published_at.isoformat() if article.published_at else None,
+        "authors": article.authors,
+        "language": article.language,
+        "metadata": article.all_metadata(),
+    }

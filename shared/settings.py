@@ -1,0 +1,68 @@
+"""One typed settings object, read from the environment (prefix ``NEWSROOM_``) and ``.env``.
+
+Every knob is documented in ``.env.example``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSROOM_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: Literal["local", "test", "production"] = "local"
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # The Celery broker; the same Redis as the status store unless told otherwise.
+    broker_url: str | None = None
+    redis_timeout_s: float = Field(5.0, gt=0)
+
+    elasticsearch_url: str = "http://127.0.0.1:9200"
+    elasticsearch_timeout_s: float = Field(10.0, gt=0)
+    # Index names are "<prefix>-articles-v<N>", read and written through the alias
+    # "<prefix>-articles"; tests use their own prefix so they never touch real data.
+    index_prefix: str = Field("newsroom", pattern=r"^[a-z0-9][a-z0-9_-]{0,60}$")
+    index_shards: int = Field(1, ge=1)
+    index_replicas: int = Field(0, ge=0)
+
+    ingest_max_body_bytes: int = Field(20 * 1024 * 1024, gt=0)
+    ingest_max_articles_per_request: int = Field(5000, gt=0)
+    # Articles per Celery task: one task enriches its batch and indexes it with one _bulk call.
+    ingest_task_batch_size: int = Field(20, gt=0, le=500)
+    ingest_api_key: SecretStr | None = None
+
+    queue_name: str = "live"
+    task_max_retries: int = Field(8, ge=0)
+    # Longer than any task may run, so Redis never redelivers a task still being worked on.
+    broker_visibility_timeout_s: int = Field(3600, gt=0)
+    status_ttl_s: int = Field(30 * 24 * 3600, gt=0)
+
+    web_page_size: int = Field(10, gt=0, le=100)
+
+    @property
+    def celery_broker_url(self) -> str:
+        return self.broker_url or self.redis_url
+
+    @property
+    def articles_alias(self) -> str:
+        return f"{self.index_prefix}-articles"
+
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> Settings:
+        if self.environment == "production" and self.ingest_api_key is None:
+            raise ValueError(
+                "NEWSROOM_INGEST_API_KEY must be set when NEWSROOM_ENVIRONMENT=production"
+            )
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,36 @@
+"""Where each article stands (``queued``, ``indexed``, ``failed``), kept in Redis by id."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Literal
+
+import redis
+
+State = Literal["queued", "indexed", "failed"]
+
+
+def _key(prefix: str, article_id: str) -> str:
+    return f"{prefix}:article:{article_id}"
+
+
+def set_states(
+    client: redis.Redis,
+    prefix: str,
+    states: Iterable[tuple[str, State, str | None]],
+    ttl_s: int,
+) -> None:
+    """Record ``(article_id, state, error)`` for many articles in one round trip."""
+    now = datetime.now(UTC).isoformat()
+    pipe = client.pipeline(transaction=False)
+    for article_id, state, error in states:
+        key = _key(prefix, article_id)
+        pipe.hset(key, mapping={"state": state, "updated_at": now, "error": error or ""})
+        pipe.expire(key, ttl_s)
+    pipe.execute()
+
+
+def get_state(client: redis.Redis, prefix: str, article_id: str) -> dict[str, str] | None:
+    found: dict[str, str] = client.hgetall(_key(prefix, article_id))  # type: ignore[assignment]
+    return found or None

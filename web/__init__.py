@@ -1,0 +1,47 @@
+"""The web front end: a search UI and a JSON API over the article index.
+
+Run with ``gunicorn 'web:create_app()'`` (see the Makefile).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response
+
+from shared.http import register_error_handlers
+from shared.settings import Settings, get_settings
+
+# No inline script or style anywhere: the policy can stay strict.
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """``config`` may hold Flask settings and ``NEWSROOM_SETTINGS`` (a ``Settings``)."""
+    config = dict(config or {})
+    settings: Settings = config.pop("NEWSROOM_SETTINGS", None) or get_settings()
+    app = Flask(__name__)
+    app.config.update(JSON_SORT_KEYS=False, **config)
+    app.extensions["newsroom_settings"] = settings
+    register_error_handlers(app)
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        for name, value in _SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    from web.views import api, ui
+
+    app.register_blueprint(ui)
+    app.register_blueprint(api)
+    return app

@@ -1,0 +1,1 @@
+"""Celery workers: enrich articles and bulk-index them into Elasticsearch."""

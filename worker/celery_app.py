@@ -1,0 +1,44 @@
+"""The one Celery app. Ingest imports it only to send tasks by name; the worker runs it:
+
+celery -A worker.celery_app worker -Q live
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from shared.settings import Settings, get_settings
+
+PROCESS_ARTICLES_TASK = "newsroom.process_articles"
+
+
+def create_celery_app(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    app = Celery("newsroom", broker=settings.celery_broker_url, include=["worker.tasks"])
+    app.conf.update(
+        # At-least-once: a task leaves Redis only once it has finished; a worker that dies
+        # mid-task gives it back instead of losing it.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options={
+            "visibility_timeout": settings.broker_visibility_timeout_s,
+            "socket_timeout": settings.redis_timeout_s,
+            "socket_connect_timeout": settings.redis_timeout_s,
+        },
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=settings.redis_timeout_s,
+        # Ingest must answer 503 quickly when Redis is down rather than hang on publish.
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
+        task_default_queue=settings.queue_name,
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        enable_utc=True,
+    )
+    return app
+
+
+app = create_celery_app()

@@ -1,0 +1,55 @@
+"""Bulk indexing of enriched documents, checking every item of the response."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from elasticsearch import Elasticsearch
+from elasticsearch.helpers import streaming_bulk
+
+# 429 (queue full) is retried by the helper with exponential backoff, this many times.
+_BULK_RETRIES = 5
+
+
+@dataclass
+class BulkOutcome:
+    indexed: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def _actions(alias: str, docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    indexed_at = datetime.now(UTC).isoformat()
+    for doc in docs:
+        yield {
+            "_op_type": "index",
+            "_index": alias,
+            "_id": doc["id"],
+            "_source": doc | {"indexed_at": indexed_at},
+        }
+
+
+def bulk_index(es: Elasticsearch, alias: str, docs: list[dict[str, Any]]) -> BulkOutcome:
+    """Index ``docs`` through ``alias`` by id. Per-document rejections (mapping errors, ...) are
+    returned in ``failed``; connection errors propagate so the caller can retry the batch."""
+    outcome = BulkOutcome()
+    for ok, item in streaming_bulk(
+        es,
+        _actions(alias, docs),
+        chunk_size=500,
+        max_retries=_BULK_RETRIES,
+        initial_backoff=1,
+        raise_on_error=False,
+        raise_on_exception=True,
+    ):
+        result = item.get("index", {})
+        doc_id = str(result.get("_id"))
+        if ok:
+            outcome.indexed.append(doc_id)
+        else:
+            error = result.get("error")
+            reason = error.get("reason") if isinstance(error, dict) else error
+            outcome.failed[doc_id] = f"{result.get('status')}: {reason}"
+    return outcome

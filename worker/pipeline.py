@@ -1,0 +1,61 @@
+"""Enrich and index one batch of queued articles: the logic behind the Celery task."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+from elasticsearch import Elasticsearch
+
+from shared.index import ensure_index
+from shared.settings import Settings
+from shared.status import State, set_states
+from worker.enrich import enrich
+from worker.indexing import BulkOutcome, bulk_index
+
+log = logging.getLogger(__name__)
+
+
+def process_batch(
+    payloads: Sequence[dict[str, Any]],
+    *,
+    es: Elasticsearch,
+    redis_client: redis.Redis,
+    settings: Settings,
+) -> BulkOutcome:
+    """Enrich every payload, bulk-index the results, record each article's state.
+
+    An article whose enrichment raises is marked failed on its own; the others go on.
+    Elasticsearch or Redis being unreachable raises, so the task is retried as a whole
+    (indexing by id makes the replay harmless).
+    """
+    docs = []
+    enrich_failures: dict[str, str] = {}
+    for payload in payloads:
+        try:
+            docs.append(enrich(payload))
+        except Exception as error:  # one bad article must not sink its batch
+            log.exception("enrichment failed", extra={"article_id": payload.get("id")})
+            enrich_failures[payload["id"]] = f"enrichment failed: {type(error).__name__}: {error}"
+    alias = ensure_index(es, settings)
+    outcome = bulk_index(es, alias, docs) if docs else BulkOutcome()
+    outcome.failed |= enrich_failures
+    states: list[tuple[str, State, str | None]] = [(i, "indexed", None) for i in outcome.indexed]
+    states += [(i, "failed", reason) for i, reason in outcome.failed.items()]
+    set_states(redis_client, settings.index_prefix, states, settings.status_ttl_s)
+    log.info("batch done", extra={"indexed": len(outcome.indexed), "failed": len(outcome.failed)})
+    return outcome
+
+
+def mark_failed(
+    payloads: Sequence[dict[str, Any]],
+    reason: str,
+    *,
+    redis_client: redis.Redis,
+    settings: Settings,
+) -> None:
+    """Record that these articles gave up after every retry."""
+    states: list[tuple[str, State, str | None]] = [(p["id"], "failed", reason) for p in payloads]
+    set_states(redis_client, settings.index_prefix, states, settings.status_ttl_s)
