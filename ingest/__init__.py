@@ -21,9 +21,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.ingest_max_body_bytes,
-        JSON_SORT_KEYS=False,
         **config,
     )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["newsroom_settings"] = settings
     register_error_handlers(app)
 

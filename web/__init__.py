@@ -30,7 +30,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     config = dict(config or {})
     settings: Settings = config.pop("NEWSROOM_SETTINGS", None) or get_settings()
     app = Flask(__name__)
-    app.config.update(JSON_SORT_KEYS=False, **config)
+    app.config.update(**config)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["newsroom_settings"] = settings
     register_error_handlers(app)
 

@@ -1,0 +1,156 @@
+"""Fixtures for tests against the real Redis, Elasticsearch and a real Celery worker process.
+
+The test command (``make test``) starts Redis and Elasticsearch. Every run gets its own index
+prefix, Redis database and queue, so tests never touch the data of a running ``make up``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+RUN_ID = uuid.uuid4().hex[:8]
+# Set before any project module reads its settings.
+os.environ.update(
+    {
+        "NEWSROOM_ENVIRONMENT": "test",
+        "NEWSROOM_REDIS_URL": os.environ.get(
+            "NEWSROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"
+        ),
+        "NEWSROOM_ELASTICSEARCH_URL": os.environ.get(
+            "NEWSROOM_TEST_ELASTICSEARCH_URL", "http://127.0.0.1:9200"
+        ),
+        "NEWSROOM_INDEX_PREFIX": f"newsroom-test-{RUN_ID}",
+        "NEWSROOM_QUEUE_NAME": f"test-{RUN_ID}",
+        "HF_HUB_OFFLINE": "1",
+    }
+)
+os.environ.pop("NEWSROOM_INGEST_API_KEY", None)
+
+from flask import Flask  # noqa: E402
+from flask.testing import FlaskClient  # noqa: E402
+
+import ingest  # noqa: E402
+import web  # noqa: E402
+from shared.clients import get_elasticsearch, get_redis  # noqa: E402
+from shared.settings import Settings, get_settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT.parent / "shared" / "samples" / "trend-2025-09-30-media-forum.txt"
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def services(settings: Settings) -> Iterator[None]:
+    """Redis and Elasticsearch must answer; the test command starts them."""
+    try:
+        get_redis(settings).ping()
+        get_elasticsearch(settings).cluster.health(wait_for_status="yellow", timeout="30s")
+    except Exception as error:
+        pytest.fail(f"Redis/Elasticsearch not reachable ({error}); run the tests with `make test`")
+    yield
+    es = get_elasticsearch(settings)
+    # Deleting by wildcard is refused (action.destructive_requires_name): name each index.
+    names = list(es.indices.get(index=f"{settings.index_prefix}-*", allow_no_indices=True))
+    if names:
+        es.indices.delete(index=",".join(names))
+    redis_client = get_redis(settings)
+    keys = list(redis_client.scan_iter(f"{settings.index_prefix}:*", count=1000))
+    keys += [settings.queue_name]
+    redis_client.delete(*keys)
+
+
+@pytest.fixture(scope="session")
+def worker(
+    services: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real Celery worker process consuming this run's queue."""
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    settings = get_settings()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
+             "--queues", settings.queue_name, "--concurrency", "2", "--loglevel", "INFO",
+             "--without-gossip", "--without-mingle", "--hostname", f"test-{RUN_ID}@%h"],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
+        )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while b" ready." not in log_path.read_bytes():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"celery worker did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+    yield process
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="session")
+def ingest_app(services: None, settings: Settings) -> Flask:
+    return ingest.create_app({"TESTING": True, "NEWSROOM_SETTINGS": settings})
+
+
+@pytest.fixture(scope="session")
+def web_app(services: None, settings: Settings) -> Flask:
+    return web.create_app({"TESTING": True, "NEWSROOM_SETTINGS": settings})
+
+
+@pytest.fixture
+def ingest_client(ingest_app: Flask) -> FlaskClient:
+    return ingest_app.test_client()
+
+
+@pytest.fixture
+def web_client(web_app: Flask) -> FlaskClient:
+    return web_app.test_client()
+
+
+@pytest.fixture(scope="session")
+def sample_text() -> str:
+    return SAMPLE.read_text(encoding="utf-8")
+
+
+def wait_until(
+    condition: Callable[[], Any], timeout_s: float = 60, interval_s: float = 0.25
+) -> Any:
+    """Poll until ``condition()`` is truthy, returning it; fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout_s} s")
+        time.sleep(interval_s)
+
+
+@pytest.fixture
+def wait_indexed(ingest_client: FlaskClient, settings: Settings) -> Callable[[list[str]], None]:
+    """Wait until every id reports ``indexed``, then refresh so searches see them."""
+
+    def wait(ids: list[str]) -> None:
+        def all_indexed() -> bool:
+            states = {ingest_client.get(f"/articles/{i}").get_json()["state"] for i in ids}
+            assert "failed" not in states, states
+            return states == {"indexed"}
+
+        wait_until(all_indexed)
+        get_elasticsearch(settings).indices.refresh(index=settings.articles_alias)
+
+    return wait

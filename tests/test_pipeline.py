@@ -1,0 +1,219 @@
+"""End to end on the real stack: post to ingest, a real Celery worker enriches and indexes into
+Elasticsearch, the web API finds it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from pydantic import SecretStr
+
+from shared.clients import get_elasticsearch
+from shared.settings import Settings
+
+pytestmark = [pytest.mark.stack, pytest.mark.usefixtures("worker")]
+
+WaitIndexed = Callable[[list[str]], None]
+
+
+def _ids(response: Any) -> list[str]:
+    assert response.status_code == 202, response.get_json()
+    return [article["id"] for article in response.get_json()["articles"]]
+
+
+def _count(settings: Settings) -> int:
+    es = get_elasticsearch(settings)
+    es.indices.refresh(index=settings.articles_alias)
+    return int(es.count(index=settings.articles_alias)["count"])
+
+
+def _article(n: int, batch: str) -> dict[str, Any]:
+    return {
+        "title": f"{batch} story {n}",
+        "body": f"Reporters in {batch} filed story number {n} about the harbour and the council vote.",
+        "url": f"https://example.org/{batch}/{n}",
+        "source": "Example Wire",
+        "published_at": "2025-10-01T08:00:00Z",
+        "authors": ["Ann Writer"],
+    }
+
+
+def test_sample_article_as_plain_text_is_found_enriched(
+    ingest_client: FlaskClient, web_client: FlaskClient, sample_text: str, wait_indexed: WaitIndexed
+) -> None:
+    response = ingest_client.post(
+        "/articles?source=Trend",
+        data=sample_text.encode(),
+        content_type="text/plain; charset=utf-8",
+    )
+    ids = _ids(response)
+    assert response.get_json()["articles"][0]["status_url"].endswith(f"/articles/{ids[0]}")
+    wait_indexed(ids)
+
+    found = web_client.get("/api/search?q=Saidzhanov").get_json()
+    assert found["total"] == 1
+    hit = found["hits"][0]
+    assert hit["id"] == ids[0]
+    assert hit["language"] == "en"
+    assert hit["published_at"].startswith("2025-09-30")
+    assert hit["dateline"]["place"] == "Baku"
+    assert hit["dateline"]["country"] == "Azerbaijan"
+    assert hit["source"] == "Trend"
+    assert "<mark>Saidzhanov</mark>" in hit["snippet"]
+
+    article = web_client.get(f"/api/articles/{ids[0]}").get_json()
+    assert article["title"] == "Uzbekistan and Azerbaijan are strengthening their media cooperation"
+    assert article["word_count"] > 300
+    assert article["enrichment"]["version"]
+
+
+def test_json_array_and_ndjson_batches_are_indexed_once(
+    ingest_client: FlaskClient,
+    web_client: FlaskClient,
+    settings: Settings,
+    wait_indexed: WaitIndexed,
+) -> None:
+    before = _count(settings)
+    one = ingest_client.post("/articles", json=_article(0, "single"))
+    array = ingest_client.post("/articles", json=[_article(n, "array") for n in range(10)])
+    ndjson = "\n".join(json.dumps(_article(n, "ndjson")) for n in range(100)) + "\n"
+    lines = ingest_client.post("/articles", data=ndjson, content_type="application/x-ndjson")
+    ids = _ids(one) + _ids(array) + _ids(lines)
+    assert len(set(ids)) == 111
+    wait_indexed(ids)
+    assert _count(settings) == before + 111
+    assert web_client.get("/api/search?q=harbour council").get_json()["total"] >= 111
+
+    # The same articles again: same ids, no new documents.
+    again = _ids(ingest_client.post("/articles", json=[_article(n, "array") for n in range(10)]))
+    again += _ids(ingest_client.post("/articles", data=ndjson, content_type="application/x-ndjson"))
+    assert set(again) <= set(ids)
+    wait_indexed(again)
+    assert _count(settings) == before + 111
+
+
+def test_unknown_fields_are_kept_and_a_corrected_article_replaces_the_old(
+    ingest_client: FlaskClient, web_client: FlaskClient, wait_indexed: WaitIndexed
+) -> None:
+    first = _article(1, "correction") | {"section": "Harbour", "metadata": {"desk": "city"}}
+    ids = _ids(ingest_client.post("/articles", json=first))
+    wait_indexed(ids)
+    article = web_client.get(f"/api/articles/{ids[0]}").get_json()
+    assert article["metadata"] == {"desk": "city", "section": "Harbour"}
+
+    corrected = first | {"title": "Corrected headline about the harbour"}
+    assert _ids(ingest_client.post("/articles", json=corrected)) == ids
+    wait_indexed(ids)
+    assert web_client.get(f"/api/articles/{ids[0]}").get_json()["title"] == corrected["title"]
+
+
+def test_partial_batches_report_rejected_items(
+    ingest_client: FlaskClient, wait_indexed: WaitIndexed
+) -> None:
+    body = json.dumps(_article(1, "partial")) + "\n" + json.dumps({"title": "no body"}) + "\n"
+    response = ingest_client.post("/articles", data=body, content_type="application/x-ndjson")
+    assert response.status_code == 202
+    payload = response.get_json()
+    assert payload["accepted"] == 1
+    assert payload["rejected"] == [
+        {"line": 2, "errors": [{"field": "body", "message": "Field required"}]}
+    ]
+    wait_indexed(_ids(response))
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "status", "needle"),
+    [
+        ('{"title": "x", ', "application/json", 400, "Malformed JSON"),
+        ("", "application/json", 400, "Empty body"),
+        ("", "text/plain", 400, "Empty body"),
+        ("<p>hi</p>", "application/pdf", 415, "Unsupported content type"),
+        ('{"body": "a"}\n{"body": \n', "application/x-ndjson", 400, "line 2"),
+        ('{"title": "only a title"}', "application/json", 422, "Invalid articles"),
+        ('{"body": "x", "url": "ftp://x"}', "application/json", 422, "Invalid articles"),
+    ],
+)
+def test_bad_input_gets_a_clear_json_error(
+    ingest_client: FlaskClient, data: str, content_type: str, status: int, needle: str
+) -> None:
+    response = ingest_client.post("/articles", data=data, content_type=content_type)
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["status"] == status
+    assert needle in json.dumps(body)
+
+
+def test_missing_field_names_the_field(ingest_client: FlaskClient) -> None:
+    body = ingest_client.post("/articles", json={"title": "only a title"}).get_json()
+    assert body["rejected"][0]["errors"][0]["field"] == "body"
+
+
+def test_status_of_unknown_and_malformed_ids(ingest_client: FlaskClient) -> None:
+    assert ingest_client.get("/articles/" + "0" * 32).status_code == 404
+    response = ingest_client.get("/articles/not-an-id")
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
+
+
+def test_body_size_limit(ingest_app: Any) -> None:
+    client = ingest_app.test_client()
+    limit = ingest_app.config["MAX_CONTENT_LENGTH"]
+    response = client.post("/articles", data=b"x" * (limit + 1), content_type="text/plain")
+    assert response.status_code == 413
+    assert response.get_json()["status"] == 413
+
+
+def test_api_key_when_configured(settings: Settings) -> None:
+    from ingest import create_app
+
+    keyed = settings.model_copy(update={"ingest_api_key": SecretStr("s3cret")})
+    app = create_app({"TESTING": True, "NEWSROOM_SETTINGS": keyed})
+    client = app.test_client()
+    assert client.post("/articles", json={"body": "x"}).status_code == 401
+    assert (
+        client.post("/articles", json={"body": "x"}, headers={"X-API-Key": "wrong"}).status_code
+        == 401
+    )
+    ok = client.post(
+        "/articles", json={"body": "api key test"}, headers={"Authorization": "Bearer s3cret"}
+    )
+    assert ok.status_code == 202
+    assert client.get("/healthz").status_code == 200
+
+
+def test_health(ingest_client: FlaskClient, web_client: FlaskClient) -> None:
+    for client in (ingest_client, web_client):
+        response = client.get("/healthz")
+        assert response.status_code == 200
+        checks = response.get_json()["checks"]
+        assert checks["redis"]["ok"]
+        assert checks["elasticsearch"]["ok"]
+
+
+def test_health_reports_an_unreachable_service(settings: Settings) -> None:
+    from web import create_app
+
+    broken = settings.model_copy(
+        update={"elasticsearch_url": "http://127.0.0.1:1", "elasticsearch_timeout_s": 1.0}
+    )
+    response = (
+        create_app({"TESTING": True, "NEWSROOM_SETTINGS": broken}).test_client().get("/healthz")
+    )
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["elasticsearch"]["ok"] is False
+    assert response.get_json()["checks"]["redis"]["ok"] is True
+    search = (
+        create_app({"TESTING": True, "NEWSROOM_SETTINGS": broken})
+        .test_client()
+        .get("/api/search?q=x")
+    )
+    assert search.status_code == 503
+
+
+def test_worker_is_a_real_process(worker: subprocess.Popen[bytes]) -> None:
+    assert worker.poll() is None
