@@ -23,7 +23,7 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-.venv/bin/celery -A worker.celery_app worker --queues live --concurrency 2 --loglevel INFO &
+.venv/bin/celery -A worker.celery_app worker --queues "${NEWSROOM_QUEUE_NAME:-live}" --concurrency 2 --loglevel INFO &
 children+=($!)
 .venv/bin/gunicorn --bind "127.0.0.1:$INGEST_PORT" --workers 2 --threads 4 "ingest:create_app()" &
 children+=($!)

@@ -102,7 +102,9 @@ install_es() {
   local artifact=org.elasticsearch.distribution.integ-test-zip:elasticsearch:$ES_VERSION:zip
   # A repository of our own, so the zip's path is known whatever ~/.m2/settings.xml says.
   local repo=$CACHE_DIR/m2 zip tmp
-  mvn -q -B -Dstyle.color=never -Dmaven.repo.local="$repo" dependency:get -Dartifact="$artifact" -Dtransitive=false >&2
+  mkdir -p "$CACHE_DIR"
+  mvn -B -Dmaven.repo.local="$repo" dependency:get -Dartifact="$artifact" -Dtransitive=false \
+    >"$CACHE_DIR/mvn.log" 2>&1 || { tail -n 30 "$CACHE_DIR/mvn.log" >&2; log "mvn failed (log: $CACHE_DIR/mvn.log)"; exit 1; }
   zip=$repo/org/elasticsearch/distribution/integ-test-zip/elasticsearch/$ES_VERSION/elasticsearch-$ES_VERSION.zip
   [ -f "$zip" ] || { log "download failed: $zip not found"; exit 1; }
   mkdir -p "$CACHE_DIR"

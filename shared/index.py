@@ -60,6 +60,10 @@ ARTICLE_MAPPINGS: dict[str, Any] = {
 }
 
 
+# Aliases whose mapping this process has brought up to date.
+_mapping_applied: set[str] = set()
+
+
 def index_name(settings: Settings, version: int = INDEX_VERSION) -> str:
     return f"{settings.index_prefix}-articles-v{version}"
 
@@ -83,9 +87,11 @@ def ensure_index(es: Elasticsearch, settings: Settings) -> str:
     """
     alias = settings.articles_alias
     if es.indices.exists_alias(name=alias):
-        # Additive mapping changes apply in place; a conflicting one fails here, loudly, and
-        # needs a new INDEX_VERSION.
-        es.indices.put_mapping(index=alias, **ARTICLE_MAPPINGS)
+        if alias not in _mapping_applied:
+            # Additive mapping changes apply in place, once per process; a conflicting one
+            # fails here, loudly, and needs a new INDEX_VERSION.
+            es.indices.put_mapping(index=alias, **ARTICLE_MAPPINGS)
+            _mapping_applied.add(alias)
         return alias
     body = index_body(settings)
     try:

@@ -27,6 +27,8 @@ def _ids(response: Any) -> list[str]:
 
 def _count(settings: Settings) -> int:
     es = get_elasticsearch(settings)
+    if not es.indices.exists_alias(name=settings.articles_alias):
+        return 0
     es.indices.refresh(index=settings.articles_alias)
     return int(es.count(index=settings.articles_alias)["count"])
 
@@ -217,3 +219,16 @@ def test_health_reports_an_unreachable_service(settings: Settings) -> None:
 
 def test_worker_is_a_real_process(worker: subprocess.Popen[bytes]) -> None:
     assert worker.poll() is None
+
+
+def test_bulk_never_creates_an_index_behind_a_missing_alias(
+    services: None, settings: Settings
+) -> None:
+    from worker.indexing import bulk_index
+
+    es = get_elasticsearch(settings)
+    missing = f"{settings.index_prefix}-no-such-alias"
+    outcome = bulk_index(es, missing, [{"id": "a" * 32, "body": "x"}])
+    assert outcome.indexed == []
+    assert "a" * 32 in outcome.failed
+    assert not es.indices.exists(index=missing)

@@ -43,6 +43,8 @@ def bulk_index(es: Elasticsearch, alias: str, docs: list[dict[str, Any]]) -> Bul
         initial_backoff=1,
         raise_on_error=False,
         raise_on_exception=True,
+        # Never let a missing alias auto-create an index with a guessed (dynamic) mapping.
+        require_alias=True,
     ):
         result = item.get("index", {})
         doc_id = str(result.get("_id"))
