@@ -21,7 +21,8 @@ cleanup() {
   wait 2>/dev/null || true
   [ "$services_were_up" -eq 1 ] || scripts/services.sh stop
 }
-trap cleanup INT TERM EXIT
+trap cleanup EXIT
+trap 'cleanup; exit 0' INT TERM  # a requested stop is a clean exit
 
 .venv/bin/celery -A worker.celery_app worker --queues "${NEWSROOM_QUEUE_NAME:-live}" --concurrency 2 --loglevel INFO &
 children+=($!)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,13 +36,29 @@ class SearchRequest:
         return (self.page - 1) * self.size
 
 
+_QUOTED = re.compile(r'("[^"]*"?)')
+# Upper-case operators as people type them (Google, Lucene), standing alone between spaces.
+_OR = re.compile(r"(?<!\S)OR(?!\S)")
+_AND = re.compile(r"(?<!\S)AND(?!\S)")
+_NOT = re.compile(r"(?<!\S)NOT\s+(?=[^\s|+-])")
+
+
+def to_simple_query_syntax(text: str) -> str:
+    """Rewrite ``OR``, ``AND`` and ``NOT`` outside quoted phrases into ``simple_query_string``'s
+    ``|``, ``+`` and ``-``, which would otherwise search for the words "or", "and", "not"."""
+    parts = _QUOTED.split(text)
+    for index in range(0, len(parts), 2):  # even parts lie outside quotes
+        parts[index] = _NOT.sub("-", _AND.sub("+", _OR.sub("|", parts[index])))
+    return "".join(parts)
+
+
 def build_search_body(request: SearchRequest) -> dict[str, Any]:
     """``simple_query_string`` never fails on odd input (phrases, -, |, prefix*); an empty query
     lists the newest stories."""
     if request.query.strip():
         query: dict[str, Any] = {
             "simple_query_string": {
-                "query": request.query,
+                "query": to_simple_query_syntax(request.query),
                 "fields": SEARCH_FIELDS,
                 "default_operator": "and",
                 "flags": "AND|OR|NOT|PHRASE|PREFIX|PRECEDENCE|WHITESPACE|ESCAPE",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Task
+from celery.signals import worker_process_init
 from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import TransportError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -13,10 +14,16 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared.clients import get_elasticsearch, get_redis
 from shared.settings import get_settings
 from worker.celery_app import PROCESS_ARTICLES_TASK, app
+from worker.enrich import warm_up
 from worker.pipeline import mark_failed, process_batch
 
 # Outages that pass: the batch is retried with backoff, never dropped.
 TRANSIENT_ERRORS = (ESConnectionError, TransportError, RedisConnectionError, RedisTimeoutError)
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _load_models(**_: Any) -> None:
+    warm_up()
 
 
 @app.task(  # type: ignore[untyped-decorator]

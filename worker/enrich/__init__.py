@@ -121,6 +121,12 @@ STEPS: tuple[Step, ...] = (
 )
 
 
+def warm_up() -> None:
+    """Load the language models and the gazetteer now, not on the first article."""
+    detect_language("Warm-up text so that the language models load before the first article.")
+    parse_dateline("BAKU, Azerbaijan, September 30. Warm-up.")
+
+
 def enrich(payload: Mapping[str, Any], steps: tuple[Step, ...] = STEPS) -> Document:
     """The enriched document for one queued article payload."""
     doc = base_document(payload)
