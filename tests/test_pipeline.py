@@ -66,7 +66,9 @@ def test_sample_article_as_plain_text_is_found_enriched(
     assert hit["dateline"]["country"] == "Azerbaijan"
     assert hit["source"] == "Trend"
     assert "<mark>Saidzhanov</mark>" in hit["snippet"]
-    either = web_client.get("/api/search", query_string={"q": "Saidzhanov OR zzyzxnotaword"}).get_json()
+    either = web_client.get(
+        "/api/search", query_string={"q": "Saidzhanov OR zzyzxnotaword"}
+    ).get_json()
     assert either["total"] == 1
 
     article = web_client.get(f"/api/articles/{ids[0]}").get_json()
