@@ -1,0 +1,1 @@
+"""Quality evaluation of the enrichment on real text (``python -m quality``)."""
