@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import charset_normalizer
 from pydantic import ValidationError
 
 from shared.http import ApiError
@@ -17,8 +18,9 @@ NDJSON_TYPES = frozenset(
     {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines"}
 )
 TEXT_TYPES = frozenset({"text/plain"})
-SUPPORTED_TYPES = sorted(JSON_TYPES | NDJSON_TYPES | TEXT_TYPES)
-# Fields a text/plain post may set through the query string.
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+SUPPORTED_TYPES = sorted(JSON_TYPES | NDJSON_TYPES | TEXT_TYPES | HTML_TYPES)
+# Fields a text/plain or text/html post may set through the query string.
 TEXT_QUERY_FIELDS = ("title", "url", "source", "published_at", "language", "authors")
 
 
@@ -42,6 +44,26 @@ def _decode(raw: bytes) -> str:
         raise ApiError(
             400, "Invalid encoding", f"the body is not valid UTF-8 (byte {error.start})"
         ) from error
+
+
+def _decode_html(raw: bytes, charset: str | None) -> str:
+    """Web pages come in many encodings: the declared charset, else UTF-8, else detected."""
+    if charset:
+        try:
+            return raw.decode(charset)
+        except (LookupError, UnicodeDecodeError) as error:
+            raise ApiError(
+                400, "Invalid encoding", f"the body is not valid {charset}: {error}"
+            ) from error
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        best = charset_normalizer.from_bytes(raw).best()
+        if best is None:
+            raise ApiError(
+                400, "Invalid encoding", "cannot tell the page's encoding; send a charset"
+            ) from None
+        return str(best)
 
 
 def _field_errors(error: ValidationError) -> list[dict[str, Any]]:
@@ -110,14 +132,18 @@ def _ndjson_items(text: str) -> Iterator[tuple[int, Any]]:
         raise ApiError(400, "Empty batch", "the NDJSON body holds no articles")
 
 
-def _text_item(text: str, query: Mapping[str, str]) -> Iterator[tuple[int, Any]]:
+def _single_item(field: str, text: str, query: Mapping[str, str]) -> Iterator[tuple[int, Any]]:
     item: dict[str, Any] = {name: query[name] for name in TEXT_QUERY_FIELDS if query.get(name)}
-    item["body"] = text
+    item[field] = text
     yield 0, item
 
 
 def parse_articles(
-    raw: bytes, mimetype: str, query: Mapping[str, str], max_articles: int
+    raw: bytes,
+    mimetype: str,
+    query: Mapping[str, str],
+    max_articles: int,
+    charset: str | None = None,
 ) -> ParsedRequest:
     """Validate every article in the body. Raises ``ApiError`` for a body that cannot be read at
     all; articles that fail validation are returned in ``rejected`` with the reasons."""
@@ -131,13 +157,16 @@ def parse_articles(
         )
     if not raw.strip():
         raise ApiError(400, "Empty body", "the request body is empty")
-    text = _decode(raw)
-    if mimetype in JSON_TYPES:
-        items, position_name = _json_items(text), "index"
+    position_name = "line" if mimetype in NDJSON_TYPES else "index"
+    items: Iterator[tuple[int, Any]]
+    if mimetype in HTML_TYPES:
+        items = _single_item("html", _decode_html(raw, charset), query)
+    elif mimetype in JSON_TYPES:
+        items = _json_items(_decode(raw))
     elif mimetype in NDJSON_TYPES:
-        items, position_name = _ndjson_items(text), "line"
+        items = _ndjson_items(_decode(raw))
     else:
-        items, position_name = _text_item(text, query), "index"
+        items = _single_item("body", _decode(raw), query)
     articles: list[ArticleIn] = []
     rejected: list[Rejected] = []
     for count, (position, item) in enumerate(items, start=1):

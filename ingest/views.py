@@ -51,7 +51,7 @@ def index() -> Response:
         service="newsroom-ingest",
         endpoints={
             "POST /articles": "application/json (object or array), application/x-ndjson, "
-            "text/plain",
+            "text/plain, text/html",
             "GET /articles/<id>": "state of one article: queued, indexed or failed",
             "GET /healthz": "Redis and Elasticsearch reachability",
         },
@@ -66,6 +66,7 @@ def post_articles() -> tuple[Response, int]:
         request.mimetype,
         request.args,
         settings.ingest_max_articles_per_request,
+        request.mimetype_params.get("charset"),
     )
     rejected = [
         {parsed.position_name: item.position, "errors": item.errors} for item in parsed.rejected

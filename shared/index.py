@@ -16,6 +16,22 @@ from shared.settings import Settings
 INDEX_VERSION = 1
 
 _KEYWORD = {"type": "keyword", "ignore_above": 512}
+# Entity names: exact values for facets, analysed text for search.
+_ENTITY = {"type": "keyword", "ignore_above": 300, "fields": {"text": {"type": "text"}}}
+# What produced each part of an enrichment (enrichment.models.<kind>: "<package> <version>").
+MODEL_KINDS = (
+    "language",
+    "keywords",
+    "sentiment",
+    "dates",
+    "html",
+    "gazetteer",
+    "nlp",
+    "embedding",
+    "near_duplicates",
+)
+# all-MiniLM-L6-v2 sentence embeddings (worker/enrich/embedding.py checks it matches).
+EMBEDDING_DIMS = 384
 
 ARTICLE_MAPPINGS: dict[str, Any] = {
     # Strict: a field the code does not know about is a bug, not something to guess a type for.
@@ -35,6 +51,63 @@ ARTICLE_MAPPINGS: dict[str, Any] = {
         "received_at": {"type": "date"},
         "indexed_at": {"type": "date"},
         "word_count": {"type": "integer"},
+        "reading_time_minutes": {"type": "integer"},
+        "keywords": {"type": "keyword", "ignore_above": 200, "fields": {"text": {"type": "text"}}},
+        "summary": {"type": "text"},
+        "sentiment": {
+            "properties": {
+                "score": {"type": "float"},
+                "label": {"type": "keyword"},
+                "positive": {"type": "float"},
+                "negative": {"type": "float"},
+            }
+        },
+        "dates_mentioned": {
+            "properties": {
+                "text": {"type": "keyword", "ignore_above": 100},
+                "date": {"type": "date"},
+                "resolution": {"type": "keyword"},
+            }
+        },
+        "people": _ENTITY,
+        "organisations": _ENTITY,
+        "places": {
+            "properties": {
+                "name": _ENTITY,
+                "country": {"type": "keyword"},
+                "country_code": {"type": "keyword"},
+                "kind": {"type": "keyword"},
+                "location": {"type": "geo_point"},
+                "mentions": {"type": "integer"},
+            }
+        },
+        # Nested, so "a quote by X that says Y" matches within one quote, not across two.
+        "quotes": {
+            "type": "nested",
+            "properties": {
+                "text": {"type": "text"},
+                "speaker": _ENTITY,
+                "verb": {"type": "keyword"},
+                "start": {"type": "integer"},
+            },
+        },
+        "duplicates": {
+            "properties": {
+                "cluster_id": {"type": "keyword"},
+                "duplicate_of": {"type": "keyword"},
+                "near_duplicates": {"type": "keyword"},
+                "similarity": {"type": "float"},
+            }
+        },
+        "embedding": {
+            "type": "dense_vector",
+            "dims": EMBEDDING_DIMS,
+            "index": True,
+            "similarity": "dot_product",  # the vectors are L2-normalised
+        },
+        # What the client sent that we do not search (a posted HTML page): kept for
+        # re-enrichment, never indexed.
+        "original": {"type": "object", "enabled": False},
         "dateline": {
             "properties": {
                 "raw": {"type": "keyword", "ignore_above": 512},
@@ -54,6 +127,8 @@ ARTICLE_MAPPINGS: dict[str, Any] = {
             "properties": {
                 "version": {"type": "keyword"},
                 "steps": {"type": "keyword"},
+                "skipped": {"type": "keyword", "ignore_above": 300},
+                "models": {"properties": {name: {"type": "keyword"} for name in MODEL_KINDS}},
             }
         },
     },

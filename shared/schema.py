@@ -9,11 +9,14 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import lxml.etree
+import lxml.html
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -22,9 +25,12 @@ __all__ = ["ArticleIn", "ValidationError", "article_id", "canonical_url", "to_pa
 
 MAX_BODY_CHARS = 2_000_000
 MAX_TITLE_CHARS = 1_000
+MAX_HTML_CHARS = 5_000_000
 MAX_METADATA_KEYS = 100
 
 _WHITESPACE = re.compile(r"\s+")
+# The <head> where canonical links live; parsing a whole page at ingest would cost too much.
+MAX_HEAD_CHARS = 100_000
 
 
 class ArticleIn(BaseModel):
@@ -32,7 +38,10 @@ class ArticleIn(BaseModel):
 
     model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
 
-    body: str = Field(min_length=1, max_length=MAX_BODY_CHARS)
+    # A whole HTML page instead of (or beside) ``body``; the worker extracts its main text.
+    # Declared before ``body`` so that body's validator can see it.
+    html: str | None = Field(None, min_length=1, max_length=MAX_HTML_CHARS)
+    body: str | None = Field(None, min_length=1, max_length=MAX_BODY_CHARS, validate_default=True)
     title: str | None = Field(None, max_length=MAX_TITLE_CHARS)
     url: str | None = Field(None, max_length=4_000)
     source: str | None = Field(None, max_length=300)
@@ -77,6 +86,13 @@ class ArticleIn(BaseModel):
     def _empty_is_none(cls, value: str | None) -> str | None:
         return value or None
 
+    @field_validator("body")
+    @classmethod
+    def _text_or_page(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value and not info.data.get("html"):
+            raise ValueError("Field required: send 'body' (text) or 'html' (a whole page)")
+        return value
+
     @model_validator(mode="after")
     def _bounded_metadata(self) -> ArticleIn:
         if len(self.all_metadata()) > MAX_METADATA_KEYS:
@@ -103,6 +119,21 @@ def canonical_url(url: str) -> str:
     return urlunsplit((scheme, host, path, parts.query, ""))
 
 
+def canonical_link(html: str) -> str | None:
+    """The page's own address (``<link rel=canonical>``, else ``og:url``), so the same page
+    fetched twice, with different ads or timestamps around it, gets the same id."""
+    try:
+        tree = lxml.html.fromstring(html[:MAX_HEAD_CHARS])
+    except (lxml.etree.ParserError, ValueError):
+        return None
+    for found in tree.xpath('//link[@rel="canonical"]/@href | //meta[@property="og:url"]/@content'):
+        candidate = str(found).strip()
+        parts = urlsplit(candidate)
+        if parts.scheme in ("http", "https") and parts.netloc:
+            return candidate
+    return None
+
+
 def _normalise_text(text: str | None) -> str:
     return _WHITESPACE.sub(" ", unicodedata.normalize("NFC", text or "")).strip()
 
@@ -121,15 +152,16 @@ def article_id(*, url: str | None, source: str | None, title: str | None, body: 
 
 def to_payload(article: ArticleIn, *, content_type: str, received_at: datetime) -> dict[str, Any]:
     """The JSON-safe message queued for the worker: everything needed to enrich and index."""
+    url = article.url or (canonical_link(article.html) if article.html else None)
+    text = article.body or article.html or ""
     return {
-        "id": article_id(
-            url=article.url, source=article.source, title=article.title, body=article.body
-        ),
+        "id": article_id(url=url, source=article.source, title=article.title, body=text),
         "received_at": received_at.astimezone(UTC).isoformat(),
         "content_type": content_type,
         "title": article.title,
         "body": article.body,
-        "url": article.url,
+        "html": article.html,
+        "url": url,
         "source": article.source,
         "published_at": article.published_at.isoformat() if article.published_at else None,
         "authors": article.authors,

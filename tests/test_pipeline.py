@@ -125,9 +125,9 @@ def test_partial_batches_report_rejected_items(
     assert response.status_code == 202
     payload = response.get_json()
     assert payload["accepted"] == 1
-    assert payload["rejected"] == [
-        {"line": 2, "errors": [{"field": "body", "message": "Field required"}]}
-    ]
+    assert [item["line"] for item in payload["rejected"]] == [2]
+    assert payload["rejected"][0]["errors"][0]["field"] == "body"
+    assert "required" in payload["rejected"][0]["errors"][0]["message"]
     wait_indexed(_ids(response))
 
 
@@ -236,3 +236,43 @@ def test_bulk_never_creates_an_index_behind_a_missing_alias(
     assert outcome.indexed == []
     assert "a" * 32 in outcome.failed
     assert not es.indices.exists(index=missing)
+
+
+def test_html_page_is_extracted_and_indexed(
+    ingest_client: FlaskClient, web_client: FlaskClient, wait_indexed: WaitIndexed
+) -> None:
+    page = (
+        "<html><head><title>Quayside</title><link rel='canonical' href='https://example.org/quay'>"
+        "</head><body><nav>Menu Sport Weather</nav><article><h1>Quayside market returns</h1>"
+        "<p>The quayside market returned on Saturday with forty stalls selling fish and bread, "
+        "organisers said, after two years away.</p></article></body></html>"
+    )
+    response = ingest_client.post(
+        "/articles?source=Quay+News",
+        data=page.encode("latin-1"),
+        content_type="text/html; charset=latin-1",
+    )
+    ids = _ids(response)
+    wait_indexed(ids)
+    article = web_client.get(f"/api/articles/{ids[0]}").get_json()
+    assert article["title"] == "Quayside market returns"
+    assert article["url"] == "https://example.org/quay"
+    assert article["source"] == "Quay News"
+    assert "Menu Sport" not in article["body"]
+    assert article["keywords"]
+
+
+def test_html_without_main_text_fails_with_a_reason(ingest_client: FlaskClient) -> None:
+    response = ingest_client.post(
+        "/articles", data=b"<html><head><title>t</title></head><body></body></html>", content_type="text/html"
+    )
+    article_id = _ids(response)[0]
+
+    def failed() -> dict[str, Any] | None:
+        state: dict[str, Any] = ingest_client.get(f"/articles/{article_id}").get_json()
+        return state if state["state"] == "failed" else None
+
+    from tests.conftest import wait_until
+
+    state = wait_until(failed)
+    assert "no main text" in state["error"]

@@ -12,7 +12,7 @@ from elasticsearch import Elasticsearch
 from shared.index import ensure_index
 from shared.settings import Settings
 from shared.status import State, set_states
-from worker.enrich import enrich
+from worker.enrich import enrich_batch
 from worker.indexing import BulkOutcome, bulk_index
 
 log = logging.getLogger(__name__)
@@ -31,17 +31,11 @@ def process_batch(
     Elasticsearch or Redis being unreachable raises, so the task is retried as a whole
     (indexing by id makes the replay harmless).
     """
-    docs = []
-    enrich_failures: dict[str, str] = {}
-    for payload in payloads:
-        try:
-            docs.append(enrich(payload))
-        except Exception as error:  # one bad article must not sink its batch
-            log.exception("enrichment failed", extra={"article_id": payload.get("id")})
-            enrich_failures[payload["id"]] = f"enrichment failed: {type(error).__name__}: {error}"
+    enriched = enrich_batch(payloads)
+    docs = enriched.documents
     alias = ensure_index(es, settings)
     outcome = bulk_index(es, alias, docs) if docs else BulkOutcome()
-    outcome.failed |= enrich_failures
+    outcome.failed |= enriched.failures
     states: list[tuple[str, State, str | None]] = [(i, "indexed", None) for i in outcome.indexed]
     states += [(i, "failed", reason) for i, reason in outcome.failed.items()]
     set_states(redis_client, settings.index_prefix, states, settings.status_ttl_s)

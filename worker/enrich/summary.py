@@ -1,0 +1,79 @@
+"""An extractive summary: the two or three sentences that best cover the article.
+
+Written by hand: the summarisation libraries (sumy, gensim's removed summariser) need NLTK data
+downloaded at run time or are unmaintained. Scoring follows the classic frequency method
+(Luhn; Nenkova & Vanderwende 2005) with a lead bonus, since news puts the essentials first.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from functools import lru_cache
+
+from spacy.util import get_lang_class
+
+_WORD = re.compile(r"[^\W\d_]{3,}")
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])[\"'”’»)]*\s+(?=[\"'“‘«(]?[A-Z0-9À-Ý])")
+_MIN_WORDS, _MAX_WORDS = 6, 60
+_LEAD_BONUS = (0.35, 0.15, 0.05)
+_MAX_OVERLAP = 0.5
+
+
+@lru_cache(maxsize=32)
+def stop_words(language: str) -> frozenset[str]:
+    """spaCy's stop word list for the language (it ships them for ~70 languages, no model
+    needed); empty when it has none."""
+    try:
+        return frozenset(get_lang_class(language).Defaults.stop_words)
+    except Exception:  # spaCy raises ImportError/KeyError-like errors for unknown codes
+        return frozenset()
+
+
+def split_sentences(text: str) -> list[str]:
+    """A plain splitter for languages without a parser; paragraphs always end a sentence."""
+    sentences: list[str] = []
+    for paragraph in text.split("\n"):
+        sentences.extend(part.strip() for part in _SENTENCE_SPLIT.split(paragraph) if part.strip())
+    return sentences
+
+
+def _words(sentence: str, stops: frozenset[str]) -> list[str]:
+    return [word for word in (w.casefold() for w in _WORD.findall(sentence)) if word not in stops]
+
+
+def _overlap(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b)
+
+
+def summarise(
+    sentences: Sequence[str], *, title: str | None, language: str, size: int = 3
+) -> list[str]:
+    """Up to ``size`` sentences, in the article's order."""
+    stops = stop_words(language)
+    tokenised = [_words(sentence, stops) for sentence in sentences]
+    frequencies = Counter(word for words in tokenised for word in words)
+    if not frequencies:
+        return []
+    top = max(frequencies.values())
+    weight = {word: count / top for word, count in frequencies.items()}
+    for word in _words(title or "", stops):
+        weight[word] = weight.get(word, 0.0) + 0.5  # the headline names the subject
+    scored: list[tuple[float, int]] = []
+    for index, (sentence, words) in enumerate(zip(sentences, tokenised, strict=True)):
+        count = len(sentence.split())
+        if not words or not _MIN_WORDS <= count <= _MAX_WORDS:
+            continue
+        score = sum(weight[word] for word in words) / math.sqrt(len(words))
+        score *= 1 + (_LEAD_BONUS[index] if index < len(_LEAD_BONUS) else 0.0)
+        scored.append((score, index))
+    word_sets = [set(words) for words in tokenised]
+    chosen: list[int] = []
+    for _score, index in sorted(scored, reverse=True):
+        if all(_overlap(word_sets[index], word_sets[other]) < _MAX_OVERLAP for other in chosen):
+            chosen.append(index)
+        if len(chosen) == size:
+            break
+    return [sentences[index] for index in sorted(chosen)]
