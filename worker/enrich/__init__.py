@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -235,6 +236,7 @@ def warm_up() -> None:
 class BatchResult:
     documents: list[Document] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)  # article id -> reason
+    step_seconds: dict[str, float] = field(default_factory=dict)  # wall time per step
 
 
 def _is_batch(step: Step | BatchStep) -> bool:
@@ -282,27 +284,34 @@ def enrich_batch(
         doc["_skipped"] = []
         docs.append(doc)
     for step in steps:
-        if _is_batch(step):
-            try:
-                for doc, fields in zip(docs, _run_batch(step, docs), strict=True):
-                    _merge(doc, step.__name__, fields)
-                continue
-            except Exception:
-                log.exception("batch step %s failed; retrying article by article", step.__name__)
-        survivors: list[Document] = []
-        for doc in docs:
-            try:
-                fields = _run_batch(step, [doc])[0] if _is_batch(step) else _run_one(step, doc)
-                _merge(doc, step.__name__, fields)
-                survivors.append(doc)
-            except Exception as error:  # one bad article must not sink its batch
-                log.exception("step %s failed", step.__name__, extra={"article_id": doc["id"]})
-                result.failures[doc["id"]] = (
-                    f"enrichment step {step.__name__} failed: {type(error).__name__}: {error}"
-                )
-        docs = survivors
+        started = time.perf_counter()
+        docs = _apply(step, docs, result)
+        result.step_seconds[step.__name__] = time.perf_counter() - started
     result.documents = [_finish(doc, steps) for doc in docs]
     return result
+
+
+def _apply(step: Step | BatchStep, docs: list[Document], result: BatchResult) -> list[Document]:
+    """Run one step over the batch; return the documents that survived it."""
+    if _is_batch(step):
+        try:
+            for doc, fields in zip(docs, _run_batch(step, docs), strict=True):
+                _merge(doc, step.__name__, fields)
+            return docs
+        except Exception:
+            log.exception("batch step %s failed; retrying article by article", step.__name__)
+    survivors: list[Document] = []
+    for doc in docs:
+        try:
+            fields = _run_batch(step, [doc])[0] if _is_batch(step) else _run_one(step, doc)
+            _merge(doc, step.__name__, fields)
+            survivors.append(doc)
+        except Exception as error:  # one bad article must not sink its batch
+            log.exception("step %s failed", step.__name__, extra={"article_id": doc["id"]})
+            result.failures[doc["id"]] = (
+                f"enrichment step {step.__name__} failed: {type(error).__name__}: {error}"
+            )
+    return survivors
 
 
 def enrich(payload: Mapping[str, Any], steps: Sequence[Step | BatchStep] = STEPS) -> Document:

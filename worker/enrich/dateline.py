@@ -26,10 +26,13 @@ _CAPS_WORD = r"[A-Z][A-Z'’.\-]*[A-Z.]"
 _TITLE_WORD = r"[A-Z][A-Za-z'’.\-]*"
 _DATELINE = re.compile(
     rf"^\s*(?P<place>{_CAPS_WORD}(?:\s+{_CAPS_WORD}){{0,3}})"
+    r"(?:\s*\((?P<region_in_brackets>[A-Z][A-Za-z .'-]{1,30})\))?"
     rf"(?:\s*,\s*(?!{_DAY_MONTH})(?P<region>{_TITLE_WORD}(?:\s+{_TITLE_WORD}){{0,3}}))?"
     rf"(?:\s*,\s*(?P<date>{_DAY_MONTH}))?"
     r"\s*(?:\((?P<agency>[^()\n]{1,40})\))?"
-    r"\s*(?P<separator>--|[-–—:]|\.(?=\s))\s+"
+    # Wire credits written between slashes: "February 7. /TASS/." or "2017 /PRNewswire/.-"
+    r"(?:\s*[.,]?\s*/(?P<wire>[A-Za-z][A-Za-z .-]{1,30})/)?"
+    r"\s*(?P<separator>\.-|--|[-–—:]|\.)"
 )
 
 
@@ -69,6 +72,13 @@ def parse_dateline(text: str) -> Dateline | None:
         return None
     place_raw = match["place"].strip(" .")
     region = match["region"]
+    agency = match["agency"] or match["wire"]
+    # "BANGALORE (India)" names a region; "WASHINGTON (Reuters)" an agency.
+    bracketed = match["region_in_brackets"]
+    if bracketed and (find_country(bracketed) or is_us_state(bracketed)):
+        region = region or bracketed
+    elif bracketed:
+        agency = agency or bracketed
     country_code: str | None = None
     country: str | None = None
     if region:
@@ -78,7 +88,7 @@ def parse_dateline(text: str) -> Dateline | None:
         elif is_us_state(region):
             country_code, country = "US", "United States"
     city = find_city(place_raw, country_code)
-    if city is None and not (region or match["date"] or match["agency"]):
+    if city is None and not (region or match["date"] or agency):
         return None
     if city is not None and country_code is None:
         country_code, country = city.country_code, city.country
@@ -91,5 +101,5 @@ def parse_dateline(text: str) -> Dateline | None:
         latitude=city.latitude if city else None,
         longitude=city.longitude if city else None,
         date_text=match["date"],
-        agency=match["agency"],
+        agency=agency,
     )
