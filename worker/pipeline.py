@@ -13,6 +13,8 @@ from shared.index import ensure_index
 from shared.settings import Settings
 from shared.status import State, set_states
 from worker.enrich import enrich_batch
+from worker.enrich.duplicates import METHOD as NEAR_DUPLICATE_METHOD
+from worker.enrich.duplicates import assign_clusters
 from worker.indexing import BulkOutcome, bulk_index
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,17 @@ def process_batch(
     """
     enriched = enrich_batch(payloads)
     docs = enriched.documents
+    # Near-duplicates need the index shared by every worker (in Redis), so this is the one
+    # enrichment that is not a pure step; idempotent, so a retried batch is harmless.
+    clusters = assign_clusters(
+        [(doc["id"], doc["body"]) for doc in docs],
+        redis_client=redis_client,
+        prefix=settings.index_prefix,
+        ttl_s=settings.status_ttl_s,
+    )
+    for doc in docs:
+        doc["duplicates"] = clusters[doc["id"]].as_fields()
+        doc["enrichment"]["models"]["near_duplicates"] = NEAR_DUPLICATE_METHOD
     alias = ensure_index(es, settings)
     outcome = bulk_index(es, alias, docs) if docs else BulkOutcome()
     outcome.failed |= enriched.failures
