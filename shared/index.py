@@ -78,7 +78,22 @@ ARTICLE_MAPPINGS: dict[str, Any] = {
                 "country_code": {"type": "keyword"},
                 "kind": {"type": "keyword"},
                 "location": {"type": "geo_point"},
+                "geonameid": {"type": "keyword"},
                 "mentions": {"type": "integer"},
+                "mentioned_as": {"type": "keyword", "ignore_above": 200},
+            }
+        },
+        # Place names the gazetteer could not resolve, kept for review, not for facets.
+        "unresolved_places": {
+            "properties": {
+                "name": {"type": "keyword", "ignore_above": 200},
+                "mentions": {"type": "integer"},
+            }
+        },
+        "entity_mentions": {
+            "properties": {
+                kind: {"properties": {"name": _ENTITY, "mentions": {"type": "integer"}}}
+                for kind in ("people", "organisations")
             }
         },
         # Nested, so "a quote by X that says Y" matches within one quote, not across two.
@@ -87,8 +102,12 @@ ARTICLE_MAPPINGS: dict[str, Any] = {
             "properties": {
                 "text": {"type": "text"},
                 "speaker": _ENTITY,
+                "speaker_mention": {"type": "keyword", "ignore_above": 200},
                 "verb": {"type": "keyword"},
+                "attribution": {"type": "keyword"},
                 "start": {"type": "integer"},
+                "end": {"type": "integer"},
+                "paragraphs": {"type": "integer"},
             },
         },
         "duplicates": {

