@@ -108,6 +108,8 @@ ARTICLE_MAPPINGS: dict[str, Any] = {
                 "start": {"type": "integer"},
                 "end": {"type": "integer"},
                 "paragraphs": {"type": "integer"},
+                "part": {"type": "integer"},
+                "parts": {"type": "integer"},
             },
         },
         "duplicates": {

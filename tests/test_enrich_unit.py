@@ -62,6 +62,13 @@ def test_date_prefix_on_its_own_line_and_invalid_dates() -> None:
             "TASS",
         ),
         ("WASHINGTON -House lawmakers on Thursday", "Washington", "United States", None, None),
+        (
+            "ST. PETERSBURG, March 18. /TASS/. About 2,000",
+            "Saint Petersburg",
+            "Russia",
+            "March 18",
+            "TASS",
+        ),
     ],
 )
 def test_datelines(

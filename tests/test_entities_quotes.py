@@ -126,27 +126,34 @@ def test_sample_dateline_place_is_not_a_story_place(
 
 
 def test_sample_quotes_all_by_the_speaker(quotes: list[dict[str, Any]]) -> None:
-    # Four quotations in five quoted paragraphs: the last runs over two (joined, below).
-    assert len(quotes) == 4
-    assert sum(q["paragraphs"] for q in quotes) == 5
-    assert [q["speaker"] for q in quotes] == [SPEAKER] * 4
-    assert [q["speaker_mention"] for q in quotes] == ["Saidzhanov", "he", "the official", "he"]
-    assert [q["verb"] for q in quotes] == ["noted", "explained", "said", "stressed"]
+    # Five quoted paragraphs; the last two belong to one quotation (parts 1 and 2, below).
+    assert len(quotes) == 5
+    assert [q["speaker"] for q in quotes] == [SPEAKER] * 5
+    assert [q["speaker_mention"] for q in quotes] == [
+        "Saidzhanov",
+        "he",
+        "the official",
+        "he",
+        "he",
+    ]
+    assert [q["verb"] for q in quotes] == ["noted", "explained", "said", "stressed", "stressed"]
     assert all(q["attribution"] == "after" for q in quotes)
 
 
-def test_sample_multi_paragraph_quote_is_joined(
+def test_sample_multi_paragraph_quote_is_kept_together(
     sample: tuple[str, Doc, str | None], quotes: list[dict[str, Any]]
 ) -> None:
     body = sample[0]
-    last = quotes[-1]
-    assert last["paragraphs"] == 2
-    assert last["text"].startswith("We proposed that the Media Development Agency")
-    assert "of Azerbaijan. We want Azerbaijan to know more about Khiva" in last["text"]
-    assert last["text"].endswith("the culture of Uzbekistan in general")
-    assert body[last["start"]] == '"'
-    assert body[last["end"] - 1] == '"'
-    assert "\n" in body[last["start"] : last["end"]]
+    first, second = quotes[-2:]
+    assert [(q["part"], q["parts"]) for q in (first, second)] == [(1, 2), (2, 2)]
+    assert all(q["part"] == q["parts"] == 1 for q in quotes[:-2])
+    assert first["text"].startswith("We proposed that the Media Development Agency")
+    assert first["text"].endswith("tourist destinations of Azerbaijan.")
+    assert second["text"].startswith("We want Azerbaijan to know more about Khiva")
+    assert second["text"].endswith("the culture of Uzbekistan in general")
+    assert body[first["start"]] == '"'
+    assert body[second["end"] - 1] == '"'
+    assert "\n" not in body[first["start"] : first["end"]].strip()
 
 
 # --- unit cases ----------------------------------------------------------------------------

@@ -88,7 +88,7 @@ def test_sample_article_as_plain_text_is_found_enriched(
         assert story_places[name]["location"]
     said_by = {quote["speaker"] for quote in article["quotes"]}
     assert said_by == {"Dilshod Saidzhanov"}
-    assert len(article["quotes"]) >= 4
+    assert len(article["quotes"]) >= 5
     assert article["keywords"]
     assert 2 <= article["summary"].count(". ") + 1 <= 4
     assert {"text": "September 30", "date": "2025-09-30", "resolution": "day"} in article[

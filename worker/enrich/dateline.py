@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from worker.enrich.gazetteer import find_city, find_country, is_us_state
+from worker.enrich.gazetteer import Place, find_city, find_country, is_us_state, resolve_place
 
 _DATE_PREFIX = re.compile(
     r"^\s*date\s*:?\s*(?P<date>\d{4}-\d{2}-\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2})?)?\s+",
@@ -61,6 +61,15 @@ def split_date_prefix(text: str) -> tuple[date | None, str]:
     return found, text[match.end() :]
 
 
+def _dateline_city(name: str, country_code: str | None) -> Place | None:
+    """A dateline names a city: the gazetteer's best city reading (so "ST. PETERSBURG" is
+    Russia's, not Florida's), within the stated country when there is one."""
+    place = resolve_place(name, (country_code,) if country_code else ())
+    if place is not None and place.kind == "city" and country_code in (None, place.country_code):
+        return place
+    return find_city(name, country_code)
+
+
 def parse_dateline(text: str) -> Dateline | None:
     """The dateline that opens ``text``, with its place resolved to a country when possible.
 
@@ -87,7 +96,7 @@ def parse_dateline(text: str) -> Dateline | None:
             country_code, country = found_country
         elif is_us_state(region):
             country_code, country = "US", "United States"
-    city = find_city(place_raw, country_code)
+    city = _dateline_city(place_raw, country_code)
     if city is None and not (region or match["date"] or agency):
         return None
     if city is not None and country_code is None:

@@ -618,7 +618,12 @@ def extract_quotes(text: str, parsed: Doc, people: Sequence[str]) -> list[dict[s
     for i, doc in zip(to_parse, parse_fragments([windows[i].text for i in to_parse]), strict=True):
         _attribute(quotations[i], windows[i], doc, text, referents, sentences, mentions_at, people)
     _continue_speakers(quotations, text, mentions_at)
-    return [_as_dict(q, text, paragraphs) for q in quotations if _is_speech(q, text)]
+    return [
+        record
+        for q in quotations
+        if _is_speech(q, text)
+        for record in _as_dicts(q, text, paragraphs)
+    ]
 
 
 def _could_attribute(window: _Window) -> bool:
@@ -691,16 +696,38 @@ def _is_speech(quote: _Quotation, text: str) -> bool:
     return not embedded
 
 
-def _as_dict(quote: _Quotation, text: str, paragraphs: list[int]) -> dict[str, Any]:
-    return {
-        "text": quote.text(text),
-        "speaker": quote.speaker,
-        "speaker_mention": quote.mention,
-        "verb": quote.verb,
-        "attribution": quote.attribution,
-        "start": quote.open,
-        "end": quote.close + 1,
-        "paragraphs": bisect.bisect_left(paragraphs, quote.close)
-        - bisect.bisect_right(paragraphs, quote.open)
-        + 1,
-    }
+def _clean(passage: str) -> str:
+    return " ".join(passage.split()).strip().strip("\"“”'‘’").strip().rstrip(",").rstrip()
+
+
+def _as_dicts(quote: _Quotation, text: str, paragraphs: list[int]) -> list[dict[str, Any]]:
+    """One record per quoted paragraph: a quotation that runs over several paragraphs is, in
+    print, several quoted passages (each opening with its own mark), and readers search and cite
+    them one by one; ``part`` and ``parts`` keep them together."""
+    by_paragraph: dict[int, list[tuple[int, int]]] = {}
+    for start, end in quote.pieces:
+        cuts = [p for p in paragraphs if start < p < end]
+        for piece_start, piece_end in zip([start, *cuts], [*cuts, end], strict=True):
+            if text[piece_start:piece_end].strip():
+                paragraph = bisect.bisect_right(paragraphs, piece_start) - 1
+                by_paragraph.setdefault(paragraph, []).append((piece_start, piece_end))
+    groups = list(by_paragraph.values()) or [list(quote.pieces)]
+    records = []
+    for number, ranges in enumerate(groups, start=1):
+        records.append(
+            {
+                "text": quote.text(text)
+                if len(groups) == 1
+                else _clean(" ".join(text[s:e] for s, e in ranges)),
+                "speaker": quote.speaker,
+                "speaker_mention": quote.mention,
+                "verb": quote.verb,
+                "attribution": quote.attribution,
+                "start": quote.open if number == 1 else ranges[0][0],
+                "end": quote.close + 1 if number == len(groups) else ranges[-1][1],
+                "paragraphs": len(groups),
+                "part": number,
+                "parts": len(groups),
+            }
+        )
+    return records
