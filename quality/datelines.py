@@ -9,7 +9,7 @@ from typing import Any
 
 from quality.corpus import news_articles
 from worker.enrich.dateline import parse_dateline
-from worker.enrich.gazetteer import find_city
+from worker.enrich.gazetteer import find_city, resolve_place
 
 # An opening that looks like a dateline to a person: an all-caps place, then a comma, a bracket
 # or a dash. This is the denominator; a few are corpus typos.
@@ -27,11 +27,10 @@ def evaluate() -> dict[str, Any]:
         found += 1
         written = match["place"].strip(" .")
         # The place we report must be the written one or the gazetteer's name for it.
-        city = find_city(written)
-        if dateline.place.casefold() in {
-            written.casefold(),
-            (city.name if city else "").casefold(),
-        }:
+        known = {
+            place.name.casefold() for place in (find_city(written), resolve_place(written)) if place
+        }
+        if dateline.place.casefold() in {written.casefold(), *known}:
             place_agrees += 1
         if dateline.country:
             resolved += 1
