@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # Longer than any task may run, so Redis never redelivers a task still being worked on.
     broker_visibility_timeout_s: int = Field(3600, gt=0)
     status_ttl_s: int = Field(30 * 24 * 3600, gt=0)
+    # A worker process above this after a task is replaced by a fresh one (a safety net: one
+    # process holds ~600-700 MB of models and working memory).
+    worker_max_memory_mb: int = Field(1200, gt=0)
 
     web_page_size: int = Field(10, gt=0, le=100)
 

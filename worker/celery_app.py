@@ -21,6 +21,7 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        worker_max_memory_per_child=settings.worker_max_memory_mb * 1024,  # KiB
         broker_transport_options={
             "visibility_timeout": settings.broker_visibility_timeout_s,
             "socket_timeout": settings.redis_timeout_s,

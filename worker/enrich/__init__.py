@@ -27,6 +27,7 @@ from worker.enrich.html import extract_page
 from worker.enrich.keywords import extract_keywords
 from worker.enrich.language import UNDETERMINED, detect_language
 from worker.enrich.nlp import NLP_MODEL, parse_texts
+from worker.enrich.nlp import memory_zone as nlp_memory_zone
 from worker.enrich.nlp import SUPPORTED_LANGUAGES as NLP_LANGUAGES
 from worker.enrich.nlp import warm_up as load_parser
 from worker.enrich.quotes import extract_quotes
@@ -333,11 +334,13 @@ def enrich_batch(
         doc = base_document(payload)
         doc["_skipped"] = []
         docs.append(doc)
-    for step in steps:
-        started = time.perf_counter()
-        docs = _apply(step, docs, result)
-        result.step_seconds[step.__name__] = time.perf_counter() - started
-    result.documents = [_finish(doc, steps) for doc in docs]
+    # The parses live only inside this batch: spaCy forgets the words it learned from them.
+    with nlp_memory_zone():
+        for step in steps:
+            started = time.perf_counter()
+            docs = _apply(step, docs, result)
+            result.step_seconds[step.__name__] = time.perf_counter() - started
+        result.documents = [_finish(doc, steps) for doc in docs]
     return result
 
 

