@@ -27,8 +27,8 @@ from worker.enrich.html import extract_page
 from worker.enrich.keywords import extract_keywords
 from worker.enrich.language import UNDETERMINED, detect_language
 from worker.enrich.nlp import NLP_MODEL, parse_texts
-from worker.enrich.nlp import memory_zone as nlp_memory_zone
 from worker.enrich.nlp import SUPPORTED_LANGUAGES as NLP_LANGUAGES
+from worker.enrich.nlp import memory_zone as nlp_memory_zone
 from worker.enrich.nlp import warm_up as load_parser
 from worker.enrich.quotes import extract_quotes
 from worker.enrich.sentiment import SUPPORTED_LANGUAGES as SENTIMENT_LANGUAGES

@@ -12,9 +12,8 @@ of its cities (no state spans the antimeridian among cities of 15,000 people or 
 
 from __future__ import annotations
 
-import re
-
 import math
+import re
 import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
