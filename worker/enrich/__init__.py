@@ -26,6 +26,7 @@ from worker.enrich.entities import extract_entities
 from worker.enrich.html import extract_page
 from worker.enrich.keywords import extract_keywords
 from worker.enrich.language import UNDETERMINED, detect_language
+from worker.enrich.language import warm_up as load_language_models
 from worker.enrich.nlp import NLP_MODEL, parse_texts
 from worker.enrich.nlp import SUPPORTED_LANGUAGES as NLP_LANGUAGES
 from worker.enrich.nlp import memory_zone as nlp_memory_zone
@@ -277,7 +278,7 @@ STEPS: tuple[Step | BatchStep, ...] = (
 
 def warm_up() -> None:
     """Load the language models and the gazetteer now, not on the first article."""
-    detect_language("Warm-up text so that the language models load before the first article.")
+    load_language_models()
     parse_dateline("BAKU, Azerbaijan, September 30. Warm-up.")
     load_embedding_model()
     load_parser()
