@@ -185,3 +185,8 @@ def test_given_fields_win() -> None:
     assert doc["language_detected"] is False
     assert doc["published_at"].startswith("2025-01-02T03:04")
     assert doc["published_at_source"] == "given"
+
+
+def test_a_language_dateparser_does_not_know_still_resolves_the_dateline_date() -> None:
+    assert resolve_day("September 30", reference=RECEIVED, language="jv") == date(2025, 9, 30)
+    assert resolve_day("September 30", reference=RECEIVED, language="xx") == date(2025, 9, 30)

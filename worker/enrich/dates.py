@@ -25,13 +25,17 @@ def resolve_day(text: str, *, reference: datetime, language: str | None = None) 
         "STRICT_PARSING": False,
         "REQUIRE_PARTS": ["day", "month"],
     }
-    languages = [language] if language and language != "und" else None
-    try:
-        parsed = dateparser.parse(text, languages=languages, settings=settings)
-    except (ValueError, KeyError, OverflowError):
-        return None
-    if parsed is None and languages:
-        parsed = dateparser.parse(text, settings=settings)
+    # The article's language first; then any language (the language may be one dateparser does
+    # not know, or misdetected on a short text).
+    attempts = ([[language]] if language and language != "und" else []) + [None]
+    parsed = None
+    for languages in attempts:
+        try:
+            parsed = dateparser.parse(text, languages=languages, settings=settings)
+        except (ValueError, KeyError, OverflowError):
+            continue
+        if parsed is not None:
+            break
     if parsed is None:
         return None
     day = parsed.date()
