@@ -13,7 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from ingest.parsing import parse_articles
 from ingest.queueing import queue_articles
 from shared.clients import get_elasticsearch, get_redis
-from shared.http import ApiError, check_dependencies
+from shared.http import ApiError, health_response
 from shared.settings import Settings
 from shared.status import get_state
 from worker.celery_app import app as celery_app
@@ -134,6 +134,4 @@ def article_status(article_id: str) -> Response:
 
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
-    settings = _settings()
-    ok, report = check_dependencies(get_elasticsearch(settings), get_redis(settings))
-    return jsonify(status="ok" if ok else "unavailable", checks=report), 200 if ok else 503
+    return health_response(_settings())

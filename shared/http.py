@@ -10,6 +10,9 @@ from elasticsearch import Elasticsearch
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from shared.clients import get_elasticsearch, get_redis
+from shared.settings import Settings
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -50,6 +53,13 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(error: Exception) -> Response:
         log.exception("unhandled error")
         return problem(500, "Internal Server Error", "an unexpected error occurred; it was logged")
+
+
+def health_response(settings: Settings) -> tuple[Response, int]:
+    """``GET /healthz`` of both services: 200 when Redis and Elasticsearch are usable, else 503
+    with the reason."""
+    ok, report = check_dependencies(get_elasticsearch(settings), get_redis(settings))
+    return jsonify(status="ok" if ok else "unavailable", checks=report), 200 if ok else 503
 
 
 def check_dependencies(es: Elasticsearch, redis_client: redis.Redis) -> tuple[bool, dict[str, Any]]:

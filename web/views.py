@@ -9,8 +9,8 @@ from elasticsearch import ApiError as ESApiError
 from elasticsearch import TransportError
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
-from shared.clients import get_elasticsearch, get_redis
-from shared.http import ApiError, check_dependencies
+from shared.clients import get_elasticsearch
+from shared.http import ApiError, health_response
 from shared.settings import Settings
 from web.search import (
     MAX_QUERY_CHARS,
@@ -123,9 +123,7 @@ def article_page(article_id: str) -> tuple[str, int]:
 
 @ui.get("/healthz")
 def healthz() -> tuple[Response, int]:
-    settings = _settings()
-    ok, report = check_dependencies(get_elasticsearch(settings), get_redis(settings))
-    return jsonify(status="ok" if ok else "unavailable", checks=report), 200 if ok else 503
+    return health_response(_settings())
 
 
 # --- JSON API --------------------------------------------------------------------------------
