@@ -4,8 +4,9 @@ lingua runs in its low-accuracy mode: on article-length text it is as accurate a
 (100% on 857 real texts of 20 words or more), and it keeps memory per worker process near
 100 MB instead of about 900 MB with every high-accuracy model loaded. Its weak spot is very
 short text (89.8% under 20 words), so there its confidences are combined with py3langid's
-probabilities (a small model shipped inside its package): 96.5% on held-out short texts. The
+probabilities (its model ships inside its package): 96.5% on held-out short texts. The
 weight was chosen on 727 short speeches disjoint from the evaluation (docs/QUALITY.md).
+py3langid holds about 200 MB once loaded, so it loads only when a short text first appears.
 """
 
 from __future__ import annotations
@@ -56,5 +57,6 @@ def detect_language(text: str) -> str:
 
 
 def warm_up() -> None:
+    """lingua only: py3langid (about 200 MB of Python tables) loads on the first text under
+    ``SHORT_TEXT_WORDS``; a stream of full articles never needs it."""
     detect_language("Warm-up text so that the language models load before the first article.")
-    detect_language("Short warm-up text.")
