@@ -140,10 +140,7 @@ def wait_until(
         time.sleep(interval_s)
 
 
-@pytest.fixture
-def wait_indexed(ingest_client: FlaskClient, settings: Settings) -> Callable[[list[str]], None]:
-    """Wait until every id reports ``indexed``, then refresh so searches see them."""
-
+def _waiter(ingest_client: FlaskClient, settings: Settings) -> Callable[[list[str]], None]:
     def wait(ids: list[str]) -> None:
         def all_indexed() -> bool:
             states = {ingest_client.get(f"/articles/{i}").get_json()["state"] for i in ids}
@@ -154,3 +151,15 @@ def wait_indexed(ingest_client: FlaskClient, settings: Settings) -> Callable[[li
         get_elasticsearch(settings).indices.refresh(index=settings.articles_alias)
 
     return wait
+
+
+@pytest.fixture
+def wait_indexed(ingest_client: FlaskClient, settings: Settings) -> Callable[[list[str]], None]:
+    """Wait until every id reports ``indexed``, then refresh so searches see them."""
+    return _waiter(ingest_client, settings)
+
+
+@pytest.fixture(scope="module")
+def wait_indexed_module(ingest_app: Flask, settings: Settings) -> Callable[[list[str]], None]:
+    """``wait_indexed`` for module-scoped fixtures."""
+    return _waiter(ingest_app.test_client(), settings)

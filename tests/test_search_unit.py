@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from web.search import SearchRequest, build_search_body, to_simple_query_syntax
@@ -26,7 +28,7 @@ def test_operators_people_type(typed: str, sent: str) -> None:
 
 def test_empty_query_lists_newest_first() -> None:
     body = build_search_body(SearchRequest(query="  ", page=3, size=10))
-    assert body["query"] == {"match_all": {}}
+    assert body["query"]["bool"]["must"] == [{"match_all": {}}]
     assert body["from"] == 20
     assert next(iter(body["sort"][0])) == "published_at"
 
@@ -34,4 +36,40 @@ def test_empty_query_lists_newest_first() -> None:
 def test_highlighting_escapes_html() -> None:
     body = build_search_body(SearchRequest(query="x"))
     assert body["highlight"]["encoder"] == "html"
-    assert body["query"]["simple_query_string"]["default_operator"] == "and"
+    text_query = body["query"]["bool"]["must"][0]["function_score"]["query"]
+    assert text_query["simple_query_string"]["default_operator"] == "and"
+
+
+def test_relevance_has_a_recency_boost_and_date_sorts_do_not() -> None:
+    relevance = build_search_body(SearchRequest(query="x"))["query"]["bool"]["must"][0]
+    assert relevance["function_score"]["functions"][1]["gauss"]["published_at"]["scale"] == "30d"
+    newest = build_search_body(SearchRequest(query="x", sort="newest"))
+    assert "simple_query_string" in newest["query"]["bool"]["must"][0]
+    assert newest["sort"][0] == {"published_at": {"order": "desc", "missing": "_last"}}
+
+
+def test_each_facet_counts_with_every_selection_but_its_own() -> None:
+    request = SearchRequest(filters={"source": ("A", "B"), "people": ("Ann",)})
+    body = build_search_body(request)
+    assert body["post_filter"]["bool"]["filter"] == [
+        {"terms": {"source": ["A", "B"]}},
+        {"terms": {"people": ["Ann"]}},
+    ]
+    assert body["aggs"]["source"]["filter"]["bool"]["filter"] == [{"terms": {"people": ["Ann"]}}]
+    assert body["aggs"]["people"]["filter"]["bool"]["filter"] == [{"terms": {"source": ["A", "B"]}}]
+    assert (
+        body["aggs"]["language"]["filter"]["bool"]["filter"]
+        == body["post_filter"]["bool"]["filter"]
+    )
+    assert body["aggs"]["timeline"]["filter"] == body["post_filter"]
+
+
+def test_dates_narrow_everything() -> None:
+    body = build_search_body(SearchRequest(date_from=date(2025, 9, 1), date_to=date(2025, 9, 30)))
+    assert body["query"]["bool"]["filter"] == [
+        {
+            "range": {
+                "published_at": {"format": "strict_date", "gte": "2025-09-01", "lte": "2025-09-30"}
+            }
+        }
+    ]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from elasticsearch import Elasticsearch
@@ -25,11 +27,29 @@ _LIST_SOURCE = [
 ]
 
 
+# Facet name (as in URLs and the API) -> keyword field. OR within a facet, AND across facets.
+FACETS: dict[str, str] = {
+    "source": "source",
+    "language": "language",
+    "people": "people",
+    "organisations": "organisations",
+    "places": "places.name",
+    "keywords": "keywords",
+    "country": "dateline.country",
+}
+FACET_SIZE = 10
+SORTS = ("relevance", "newest", "oldest")
+
+
 @dataclass(frozen=True)
 class SearchRequest:
     query: str = ""
     page: int = 1
     size: int = 10
+    filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    date_from: date | None = None
+    date_to: date | None = None  # inclusive
+    sort: str = "relevance"
 
     @property
     def offset(self) -> int:
@@ -52,25 +72,134 @@ def to_simple_query_syntax(text: str) -> str:
     return "".join(parts)
 
 
-def build_search_body(request: SearchRequest) -> dict[str, Any]:
-    """``simple_query_string`` never fails on odd input (phrases, -, |, prefix*); an empty query
-    lists the newest stories."""
-    if request.query.strip():
-        query: dict[str, Any] = {
-            "simple_query_string": {
-                "query": to_simple_query_syntax(request.query),
-                "fields": SEARCH_FIELDS,
-                "default_operator": "and",
-                "flags": "AND|OR|NOT|PHRASE|PREFIX|PRECEDENCE|WHITESPACE|ESCAPE",
-            }
+def _text_query(request: SearchRequest) -> dict[str, Any]:
+    if not request.query.strip():
+        return {"match_all": {}}
+    matched = {
+        "simple_query_string": {
+            "query": to_simple_query_syntax(request.query),
+            "fields": SEARCH_FIELDS,
+            "default_operator": "and",
+            "flags": "AND|OR|NOT|PHRASE|PREFIX|PRECEDENCE|WHITESPACE|ESCAPE",
         }
-        sort: list[Any] = ["_score", {"published_at": {"order": "desc", "missing": "_last"}}]
-    else:
-        query = {"match_all": {}}
-        sort = [{"published_at": {"order": "desc", "missing": "_last"}}, {"received_at": "desc"}]
+    }
+    if request.sort != "relevance":
+        return matched
+    # Recency boost: relevance times 1 to 1.5, the bonus halving every 30 days of age.
     return {
-        "query": query,
-        "sort": sort,
+        "function_score": {
+            "query": matched,
+            "functions": [
+                {"weight": 1},
+                {
+                    "gauss": {
+                        "published_at": {
+                            "origin": "now",
+                            "scale": "30d",
+                            "offset": "1d",
+                            "decay": 0.5,
+                        }
+                    },
+                    "weight": 0.5,
+                },
+            ],
+            "score_mode": "sum",
+            "boost_mode": "multiply",
+        }
+    }
+
+
+def _date_filter(request: SearchRequest) -> list[dict[str, Any]]:
+    if not request.date_from and not request.date_to:
+        return []
+    bounds: dict[str, str] = {"format": "strict_date"}
+    if request.date_from:
+        bounds["gte"] = request.date_from.isoformat()
+    if request.date_to:
+        bounds["lte"] = request.date_to.isoformat()
+    return [{"range": {"published_at": bounds}}]
+
+
+def _facet_filters(request: SearchRequest, leave_out: str | None = None) -> list[dict[str, Any]]:
+    return [
+        {"terms": {FACETS[name]: list(values)}}
+        for name, values in request.filters.items()
+        if values and name != leave_out
+    ]
+
+
+def _sort(request: SearchRequest) -> list[Any]:
+    if request.sort == "newest" or not request.query.strip():
+        return [{"published_at": {"order": "desc", "missing": "_last"}}, {"received_at": "desc"}]
+    if request.sort == "oldest":
+        return [{"published_at": {"order": "asc", "missing": "_last"}}, {"received_at": "asc"}]
+    return ["_score", {"published_at": {"order": "desc", "missing": "_last"}}]
+
+
+def choose_interval(first: date, last: date) -> str:
+    """A calendar interval that draws the span in at most about 60 bars."""
+    days = (last - first).days
+    if days <= 60:
+        return "day"
+    if days <= 420:
+        return "week"
+    if days <= 5 * 366:
+        return "month"
+    if days <= 15 * 366:
+        return "quarter"
+    return "year"
+
+
+def build_bounds_body(request: SearchRequest) -> dict[str, Any]:
+    """First and last publication date of the results, to pick the timeline's interval."""
+    return {
+        "query": {
+            "bool": {
+                "must": [_text_query(request)],
+                "filter": _date_filter(request) + _facet_filters(request),
+            }
+        },
+        "size": 0,
+        "track_total_hits": False,
+        "aggs": {
+            "first": {"min": {"field": "published_at"}},
+            "last": {"max": {"field": "published_at"}},
+        },
+    }
+
+
+def build_search_body(request: SearchRequest, interval: str = "month") -> dict[str, Any]:
+    """One request for hits, facet counts and the timeline.
+
+    The text and the dates narrow everything. Facet selections go in ``post_filter``, so hits
+    obey all of them while each facet's counts obey every selection but its own: picking a
+    source leaves the other sources countable (OR), while people and places narrow (AND).
+    """
+    aggs: dict[str, Any] = {
+        name: {
+            "filter": {"bool": {"filter": _facet_filters(request, leave_out=name)}},
+            "aggs": {"values": {"terms": {"field": field_name, "size": FACET_SIZE}}},
+        }
+        for name, field_name in FACETS.items()
+    }
+    aggs["timeline"] = {
+        "filter": {"bool": {"filter": _facet_filters(request)}},
+        "aggs": {
+            "dates": {
+                # auto_date_histogram is not in Elasticsearch's core distribution.
+                "date_histogram": {
+                    "field": "published_at",
+                    "calendar_interval": interval,
+                    "format": "yyyy-MM-dd",
+                }
+            }
+        },
+    }
+    return {
+        "query": {"bool": {"must": [_text_query(request)], "filter": _date_filter(request)}},
+        "post_filter": {"bool": {"filter": _facet_filters(request)}},
+        "aggs": aggs,
+        "sort": _sort(request),
         "from": request.offset,
         "size": request.size,
         "track_total_hits": True,
@@ -87,6 +216,32 @@ def build_search_body(request: SearchRequest) -> dict[str, Any]:
             },
         },
     }
+
+
+def _shape_facets(
+    request: SearchRequest, aggregations: Mapping[str, Any]
+) -> dict[str, list[dict[str, Any]]]:
+    facets: dict[str, list[dict[str, Any]]] = {}
+    for name in FACETS:
+        selected = set(request.filters.get(name, ()))
+        buckets = aggregations.get(name, {}).get("values", {}).get("buckets", [])
+        values = [
+            {"value": b["key"], "count": b["doc_count"], "selected": b["key"] in selected}
+            for b in buckets
+        ]
+        # A selected value stays visible even when it falls out of the top counts.
+        shown = {v["value"] for v in values}
+        values += [{"value": value, "count": None, "selected": True} for value in selected - shown]
+        facets[name] = values
+    return facets
+
+
+def _shape_timeline(aggregations: Mapping[str, Any], interval: str) -> dict[str, Any]:
+    dates = aggregations.get("timeline", {}).get("dates", {})
+    buckets = [
+        {"date": b["key_as_string"], "count": b["doc_count"]} for b in dates.get("buckets", [])
+    ]
+    return {"interval": interval, "buckets": buckets}
 
 
 def shape_hit(hit: dict[str, Any]) -> dict[str, Any]:
@@ -109,9 +264,15 @@ def shape_hit(hit: dict[str, Any]) -> dict[str, Any]:
 
 
 def search_articles(es: Elasticsearch, alias: str, request: SearchRequest) -> dict[str, Any]:
-    response = es.search(
-        index=alias, ignore_unavailable=True, allow_no_indices=True, **build_search_body(request)
+    options: dict[str, Any] = {"index": alias, "ignore_unavailable": True, "allow_no_indices": True}
+    bounds = es.search(**options, **build_bounds_body(request)).get("aggregations", {})
+    first, last = (bounds.get(name, {}).get("value_as_string") for name in ("first", "last"))
+    interval = (
+        choose_interval(date.fromisoformat(first[:10]), date.fromisoformat(last[:10]))
+        if first and last
+        else "month"
     )
+    response = es.search(**options, **build_search_body(request, interval))
     total = response["hits"]["total"]
     return {
         "query": request.query,
@@ -121,6 +282,12 @@ def search_articles(es: Elasticsearch, alias: str, request: SearchRequest) -> di
         "total_relation": total["relation"],
         "took_ms": response["took"],
         "hits": [shape_hit(hit) for hit in response["hits"]["hits"]],
+        "facets": _shape_facets(request, response.get("aggregations", {})),
+        "timeline": _shape_timeline(response.get("aggregations", {}), interval),
+        "filters": {name: list(values) for name, values in request.filters.items() if values},
+        "date_from": request.date_from.isoformat() if request.date_from else None,
+        "date_to": request.date_to.isoformat() if request.date_to else None,
+        "sort": request.sort,
     }
 
 

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date, timedelta
 from typing import Any
 
 from elasticsearch import ApiError as ESApiError
 from elasticsearch import TransportError
-from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
 
 from shared.clients import get_elasticsearch
 from shared.http import ApiError, health_response
 from shared.settings import Settings
 from web.search import (
+    FACETS,
     MAX_QUERY_CHARS,
     MAX_RESULT_WINDOW,
+    SORTS,
     SearchRequest,
     get_article,
     search_articles,
@@ -43,7 +47,37 @@ def _positive_int(args: Mapping[str, str], name: str, default: int, maximum: int
     return int(raw)
 
 
-def parse_search_request(args: Mapping[str, str], default_size: int) -> SearchRequest:
+MAX_FILTER_VALUES = 20
+MAX_FILTER_CHARS = 300
+
+
+def _date(args: Mapping[str, str], name: str) -> date | None:
+    raw = args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(
+            400, "Invalid parameter", f"'{name}' must be a date like 2025-09-30", parameter=name
+        ) from None
+
+
+def _filters(args: MultiDict[str, str]) -> dict[str, tuple[str, ...]]:
+    filters: dict[str, tuple[str, ...]] = {}
+    for name in FACETS:
+        values = tuple(dict.fromkeys(v.strip() for v in args.getlist(name) if v.strip()))
+        if len(values) > MAX_FILTER_VALUES or any(len(v) > MAX_FILTER_CHARS for v in values):
+            detail = (
+                f"'{name}' takes at most {MAX_FILTER_VALUES} values of {MAX_FILTER_CHARS} chars"
+            )
+            raise ApiError(400, "Invalid parameter", detail, parameter=name)
+        if values:
+            filters[name] = values
+    return filters
+
+
+def parse_search_request(args: MultiDict[str, str], default_size: int) -> SearchRequest:
     query = args.get("q", "")
     if len(query) > MAX_QUERY_CHARS:
         raise ApiError(
@@ -61,7 +95,23 @@ def parse_search_request(args: Mapping[str, str], default_size: int) -> SearchRe
             f"page × size may not pass {MAX_RESULT_WINDOW}; narrow the search",
             parameter="page",
         )
-    return SearchRequest(query=query, page=page, size=size)
+    sort = args.get("sort", "relevance")
+    if sort not in SORTS:
+        raise ApiError(
+            400, "Invalid parameter", f"'sort' is one of {', '.join(SORTS)}", parameter="sort"
+        )
+    date_from, date_to = _date(args, "from"), _date(args, "to")
+    if date_from and date_to and date_from > date_to:
+        raise ApiError(400, "Invalid parameter", "'from' is after 'to'", parameter="from")
+    return SearchRequest(
+        query=query,
+        page=page,
+        size=size,
+        filters=_filters(args),
+        date_from=date_from,
+        date_to=date_to,
+        sort=sort,
+    )
 
 
 def _run_search(search: SearchRequest) -> dict[str, Any]:
@@ -95,6 +145,83 @@ def _fetch_article(article_id: str) -> dict[str, Any]:
 
 
 # --- pages -----------------------------------------------------------------------------------
+
+FACET_LABELS = {
+    "source": "Source",
+    "people": "People",
+    "organisations": "Organisations",
+    "places": "Places",
+    "keywords": "Keywords",
+    "country": "Dateline country",
+    "language": "Language",
+}
+
+
+def _search_url(**changes: str | list[str] | None) -> str:
+    """The current search with some parameters changed (None removes one); back to page 1."""
+    args = request.args.copy()
+    if "page" not in changes:
+        args.pop("page", None)
+    for name, value in changes.items():
+        if value is None or value == []:
+            args.pop(name, None)
+        elif isinstance(value, list):
+            args.setlist(name, value)
+        else:
+            args[name] = value
+    query: dict[str, Any] = args.to_dict(flat=False)
+    return url_for("ui.search_page", **query)
+
+
+def _toggle_url(name: str, value: str) -> str:
+    """The current search with one facet value added, or removed when it is selected."""
+    values = request.args.getlist(name)
+    values = [v for v in values if v != value] if value in values else [*values, value]
+    return _search_url(**{name: values})
+
+
+_MONTHS_IN = {"month": 1, "quarter": 3, "year": 12}
+
+
+def _period_end(start: date, interval: str) -> date:
+    """The last day of the calendar interval that starts on ``start``."""
+    if interval == "day":
+        return start
+    if interval == "week":
+        return start + timedelta(days=6)
+    month = start.month - 1 + _MONTHS_IN.get(interval, 1)
+    return date(start.year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+
+
+def timeline_bars(timeline: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each bucket with its date range and a link that narrows the search to it."""
+    buckets = timeline.get("buckets") or []
+    top = max((b["count"] for b in buckets), default=0) or 1
+    bars = []
+    for bucket in buckets:
+        start = date.fromisoformat(bucket["date"])
+        end = _period_end(start, timeline.get("interval") or "month")
+        bars.append(
+            {
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "count": bucket["count"],
+                "height": round(100 * bucket["count"] / top, 1),
+                "url": _search_url(**{"from": start.isoformat(), "to": end.isoformat()}),
+            }
+        )
+    return bars
+
+
+@ui.app_context_processor
+def _search_helpers() -> dict[str, Any]:
+    return {
+        "search_url": _search_url,
+        "toggle_url": _toggle_url,
+        "facet_labels": FACET_LABELS,
+        "timeline_bars": timeline_bars,
+        "sorts": SORTS,
+    }
 
 
 @ui.get("/")

@@ -1,0 +1,122 @@
+"""Facets, dates, the timeline and sorting on the real index (issue 4, items 2-4)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from flask.testing import FlaskClient
+
+pytestmark = [pytest.mark.stack, pytest.mark.usefixtures("worker")]
+
+WORD = "quokkafacet"  # only these articles contain it
+# Sources come from the client and countries from datelines: both deterministic.
+ARTICLES = [
+    ("Alpha Wire", "2025-01-10", "PARIS, Jan. 10 (Alpha) — The harbour board met."),
+    ("Alpha Wire", "2025-02-11", "BERLIN, Feb. 11 (Alpha) — The harbour board met again."),
+    ("Beta News", "2025-02-20", "BERLIN, Feb. 20 (Beta) — Talks on the harbour went on."),
+    ("Beta News", "2025-03-05", "PARIS, March 5 (Beta) — The harbour plan was signed."),
+    ("Gamma Post", "2025-03-28", "MADRID, March 28 (Gamma) — A harbour study began."),
+]
+
+
+@pytest.fixture(scope="module")
+def indexed(ingest_app: Any, wait_indexed_module: Callable[[list[str]], None]) -> None:
+    client = ingest_app.test_client()
+    payload = [
+        {
+            "title": f"{WORD} {number}",
+            "body": f"{sentence} The {WORD} survey continued, officials said on the day.",
+            "source": source,
+            "published_at": f"{day}T09:00:00Z",
+            "url": f"https://facets.example/{number}",
+            "language": "en",
+        }
+        for number, (source, day, sentence) in enumerate(ARTICLES)
+    ]
+    response = client.post("/articles", json=payload)
+    assert response.status_code == 202
+    wait_indexed_module([a["id"] for a in response.get_json()["articles"]])
+
+
+def _search(client: FlaskClient, **params: Any) -> dict[str, Any]:
+    response = client.get("/api/search", query_string={"q": WORD, **params})
+    assert response.status_code == 200, response.get_json()
+    result: dict[str, Any] = response.get_json()
+    return result
+
+
+def _counts(result: dict[str, Any], facet: str) -> dict[str, int]:
+    return {item["value"]: item["count"] for item in result["facets"][facet]}
+
+
+@pytest.mark.usefixtures("indexed")
+def test_facet_counts(web_client: FlaskClient) -> None:
+    result = _search(web_client)
+    assert result["total"] == 5
+    assert _counts(result, "source") == {"Alpha Wire": 2, "Beta News": 2, "Gamma Post": 1}
+    assert _counts(result, "country") == {"France": 2, "Germany": 2, "Spain": 1}
+
+
+@pytest.mark.usefixtures("indexed")
+def test_or_within_a_facet_and_across_facets(web_client: FlaskClient) -> None:
+    either = _search(web_client, source=["Alpha Wire", "Gamma Post"])
+    assert either["total"] == 3
+    # The source facet still counts every source (its own selection does not narrow it) ...
+    assert _counts(either, "source") == {"Alpha Wire": 2, "Beta News": 2, "Gamma Post": 1}
+    # ... while the other facets count only what the selection leaves.
+    assert _counts(either, "country") == {"France": 1, "Germany": 1, "Spain": 1}
+    both = _search(web_client, source=["Alpha Wire", "Beta News"], country=["Germany"])
+    assert both["total"] == 2
+    assert _counts(both, "source") == {"Alpha Wire": 1, "Beta News": 1}
+    assert _counts(both, "country") == {"France": 2, "Germany": 2}
+    assert [item for item in both["facets"]["country"] if item["selected"]] == [
+        {"value": "Germany", "count": 2, "selected": True}
+    ]
+
+
+@pytest.mark.usefixtures("indexed")
+def test_dates_and_timeline(web_client: FlaskClient) -> None:
+    february = _search(web_client, **{"from": "2025-02-01", "to": "2025-02-28"})
+    assert february["total"] == 2
+    everything = _search(web_client, sort="oldest")
+    assert everything["hits"][0]["published_at"][:10] == "2025-01-10"
+    timeline = everything["timeline"]
+    assert timeline["interval"] == "week"
+    assert sum(bucket["count"] for bucket in timeline["buckets"]) == 5
+    page = web_client.get("/", query_string={"q": WORD}).get_data(as_text=True)
+    assert "<svg" in page
+    assert "Articles over time" in page
+    # Every bar links to its own date range.
+    timeline_html = page.split('class="timeline"', 1)[1]
+    bar_link = timeline_html.split('<a href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    params = parse_qs(urlsplit(bar_link).query)
+    # The first bar is the (Monday to Sunday) week of 10 January 2025.
+    assert (params["from"], params["to"], params["q"]) == (["2025-01-06"], ["2025-01-12"], [WORD])
+
+
+@pytest.mark.usefixtures("indexed")
+def test_facet_links_in_the_page_toggle_values(web_client: FlaskClient) -> None:
+    page = web_client.get("/", query_string={"q": WORD, "source": "Gamma Post"}).get_data(
+        as_text=True
+    )
+    assert 'aria-pressed="true"' in page
+    assert "source=Gamma+Post" in page.replace("%20", "+")
+    assert "1 article for" in " ".join(page.split())
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"from": "yesterday"},
+        {"to": "2025-13-01"},
+        {"from": "2025-03-01", "to": "2025-01-01"},
+        {"sort": "random"},
+    ],
+)
+def test_bad_filters_are_400(web_client: FlaskClient, params: dict[str, str]) -> None:
+    response = web_client.get("/api/search", query_string={"q": WORD, **params})
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
