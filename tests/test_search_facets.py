@@ -120,3 +120,36 @@ def test_bad_filters_are_400(web_client: FlaskClient, params: dict[str, str]) ->
     response = web_client.get("/api/search", query_string={"q": WORD, **params})
     assert response.status_code == 400
     assert response.mimetype == "application/problem+json"
+
+
+@pytest.mark.usefixtures("indexed")
+@pytest.mark.parametrize("sort", ["relevance", "newest", "oldest"])
+def test_cursor_paging_visits_every_hit_once(web_client: FlaskClient, sort: str) -> None:
+    seen: list[str] = []
+    page = _search(web_client, size=2, sort=sort)
+    while True:
+        seen += [hit["id"] for hit in page["hits"]]
+        if not page["next_after"]:
+            break
+        page = _search(web_client, size=2, sort=sort, after=page["next_after"])
+    assert len(seen) == len(set(seen)) == 5
+    assert seen[:2] == [hit["id"] for hit in _search(web_client, size=2, sort=sort)["hits"]]
+
+
+def test_cursor_paging_goes_past_the_result_window(web_client: FlaskClient) -> None:
+    assert (
+        web_client.get("/api/search", query_string={"page": "1001", "size": "10"}).status_code
+        == 400
+    )
+    first = web_client.get("/api/search", query_string={"size": "1"}).get_json()
+    deep = web_client.get(
+        "/api/search", query_string={"size": "1", "page": "1001", "after": first["next_after"]}
+    )
+    assert deep.status_code == 200
+
+
+@pytest.mark.parametrize("cursor", ["nope", "W10", "eyJhIjoxfQ", "WzEsMiwzLDRd"])
+def test_forged_cursors_are_400(web_client: FlaskClient, cursor: str) -> None:
+    response = web_client.get("/api/search", query_string={"after": cursor})
+    assert response.status_code == 400
+    assert response.get_json()["parameter"] == "after"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,6 +52,8 @@ class SearchRequest:
     date_from: date | None = None
     date_to: date | None = None  # inclusive
     sort: str = "relevance"
+    # search_after: the sort values of the last hit seen, for paging past MAX_RESULT_WINDOW.
+    after: tuple[Any, ...] = ()
 
     @property
     def offset(self) -> int:
@@ -129,11 +133,36 @@ def _facet_filters(request: SearchRequest, leave_out: str | None = None) -> list
 
 
 def _sort(request: SearchRequest) -> list[Any]:
+    # The id breaks ties, so search_after cursors never skip or repeat a hit.
     if request.sort == "newest" or not request.query.strip():
-        return [{"published_at": {"order": "desc", "missing": "_last"}}, {"received_at": "desc"}]
+        return [{"published_at": {"order": "desc", "missing": "_last"}}, {"id": "asc"}]
     if request.sort == "oldest":
-        return [{"published_at": {"order": "asc", "missing": "_last"}}, {"received_at": "asc"}]
-    return ["_score", {"published_at": {"order": "desc", "missing": "_last"}}]
+        return [{"published_at": {"order": "asc", "missing": "_last"}}, {"id": "asc"}]
+    return ["_score", {"published_at": {"order": "desc", "missing": "_last"}}, {"id": "asc"}]
+
+
+def encode_cursor(sort_values: list[Any]) -> str:
+    """An opaque ``after`` cursor: the last hit's sort values."""
+    return (
+        base64.urlsafe_b64encode(json.dumps(sort_values, separators=(",", ":")).encode())
+        .decode()
+        .rstrip("=")
+    )
+
+
+def decode_cursor(cursor: str) -> list[Any]:
+    """Raises ValueError for anything that is not a cursor this service made."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError("not a cursor") from error
+    if (
+        not isinstance(values, list)
+        or not 2 <= len(values) <= 3
+        or not all(isinstance(v, str | int | float) or v is None for v in values)
+    ):
+        raise ValueError("not a cursor")
+    return values
 
 
 def choose_interval(first: date, last: date) -> str:
@@ -200,7 +229,7 @@ def build_search_body(request: SearchRequest, interval: str = "month") -> dict[s
         "post_filter": {"bool": {"filter": _facet_filters(request)}},
         "aggs": aggs,
         "sort": _sort(request),
-        "from": request.offset,
+        **({"search_after": list(request.after)} if request.after else {"from": request.offset}),
         "size": request.size,
         "track_total_hits": True,
         "_source": _LIST_SOURCE,
@@ -282,6 +311,7 @@ def search_articles(es: Elasticsearch, alias: str, request: SearchRequest) -> di
         "total_relation": total["relation"],
         "took_ms": response["took"],
         "hits": [shape_hit(hit) for hit in response["hits"]["hits"]],
+        "next_after": _next_cursor(request, response["hits"]["hits"]),
         "facets": _shape_facets(request, response.get("aggregations", {})),
         "timeline": _shape_timeline(response.get("aggregations", {}), interval),
         "filters": {name: list(values) for name, values in request.filters.items() if values},
@@ -289,6 +319,13 @@ def search_articles(es: Elasticsearch, alias: str, request: SearchRequest) -> di
         "date_to": request.date_to.isoformat() if request.date_to else None,
         "sort": request.sort,
     }
+
+
+def _next_cursor(request: SearchRequest, hits: list[dict[str, Any]]) -> str | None:
+    """A cursor to the next page, when this page was full."""
+    if len(hits) < request.size or "sort" not in hits[-1]:
+        return None
+    return encode_cursor(hits[-1]["sort"])
 
 
 def get_article(es: Elasticsearch, alias: str, article_id: str) -> dict[str, Any] | None:

@@ -20,6 +20,7 @@ from web.search import (
     MAX_RESULT_WINDOW,
     SORTS,
     SearchRequest,
+    decode_cursor,
     get_article,
     search_articles,
 )
@@ -88,11 +89,11 @@ def parse_search_request(args: MultiDict[str, str], default_size: int) -> Search
         )
     size = _positive_int(args, "size", default_size, 100)
     page = _positive_int(args, "page", 1, MAX_RESULT_WINDOW)
-    if page * size > MAX_RESULT_WINDOW:
+    if page * size > MAX_RESULT_WINDOW and not args.get("after"):
         raise ApiError(
             400,
             "Page too deep",
-            f"page × size may not pass {MAX_RESULT_WINDOW}; narrow the search",
+            f"page × size may not pass {MAX_RESULT_WINDOW}; page on with 'after' (next_after)",
             parameter="page",
         )
     sort = args.get("sort", "relevance")
@@ -100,6 +101,17 @@ def parse_search_request(args: MultiDict[str, str], default_size: int) -> Search
         raise ApiError(
             400, "Invalid parameter", f"'sort' is one of {', '.join(SORTS)}", parameter="sort"
         )
+    after: tuple[Any, ...] = ()
+    if args.get("after"):
+        try:
+            after = tuple(decode_cursor(args["after"]))
+        except ValueError:
+            raise ApiError(
+                400,
+                "Invalid parameter",
+                "'after' is not a cursor from next_after",
+                parameter="after",
+            ) from None
     date_from, date_to = _date(args, "from"), _date(args, "to")
     if date_from and date_to and date_from > date_to:
         raise ApiError(400, "Invalid parameter", "'from' is after 'to'", parameter="from")
@@ -111,6 +123,7 @@ def parse_search_request(args: MultiDict[str, str], default_size: int) -> Search
         date_from=date_from,
         date_to=date_to,
         sort=sort,
+        after=after,
     )
 
 
@@ -232,9 +245,17 @@ def search_page() -> tuple[str, int]:
         results = _run_search(search)
     except ApiError as error:
         return render_template("search.html", query=query, results=None, error=error), error.status
-    last_page = max(1, min(-(-results["total"] // search.size), MAX_RESULT_WINDOW // search.size))
+    last_page = max(1, -(-results["total"] // search.size))
+    # Numbered pages while Elasticsearch's window allows; a cursor (search_after) past it.
+    by_cursor = bool(search.after) or (search.page + 1) * search.size > MAX_RESULT_WINDOW
     return render_template(
-        "search.html", query=query, results=results, search=search, last_page=last_page, error=None
+        "search.html",
+        query=query,
+        results=results,
+        search=search,
+        last_page=last_page,
+        by_cursor=by_cursor,
+        error=None,
     ), 200
 
 
