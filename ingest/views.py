@@ -8,13 +8,12 @@ from typing import Any
 
 import redis
 from elasticsearch import TransportError
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 
 from ingest.parsing import parse_articles
 from ingest.queueing import queue_articles
 from shared.clients import get_elasticsearch, get_redis
-from shared.http import ApiError, health_response
-from shared.settings import Settings
+from shared.http import ApiError, app_settings, health_response
 from shared.status import get_state
 from worker.celery_app import app as celery_app
 
@@ -23,14 +22,9 @@ bp = Blueprint("ingest", __name__)
 _ARTICLE_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-def _settings() -> Settings:
-    settings: Settings = current_app.extensions["newsroom_settings"]
-    return settings
-
-
 @bp.before_request
 def _require_api_key() -> None:
-    key = _settings().ingest_api_key
+    key = app_settings().ingest_api_key
     if key is None or request.endpoint in ("ingest.healthz", "ingest.index"):
         return
     auth = request.headers.get("Authorization", "")
@@ -60,7 +54,7 @@ def index() -> Response:
 
 @bp.post("/articles")
 def post_articles() -> tuple[Response, int]:
-    settings = _settings()
+    settings = app_settings()
     parsed = parse_articles(
         request.get_data(cache=False),
         request.mimetype,
@@ -103,7 +97,7 @@ def post_articles() -> tuple[Response, int]:
 def article_status(article_id: str) -> Response:
     if not _ARTICLE_ID.match(article_id):
         raise ApiError(400, "Invalid id", "an article id is 32 lowercase hexadecimal characters")
-    settings = _settings()
+    settings = app_settings()
     try:
         state = get_state(get_redis(settings), settings.index_prefix, article_id)
     except redis.RedisError as error:
@@ -134,4 +128,4 @@ def article_status(article_id: str) -> Response:
 
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
-    return health_response(_settings())
+    return health_response(app_settings())

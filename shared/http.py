@@ -7,7 +7,7 @@ from typing import Any
 
 import redis
 from elasticsearch import Elasticsearch
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
 from shared.clients import get_elasticsearch, get_redis
@@ -53,6 +53,12 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(error: Exception) -> Response:
         log.exception("unhandled error")
         return problem(500, "Internal Server Error", "an unexpected error occurred; it was logged")
+
+
+def app_settings() -> Settings:
+    """The settings the running app was created with (``create_app`` stores them)."""
+    settings: Settings = current_app.extensions["newsroom_settings"]
+    return settings
 
 
 def health_response(settings: Settings) -> tuple[Response, int]:

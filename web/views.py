@@ -8,12 +8,11 @@ from typing import Any
 
 from elasticsearch import ApiError as ESApiError
 from elasticsearch import TransportError
-from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, Response, jsonify, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from shared.clients import get_elasticsearch
-from shared.http import ApiError, health_response
-from shared.settings import Settings
+from shared.http import ApiError, app_settings, health_response
 from web.search import (
     FACETS,
     MAX_QUERY_CHARS,
@@ -27,11 +26,6 @@ from web.search import (
 
 ui = Blueprint("ui", __name__)
 api = Blueprint("api", __name__, url_prefix="/api")
-
-
-def _settings() -> Settings:
-    settings: Settings = current_app.extensions["newsroom_settings"]
-    return settings
 
 
 def _positive_int(args: Mapping[str, str], name: str, default: int, maximum: int) -> int:
@@ -128,7 +122,7 @@ def parse_search_request(args: MultiDict[str, str], default_size: int) -> Search
 
 
 def _run_search(search: SearchRequest) -> dict[str, Any]:
-    settings = _settings()
+    settings = app_settings()
     try:
         return search_articles(get_elasticsearch(settings), settings.articles_alias, search)
     except ESApiError as error:
@@ -145,7 +139,7 @@ def _run_search(search: SearchRequest) -> dict[str, Any]:
 
 
 def _fetch_article(article_id: str) -> dict[str, Any]:
-    settings = _settings()
+    settings = app_settings()
     try:
         article = get_article(get_elasticsearch(settings), settings.articles_alias, article_id)
     except TransportError as error:
@@ -241,7 +235,7 @@ def _search_helpers() -> dict[str, Any]:
 def search_page() -> tuple[str, int]:
     query = request.args.get("q", "")
     try:
-        search = parse_search_request(request.args, _settings().web_page_size)
+        search = parse_search_request(request.args, app_settings().web_page_size)
         results = _run_search(search)
     except ApiError as error:
         return render_template("search.html", query=query, results=None, error=error), error.status
@@ -271,7 +265,7 @@ def article_page(article_id: str) -> tuple[str, int]:
 
 @ui.get("/healthz")
 def healthz() -> tuple[Response, int]:
-    return health_response(_settings())
+    return health_response(app_settings())
 
 
 # --- JSON API --------------------------------------------------------------------------------
@@ -279,7 +273,7 @@ def healthz() -> tuple[Response, int]:
 
 @api.get("/search")
 def api_search() -> Response:
-    return jsonify(_run_search(parse_search_request(request.args, _settings().web_page_size)))
+    return jsonify(_run_search(parse_search_request(request.args, app_settings().web_page_size)))
 
 
 @api.get("/articles/<article_id>")
