@@ -125,15 +125,17 @@ def test_bad_filters_are_400(web_client: FlaskClient, params: dict[str, str]) ->
 @pytest.mark.usefixtures("indexed")
 @pytest.mark.parametrize("sort", ["relevance", "newest", "oldest"])
 def test_cursor_paging_visits_every_hit_once(web_client: FlaskClient, sort: str) -> None:
+    # Cursors page through keyword rankings; hybrid and semantic page within their top 100.
     seen: list[str] = []
-    page = _search(web_client, size=2, sort=sort)
+    page = _search(web_client, size=2, sort=sort, mode="keyword")
     while True:
         seen += [hit["id"] for hit in page["hits"]]
         if not page["next_after"]:
             break
-        page = _search(web_client, size=2, sort=sort, after=page["next_after"])
+        page = _search(web_client, size=2, sort=sort, mode="keyword", after=page["next_after"])
     assert len(seen) == len(set(seen)) == 5
-    assert seen[:2] == [hit["id"] for hit in _search(web_client, size=2, sort=sort)["hits"]]
+    first_page = _search(web_client, size=2, sort=sort, mode="keyword")["hits"]
+    assert seen[:2] == [hit["id"] for hit in first_page]
 
 
 def test_cursor_paging_goes_past_the_result_window(web_client: FlaskClient) -> None:
@@ -153,3 +155,55 @@ def test_forged_cursors_are_400(web_client: FlaskClient, cursor: str) -> None:
     response = web_client.get("/api/search", query_string={"after": cursor})
     assert response.status_code == 400
     assert response.get_json()["parameter"] == "after"
+
+
+# Shares no content word with the sample's text: only meaning can find it.
+PARAPHRASE = "journalists of two Central Asian and Caucasus nations deepen ties"
+
+
+@pytest.fixture(scope="module")
+def sample_indexed(
+    ingest_app: Any, wait_indexed_module: Callable[[list[str]], None], sample_text: str
+) -> str:
+    response = ingest_app.test_client().post(
+        "/articles?source=Trend",
+        data=sample_text.encode(),
+        content_type="text/plain; charset=utf-8",
+    )
+    article_id: str = response.get_json()["articles"][0]["id"]
+    wait_indexed_module([article_id])
+    return article_id
+
+
+def test_semantic_and_hybrid_find_what_words_miss(
+    web_client: FlaskClient, sample_indexed: str
+) -> None:
+    keyword = web_client.get(
+        "/api/search", query_string={"q": PARAPHRASE, "mode": "keyword"}
+    ).get_json()
+    assert keyword["total"] == 0
+    for mode in ("semantic", "hybrid"):
+        found = web_client.get(
+            "/api/search", query_string={"q": PARAPHRASE, "mode": mode}
+        ).get_json()
+        assert found["mode"] == mode
+        assert found["hits"][0]["id"] == sample_indexed, mode
+    # Hybrid is the default; a keyword hit still comes first when the words match.
+    default = web_client.get("/api/search", query_string={"q": "Saidzhanov"}).get_json()
+    assert default["mode"] == "hybrid"
+    assert default["hits"][0]["id"] == sample_indexed
+    assert "<mark>Saidzhanov</mark>" in default["hits"][0]["snippet"]
+
+
+def test_meaning_modes_page_within_their_depth(web_client: FlaskClient) -> None:
+    too_deep = web_client.get(
+        "/api/search", query_string={"q": "harbour", "page": "11", "size": "10"}
+    )
+    assert too_deep.status_code == 400
+    assert (
+        web_client.get(
+            "/api/search", query_string={"q": "harbour", "page": "11", "mode": "keyword"}
+        ).status_code
+        == 200
+    )
+    assert web_client.get("/api/search", query_string={"mode": "fuzzy"}).status_code == 400

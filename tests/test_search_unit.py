@@ -6,7 +6,12 @@ from datetime import date
 
 import pytest
 
-from web.search import SearchRequest, build_search_body, to_simple_query_syntax
+from web.search import (
+    SearchRequest,
+    build_search_body,
+    reciprocal_rank_fusion,
+    to_simple_query_syntax,
+)
 
 
 @pytest.mark.parametrize(
@@ -73,3 +78,27 @@ def test_dates_narrow_everything() -> None:
             }
         }
     ]
+
+
+def test_reciprocal_rank_fusion() -> None:
+    keyword = ["a", "b", "c"]
+    semantic = ["c", "a", "d"]
+    # a: 1/61 + 1/62, c: 1/63 + 1/61, b: 1/62, d: 1/63
+    assert reciprocal_rank_fusion([keyword, semantic]) == ["a", "c", "b", "d"]
+    assert reciprocal_rank_fusion([semantic]) == semantic
+    assert reciprocal_rank_fusion([]) == []
+
+
+def test_only_a_text_query_ranked_by_relevance_is_ranked_by_meaning() -> None:
+    assert SearchRequest(query="x").ranked_by_meaning
+    assert not SearchRequest(query="").ranked_by_meaning
+    assert not SearchRequest(query="x", mode="keyword").ranked_by_meaning
+    assert not SearchRequest(query="x", sort="newest").ranked_by_meaning
+
+
+def test_fused_totals_count_matches_not_neighbours() -> None:
+    from web.search import _fused_total
+
+    assert _fused_total("semantic", 0, [], ["a", "b"]) == {"value": 2, "relation": "eq"}
+    assert _fused_total("hybrid", 2, ["a", "b"], ["b", "c"]) == {"value": 3, "relation": "eq"}
+    assert _fused_total("hybrid", 500, ["a"] * 100, ["z"]) == {"value": 500, "relation": "gte"}

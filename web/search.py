@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -41,6 +41,16 @@ FACETS: dict[str, str] = {
 }
 FACET_SIZE = 10
 SORTS = ("relevance", "newest", "oldest")
+# hybrid: BM25 and kNN rankings fused by reciprocal rank fusion (ours: Elasticsearch's RRF
+# retriever needs a paid licence); semantic: kNN alone; keyword: BM25 alone.
+MODES = ("hybrid", "keyword", "semantic")
+# How deep each ranking goes before fusion; hybrid and semantic results page within it.
+FUSION_DEPTH = 100
+RRF_K = 60
+# kNN always returns its k nearest articles, however unrelated. A kNN hit counts only from this
+# cosine similarity up: measured with all-MiniLM-L6-v2 on the corpus, related stories score
+# 0.45-0.76 against a query, noise (nonsense words, bare rare names) up to 0.38.
+SEMANTIC_MIN_SIMILARITY = 0.4
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,13 @@ class SearchRequest:
     sort: str = "relevance"
     # search_after: the sort values of the last hit seen, for paging past MAX_RESULT_WINDOW.
     after: tuple[Any, ...] = ()
+    mode: str = "hybrid"
+
+    @property
+    def ranked_by_meaning(self) -> bool:
+        """Semantic and hybrid rank a text query by relevance; an empty query or a date sort
+        lists keyword matches."""
+        return self.mode != "keyword" and bool(self.query.strip()) and self.sort == "relevance"
 
     @property
     def offset(self) -> int:
@@ -292,7 +309,70 @@ def shape_hit(hit: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def search_articles(es: Elasticsearch, alias: str, request: SearchRequest) -> dict[str, Any]:
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = RRF_K) -> list[str]:
+    """Ids ordered by the sum of 1 / (k + rank) over the rankings (Cormack et al., 2009); ties
+    keep the order in which ids were first seen."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, doc_id in enumerate(ranking, start=1):
+            scores[doc_id] = scores.get(doc_id, 0.0) + 1.0 / (k + rank)
+    return sorted(scores, key=lambda doc_id: -scores[doc_id])
+
+
+def _fused_total(
+    mode: str, keyword_total: int, words: list[str], meaning: list[str]
+) -> dict[str, Any]:
+    """How many articles match: by meaning alone, or keyword matches plus the meaning-only ones
+    (at least the keyword matches when they run past the fused depth)."""
+    if mode == "semantic":
+        return {"value": len(meaning), "relation": "eq"}
+    if keyword_total > len(words):
+        return {"value": keyword_total, "relation": "gte"}
+    return {"value": keyword_total + len(set(meaning) - set(words)), "relation": "eq"}
+
+
+def _knn_body(request: SearchRequest, vector: list[float]) -> dict[str, Any]:
+    return {
+        "knn": {
+            "field": "embedding",
+            "query_vector": vector,
+            "k": FUSION_DEPTH,
+            "num_candidates": 2 * FUSION_DEPTH,
+            "similarity": SEMANTIC_MIN_SIMILARITY,  # the raw dot product: cosine, unit vectors
+            "filter": _date_filter(request) + _facet_filters(request),
+        },
+        "size": FUSION_DEPTH,
+        "_source": False,
+    }
+
+
+def _page_by_ids(
+    es: Elasticsearch, options: dict[str, Any], request: SearchRequest, ids: list[str]
+) -> list[dict[str, Any]]:
+    """The hits for one page of a fused ranking, in that order, highlighted for the query."""
+    if not ids:
+        return []
+    body = build_search_body(request)
+    highlight = body["highlight"] | {"highlight_query": body["query"]["bool"]["must"][0]}
+    response = es.search(
+        **options,
+        query={"ids": {"values": ids}},
+        size=len(ids),
+        source={"includes": _LIST_SOURCE},
+        highlight=highlight,
+    )
+    by_id = {hit["_id"]: hit for hit in response["hits"]["hits"]}
+    return [by_id[doc_id] for doc_id in ids if doc_id in by_id]
+
+
+def search_articles(
+    es: Elasticsearch,
+    alias: str,
+    request: SearchRequest,
+    embed: Callable[[str], list[float]] | None = None,
+) -> dict[str, Any]:
+    """Run a search. ``embed`` turns the query into a vector for semantic and hybrid modes;
+    without it every search is a keyword search."""
     options: dict[str, Any] = {"index": alias, "ignore_unavailable": True, "allow_no_indices": True}
     bounds = es.search(**options, **build_bounds_body(request)).get("aggregations", {})
     first, last = (bounds.get(name, {}).get("value_as_string") for name in ("first", "last"))
@@ -301,17 +381,36 @@ def search_articles(es: Elasticsearch, alias: str, request: SearchRequest) -> di
         if first and last
         else "month"
     )
-    response = es.search(**options, **build_search_body(request, interval))
-    total = response["hits"]["total"]
+    body = build_search_body(request, interval)
+    mode = request.mode if request.ranked_by_meaning and embed is not None else "keyword"
+    if mode == "keyword" or embed is None:
+        response = es.search(**options, **body)
+        hits = response["hits"]["hits"]
+        total = response["hits"]["total"]
+        next_after = _next_cursor(request, hits)
+    else:
+        # Facets and the timeline still count keyword matches: kNN has no notion of a match.
+        body |= {"size": FUSION_DEPTH, "from": 0, "_source": False}
+        body.pop("highlight")
+        response = es.search(**options, **body)
+        knn = es.search(**options, **_knn_body(request, embed(request.query)))
+        meaning = [hit["_id"] for hit in knn["hits"]["hits"]]
+        words = [hit["_id"] for hit in response["hits"]["hits"]] if mode == "hybrid" else []
+        fused = reciprocal_rank_fusion([words, meaning] if words else [meaning])
+        page_ids = fused[request.offset : request.offset + request.size]
+        hits = _page_by_ids(es, options, request, page_ids)
+        total = _fused_total(mode, response["hits"]["total"]["value"], words, meaning)
+        next_after = None
     return {
+        "mode": mode,
         "query": request.query,
         "page": request.page,
         "size": request.size,
         "total": total["value"],
         "total_relation": total["relation"],
         "took_ms": response["took"],
-        "hits": [shape_hit(hit) for hit in response["hits"]["hits"]],
-        "next_after": _next_cursor(request, response["hits"]["hits"]),
+        "hits": [shape_hit(hit) for hit in hits],
+        "next_after": next_after,
         "facets": _shape_facets(request, response.get("aggregations", {})),
         "timeline": _shape_timeline(response.get("aggregations", {}), interval),
         "filters": {name: list(values) for name, values in request.filters.items() if values},

@@ -15,8 +15,10 @@ from shared.clients import get_elasticsearch
 from shared.http import ApiError, app_settings, health_response
 from web.search import (
     FACETS,
+    FUSION_DEPTH,
     MAX_QUERY_CHARS,
     MAX_RESULT_WINDOW,
+    MODES,
     SORTS,
     SearchRequest,
     decode_cursor,
@@ -90,6 +92,11 @@ def parse_search_request(args: MultiDict[str, str], default_size: int) -> Search
             f"page × size may not pass {MAX_RESULT_WINDOW}; page on with 'after' (next_after)",
             parameter="page",
         )
+    mode = args.get("mode", "hybrid")
+    if mode not in MODES:
+        raise ApiError(
+            400, "Invalid parameter", f"'mode' is one of {', '.join(MODES)}", parameter="mode"
+        )
     sort = args.get("sort", "relevance")
     if sort not in SORTS:
         raise ApiError(
@@ -109,6 +116,13 @@ def parse_search_request(args: MultiDict[str, str], default_size: int) -> Search
     date_from, date_to = _date(args, "from"), _date(args, "to")
     if date_from and date_to and date_from > date_to:
         raise ApiError(400, "Invalid parameter", "'from' is after 'to'", parameter="from")
+    if mode != "keyword" and query.strip() and sort == "relevance" and page * size > FUSION_DEPTH:
+        raise ApiError(
+            400,
+            "Page too deep",
+            f"{mode} search ranks the best {FUSION_DEPTH} matches; use mode=keyword to go deeper",
+            parameter="page",
+        )
     return SearchRequest(
         query=query,
         page=page,
@@ -118,13 +132,24 @@ def parse_search_request(args: MultiDict[str, str], default_size: int) -> Search
         date_to=date_to,
         sort=sort,
         after=after,
+        mode=mode,
     )
+
+
+def embed_query(text: str) -> list[float]:
+    """The query's vector, from the same model and code as the articles' (loaded on first use:
+    about 180 MB per web process)."""
+    from worker.enrich.embedding import embed_texts
+
+    return embed_texts([text])[0]
 
 
 def _run_search(search: SearchRequest) -> dict[str, Any]:
     settings = app_settings()
     try:
-        return search_articles(get_elasticsearch(settings), settings.articles_alias, search)
+        return search_articles(
+            get_elasticsearch(settings), settings.articles_alias, search, embed_query
+        )
     except ESApiError as error:
         if error.meta.status in (400, 404):
             # simple_query_string should not fail, but a client error is never a 500.
