@@ -363,3 +363,11 @@ def test_an_edited_copy_from_another_outlet_joins_the_cluster(
     assert first[0] in duplicates(copy[0])["near_duplicates"]
     assert duplicates(exact[0])["duplicate_of"] == first[0]
     assert duplicates(unrelated[0])["cluster_id"] == unrelated[0]
+
+    # The article page lists the same story from the other outlets.
+    related = web_client.get(f"/api/articles/{first[0]}/related").get_json()
+    assert {hit["id"] for hit in related["same_story"]} == {copy[0], exact[0]}
+    assert first[0] not in {hit["id"] for hit in related["related"]}
+    page = web_client.get(f"/articles/{first[0]}").get_data(as_text=True)
+    assert "The same story elsewhere" in page
+    assert web_client.get(f"/api/articles/{'0' * 32}/related").status_code == 404

@@ -207,3 +207,13 @@ def test_meaning_modes_page_within_their_depth(web_client: FlaskClient) -> None:
         == 200
     )
     assert web_client.get("/api/search", query_string={"mode": "fuzzy"}).status_code == 400
+
+
+@pytest.mark.usefixtures("indexed")
+def test_related_stories_are_alike_and_never_the_article_itself(web_client: FlaskClient) -> None:
+    first = _search(web_client, sort="oldest", mode="keyword")["hits"][0]["id"]
+    related = web_client.get(f"/api/articles/{first}/related").get_json()["related"]
+    ids = [hit["id"] for hit in related]
+    assert first not in ids
+    assert ids
+    assert all(WORD in (hit["title"] or "") for hit in related[:3])

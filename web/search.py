@@ -427,6 +427,60 @@ def _next_cursor(request: SearchRequest, hits: list[dict[str, Any]]) -> str | No
     return encode_cursor(hits[-1]["sort"])
 
 
+RELATED_SIZE = 6
+
+
+def related_articles(
+    es: Elasticsearch, alias: str, article: Mapping[str, Any]
+) -> dict[str, list[dict[str, Any]]]:
+    """Stories like this one (more_like_this over title and body), and the other members of its
+    near-duplicate cluster (the same story from other outlets)."""
+    cluster_id = (article.get("duplicates") or {}).get("cluster_id")
+    searches: dict[str, dict[str, Any]] = {
+        "related": {
+            "query": {
+                "bool": {
+                    "must": [
+                        {
+                            "more_like_this": {
+                                "fields": ["title", "body"],
+                                "like": [{"_index": alias, "_id": article["id"]}],
+                                "min_term_freq": 1,
+                                "min_doc_freq": 2,
+                                "max_query_terms": 25,
+                            }
+                        }
+                    ],
+                    # The same story from elsewhere is listed apart, not as "related".
+                    "must_not": [{"term": {"duplicates.cluster_id": cluster_id}}]
+                    if cluster_id
+                    else [],
+                }
+            },
+            "size": RELATED_SIZE,
+        },
+    }
+    if cluster_id:
+        searches["same_story"] = {
+            "query": {
+                "bool": {
+                    "filter": [{"term": {"duplicates.cluster_id": cluster_id}}],
+                    "must_not": [{"ids": {"values": [article["id"]]}}],
+                }
+            },
+            "size": 20,
+            "sort": [{"published_at": {"order": "asc", "missing": "_last"}}],
+        }
+    found: dict[str, list[dict[str, Any]]] = {}
+    for name, body in searches.items():
+        response = es.search(
+            index=alias, source={"includes": _LIST_SOURCE}, ignore_unavailable=True, **body
+        )
+        found[name] = [shape_hit(hit) for hit in response["hits"]["hits"]]
+    found.setdefault("same_story", [])
+    return found
+
+
 def get_article(es: Elasticsearch, alias: str, article_id: str) -> dict[str, Any] | None:
     response = es.options(ignore_status=404).get(index=alias, id=article_id)
     if not response.get("found"):

@@ -23,6 +23,7 @@ from web.search import (
     SearchRequest,
     decode_cursor,
     get_article,
+    related_articles,
     search_articles,
 )
 
@@ -163,6 +164,14 @@ def _run_search(search: SearchRequest) -> dict[str, Any]:
         ) from error
 
 
+def _fetch_related(article: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    settings = app_settings()
+    try:
+        return related_articles(get_elasticsearch(settings), settings.articles_alias, article)
+    except TransportError as error:
+        raise ApiError(503, "Related stories unavailable", f"Elasticsearch: {error}") from error
+
+
 def _fetch_article(article_id: str) -> dict[str, Any]:
     settings = app_settings()
     try:
@@ -285,7 +294,10 @@ def article_page(article_id: str) -> tuple[str, int]:
     except ApiError as error:
         return render_template("error.html", error=error), error.status
     paragraphs = [part.strip() for part in article.get("body", "").split("\n") if part.strip()]
-    return render_template("article.html", article=article, paragraphs=paragraphs), 200
+    related = _fetch_related(article)
+    return render_template(
+        "article.html", article=article, paragraphs=paragraphs, related=related
+    ), 200
 
 
 @ui.get("/healthz")
@@ -304,3 +316,9 @@ def api_search() -> Response:
 @api.get("/articles/<article_id>")
 def api_article(article_id: str) -> Response:
     return jsonify(_fetch_article(article_id))
+
+
+@api.get("/articles/<article_id>/related")
+def api_related(article_id: str) -> Response:
+    """``related``: stories like this one; ``same_story``: its near-duplicate cluster."""
+    return jsonify(_fetch_related(_fetch_article(article_id)))
