@@ -217,3 +217,54 @@ def test_related_stories_are_alike_and_never_the_article_itself(web_client: Flas
     assert first not in ids
     assert ids
     assert all(WORD in (hit["title"] or "") for hit in related[:3])
+
+
+@pytest.mark.usefixtures("indexed")
+def test_export_pages_through_every_match(settings: Any) -> None:
+    from shared.clients import get_elasticsearch
+    from web.search import SearchRequest, export_rows
+
+    request = SearchRequest(
+        query=WORD, sort="oldest", filters={"source": ("Alpha Wire", "Beta News")}
+    )
+    rows = list(export_rows(get_elasticsearch(settings), settings.articles_alias, request, chunk=2))
+    assert [row["published_at"][:10] for row in rows] == [
+        "2025-01-10",
+        "2025-02-11",
+        "2025-02-20",
+        "2025-03-05",
+    ]
+    assert len({row["id"] for row in rows}) == 4
+    assert {row["dateline_country"] for row in rows} == {"France", "Germany"}
+
+
+@pytest.mark.usefixtures("indexed")
+def test_export_as_csv_and_ndjson(web_client: FlaskClient) -> None:
+    import csv
+    import io
+    import json
+
+    as_csv = web_client.get(
+        "/api/export", query_string={"q": WORD, "format": "csv", "country": "France"}
+    )
+    assert as_csv.status_code == 200
+    assert as_csv.mimetype == "text/csv"
+    assert "attachment" in as_csv.headers["Content-Disposition"]
+    table = list(csv.DictReader(io.StringIO(as_csv.get_data(as_text=True))))
+    assert len(table) == 2
+    assert {row["source"] for row in table} == {"Alpha Wire", "Beta News"}
+    as_ndjson = web_client.get("/api/export", query_string={"q": WORD, "format": "ndjson"})
+    lines = [json.loads(line) for line in as_ndjson.get_data(as_text=True).splitlines()]
+    assert len(lines) == 5
+    assert all(isinstance(line["places"], list) for line in lines)
+    assert web_client.get("/api/export", query_string={"format": "xlsx"}).status_code == 400
+    page = web_client.get("/", query_string={"q": WORD, "country": "France", "page": "1"}).get_data(
+        as_text=True
+    )
+    link = (
+        page.split('class="export"', 1)[1]
+        .split('href="', 1)[1]
+        .split('"', 1)[0]
+        .replace("&amp;", "&")
+    )
+    assert parse_qs(urlsplit(link).query) == {"q": [WORD], "country": ["France"], "format": ["csv"]}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -425,6 +425,67 @@ def _next_cursor(request: SearchRequest, hits: list[dict[str, Any]]) -> str | No
     if len(hits) < request.size or "sort" not in hits[-1]:
         return None
     return encode_cursor(hits[-1]["sort"])
+
+
+EXPORT_CHUNK = 500
+# Columns of an export; the stored fields they come from are _EXPORT_SOURCE.
+EXPORT_FIELDS = (
+    "id",
+    "published_at",
+    "source",
+    "title",
+    "url",
+    "language",
+    "dateline_place",
+    "dateline_country",
+    "people",
+    "organisations",
+    "places",
+    "keywords",
+    "word_count",
+)
+_EXPORT_SOURCE = [*(f for f in EXPORT_FIELDS if not f.startswith("dateline_")), "dateline"]
+
+
+def export_rows(
+    es: Elasticsearch, alias: str, request: SearchRequest, chunk: int = EXPORT_CHUNK
+) -> Iterator[dict[str, Any]]:
+    """Every matching article (keyword matching, the request's sort), page by page with
+    search_after, so an export is not bounded by the 10,000-hit window. Articles indexed while
+    it runs may or may not appear."""
+    after: tuple[Any, ...] = ()
+    while True:
+        page = replace(request, page=1, size=chunk, after=after, mode="keyword")
+        body = build_search_body(page)
+        for unused in ("aggs", "highlight", "post_filter"):
+            body.pop(unused)
+        body["query"]["bool"]["filter"] = body["query"]["bool"]["filter"] + _facet_filters(page)
+        body["track_total_hits"] = False
+        body["_source"] = _EXPORT_SOURCE
+        hits = es.search(index=alias, ignore_unavailable=True, allow_no_indices=True, **body)[
+            "hits"
+        ]["hits"]
+        for hit in hits:
+            source = hit["_source"]
+            dateline = source.get("dateline") or {}
+            yield {
+                "id": hit["_id"],
+                "published_at": source.get("published_at"),
+                "source": source.get("source"),
+                "title": source.get("title"),
+                "url": source.get("url"),
+                "language": source.get("language"),
+                "dateline_place": dateline.get("place"),
+                "dateline_country": dateline.get("country"),
+                "people": source.get("people") or [],
+                "organisations": source.get("organisations") or [],
+                "places": [place["name"] for place in source.get("places") or []],
+                "keywords": source.get("keywords") or [],
+                "word_count": source.get("word_count"),
+            }
+        if len(hits) < chunk:
+            return
+        after = tuple(hits[-1]["sort"])
 
 
 RELATED_SIZE = 6

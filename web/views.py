@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import csv
+import io
+import json
+from collections.abc import Iterator, Mapping
 from datetime import date, timedelta
 from typing import Any
 
 from elasticsearch import ApiError as ESApiError
 from elasticsearch import TransportError
-from flask import Blueprint, Response, jsonify, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    jsonify,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from werkzeug.datastructures import MultiDict
 
 from shared.clients import get_elasticsearch
 from shared.http import ApiError, app_settings, health_response
 from web.search import (
+    EXPORT_FIELDS,
     FACETS,
     FUSION_DEPTH,
     MAX_QUERY_CHARS,
@@ -22,6 +34,7 @@ from web.search import (
     SORTS,
     SearchRequest,
     decode_cursor,
+    export_rows,
     get_article,
     related_articles,
     search_articles,
@@ -214,6 +227,16 @@ def _search_url(**changes: str | list[str] | None) -> str:
     return url_for("ui.search_page", **query)
 
 
+def _export_url(export_format: str) -> str:
+    """This search's whole result set as a file."""
+    args = request.args.copy()
+    for paging in ("page", "after", "size"):
+        args.pop(paging, None)
+    args["format"] = export_format
+    query: dict[str, Any] = args.to_dict(flat=False)
+    return url_for("api.api_export", **query)
+
+
 def _toggle_url(name: str, value: str) -> str:
     """The current search with one facet value added, or removed when it is selected."""
     values = request.args.getlist(name)
@@ -259,6 +282,7 @@ def _search_helpers() -> dict[str, Any]:
     return {
         "search_url": _search_url,
         "toggle_url": _toggle_url,
+        "export_url": _export_url,
         "facet_labels": FACET_LABELS,
         "timeline_bars": timeline_bars,
         "sorts": SORTS,
@@ -316,6 +340,47 @@ def api_search() -> Response:
 @api.get("/articles/<article_id>")
 def api_article(article_id: str) -> Response:
     return jsonify(_fetch_article(article_id))
+
+
+EXPORT_FORMATS = {"csv": "text/csv", "ndjson": "application/x-ndjson"}
+
+
+@api.get("/export")
+def api_export() -> Response:
+    """The whole result set of a search, streamed: ``format=csv`` (lists joined by "; ") or
+    ``format=ndjson``. Takes the search's parameters; matching is by keyword."""
+    export_format = request.args.get("format", "csv")
+    if export_format not in EXPORT_FORMATS:
+        raise ApiError(400, "Invalid parameter", "'format' is csv or ndjson", parameter="format")
+    search = parse_search_request(request.args, app_settings().web_page_size)
+    settings = app_settings()
+    rows = export_rows(get_elasticsearch(settings), settings.articles_alias, search)
+
+    def lines() -> Iterator[str]:
+        if export_format == "ndjson":
+            for row in rows:
+                yield json.dumps(row, ensure_ascii=False) + "\n"
+            return
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(EXPORT_FIELDS)
+        for row in rows:
+            writer.writerow(
+                [
+                    "; ".join(v) if isinstance(v, list) else v
+                    for v in (row[f] for f in EXPORT_FIELDS)
+                ]
+            )
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+        yield buffer.getvalue()
+
+    response = Response(stream_with_context(lines()), mimetype=EXPORT_FORMATS[export_format])
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="newsroom-export.{export_format}"'
+    )
+    return response
 
 
 @api.get("/articles/<article_id>/related")
