@@ -24,6 +24,7 @@ from werkzeug.datastructures import MultiDict
 
 from shared.clients import get_elasticsearch
 from shared.http import ApiError, app_settings, health_response
+from web.openapi import openapi_document
 from web.search import (
     EXPORT_FIELDS,
     FACETS,
@@ -381,6 +382,11 @@ def api_export() -> Response:
         f'attachment; filename="newsroom-export.{export_format}"'
     )
     return response
+
+
+@api.get("/openapi.json")
+def api_openapi() -> Response:
+    return jsonify(openapi_document())
 
 
 @api.get("/articles/<article_id>/related")
