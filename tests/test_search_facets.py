@@ -261,10 +261,27 @@ def test_export_as_csv_and_ndjson(web_client: FlaskClient) -> None:
     page = web_client.get("/", query_string={"q": WORD, "country": "France", "page": "1"}).get_data(
         as_text=True
     )
-    link = (
-        page.split('class="export"', 1)[1]
-        .split('href="', 1)[1]
-        .split('"', 1)[0]
-        .replace("&amp;", "&")
-    )
+    links = [part.split('"', 1)[0].replace("&amp;", "&") for part in page.split('href="')[1:]]
+    link = next(link for link in links if link.startswith("/api/export") and "format=csv" in link)
     assert parse_qs(urlsplit(link).query) == {"q": [WORD], "country": ["France"], "format": ["csv"]}
+
+
+@pytest.mark.usefixtures("indexed")
+def test_any_search_is_a_feed(web_client: FlaskClient) -> None:
+    import xml.etree.ElementTree as ET
+
+    atom = web_client.get("/feed.atom", query_string={"q": WORD})
+    assert atom.status_code == 200
+    assert atom.mimetype == "application/atom+xml"
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    feed = ET.fromstring(atom.data)
+    entries = feed.findall("a:entry", ns)
+    assert len(entries) == 5
+    updated = [entry.findtext("a:updated", namespaces=ns) or "" for entry in entries]
+    assert updated == sorted(updated, reverse=True)
+    assert "/articles/" in (entries[0].find("a:link[@rel='alternate']", ns).get("href") or "")  # type: ignore[union-attr]
+    as_json = web_client.get("/feed.json", query_string={"q": WORD, "country": "France"}).get_json()
+    assert as_json["version"] == "https://jsonfeed.org/version/1.1"
+    assert len(as_json["items"]) == 2
+    page = web_client.get("/", query_string={"q": WORD}).get_data(as_text=True)
+    assert 'type="application/atom+xml"' in page

@@ -32,6 +32,13 @@ def test_search_page_finds_and_highlights_safely(
     assert "Content-Security-Policy" in page.headers
     assert page.headers["X-Content-Type-Options"] == "nosniff"
 
+    # Feeds stay well-formed: the markup is text inside them, never markup.
+    import xml.etree.ElementTree as ET
+
+    feed = ET.fromstring(web_client.get("/feed.atom?q=zanzibar").data)
+    titles = [t.text for t in feed.iter("{http://www.w3.org/2005/Atom}title")]
+    assert "Zanzibar <script>alert('t')</script> ferry" in titles
+
     article_page = web_client.get(f"/articles/{article_id}")
     assert article_page.status_code == 200
     assert "<script>" not in article_page.get_data(as_text=True)

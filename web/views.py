@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from werkzeug.datastructures import MultiDict
 
 from shared.clients import get_elasticsearch
 from shared.http import ApiError, app_settings, health_response
+from web.feeds import FEED_SIZE, atom_feed, json_feed
 from web.openapi import openapi_document
 from web.search import (
     EXPORT_FIELDS,
@@ -238,6 +240,15 @@ def _export_url(export_format: str) -> str:
     return url_for("api.api_export", **query)
 
 
+def _feed_url(kind: str) -> str:
+    """This search as an Atom or JSON feed."""
+    args = request.args.copy()
+    for paging in ("page", "after", "size", "sort", "mode"):
+        args.pop(paging, None)
+    query: dict[str, Any] = args.to_dict(flat=False)
+    return url_for("ui.atom_feed_page" if kind == "atom" else "ui.json_feed_page", **query)
+
+
 def _toggle_url(name: str, value: str) -> str:
     """The current search with one facet value added, or removed when it is selected."""
     values = request.args.getlist(name)
@@ -284,6 +295,7 @@ def _search_helpers() -> dict[str, Any]:
         "search_url": _search_url,
         "toggle_url": _toggle_url,
         "export_url": _export_url,
+        "feed_url": _feed_url,
         "facet_labels": FACET_LABELS,
         "timeline_bars": timeline_bars,
         "sorts": SORTS,
@@ -310,6 +322,42 @@ def search_page() -> tuple[str, int]:
         by_cursor=by_cursor,
         error=None,
     ), 200
+
+
+def _feed_search() -> tuple[str, list[dict[str, Any]]]:
+    """The page's search as a feed: the newest matches first (keyword matching)."""
+    search = replace(
+        parse_search_request(request.args, app_settings().web_page_size),
+        page=1,
+        size=FEED_SIZE,
+        sort="newest",
+        mode="keyword",
+        after=(),
+    )
+    query = search.query.strip()
+    title = f"Newsroom: {query}" if query else "Newsroom: newest articles"
+    return title, _run_search(search)["hits"]
+
+
+def _article_link(article_id: str) -> str:
+    return url_for("ui.article_page", article_id=article_id, _external=True)
+
+
+@ui.get("/feed.atom")
+def atom_feed_page() -> Response:
+    title, hits = _feed_search()
+    page_url = request.url_root.rstrip("/") + _search_url()
+    body = atom_feed(title, request.url, page_url, hits, _article_link)
+    return Response(body, mimetype="application/atom+xml")
+
+
+@ui.get("/feed.json")
+def json_feed_page() -> Response:
+    title, hits = _feed_search()
+    page_url = request.url_root.rstrip("/") + _search_url()
+    response = jsonify(json_feed(title, request.url, page_url, hits, _article_link))
+    response.mimetype = "application/feed+json"
+    return response
 
 
 @ui.get("/articles/<article_id>")
