@@ -285,3 +285,16 @@ def test_any_search_is_a_feed(web_client: FlaskClient) -> None:
     assert len(as_json["items"]) == 2
     page = web_client.get("/", query_string={"q": WORD}).get_data(as_text=True)
     assert 'type="application/atom+xml"' in page
+
+
+@pytest.mark.usefixtures("indexed")
+def test_did_you_mean(web_client: FlaskClient) -> None:
+    misspelt = web_client.get(
+        "/api/search", query_string={"q": "quokkafacte", "mode": "keyword"}
+    ).get_json()
+    assert misspelt["total"] == 0
+    assert misspelt["did_you_mean"] == WORD
+    assert _search(web_client)["did_you_mean"] is None
+    page = web_client.get("/", query_string={"q": "quokkafacte"}).get_data(as_text=True)
+    assert "Did you mean" in page
+    assert f"q={WORD}" in page

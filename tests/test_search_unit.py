@@ -102,3 +102,18 @@ def test_fused_totals_count_matches_not_neighbours() -> None:
     assert _fused_total("semantic", 0, [], ["a", "b"]) == {"value": 2, "relation": "eq"}
     assert _fused_total("hybrid", 2, ["a", "b"], ["b", "c"]) == {"value": 3, "relation": "eq"}
     assert _fused_total("hybrid", 500, ["a"] * 100, ["z"]) == {"value": 500, "relation": "gte"}
+
+
+def test_corrected_query_replaces_each_misspelt_word_in_place() -> None:
+    from web.search import corrected_query
+
+    suggest = {
+        "spelling": [
+            {"text": "immigraton", "offset": 0, "length": 10, "options": [{"text": "immigration"}]},
+            {"text": "cort", "offset": 11, "length": 4, "options": [{"text": "court"}]},
+            {"text": "trump", "offset": 17, "length": 5, "options": []},
+        ]
+    }
+    assert corrected_query('immigraton cort "trump"', suggest) == 'immigration court "trump"'
+    assert corrected_query("fine", {"spelling": []}) is None
+    assert corrected_query("fine", None) is None

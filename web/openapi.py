@@ -194,6 +194,10 @@ def openapi_document() -> dict[str, Any]:
                         "total_relation": {"type": "string", "enum": ["eq", "gte"]},
                         "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
                         "next_after": {"type": ["string", "null"]},
+                        "did_you_mean": {
+                            "type": ["string", "null"],
+                            "description": "the query with words no article contains corrected",
+                        },
                         "facets": {
                             "type": "object",
                             "additionalProperties": {

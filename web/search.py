@@ -214,6 +214,33 @@ def build_bounds_body(request: SearchRequest) -> dict[str, Any]:
     }
 
 
+def _spelling_suggester(query: str) -> dict[str, Any]:
+    """Corrections for words that no article contains ("missing"), closest spelling first."""
+    return {
+        "text": query,
+        "spelling": {
+            "term": {
+                "field": "body",
+                "suggest_mode": "missing",
+                "sort": "score",
+                "min_word_length": 4,
+            }
+        },
+    }
+
+
+def corrected_query(query: str, suggest: Mapping[str, Any] | None) -> str | None:
+    """The query with each misspelt word replaced by the best correction, or None."""
+    entries = (suggest or {}).get("spelling") or []
+    corrected = query
+    # From the end, so that earlier offsets stay right as words change length.
+    for entry in sorted(entries, key=lambda e: -int(e["offset"])):
+        if entry["options"]:
+            start, end = int(entry["offset"]), int(entry["offset"]) + int(entry["length"])
+            corrected = corrected[:start] + entry["options"][0]["text"] + corrected[end:]
+    return corrected if corrected != query else None
+
+
 def build_search_body(request: SearchRequest, interval: str = "month") -> dict[str, Any]:
     """One request for hits, facet counts and the timeline.
 
@@ -243,6 +270,7 @@ def build_search_body(request: SearchRequest, interval: str = "month") -> dict[s
     }
     return {
         "query": {"bool": {"must": [_text_query(request)], "filter": _date_filter(request)}},
+        **({"suggest": _spelling_suggester(request.query)} if request.query.strip() else {}),
         "post_filter": {"bool": {"filter": _facet_filters(request)}},
         "aggs": aggs,
         "sort": _sort(request),
@@ -403,6 +431,7 @@ def search_articles(
         next_after = None
     return {
         "mode": mode,
+        "did_you_mean": corrected_query(request.query, response.get("suggest")),
         "query": request.query,
         "page": request.page,
         "size": request.size,
