@@ -375,12 +375,12 @@ def _knn_body(request: SearchRequest, vector: list[float]) -> dict[str, Any]:
 
 
 def _page_by_ids(
-    es: Elasticsearch, options: dict[str, Any], request: SearchRequest, ids: list[str]
+    es: Elasticsearch, options: dict[str, Any], body: Mapping[str, Any], ids: list[str]
 ) -> list[dict[str, Any]]:
-    """The hits for one page of a fused ranking, in that order, highlighted for the query."""
+    """The hits for one page of a fused ranking, in that order, highlighted for the query of
+    ``body`` (the keyword search's)."""
     if not ids:
         return []
-    body = build_search_body(request)
     highlight = body["highlight"] | {"highlight_query": body["query"]["bool"]["must"][0]}
     response = es.search(
         **options,
@@ -418,15 +418,15 @@ def search_articles(
         next_after = _next_cursor(request, hits)
     else:
         # Facets and the timeline still count keyword matches: kNN has no notion of a match.
-        body |= {"size": FUSION_DEPTH, "from": 0, "_source": False}
-        body.pop("highlight")
-        response = es.search(**options, **body)
+        keyword_body = body | {"size": FUSION_DEPTH, "from": 0, "_source": False}
+        keyword_body.pop("highlight")
+        response = es.search(**options, **keyword_body)
         knn = es.search(**options, **_knn_body(request, embed(request.query)))
         meaning = [hit["_id"] for hit in knn["hits"]["hits"]]
         words = [hit["_id"] for hit in response["hits"]["hits"]] if mode == "hybrid" else []
         fused = reciprocal_rank_fusion([words, meaning] if words else [meaning])
         page_ids = fused[request.offset : request.offset + request.size]
-        hits = _page_by_ids(es, options, request, page_ids)
+        hits = _page_by_ids(es, options, body, page_ids)
         total = _fused_total(mode, response["hits"]["total"]["value"], words, meaning)
         next_after = None
     return {

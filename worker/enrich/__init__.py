@@ -156,14 +156,19 @@ def date_from_dateline(doc: Mapping[str, Any]) -> Document:
     return {"published_at": day.isoformat(), "published_at_source": "dateline"}
 
 
+def _without_dateline(doc: Mapping[str, Any], text: str) -> str:
+    """``text`` with the article's dateline taken off its start: "BAKU, ..." is where, not what."""
+    raw = (doc.get("dateline") or {}).get("raw")
+    stripped = text.lstrip()
+    if raw and stripped.startswith(raw):
+        return stripped[len(raw) :].lstrip()
+    return text
+
+
 def derive_missing_title(doc: Mapping[str, Any]) -> Document:
     if doc.get("title"):
         return {}
-    text = doc["body"].lstrip()
-    raw_dateline = (doc.get("dateline") or {}).get("raw")
-    if raw_dateline and text.startswith(raw_dateline):
-        text = text[len(raw_dateline) :]
-    title = derive_title(text)
+    title = derive_title(_without_dateline(doc, doc["body"]))
     return {"title": title, "title_derived": True} if title else {}
 
 
@@ -185,19 +190,15 @@ def _sentences(doc: Mapping[str, Any]) -> list[str]:
 def _story_sentences(doc: Mapping[str, Any]) -> list[str]:
     """Sentences with the dateline taken off the first one."""
     sentences = _sentences(doc)
-    raw = (doc.get("dateline") or {}).get("raw")
-    if sentences and raw and sentences[0].startswith(raw):
-        sentences[0] = sentences[0][len(raw) :].lstrip()
+    if sentences:
+        sentences[0] = _without_dateline(doc, sentences[0])
     return [sentence for sentence in sentences if sentence]
 
 
 def find_keywords(doc: Mapping[str, Any]) -> Document:
     if doc.get("language") == UNDETERMINED:
         return skipped("language undetermined")
-    body = doc["body"]
-    raw_dateline = (doc.get("dateline") or {}).get("raw")
-    if raw_dateline and body.lstrip().startswith(raw_dateline):
-        body = body.lstrip()[len(raw_dateline) :]  # "BAKU" is where, not what
+    body = _without_dateline(doc, doc["body"])
     keywords = extract_keywords(doc.get("title"), body, doc["language"], doc.get("_parsed"))
     return {"keywords": keywords}
 
