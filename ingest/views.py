@@ -10,6 +10,7 @@ import redis
 from elasticsearch import TransportError
 from flask import Blueprint, Response, jsonify, request, url_for
 
+from ingest.openapi import openapi_document
 from ingest.parsing import parse_articles
 from ingest.queueing import queue_articles
 from shared.clients import get_elasticsearch, get_redis
@@ -25,7 +26,7 @@ _ARTICLE_ID = re.compile(r"^[0-9a-f]{32}$")
 @bp.before_request
 def _require_api_key() -> None:
     key = app_settings().ingest_api_key
-    if key is None or request.endpoint in ("ingest.healthz", "ingest.index"):
+    if key is None or request.endpoint in ("ingest.healthz", "ingest.index", "ingest.openapi"):
         return
     auth = request.headers.get("Authorization", "")
     given = (
@@ -48,8 +49,14 @@ def index() -> Response:
             "text/plain, text/html",
             "GET /articles/<id>": "state of one article: queued, indexed or failed",
             "GET /healthz": "Redis and Elasticsearch reachability",
+            "GET /openapi.json": "this API described as OpenAPI 3.1",
         },
     )
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document())
 
 
 @bp.post("/articles")
