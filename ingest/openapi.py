@@ -73,7 +73,7 @@ def _post_articles() -> dict[str, Any]:
                 "description": "Queued",
                 "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Accepted"}}},
             },
-            **dict.fromkeys(("400", "401", "413", "415", "422", "503"), _PROBLEM),
+            **dict.fromkeys(("400", "401", "413", "415", "422", "429", "503"), _PROBLEM),
         },
     }
 

@@ -18,6 +18,31 @@ from shared.status import set_states
 from worker.celery_app import PROCESS_ARTICLES_TASK
 
 
+def queued_tasks(celery_app: Celery, queue: str) -> int:
+    """Tasks waiting in ``queue`` (not those a worker holds). The broker is Redis, where a
+    queue is a list; kombu's transport-neutral passive declare fails on an empty queue."""
+    with celery_app.pool.acquire(block=True, timeout=5) as connection:
+        return int(connection.default_channel.client.llen(queue))
+
+
+def refuse_when_backlogged(celery_app: Celery, settings: Settings) -> None:
+    """Raise ``ApiError(429)`` while the queue is deeper than the configured limit, and 503
+    when the broker cannot be asked: accepting then could not be made durable."""
+    try:
+        depth = queued_tasks(celery_app, settings.queue_name)
+    except (OperationalError, redis.RedisError, OSError) as error:
+        raise ApiError(503, "Queue unavailable", f"Redis is unreachable: {error}") from error
+    if depth >= settings.ingest_max_queued_tasks:
+        raise ApiError(
+            429,
+            "Too many queued articles",
+            f"{depth} tasks are waiting (limit {settings.ingest_max_queued_tasks}); "
+            f"send again after {settings.ingest_retry_after_s} s",
+            retry_after_s=settings.ingest_retry_after_s,
+            queued_tasks=depth,
+        )
+
+
 def queue_articles(
     articles: Sequence[ArticleIn],
     *,

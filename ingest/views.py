@@ -12,7 +12,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 
 from ingest.openapi import openapi_document
 from ingest.parsing import parse_articles
-from ingest.queueing import queue_articles
+from ingest.queueing import queue_articles, refuse_when_backlogged
 from shared.clients import get_elasticsearch, get_redis
 from shared.http import ApiError, app_settings, health_response
 from shared.status import get_state
@@ -62,6 +62,7 @@ def openapi() -> Response:
 @bp.post("/articles")
 def post_articles() -> tuple[Response, int]:
     settings = app_settings()
+    refuse_when_backlogged(celery_app, settings)  # before reading a body it would refuse
     parsed = parse_articles(
         request.get_data(cache=False),
         request.mimetype,

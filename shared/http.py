@@ -21,11 +21,20 @@ PROBLEM_JSON = "application/problem+json"
 class ApiError(Exception):
     """An error the client can act on, answered as ``application/problem+json``."""
 
-    def __init__(self, status: int, title: str, detail: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        retry_after_s: int | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.title = title
         self.detail = detail
+        self.retry_after_s = retry_after_s
         self.extra = extra
 
 
@@ -40,7 +49,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError) -> Response:
         response = problem(error.status, error.title, error.detail, **error.extra)
-        if error.status in (429, 503):
+        if error.retry_after_s is not None:
+            response.headers["Retry-After"] = str(error.retry_after_s)
+        elif error.status in (429, 503):
             response.headers["Retry-After"] = "5"
         return response
 

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     # Articles per Celery task: one task enriches its batch and indexes it with one _bulk call.
     ingest_task_batch_size: int = Field(20, gt=0, le=500)
     ingest_api_key: SecretStr | None = None
+    # Backpressure: above this many tasks waiting in the queue, POST /articles answers 429
+    # with Retry-After instead of accepting more, so Redis memory stays bounded.
+    ingest_max_queued_tasks: int = Field(5000, gt=0)
+    ingest_retry_after_s: int = Field(10, gt=0)
 
     queue_name: str = "live"
     task_max_retries: int = Field(8, ge=0)

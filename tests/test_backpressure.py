@@ -1,0 +1,61 @@
+"""Backpressure: a deep queue makes ingest answer 429 with Retry-After, keeping what it took."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask.testing import FlaskClient
+
+import ingest
+from shared.clients import get_redis
+from shared.settings import Settings
+from shared.status import get_state
+
+
+@pytest.fixture
+def backlogged_client(services: None, settings: Settings) -> Iterator[tuple[FlaskClient, str]]:
+    # A queue no worker consumes, so its depth only grows.
+    queue = f"{settings.queue_name}-backlog"
+    limited = settings.model_copy(
+        update={"queue_name": queue, "ingest_max_queued_tasks": 2, "ingest_retry_after_s": 7}
+    )
+    app = ingest.create_app({"TESTING": True, "NEWSROOM_SETTINGS": limited})
+    yield app.test_client(), queue
+    get_redis(settings).delete(queue)
+
+
+def test_a_deep_queue_answers_429_and_keeps_what_was_accepted(
+    backlogged_client: tuple[FlaskClient, str], settings: Settings
+) -> None:
+    client, queue = backlogged_client
+    accepted = []
+    for number in range(2):
+        response = client.post("/articles", json={"body": f"backpressure article {number}"})
+        assert response.status_code == 202
+        accepted.append(response.get_json()["articles"][0]["id"])
+
+    refused = client.post("/articles", json={"body": "one too many"})
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "7"
+    assert refused.mimetype == "application/problem+json"
+    assert refused.get_json()["queued_tasks"] == 2
+
+    redis_client = get_redis(settings)
+    assert redis_client.llen(queue) == 2  # nothing accepted was dropped
+    for article_id in accepted:
+        state = get_state(redis_client, settings.index_prefix, article_id)
+        assert state is not None
+        assert state["state"] == "queued"
+
+
+def test_the_limit_counts_tasks_waiting_not_ever_sent(
+    backlogged_client: tuple[FlaskClient, str], settings: Settings
+) -> None:
+    """Once workers drain the queue, posts are accepted again."""
+    client, queue = backlogged_client
+    for number in range(2):
+        assert client.post("/articles", json={"body": f"drain me {number}"}).status_code == 202
+    assert client.post("/articles", json={"body": "refused"}).status_code == 429
+    get_redis(settings).ltrim(queue, 1, 0)  # what a worker taking both tasks does to the list
+    assert client.post("/articles", json={"body": "accepted again"}).status_code == 202
