@@ -51,17 +51,29 @@ def queue_articles(
     redis_client: redis.Redis,
     settings: Settings,
 ) -> list[dict[str, Any]]:
-    """Send the articles to the queue in batches; return their payloads (one per distinct id).
-
-    The ``queued`` state is written before the task is sent, so a fast worker's ``indexed``
-    can never be overwritten by it. Raises ``ApiError(503)`` when Redis cannot take them.
-    """
+    """Turn the articles into payloads and queue them; return the payloads (one per id)."""
     received_at = datetime.now(UTC)
     by_id: dict[str, dict[str, Any]] = {}
     for article in articles:
         payload = to_payload(article, content_type=content_type, received_at=received_at)
         by_id[payload["id"]] = payload  # the same article twice in one request: the last wins
     payloads = list(by_id.values())
+    enqueue_payloads(payloads, celery_app=celery_app, redis_client=redis_client, settings=settings)
+    return payloads
+
+
+def enqueue_payloads(
+    payloads: Sequence[dict[str, Any]],
+    *,
+    celery_app: Celery,
+    redis_client: redis.Redis,
+    settings: Settings,
+) -> None:
+    """Send payloads to the queue in batches (ingest, and replays of dead letters).
+
+    The ``queued`` state is written before the task is sent, so a fast worker's ``indexed``
+    can never be overwritten by it. Raises ``ApiError(503)`` when Redis cannot take them.
+    """
     try:
         set_states(
             redis_client,
@@ -97,4 +109,3 @@ def queue_articles(
             queued_ids=[p["id"] for p in payloads[:sent]],
             not_queued_ids=[p["id"] for p in unsent],
         ) from error
-    return payloads
