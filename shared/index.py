@@ -50,6 +50,9 @@ ARTICLE_MAPPINGS: dict[str, Any] = {
         "published_at_source": {"type": "keyword"},
         "received_at": {"type": "date"},
         "indexed_at": {"type": "date"},
+        # 1, then + 1 for each correction (same id, different content); worker/versions.py.
+        "revision": {"type": "integer"},
+        "content_hash": {"type": "keyword", "index": False, "doc_values": False},
         "word_count": {"type": "integer"},
         "reading_time_minutes": {"type": "integer"},
         "keywords": {"type": "keyword", "ignore_above": 200, "fields": {"text": {"type": "text"}}},

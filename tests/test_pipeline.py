@@ -151,7 +151,9 @@ def test_unknown_fields_are_kept_and_a_corrected_article_replaces_the_old(
     corrected = first | {"title": "Corrected headline about the harbour"}
     assert _ids(ingest_client.post("/articles", json=corrected)) == ids
     wait_indexed(ids)
-    assert web_client.get(f"/api/articles/{ids[0]}").get_json()["title"] == corrected["title"]
+    stored = web_client.get(f"/api/articles/{ids[0]}").get_json()
+    assert stored["title"] == corrected["title"]
+    assert stored["revision"] == article["revision"] + 1
 
 
 def test_partial_batches_report_rejected_items(
@@ -269,7 +271,8 @@ def test_bulk_never_creates_an_index_behind_a_missing_alias(
 
     es = get_elasticsearch(settings)
     missing = f"{settings.index_prefix}-no-such-alias"
-    outcome = bulk_index(es, missing, [{"id": "a" * 32, "body": "x"}])
+    doc = {"id": "a" * 32, "body": "x", "received_at": "2025-09-30T10:00:00+00:00"}
+    outcome = bulk_index(es, missing, [doc])
     assert outcome.indexed == []
     assert "a" * 32 in outcome.failed
     assert not es.indices.exists(index=missing)

@@ -10,6 +10,8 @@ from typing import Any
 from elasticsearch import Elasticsearch
 from elasticsearch.helpers import streaming_bulk
 
+from worker.versions import external_version
+
 # 429 (queue full) is retried by the helper with exponential backoff, this many times.
 _BULK_RETRIES = 5
 
@@ -18,6 +20,8 @@ _BULK_RETRIES = 5
 class BulkOutcome:
     indexed: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    # Refused because the index already holds a newer version of the article (409).
+    superseded: list[str] = field(default_factory=list)
 
 
 def _actions(alias: str, docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -27,6 +31,10 @@ def _actions(alias: str, docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, A
             "_op_type": "index",
             "_index": alias,
             "_id": doc["id"],
+            # Replays are idempotent and an older payload never overwrites a newer one
+            # (worker/versions.py).
+            "version": external_version(doc["received_at"]),
+            "version_type": "external_gte",
             "_source": doc | {"indexed_at": indexed_at},
         }
 
@@ -50,6 +58,8 @@ def bulk_index(es: Elasticsearch, alias: str, docs: list[dict[str, Any]]) -> Bul
         doc_id = str(result.get("_id"))
         if ok:
             outcome.indexed.append(doc_id)
+        elif result.get("status") == 409:
+            outcome.superseded.append(doc_id)
         else:
             error = result.get("error")
             reason = error.get("reason") if isinstance(error, dict) else error

@@ -16,6 +16,7 @@ from worker.enrich import enrich_batch
 from worker.enrich.duplicates import METHOD as NEAR_DUPLICATE_METHOD
 from worker.enrich.duplicates import assign_clusters
 from worker.indexing import BulkOutcome, bulk_index
+from worker.versions import previous_versions, stamp_versions
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,14 @@ def process_batch(
         doc["duplicates"] = clusters[doc["id"]].as_fields()
         doc["enrichment"]["models"]["near_duplicates"] = NEAR_DUPLICATE_METHOD
     alias = ensure_index(es, settings)
+    by_id = {payload["id"]: payload for payload in payloads}
+    stamp_versions(docs, by_id, previous_versions(es, alias, [doc["id"] for doc in docs]))
     outcome = bulk_index(es, alias, docs) if docs else BulkOutcome()
     outcome.failed |= enriched.failures
-    states: list[tuple[str, State, str | None]] = [(i, "indexed", None) for i in outcome.indexed]
+    # A superseded article is indexed too: in the newer version already there.
+    states: list[tuple[str, State, str | None]] = [
+        (i, "indexed", None) for i in [*outcome.indexed, *outcome.superseded]
+    ]
     states += [(i, "failed", reason) for i, reason in outcome.failed.items()]
     set_states(redis_client, settings.index_prefix, states, settings.status_ttl_s)
     log.info("batch done", extra={"indexed": len(outcome.indexed), "failed": len(outcome.failed)})
