@@ -13,6 +13,13 @@ command -v docker-compose >/dev/null || {
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose >/dev/null 2>&1 || {
     $SUDO apt-get update -q >/dev/null && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose >/dev/null; }
 }
+[ -x /usr/bin/chromium ] || {
+  # The browser tests drive Debian's Chromium through Playwright (whose own download fails here).
+  echo "test: installing chromium from Debian's packages" >&2
+  if [ "$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || {
+    $SUDO apt-get update -q >/dev/null && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+}
 
 services_were_up=0
 scripts/services.sh status && services_were_up=1

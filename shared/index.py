@@ -32,6 +32,8 @@ MODEL_KINDS = (
 )
 # all-MiniLM-L6-v2 sentence embeddings (worker/enrich/embedding.py checks it matches).
 EMBEDDING_DIMS = 384
+# Longest autocomplete input kept whole: a later word on, then what to show (shared/suggest.py).
+SUGGEST_MAX_INPUT_CHARS = 120
 
 ARTICLE_MAPPINGS: dict[str, Any] = {
     # Strict: a field the code does not know about is a bug, not something to guess a type for.
@@ -128,6 +130,15 @@ ARTICLE_MAPPINGS: dict[str, Any] = {
             "dims": EMBEDDING_DIMS,
             "index": True,
             "similarity": "dot_product",  # the vectors are L2-normalised
+        },
+        # Autocomplete over titles and entity names (worker/enrich/suggest.py fills it). The
+        # standard analyzer keeps digits ("G7"), which the default "simple" one drops; the
+        # "kind" context lets one request ask for titles, people, ... separately.
+        "suggest": {
+            "type": "completion",
+            "analyzer": "standard",
+            "max_input_length": SUGGEST_MAX_INPUT_CHARS,
+            "contexts": [{"name": "kind", "type": "category"}],
         },
         # What the client sent that we do not search (a posted HTML page): kept for
         # re-enrichment, never indexed.

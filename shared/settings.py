@@ -53,6 +53,19 @@ class Settings(BaseSettings):
 
     web_page_size: int = Field(10, gt=0, le=100)
 
+    # Saved searches with alerts (shared/saved_searches.py, worker/alerts.py).
+    alerts_max_saved: int = Field(500, gt=0, le=10_000)
+    # Matches kept per saved search (its feed and page show the newest of them).
+    alerts_max_matches: int = Field(200, gt=0, le=10_000)
+    # Matches recorded (and sent by webhook) per saved search per clock hour; more are dropped.
+    alerts_max_matches_per_hour: int = Field(1000, gt=0)
+    alerts_webhook_timeout_s: float = Field(5.0, gt=0, le=60)
+    alerts_webhook_max_retries: int = Field(10, ge=0)
+    # Webhooks to loopback, private, link-local or reserved addresses would let anyone who can
+    # save a search make the worker POST to internal services (Elasticsearch, ...): refused
+    # unless this is set (tests and local set-ups whose receiver runs on the same machine).
+    alerts_webhook_allow_private: bool = False
+
     @property
     def celery_broker_url(self) -> str:
         return self.broker_url or self.redis_url

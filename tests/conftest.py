@@ -32,6 +32,8 @@ os.environ.update(
         "NEWSROOM_INDEX_PREFIX": f"newsroom-test-{RUN_ID}",
         "NEWSROOM_QUEUE_NAME": f"test-{RUN_ID}",
         "HF_HUB_OFFLINE": "1",
+        # The alert tests' webhook receivers listen on 127.0.0.1 (tests/test_alerts.py).
+        "NEWSROOM_ALERTS_WEBHOOK_ALLOW_PRIVATE": "true",
     }
 )
 os.environ.pop("NEWSROOM_INGEST_API_KEY", None)

@@ -45,4 +45,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(ui)
     app.register_blueprint(api)
+
+    # The article page's map of places; its borders are read on the first map drawn.
+    from web.maps import article_map
+
+    app.add_template_global(article_map)
     return app

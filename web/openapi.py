@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.suggest import KINDS as SUGGEST_KINDS
+from web.entities import KINDS as ENTITY_KINDS
+from web.entities import MAX_NAME_CHARS as ENTITY_MAX_NAME_CHARS
 from web.search import FACETS, MODES, SORTS
+from web.suggest import MAX_PREFIX_CHARS as SUGGEST_MAX_PREFIX_CHARS
+from web.suggest import MAX_SIZE as SUGGEST_MAX_SIZE
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 _ARTICLE_ID = {
@@ -83,6 +88,284 @@ HIT = {
         "snippet": {"type": "string", "description": "escaped HTML, <mark> around matches"},
     },
     "required": ["id", "snippet"],
+}
+
+
+_NAME_COUNTS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "count": {"type": "integer"}},
+        "required": ["name", "count"],
+    },
+}
+ENTITY_PROFILE = {
+    "type": "object",
+    "properties": {
+        "kind": {"type": "string", "enum": list(ENTITY_KINDS)},
+        "name": {"type": "string"},
+        "total": {"type": "integer", "description": "articles naming it"},
+        "first_published": {"type": ["string", "null"], "format": "date"},
+        "last_published": {"type": ["string", "null"], "format": "date"},
+        "also_written_as": {**_NAME_COUNTS, "description": "shorter names merged (people)"},
+        "longer_names": {**_NAME_COUNTS, "description": "people whose names end with this one"},
+        "search": {
+            "type": "object",
+            "description": "facet filters for /api/search that give the same articles",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+        "timeline": {"type": "object"},
+        "stories": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
+        "cooccurring": {
+            "type": "object",
+            "description": "people, organisations and places named in the same articles",
+            "additionalProperties": _NAME_COUNTS,
+        },
+        "quotes": {
+            "type": "object",
+            "description": "people only: quotes attributed to them, newest articles first",
+            "properties": {
+                "total": {"type": "integer"},
+                "articles": {"type": "integer"},
+                "items": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+        "locations": {
+            "type": "array",
+            "description": "places only: where the name points in the stories listed",
+            "items": {"type": "object"},
+        },
+    },
+    "required": ["kind", "name", "total", "timeline", "stories", "cooccurring", "search"],
+}
+
+
+_SAVED_ID = {
+    "name": "saved_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+}
+_SEARCH_PARAMS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "q": {"type": "string"},
+        "mode": {"type": "string", "enum": list(MODES)},
+        "filters": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+        "from": {"type": ["string", "null"], "format": "date"},
+        "to": {"type": ["string", "null"], "format": "date"},
+    },
+}
+SAVED_SEARCH = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "params": _SEARCH_PARAMS_SCHEMA,
+        "mode": {
+            "type": "string",
+            "enum": list(MODES),
+            "description": "how new articles are matched: keyword (words and filters), "
+            "semantic (meaning, cosine similarity from 0.4) or hybrid (either); a search "
+            "without words matches by keyword",
+        },
+        "created_at": {"type": "string", "format": "date-time"},
+        "urls": {
+            "type": "object",
+            "properties": {
+                "page": {"type": "string"},
+                "atom": {"type": "string"},
+                "json": {"type": "string"},
+                "api": {"type": "string"},
+            },
+        },
+        "webhook": {
+            "type": ["object", "null"],
+            "description": "only the webhook's host is shown",
+            "properties": {
+                "host": {"type": "string"},
+                "last_delivery": {
+                    "type": ["object", "null"],
+                    "properties": {
+                        "state": {"type": "string", "enum": ["delivered", "retrying", "failed"]},
+                        "at": {"type": "string", "format": "date-time"},
+                        "detail": {"type": "string"},
+                    },
+                },
+            },
+        },
+        "match_count": {"type": "integer"},
+    },
+    "required": ["id", "name", "params", "mode", "created_at", "urls", "webhook"],
+}
+_MATCH = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "title": {"type": ["string", "null"]},
+        "url": {"type": ["string", "null"]},
+        "source": {"type": ["string", "null"]},
+        "authors": {"type": ["array", "null"], "items": {"type": "string"}},
+        "published_at": {"type": ["string", "null"]},
+        "language": {"type": ["string", "null"]},
+        "summary": {"type": ["string", "null"]},
+        "matched_at": {"type": "string", "format": "date-time"},
+    },
+    "required": ["id", "matched_at"],
+}
+_SAVED_SEARCH_PATHS: dict[str, Any] = {
+    "/api/saved-searches": {
+        "post": {
+            "summary": "Save a search; new articles that match are alerted",
+            "description": (
+                "Every batch of newly indexed articles is matched against each saved search; "
+                "matches go to its feeds (urls.atom, urls.json) and, with a webhook_url, are "
+                "POSTed there as JSON {event, saved_search: {id, name, feed_url, "
+                "json_feed_url, page_url}, articles: [{id, title, url, published_at, "
+                "source}]}, signed with X-Newsroom-Signature: sha256=HMAC-SHA256(body, "
+                "webhook_secret), retried with backoff on 5xx, 429 and timeouts. Send a JSON "
+                "object, or /api/search's query parameters plus name and webhook_url. Needs "
+                "words or a facet filter."
+            ),
+            "parameters": [
+                _query("name", "what to call it (at most 100 chars)", {"type": "string"}),
+                _query("webhook_url", "http(s) URL to POST matches to", {"type": "string"}),
+                *[p for p in SEARCH_PARAMETERS if p["name"] in ("q", "mode", "from", "to")],
+                *[p for p in SEARCH_PARAMETERS if p["name"] in FACETS],
+            ],
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "name": {"type": "string", "maxLength": 100},
+                                "q": {"type": "string", "maxLength": 1000},
+                                "mode": {"type": "string", "enum": list(MODES)},
+                                "from": {"type": "string", "format": "date"},
+                                "to": {"type": "string", "format": "date"},
+                                "filters": {
+                                    "type": "object",
+                                    "propertyNames": {"enum": list(FACETS)},
+                                    "additionalProperties": {
+                                        "type": "array",
+                                        "items": {"type": "string"},
+                                    },
+                                },
+                                "webhook_url": {
+                                    "type": ["string", "null"],
+                                    "format": "uri",
+                                    "maxLength": 2000,
+                                },
+                            },
+                            "additionalProperties": False,
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "201": {
+                    "description": "Saved. The token (needed to delete it) and the webhook "
+                    "secret are shown only in this answer.",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "allOf": [
+                                    SAVED_SEARCH,
+                                    {
+                                        "type": "object",
+                                        "properties": {
+                                            "token": {"type": "string"},
+                                            "webhook_secret": {"type": "string"},
+                                        },
+                                        "required": ["token"],
+                                    },
+                                ]
+                            }
+                        }
+                    },
+                },
+                "400": _PROBLEM,
+                "409": _PROBLEM,
+                "503": _PROBLEM,
+            },
+        },
+        "get": {
+            "summary": "Every saved search, newest first",
+            "responses": {
+                "200": {
+                    "description": "The saved searches",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "saved_searches": {"type": "array", "items": SAVED_SEARCH}
+                                },
+                            }
+                        }
+                    },
+                },
+                "503": _PROBLEM,
+            },
+        },
+    },
+    "/api/saved-searches/{saved_id}": {
+        "get": {
+            "summary": "One saved search with its newest matches",
+            "parameters": [_SAVED_ID],
+            "responses": {
+                "200": {
+                    "description": "The saved search",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "allOf": [
+                                    SAVED_SEARCH,
+                                    {
+                                        "type": "object",
+                                        "properties": {
+                                            "matches": {"type": "array", "items": _MATCH}
+                                        },
+                                    },
+                                ]
+                            }
+                        }
+                    },
+                },
+                "404": _PROBLEM,
+                "503": _PROBLEM,
+            },
+        },
+        "delete": {
+            "summary": "Delete a saved search (needs its token)",
+            "parameters": [
+                _SAVED_ID,
+                {
+                    "name": "Authorization",
+                    "in": "header",
+                    "description": "Bearer <token>, the token given at creation",
+                    "schema": {"type": "string"},
+                },
+                {
+                    "name": "X-Token",
+                    "in": "header",
+                    "description": "the token given at creation (instead of Authorization)",
+                    "schema": {"type": "string"},
+                },
+            ],
+            "responses": {
+                "204": {"description": "Deleted"},
+                "403": _PROBLEM,
+                "404": _PROBLEM,
+                "503": _PROBLEM,
+            },
+        },
+    },
 }
 
 
@@ -176,6 +459,86 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/suggest": {
+                "get": {
+                    "summary": "Autocomplete: titles and names completing a prefix",
+                    "description": (
+                        "Matches the start of a title or name, or of any later word in it "
+                        "(one typo forgiven from 4 characters on). A title opens its article; "
+                        "a name is meant to be searched as a phrase."
+                    ),
+                    "parameters": [
+                        _query(
+                            "q",
+                            "what has been typed; empty or blank gives no suggestions",
+                            {"type": "string", "maxLength": SUGGEST_MAX_PREFIX_CHARS},
+                        ),
+                        _query(
+                            "size",
+                            "most suggestions",
+                            {"type": "integer", "minimum": 1, "maximum": SUGGEST_MAX_SIZE},
+                        ),
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "Suggestions, best first",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Suggestions"}
+                                }
+                            },
+                        },
+                        "400": _PROBLEM,
+                        "503": _PROBLEM,
+                    },
+                }
+            },
+            "/api/entities/{kind}/{name}": {
+                "get": {
+                    "summary": "A person, organisation or place: stories, timeline, quotes",
+                    "description": (
+                        "Every article naming the entity (its exact name; for a person also "
+                        "a shorter form of the name, such as the surname, when no other "
+                        "indexed person has it: also_written_as), newest first, with a "
+                        "timeline, the entities named beside it, a person's quotes and where "
+                        "a place is. search: the search filters that give the same stories."
+                    ),
+                    "parameters": [
+                        {
+                            "name": "kind",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "enum": list(ENTITY_KINDS)},
+                        },
+                        {
+                            "name": "name",
+                            "in": "path",
+                            "required": True,
+                            "description": "exactly as the article's entity lists write it",
+                            "schema": {"type": "string", "maxLength": ENTITY_MAX_NAME_CHARS},
+                        },
+                        _query(
+                            "size",
+                            "how many of the newest stories to list",
+                            {"type": "integer", "minimum": 1, "maximum": 100},
+                        ),
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The profile",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/EntityProfile"}
+                                }
+                            },
+                        },
+                        "400": _PROBLEM,
+                        "404": _PROBLEM,
+                        "503": _PROBLEM,
+                    },
+                }
+            },
+            **_SAVED_SEARCH_PATHS,
             "/api/openapi.json": {
                 "get": {
                     "summary": "This document",
@@ -216,6 +579,29 @@ def openapi_document() -> dict[str, Any]:
                     },
                     "required": ["total", "hits"],
                 },
+                "Suggestions": {
+                    "type": "object",
+                    "properties": {
+                        "query": {"type": "string"},
+                        "suggestions": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "text": {"type": "string"},
+                                    "kind": {"type": "string", "enum": list(SUGGEST_KINDS)},
+                                    "article_id": {
+                                        "type": "string",
+                                        "description": "only for kind title",
+                                    },
+                                },
+                                "required": ["text", "kind"],
+                            },
+                        },
+                    },
+                    "required": ["query", "suggestions"],
+                },
+                "EntityProfile": ENTITY_PROFILE,
                 "Problem": {
                     "type": "object",
                     "properties": {

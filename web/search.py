@@ -158,6 +158,15 @@ def _sort(request: SearchRequest) -> list[Any]:
     return ["_score", {"published_at": {"order": "desc", "missing": "_last"}}, {"id": "asc"}]
 
 
+def build_match_query(request: SearchRequest) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """What a saved search matches new articles with (web/saved.py stores it; the worker runs
+    it): the search's words, facet filters and dates as one query, without ranking (no recency
+    boost), and the filters alone for a kNN search's ``filter``."""
+    filters = _date_filter(request) + _facet_filters(request)
+    text = _text_query(replace(request, sort="newest"))
+    return {"bool": {"must": [text], "filter": filters}}, filters
+
+
 def encode_cursor(sort_values: list[Any]) -> str:
     """An opaque ``after`` cursor: the last hit's sort values."""
     return (
@@ -572,7 +581,10 @@ def related_articles(
 
 
 def get_article(es: Elasticsearch, alias: str, article_id: str) -> dict[str, Any] | None:
-    response = es.options(ignore_status=404).get(index=alias, id=article_id)
+    # The autocomplete inputs are index machinery derived from the article, not part of it.
+    response = es.options(ignore_status=404).get(
+        index=alias, id=article_id, source_excludes=["suggest"]
+    )
     if not response.get("found"):
         return None
     article: dict[str, Any] = response["_source"]

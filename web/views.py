@@ -16,6 +16,8 @@ from flask import (
     Blueprint,
     Response,
     jsonify,
+    make_response,
+    redirect,
     render_template,
     request,
     stream_with_context,
@@ -23,8 +25,12 @@ from flask import (
 )
 from werkzeug.datastructures import MultiDict
 
-from shared.clients import get_elasticsearch
+from shared.clients import get_elasticsearch, get_redis
 from shared.http import ApiError, app_settings, health_response
+from web import saved
+from web.entities import KINDS as ENTITY_KINDS
+from web.entities import STORIES as ENTITY_STORIES
+from web.entities import entity_profile, invalid_name
 from web.feeds import FEED_SIZE, atom_feed, json_feed
 from web.openapi import openapi_document
 from web.search import (
@@ -42,6 +48,9 @@ from web.search import (
     related_articles,
     search_articles,
 )
+from web.suggest import DEFAULT_SIZE as SUGGEST_SIZE
+from web.suggest import MAX_PREFIX_CHARS, suggest
+from web.suggest import MAX_SIZE as MAX_SUGGEST_SIZE
 
 ui = Blueprint("ui", __name__)
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -214,9 +223,12 @@ FACET_LABELS = {
 }
 
 
-def _search_url(**changes: str | list[str] | None) -> str:
-    """The current search with some parameters changed (None removes one); back to page 1."""
-    args = request.args.copy()
+def _search_url(
+    base: Mapping[str, list[str]] | None = None, /, **changes: str | list[str] | None
+) -> str:
+    """The current search (or the search ``base``, as {parameter: values}) with some
+    parameters changed (None removes one); back to page 1."""
+    args: MultiDict[str, str] = request.args.copy() if base is None else MultiDict(base)
     if "page" not in changes:
         args.pop("page", None)
     for name, value in changes.items():
@@ -269,8 +281,11 @@ def _period_end(start: date, interval: str) -> date:
     return date(start.year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
 
 
-def timeline_bars(timeline: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Each bucket with its date range and a link that narrows the search to it."""
+def timeline_bars(
+    timeline: Mapping[str, Any], base: Mapping[str, list[str]] | None = None
+) -> list[dict[str, Any]]:
+    """Each bucket with its date range and a link that narrows the search (the current one,
+    or ``base``: see ``_search_url``) to it."""
     buckets = timeline.get("buckets") or []
     top = max((b["count"] for b in buckets), default=0) or 1
     bars = []
@@ -283,7 +298,7 @@ def timeline_bars(timeline: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "end": end.isoformat(),
                 "count": bucket["count"],
                 "height": round(100 * bucket["count"] / top, 1),
-                "url": _search_url(**{"from": start.isoformat(), "to": end.isoformat()}),
+                "url": _search_url(base, **{"from": start.isoformat(), "to": end.isoformat()}),
             }
         )
     return bars
@@ -298,6 +313,8 @@ def _search_helpers() -> dict[str, Any]:
         "feed_url": _feed_url,
         "facet_labels": FACET_LABELS,
         "timeline_bars": timeline_bars,
+        # Facet name -> the kind of its entity pages ("people" -> "person").
+        "entity_kinds": {facet: kind for kind, facet in ENTITY_KINDS.items()},
         "sorts": SORTS,
     }
 
@@ -373,6 +390,148 @@ def article_page(article_id: str) -> tuple[str, int]:
     ), 200
 
 
+def _fetch_entity(kind: str, name: str, size: int = ENTITY_STORIES) -> dict[str, Any]:
+    if kind not in ENTITY_KINDS:
+        raise ApiError(404, "Not found", f"entity kinds are {', '.join(ENTITY_KINDS)}")
+    problem = invalid_name(name)
+    if problem:
+        raise ApiError(400, "Invalid parameter", problem, parameter="name")
+    settings = app_settings()
+    try:
+        profile = entity_profile(
+            get_elasticsearch(settings), settings.articles_alias, kind, name, size=size
+        )
+    except ESApiError as error:
+        raise ApiError(
+            503, "Entity unavailable", f"Elasticsearch answered {error.meta.status}"
+        ) from error
+    except TransportError as error:
+        raise ApiError(503, "Entity unavailable", f"Elasticsearch: {error}") from error
+    if profile is None:
+        raise ApiError(404, "Not found", f"no article names the {kind} {name!r}")
+    return profile
+
+
+@ui.get("/entities/<kind>/<path:name>")
+def entity_page(kind: str, name: str) -> tuple[str, int]:
+    try:
+        profile = _fetch_entity(kind, name)
+    except ApiError as error:
+        return render_template("error.html", error=error), error.status
+    return render_template("entity.html", profile=profile), 200
+
+
+# --- saved searches with alerts (the logic is in web/saved.py) -------------------------------
+
+
+def _saved_urls(saved_id: str) -> dict[str, str]:
+    return {
+        "page": url_for("ui.saved_page", saved_id=saved_id, _external=True),
+        "atom": url_for("ui.saved_atom_feed", saved_id=saved_id, _external=True),
+        "json": url_for("ui.saved_json_feed", saved_id=saved_id, _external=True),
+        "api": url_for("api.api_saved_search", saved_id=saved_id, _external=True),
+    }
+
+
+def _create_saved(entry: saved.SavedSearchInput) -> saved.Created:
+    settings = app_settings()
+    search = parse_search_request(entry.search_args, settings.web_page_size)
+    return saved.create_saved_search(
+        get_redis(settings), settings, search, entry, embed=embed_query, urls_for=_saved_urls
+    )
+
+
+def _saved_detail(saved_id: str) -> dict[str, Any]:
+    settings = app_settings()
+    return saved.detail(get_redis(settings), settings, saved_id)
+
+
+def _saved_page(saved_id: str, status: int = 200, **extra: Any) -> Response:
+    """One saved search's page; ``extra`` carries the one-time token or an error."""
+    try:
+        found = _saved_detail(saved_id)
+    except ApiError as error:
+        return make_response(render_template("error.html", error=error), error.status)
+    page = render_template(
+        "saved.html", saved=found, search_args=saved.search_page_args(found["params"]), **extra
+    )
+    response = make_response(page, status)
+    response.headers["Cache-Control"] = "no-store"  # it may show the token
+    return response
+
+
+def _cross_site() -> Response | None:
+    """Forms that change state are taken only from this site's own pages."""
+    if saved.same_origin(request.headers, request.host):
+        return None
+    error = ApiError(403, "Forbidden", "this form is accepted only from this site's own pages")
+    return make_response(render_template("error.html", error=error), 403)
+
+
+@ui.get("/saved")
+def saved_list_page() -> tuple[str, int]:
+    settings = app_settings()
+    try:
+        searches = saved.list_saved(get_redis(settings), settings.index_prefix)
+    except ApiError as error:
+        return render_template("error.html", error=error), error.status
+    return render_template("saved_list.html", searches=searches), 200
+
+
+@ui.post("/saved")
+def saved_create_page() -> Response:
+    refused = _cross_site()
+    if refused:
+        return refused
+    try:
+        created = _create_saved(saved.read_input(None, request.form, is_json=False))
+    except ApiError as error:
+        return make_response(render_template("error.html", error=error), error.status)
+    return _saved_page(created.search.id, 201, created=saved.created_body(created))
+
+
+@ui.get("/saved/<saved_id>")
+def saved_page(saved_id: str) -> Response:
+    return _saved_page(saved_id)
+
+
+@ui.post("/saved/<saved_id>/delete")
+def saved_delete_page(saved_id: str) -> Response:
+    refused = _cross_site()
+    if refused:
+        return refused
+    settings = app_settings()
+    try:
+        token = request.form.get("token", "").strip()
+        saved.delete(get_redis(settings), settings.index_prefix, saved_id, token)
+    except ApiError as error:
+        if error.status == 403:
+            return _saved_page(saved_id, 403, error=error)
+        return make_response(render_template("error.html", error=error), error.status)
+    return make_response(redirect(url_for("ui.saved_list_page"), 303))
+
+
+def _saved_feed(saved_id: str) -> tuple[str, str, list[dict[str, Any]]]:
+    found = _saved_detail(saved_id)
+    hits = saved.feed_hits(found["matches"][:FEED_SIZE])
+    return f"Newsroom alert: {found['name']}", found["urls"]["page"], hits
+
+
+@ui.get("/saved/<saved_id>/feed.atom")
+def saved_atom_feed(saved_id: str) -> Response:
+    title, page_url, hits = _saved_feed(saved_id)
+    body = atom_feed(title, request.url, page_url, hits, _article_link)
+    return Response(body, mimetype="application/atom+xml")
+
+
+@ui.get("/saved/<saved_id>/feed.json")
+def saved_json_feed(saved_id: str) -> Response:
+    title, page_url, hits = _saved_feed(saved_id)
+    response = jsonify(json_feed(title, request.url, page_url, hits, _article_link))
+    response.mimetype = "application/feed+json"
+    return response
+
+
 @ui.get("/healthz")
 def healthz() -> tuple[Response, int]:
     return health_response(app_settings())
@@ -432,6 +591,61 @@ def api_export() -> Response:
     return response
 
 
+@api.get("/suggest")
+def api_suggest() -> Response:
+    """Titles and names completing what is typed: ``q`` is a prefix of 1 to 100 characters."""
+    prefix = request.args.get("q", "")
+    if len(prefix) > MAX_PREFIX_CHARS:
+        raise ApiError(
+            400,
+            "Prefix too long",
+            f"'q' has at most {MAX_PREFIX_CHARS} characters",
+            parameter="q",
+        )
+    size = _positive_int(request.args, "size", SUGGEST_SIZE, MAX_SUGGEST_SIZE)
+    if not prefix.strip():
+        return jsonify(query=prefix, suggestions=[])
+    settings = app_settings()
+    try:
+        found = suggest(get_elasticsearch(settings), settings.articles_alias, prefix, size)
+    except (ESApiError, TransportError) as error:
+        # Nothing typed can make a valid prefix fail: an error here is the index's, not the
+        # client's (one made before the suggest field existed, until a worker updates it).
+        raise ApiError(503, "Suggestions unavailable", f"Elasticsearch: {error}") from error
+    return jsonify(query=prefix, suggestions=found)
+
+
+@api.post("/saved-searches")
+def api_saved_create() -> tuple[Response, int]:
+    """A JSON object ({name, q, filters, from, to, mode, webhook_url}) or /api/search's query
+    parameters plus name and webhook_url. The answer holds the token, shown only here."""
+    body = request.get_json(silent=True) if request.is_json else None
+    created = _create_saved(saved.read_input(body, request.values, is_json=request.is_json))
+    response = jsonify(saved.created_body(created))
+    response.headers["Location"] = created.search.urls["api"]
+    response.headers["Cache-Control"] = "no-store"
+    return response, 201
+
+
+@api.get("/saved-searches")
+def api_saved_list() -> Response:
+    settings = app_settings()
+    return jsonify(saved_searches=saved.list_saved(get_redis(settings), settings.index_prefix))
+
+
+@api.get("/saved-searches/<saved_id>")
+def api_saved_search(saved_id: str) -> Response:
+    return jsonify(_saved_detail(saved_id))
+
+
+@api.delete("/saved-searches/<saved_id>")
+def api_saved_delete(saved_id: str) -> Response:
+    settings = app_settings()
+    token = saved.token_from_headers(request.headers)
+    saved.delete(get_redis(settings), settings.index_prefix, saved_id, token)
+    return Response(status=204)
+
+
 @api.get("/openapi.json")
 def api_openapi() -> Response:
     return jsonify(openapi_document())
@@ -441,3 +655,10 @@ def api_openapi() -> Response:
 def api_related(article_id: str) -> Response:
     """``related``: stories like this one; ``same_story``: its near-duplicate cluster."""
     return jsonify(_fetch_related(_fetch_article(article_id)))
+
+
+@api.get("/entities/<kind>/<path:name>")
+def api_entity(kind: str, name: str) -> Response:
+    """A person's, organisation's or place's stories, timeline, quotes and companions."""
+    size = _positive_int(request.args, "size", ENTITY_STORIES, 100)
+    return jsonify(_fetch_entity(kind, name, size))

@@ -10,6 +10,9 @@ from celery import Celery
 from shared.settings import Settings, get_settings
 
 PROCESS_ARTICLES_TASK = "newsroom.process_articles"
+# Saved-search alerts: match a batch just indexed; POST one webhook delivery (worker/alerts.py).
+EVALUATE_ALERTS_TASK = "newsroom.evaluate_alerts"
+DELIVER_WEBHOOK_TASK = "newsroom.deliver_webhook"
 
 
 def create_celery_app(settings: Settings | None = None) -> Celery:

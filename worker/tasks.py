@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Task
@@ -11,11 +12,21 @@ from elasticsearch import TransportError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shared import saved_searches
 from shared.clients import get_elasticsearch, get_redis
-from shared.settings import get_settings
-from worker.celery_app import PROCESS_ARTICLES_TASK, app
+from shared.settings import Settings, get_settings
+from worker.alerts import deliver, evaluate_batch, new_delivery_id, webhook_payload
+from worker.celery_app import (
+    DELIVER_WEBHOOK_TASK,
+    EVALUATE_ALERTS_TASK,
+    PROCESS_ARTICLES_TASK,
+    app,
+)
 from worker.enrich import warm_up
 from worker.pipeline import mark_failed, process_batch
+from worker.webhooks import DeliveryError
+
+log = logging.getLogger(__name__)
 
 # Outages that pass: the batch is retried with backoff, never dropped.
 TRANSIENT_ERRORS = (ESConnectionError, TransportError, RedisConnectionError, RedisTimeoutError)
@@ -48,4 +59,74 @@ def process_articles(self: Task, payloads: list[dict[str, Any]]) -> dict[str, in
             )
             raise
         raise self.retry(exc=error, countdown=min(2**self.request.retries, 60)) from error
+    _send_quietly(EVALUATE_ALERTS_TASK, [outcome.indexed], settings)
     return {"indexed": len(outcome.indexed), "failed": len(outcome.failed)}
+
+
+# --- saved-search alerts (the logic is in worker.alerts) --------------------------------------
+
+
+def _send_quietly(task: str, args: list[Any], settings: Settings) -> None:
+    """Queue an alert task. Alerts come after indexing and must never undo it: if the broker
+    cannot take the task, the articles stay indexed and the alert is lost (logged)."""
+    if task == EVALUATE_ALERTS_TASK and not args[0]:
+        return
+    try:
+        app.send_task(task, args=args, queue=settings.queue_name)
+    except Exception:  # whatever the broker raises, the batch is indexed and stays so
+        log.exception("alert task not queued", extra={"task": task})
+
+
+@app.task(  # type: ignore[untyped-decorator]
+    bind=True, name=EVALUATE_ALERTS_TASK, acks_late=True, max_retries=None
+)
+def evaluate_alerts(self: Task, article_ids: list[str]) -> dict[str, int]:
+    """Match newly indexed articles against the saved searches; queue one webhook delivery
+    per saved search with new matches and a webhook."""
+    settings = get_settings()
+    try:
+        found = evaluate_batch(
+            article_ids, es=get_elasticsearch(), redis_client=get_redis(), settings=settings
+        )
+    except TRANSIENT_ERRORS as error:
+        if self.request.retries >= settings.task_max_retries:
+            log.error("alerts not evaluated", extra={"articles": len(article_ids)})
+            raise
+        raise self.retry(exc=error, countdown=min(2**self.request.retries, 60)) from error
+    webhooks = [alert for alert in found if alert.search.webhook_url]
+    for alert in webhooks:
+        payload = webhook_payload(alert)
+        _send_quietly(DELIVER_WEBHOOK_TASK, [alert.search.id, payload, new_delivery_id()], settings)
+    return {"saved_searches_matched": len(found), "webhooks": len(webhooks)}
+
+
+@app.task(  # type: ignore[untyped-decorator]
+    bind=True, name=DELIVER_WEBHOOK_TASK, acks_late=True, max_retries=None
+)
+def deliver_webhook(self: Task, search_id: str, payload: dict[str, Any], delivery_id: str) -> str:
+    """POST one delivery, retried with backoff (2, 4 ... 300 s) while the receiver is down or
+    answers 5xx/429; the saved search is read afresh, so a deleted one gets nothing more."""
+    settings = get_settings()
+    redis_client = get_redis()
+    search = saved_searches.get(redis_client, settings.index_prefix, search_id)
+    if search is None or not search.webhook_url:
+        return "dropped: the saved search is gone"
+    attempt = self.request.retries + 1
+    try:
+        delivered = deliver(search, payload, delivery_id, settings=settings)
+    except DeliveryError as error:
+        prefix, detail = settings.index_prefix, f"attempt {attempt}: {error}"
+        if error.permanent or self.request.retries >= settings.alerts_webhook_max_retries:
+            saved_searches.set_delivery(redis_client, prefix, search_id, "failed", detail)
+            log.warning("webhook not delivered", extra={"saved_search": search_id, "why": detail})
+            return "failed"
+        saved_searches.set_delivery(redis_client, prefix, search_id, "retrying", detail)
+        raise self.retry(countdown=min(2**attempt, 300)) from error
+    saved_searches.set_delivery(
+        redis_client,
+        settings.index_prefix,
+        search_id,
+        "delivered",
+        f"attempt {attempt}: HTTP {delivered.status}",
+    )
+    return "delivered"

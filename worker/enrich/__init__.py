@@ -34,13 +34,14 @@ from worker.enrich.nlp import warm_up as load_parser
 from worker.enrich.quotes import extract_quotes
 from worker.enrich.sentiment import SUPPORTED_LANGUAGES as SENTIMENT_LANGUAGES
 from worker.enrich.sentiment import score_tone
+from worker.enrich.suggest import add_suggestions
 from worker.enrich.summary import split_sentences, summarise
 from worker.enrich.text import count_words, derive_title, split_headline
 
 log = logging.getLogger(__name__)
 
 # Bump when any step's output changes, so re-enrichment can target documents made by older code.
-ENRICHMENT_VERSION = "2"
+ENRICHMENT_VERSION = "3"  # 3: autocomplete inputs (suggest)
 WORDS_PER_MINUTE = 230
 
 Document = dict[str, Any]
@@ -273,6 +274,7 @@ STEPS: tuple[Step | BatchStep, ...] = (
     summarise_article,
     score_sentiment,
     find_dates,
+    add_suggestions,
     embed_articles,
 )
 

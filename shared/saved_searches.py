@@ -1,0 +1,307 @@
+"""Saved searches and their matches, kept in Redis: the web writes them, the worker reads them.
+
+A saved search carries its Elasticsearch query compiled by the web's builder when it was saved,
+so the worker runs it without importing web code. Keys, under ``<prefix>:saved:``:
+
+- ``searches``: hash, id -> the saved search as JSON (the management token only as a hash);
+- ``vectors``: hash, id -> the query's embedding (base64 float32), for semantic and hybrid
+  searches; apart, so that listing saved searches does not load them;
+- ``<id>:matches``: sorted set, article id -> when it matched (µs), the newest N kept;
+- ``<id>:articles``: hash, article id -> what the feed shows of it (title, url, ...);
+- ``<id>:rate:<hour>``: matches recorded in that clock hour (expires);
+- ``<id>:delivery``: hash, the last webhook delivery (state, at, detail).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from array import array
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import redis
+
+# Record and remove matches in one step, so concurrent workers never keep an article's details
+# without its place in the list (or the reverse), and a retried batch never records it twice:
+# ZADD NX adds only articles this saved search has not matched yet. Nothing is recorded for a
+# saved search deleted meanwhile, or past the hourly limit.
+_RECORD_MATCHES = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {} end
+local used = tonumber(redis.call('GET', KEYS[4]) or '0')
+local limit = tonumber(ARGV[2])
+local added = {}
+for i = 5, #ARGV, 3 do
+  if used >= limit then break end
+  if redis.call('ZADD', KEYS[2], 'NX', ARGV[i], ARGV[i + 1]) == 1 then
+    redis.call('HSET', KEYS[3], ARGV[i + 1], ARGV[i + 2])
+    used = used + 1
+    added[#added + 1] = ARGV[i + 1]
+  end
+end
+if #added > 0 then
+  redis.call('INCRBY', KEYS[4], #added)
+  redis.call('EXPIRE', KEYS[4], tonumber(ARGV[4]))
+  local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
+  if excess > 0 then
+    local oldest = redis.call('ZRANGE', KEYS[2], 0, excess - 1)
+    redis.call('ZREMRANGEBYRANK', KEYS[2], 0, excess - 1)
+    redis.call('HDEL', KEYS[3], unpack(oldest))
+  end
+end
+return added
+"""
+
+# Create only below the limit, atomically (two web processes racing cannot pass it).
+_CREATE = """
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[4]) end
+return 1
+"""
+
+# What a match keeps of an article: enough for a feed entry and a webhook.
+MATCH_FIELDS = ("id", "title", "url", "source", "authors", "published_at", "language", "summary")
+MAX_SUMMARY_CHARS = 600
+
+
+@dataclass(frozen=True)
+class SavedSearch:
+    id: str
+    name: str
+    # The search as the user gave it: q, filters, from, to, mode (for display and links).
+    params: dict[str, Any]
+    # Compiled by the web's builder: the keyword query (text, facet filters, dates) and, for
+    # kNN, the facet and date filters alone.
+    query: dict[str, Any]
+    knn_filter: list[dict[str, Any]]
+    # keyword, or semantic/hybrid when the query has an embedding (``vectors``).
+    mode: str
+    similarity: float | None
+    created_at: str
+    token_hash: str
+    urls: dict[str, str] = field(default_factory=dict)
+    webhook_url: str | None = None
+    # Signs each webhook body (HMAC-SHA256), so receivers can tell the POST came from here.
+    webhook_secret: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        """What anyone may see: no token hash, no webhook secret, only the webhook's host."""
+        webhook_host = urlsplit(self.webhook_url).netloc if self.webhook_url else None
+        return {
+            "id": self.id,
+            "name": self.name,
+            "params": self.params,
+            "mode": self.mode,
+            "created_at": self.created_at,
+            "urls": self.urls,
+            "webhook": {"host": webhook_host} if webhook_host else None,
+        }
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_matches(search: SavedSearch, token: str | None) -> bool:
+    return bool(token) and hmac.compare_digest(search.token_hash, hash_token(token or ""))
+
+
+def encode_vector(vector: Sequence[float]) -> str:
+    return base64.b64encode(array("f", vector).tobytes()).decode()
+
+
+def decode_vector(text: str) -> list[float]:
+    values = array("f")
+    values.frombytes(base64.b64decode(text))
+    return values.tolist()
+
+
+def _key(prefix: str, *parts: str) -> str:
+    return ":".join((prefix, "saved", *parts))
+
+
+_FIELDS = {f.name for f in fields(SavedSearch)}
+
+
+def _from_json(raw: str) -> SavedSearch:
+    # Keys a later version wrote and this one does not know are left out, not an error.
+    return SavedSearch(**{k: v for k, v in json.loads(raw).items() if k in _FIELDS})
+
+
+def create(
+    redis_client: redis.Redis,
+    prefix: str,
+    search: SavedSearch,
+    vector: Sequence[float] | None,
+    *,
+    max_saved: int,
+) -> bool:
+    """Store a new saved search; False when ``max_saved`` are stored already."""
+    created = redis_client.eval(
+        _CREATE,
+        2,
+        _key(prefix, "searches"),
+        _key(prefix, "vectors"),
+        search.id,
+        json.dumps(asdict(search), separators=(",", ":")),
+        max_saved,
+        encode_vector(vector) if vector else "",
+    )
+    return bool(created)
+
+
+def get(redis_client: redis.Redis, prefix: str, search_id: str) -> SavedSearch | None:
+    raw = redis_client.hget(_key(prefix, "searches"), search_id)
+    return _from_json(str(raw)) if raw else None
+
+
+def list_all(redis_client: redis.Redis, prefix: str) -> list[SavedSearch]:
+    """Every saved search, newest first."""
+    raw: Mapping[str, str] = redis_client.hgetall(_key(prefix, "searches"))  # type: ignore[assignment]
+    searches = [_from_json(value) for value in raw.values()]
+    return sorted(searches, key=lambda s: (s.created_at, s.id), reverse=True)
+
+
+def with_vectors(
+    redis_client: redis.Redis, prefix: str
+) -> list[tuple[SavedSearch, list[float] | None]]:
+    """Every saved search with its query embedding (None for keyword searches)."""
+    pipe = redis_client.pipeline(transaction=False)
+    pipe.hgetall(_key(prefix, "searches"))
+    pipe.hgetall(_key(prefix, "vectors"))
+    raw, vectors = pipe.execute()
+    return [
+        (search, decode_vector(vectors[search.id]) if search.id in vectors else None)
+        for search in (_from_json(value) for value in raw.values())
+    ]
+
+
+def delete(
+    redis_client: redis.Redis, prefix: str, search_id: str, token: str | None
+) -> Literal["deleted", "not_found", "forbidden"]:
+    search = get(redis_client, prefix, search_id)
+    if search is None:
+        return "not_found"
+    if not token_matches(search, token):
+        return "forbidden"
+    pipe = redis_client.pipeline(transaction=True)
+    pipe.hdel(_key(prefix, "searches"), search_id)
+    pipe.hdel(_key(prefix, "vectors"), search_id)
+    pipe.delete(
+        _key(prefix, search_id, "matches"),
+        _key(prefix, search_id, "articles"),
+        _key(prefix, search_id, "delivery"),
+    )
+    pipe.execute()
+    return "deleted"
+
+
+def match_record(source: Mapping[str, Any], article_id: str) -> dict[str, Any]:
+    """What a match keeps of an article's ``_source``."""
+    record = {name: source.get(name) for name in MATCH_FIELDS}
+    record["id"] = article_id
+    if isinstance(record["summary"], str):
+        record["summary"] = record["summary"][:MAX_SUMMARY_CHARS]
+    return record
+
+
+def record_matches(
+    redis_client: redis.Redis,
+    prefix: str,
+    search_id: str,
+    articles: Sequence[Mapping[str, Any]],
+    *,
+    keep: int,
+    max_per_hour: int,
+    now: float | None = None,
+) -> list[str]:
+    """Record these matching articles (``match_record``s, oldest first); return the ids of the
+    ones this saved search had not matched before, which are the ones to announce."""
+    if not articles:
+        return []
+    now = time.time() if now is None else now
+    hour = int(now // 3600)
+    base = int(now * 1_000_000)
+    args: list[str | int] = [search_id, max_per_hour, keep, 3600 * 2]
+    # Later in the list, newer in the feed: a batch's matches keep their order.
+    for offset, article in enumerate(articles):
+        args += [base + offset, str(article["id"]), json.dumps(article, separators=(",", ":"))]
+    # EVALSHA, the script's text sent only the first time a Redis server sees it.
+    added = redis_client.register_script(_RECORD_MATCHES)(
+        keys=[
+            _key(prefix, "searches"),
+            _key(prefix, search_id, "matches"),
+            _key(prefix, search_id, "articles"),
+            _key(prefix, search_id, "rate", str(hour)),
+        ],
+        args=args,
+    )
+    return [str(article_id) for article_id in added]
+
+
+def recent_matches(
+    redis_client: redis.Redis, prefix: str, search_id: str, limit: int
+) -> list[dict[str, Any]]:
+    """The newest matches first, each with ``matched_at`` (ISO 8601, UTC)."""
+    scored: list[tuple[str, float]] = redis_client.zrevrange(  # type: ignore[assignment]
+        _key(prefix, search_id, "matches"), 0, limit - 1, withscores=True
+    )
+    if not scored:
+        return []
+    raw: list[str | None] = redis_client.hmget(  # type: ignore[assignment]
+        _key(prefix, search_id, "articles"), [article_id for article_id, _ in scored]
+    )
+    matches = []
+    for (_, score), value in zip(scored, raw, strict=True):
+        if value:
+            matched_at = datetime.fromtimestamp(score / 1_000_000, UTC)
+            matches.append(json.loads(value) | {"matched_at": _iso(matched_at)})
+    return matches
+
+
+def match_counts(redis_client: redis.Redis, prefix: str, search_ids: Sequence[str]) -> list[int]:
+    pipe = redis_client.pipeline(transaction=False)
+    for search_id in search_ids:
+        pipe.zcard(_key(prefix, search_id, "matches"))
+    return [int(count) for count in pipe.execute()]
+
+
+def set_delivery(
+    redis_client: redis.Redis,
+    prefix: str,
+    search_id: str,
+    state: Literal["delivered", "retrying", "failed"],
+    detail: str,
+) -> None:
+    """Remember the last webhook delivery, for the saved search's page (not for deleted ones)."""
+    if not redis_client.hexists(_key(prefix, "searches"), search_id):
+        return
+    redis_client.hset(
+        _key(prefix, search_id, "delivery"),
+        mapping={"state": state, "at": _iso(datetime.now(UTC)), "detail": detail[:500]},
+    )
+
+
+def get_delivery(redis_client: redis.Redis, prefix: str, search_id: str) -> dict[str, str] | None:
+    raw: dict[str, str] = redis_client.hgetall(_key(prefix, search_id, "delivery"))  # type: ignore[assignment]
+    return raw or None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

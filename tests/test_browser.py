@@ -1,0 +1,508 @@
+"""The web UI in a real headless Chromium: search, facets, paging, history, the timeline, the
+article page, the keyboard, autocomplete and hostile markup (issue 4, "Tests").
+
+The app is served by a real HTTP server (werkzeug, in a thread) over this run's index.
+Playwright drives Debian's ``/usr/bin/chromium``: Playwright's own browser download fails here,
+so ``playwright install`` is never run. One browser per session, a fresh context per test.
+Screenshots of the main pages land in ``tests/artifacts/screenshots/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from flask import Flask
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Dialog,
+    Locator,
+    Page,
+    Response,
+    expect,
+    sync_playwright,
+)
+from werkzeug.serving import make_server
+
+from tests.conftest import ROOT
+
+pytestmark = [pytest.mark.stack, pytest.mark.browser, pytest.mark.usefixtures("worker")]
+
+CHROMIUM = Path("/usr/bin/chromium")
+# No background traffic: the tests need loopback only (and the sandbox needs privileges that
+# containers and CI runners lack).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = ROOT / "tests" / "artifacts" / "screenshots"
+
+WORD = "wombatbrowse"  # only this module's articles contain it (all but the hostile one)
+HOSTILE_WORD = "hostilewombat"  # only the hostile article contains it
+SCRIPT = "<script>window.__xss=1</script>"
+IMG = '<img src=x onerror="window.__xss=1">'
+LINK = '<a href="javascript:window.__xss=1">click</a>'
+
+CITIES = ["PARIS", "BERLIN", "MADRID", "LONDON", "ROME"]
+MONTHS = ["Jan.", "Feb.", "March", "April", "May", "June", "July", "Aug.", "Sept.", "Oct."]
+PEOPLE = ["Maria Lopez", "Thomas Keller", "Anna Novak", "James Whitfield", "Sofia Rossi"]
+SOURCES = ["Harbour Gazette", "Valley Times", "Coastal Wire"]
+TOPICS = [
+    "open a new ferry terminal",
+    "cut tram fares for students",
+    "rebuild the old stone bridge",
+    "plant trees along the river",
+    "extend the night bus service",
+    "repair the harbour wall",
+    "build a cycle lane downtown",
+]
+GENERATED = 30
+
+
+def _article(n: int) -> dict[str, Any]:
+    """A short wire story; sources, people, cities and months vary so every facet, the pager
+    and the timeline have something to show."""
+    city, person, source = CITIES[n % 5], PEOPLE[n % 5 - 1], SOURCES[n % 3]
+    topic, month, day = TOPICS[n % 7], n % 10 + 1, n % 27 + 1
+    return {
+        "title": f"{city.title()} council to {topic} ({WORD} {n})",
+        "body": (
+            f"{city}, {MONTHS[month - 1]} {day} ({source}) — The city council will {topic} "
+            f"before winter, {person}, the head of the transport committee, said on Tuesday.\n"
+            f'"This {WORD} plan has wide support among residents," {person} told reporters. '
+            "The council votes next month; residents may comment until then."
+        ),
+        "source": source,
+        "published_at": f"2025-{month:02d}-{day:02d}T09:00:00Z",
+        "url": f"https://browser.example/{WORD}/{n}",
+        "language": "en",
+    }
+
+
+# Every field a page shows carries the payloads: title, body, a person and a place in the text,
+# the source (a facet value), the author and an unknown field (kept as metadata).
+HOSTILE = {
+    "title": f"{HOSTILE_WORD} {SCRIPT} {IMG} {LINK} council report",
+    "body": (
+        f"The {HOSTILE_WORD} council met on Monday. {SCRIPT} Officer {IMG} Jones said the vote "
+        f"was close.\nIn {LINK} Springfield, {HOSTILE_WORD} residents {SCRIPT} cheered."
+    ),
+    "source": f"Wire {IMG}",
+    "authors": [f"Jane {SCRIPT} Doe"],
+    "published_at": "2025-06-15T12:00:00Z",
+    "language": "en",
+    "desk": f"{SCRIPT}{IMG}{LINK}",
+}
+
+
+@dataclass
+class Watched:
+    """A page with everything that must stay empty: dialogs, console errors (CSP violations
+    among them), uncaught page errors and server errors."""
+
+    page: Page
+    dialogs: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    server_errors: list[str] = field(default_factory=list)
+
+    def assert_clean(self) -> None:
+        assert self.dialogs == [], self.dialogs
+        assert self.console_errors == [], self.console_errors
+        assert self.page_errors == [], self.page_errors
+        assert self.server_errors == [], self.server_errors
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser tests need Debian's chromium "
+            "(scripts/test.sh installs it: apt-get install chromium)"
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def server_url(web_app: Flask) -> Iterator[str]:
+    """The web app (this run's settings and index) on a real HTTP server on a free port."""
+    server = make_server("127.0.0.1", 0, web_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="browser-web", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def corpus(
+    ingest_app: Flask, wait_indexed_module: Callable[[list[str]], None], sample_text: str
+) -> dict[str, str]:
+    """The generated stories, the sample article and the hostile one, indexed; their ids."""
+    client = ingest_app.test_client()
+    # Posted as the other modules post it, so the index holds one copy of the sample, not one
+    # per module (a second copy would change their counts and rankings).
+    sample = client.post(
+        "/articles?source=Trend",
+        data=sample_text.encode(),
+        content_type="text/plain; charset=utf-8",
+    )
+    assert sample.status_code == 202, sample.get_json()
+    payload = [*(_article(n) for n in range(GENERATED)), HOSTILE]
+    response = client.post("/articles", json=payload)
+    assert response.status_code == 202, response.get_json()
+    ids = [article["id"] for article in response.get_json()["articles"]]
+    sample_id = sample.get_json()["articles"][0]["id"]
+    wait_indexed_module([*ids, sample_id])
+    return {"sample": sample_id, "hostile": ids[GENERATED]}
+
+
+@pytest.fixture(scope="module")
+def sample_title(web_app: Flask, corpus: dict[str, str]) -> str:
+    """The title the worker derived for the sample (it has none of its own)."""
+    article = web_app.test_client().get(f"/api/articles/{corpus['sample']}").get_json()
+    title: str = article["title"]
+    assert title.startswith("Uzbekistan and Azerbaijan"), title
+    return title
+
+
+@contextmanager
+def _open(browser: Browser, server_url: str, **context: Any) -> Iterator[Watched]:
+    ctx = browser.new_context(base_url=server_url, **context)
+    page = ctx.new_page()
+    # Navigations wait for "load"; assertions retry, so a short default keeps failures quick.
+    page.set_default_timeout(10_000)
+    watched = Watched(page)
+
+    def on_dialog(dialog: Dialog) -> None:
+        watched.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    def on_console(message: ConsoleMessage) -> None:
+        # A CSP violation is reported as a console error: our markup must never cause one.
+        if message.type == "error":
+            watched.console_errors.append(f"{message.text} ({message.location})")
+
+    def on_response(response: Response) -> None:
+        if response.status >= 500:
+            watched.server_errors.append(f"{response.status} {response.url}")
+
+    page.on("dialog", on_dialog)
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: watched.page_errors.append(str(error)))
+    page.on("response", on_response)
+    try:
+        yield watched
+        watched.assert_clean()
+    finally:
+        ctx.close()
+
+
+@pytest.fixture
+def ui(browser: Browser, server_url: str, corpus: dict[str, str]) -> Iterator[Watched]:
+    """A fresh desktop-sized context over the indexed corpus."""
+    with _open(browser, server_url, viewport={"width": 1280, "height": 900}) as watched:
+        yield watched
+
+
+def _shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
+
+
+def _search_box(page: Page) -> Locator:
+    return page.locator("header.masthead input[name=q]")
+
+
+def _search(page: Page, text: str) -> None:
+    """Type into the masthead box and press Enter, as a reader does."""
+    box = _search_box(page)
+    box.fill(text)
+    box.press("Enter")
+    page.wait_for_url(re.compile(r"[?&]q="))
+
+
+def _params(page: Page) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(page.url).query)
+
+
+def _titles(page: Page) -> list[str]:
+    return page.locator("ol.results li.result h2").all_inner_texts()
+
+
+def _total(page: Page) -> int:
+    text = page.locator("p.summary").inner_text()
+    found = re.match(r"\s*([\d,]+)\+? articles?", text)
+    assert found, text
+    return int(found.group(1).replace(",", ""))
+
+
+def _xss_fired(page: Page) -> bool:
+    return bool(page.evaluate("typeof window.__xss !== 'undefined'"))
+
+
+def test_search_pages_back_and_facet(ui: Watched, settings: Any) -> None:
+    page = ui.page
+    page.goto("/")
+    _search(page, WORD)
+    assert _params(page)["q"] == [WORD]
+    first_page = _titles(page)
+    assert len(first_page) == settings.web_page_size
+    assert all(WORD in title for title in first_page), first_page
+    total = _total(page)
+    assert total >= GENERATED
+    last = -(-total // settings.web_page_size)
+    expect(page.locator("nav.pager")).to_contain_text(f"Page 1 of {last}")
+    _shot(page, "search")
+
+    page.locator("nav.pager a[rel=next]").click()
+    page.wait_for_url(re.compile(r"[?&]page=2"))
+    expect(page.locator("nav.pager")).to_contain_text(f"Page 2 of {last}")
+    second_page = _titles(page)
+    assert second_page
+    assert not set(second_page) & set(first_page)
+    assert page.locator("ol.results").get_attribute("start") == str(settings.web_page_size + 1)
+
+    page.go_back()
+    page.wait_for_url(lambda url: "page=" not in url)
+    expect(page.locator("nav.pager")).to_contain_text(f"Page 1 of {last}")
+    assert _titles(page) == first_page
+    assert _search_box(page).input_value() == WORD
+
+    source_facet = page.locator("section.facet", has=page.locator("h2", has_text="Source"))
+    option = source_facet.locator("a", has_text="Valley Times")
+    expect(option).to_have_attribute("aria-pressed", "false")
+    shown = int(option.locator(".count").inner_text())
+    assert 0 < shown < total
+    option.click()
+    page.wait_for_url(re.compile(r"[?&]source=Valley\+Times"))
+    assert _params(page)["source"] == ["Valley Times"]
+    selected = page.locator("section.facet li.selected a", has_text="Valley Times")
+    expect(selected).to_have_attribute("aria-pressed", "true")
+    expect(selected.locator(".count")).to_have_text(str(shown))
+    assert _total(page) == shown
+    sources = page.locator("ol.results .meta .source").all_inner_texts()
+    assert sources
+    assert set(sources) == {"Valley Times"}
+    # Other facets count only what the selection leaves.
+    people = page.locator("section.facet", has=page.locator("h2", has_text="People"))
+    assert all(int(c) <= shown for c in people.locator(".count").all_inner_texts())
+    _shot(page, "search-faceted")
+
+
+def test_timeline_renders_and_a_bar_narrows(ui: Watched) -> None:
+    page = ui.page
+    page.goto(f"/?q={WORD}")
+    timeline = page.locator("figure.timeline svg")
+    expect(timeline).to_be_visible()
+    bars = timeline.locator("rect.bar")
+    assert bars.count() >= 2
+    heights = [float(h or 0) for h in (b.get_attribute("height") for b in bars.all())]
+    tallest = bars.nth(heights.index(max(heights)))
+    box = tallest.bounding_box()
+    assert box is not None
+    assert box["height"] > 5, box
+    assert box["width"] > 1, box
+    label = tallest.locator("title").text_content() or ""
+    found = re.search(r"(\d{4}-\d\d-\d\d)(?: to (\d{4}-\d\d-\d\d))?: (\d+) articles?", label)
+    assert found, label
+    start, end, count = found.group(1), found.group(2) or found.group(1), int(found.group(3))
+    tallest.click()
+    page.wait_for_url(re.compile(r"[?&]from="))
+    params = _params(page)
+    assert (params["from"], params["to"], params["q"]) == ([start], [end], [WORD])
+    assert _total(page) == count
+    expect(page.locator("form.refine input[type=date][name=from]")).to_have_value(start)
+    for stamp in page.locator("ol.results .meta time").all():
+        assert start <= (stamp.get_attribute("datetime") or "")[:10] <= end
+
+
+def test_article_page_shows_title_summary_and_entities(
+    ui: Watched, corpus: dict[str, str], sample_title: str
+) -> None:
+    page = ui.page
+    page.goto("/")
+    _search(page, "Saidzhanov")
+    page.locator(f"ol.results h2 a[href='/articles/{corpus['sample']}']").click()
+    page.wait_for_url(f"**/articles/{corpus['sample']}")
+    expect(page.locator("article h1")).to_have_text(sample_title)
+    expect(page).to_have_title(re.compile("Uzbekistan and Azerbaijan"))
+    summary = page.locator("section.summary-box p")
+    expect(summary).to_be_visible()
+    assert len(summary.inner_text()) > 40
+    entities = page.locator("section.entities")
+    expect(entities.locator("h3", has_text="People")).to_be_visible()
+    expect(entities).to_contain_text("Saidzhanov")
+    expect(entities.locator("h3", has_text="Places")).to_be_visible()
+    expect(entities).to_contain_text("Tashkent")
+    expect(page.locator(".meta .source")).to_have_text("Trend")
+    _shot(page, "article")
+    # A person links to their own page, which lists this story among theirs.
+    entities.locator("a", has_text="Saidzhanov").first.click()
+    page.wait_for_url("**/entities/person/**")
+    expect(page.locator("main h1")).to_contain_text("Saidzhanov")
+    back = page.locator(f"main a[href='/articles/{corpus['sample']}']").first
+    expect(back).to_contain_text("Uzbekistan and Azerbaijan")
+
+
+def _assert_inert(ui: Watched) -> None:
+    """Nothing of the payloads became markup, and nothing ran."""
+    page = ui.page
+    assert not _xss_fired(page)
+    assert page.locator("main script, main img, main iframe").count() == 0
+    assert page.locator("[onerror], [onload], [onclick]").count() == 0
+    assert page.locator('a[href^="javascript:" i]').count() == 0
+    ui.assert_clean()
+
+
+def test_hostile_article_executes_nothing(ui: Watched, corpus: dict[str, str]) -> None:
+    page = ui.page
+    page.goto("/")
+    _search(page, HOSTILE_WORD)
+    # The highlighted title and snippet are the one place markup is let through (|safe).
+    result = page.locator("ol.results li.result", has_text=HOSTILE_WORD).first
+    expect(result.locator("h2")).to_contain_text(SCRIPT)
+    expect(result.locator("h2 mark").first).to_have_text(HOSTILE_WORD)
+    source_facet = page.locator("section.facet", has=page.locator("h2", has_text="Source"))
+    expect(source_facet).to_contain_text(f"Wire {IMG}")
+    _assert_inert(ui)
+
+    result.locator("h2 a").click()
+    page.wait_for_url(f"**/articles/{corpus['hostile']}")
+    expect(page.locator("article h1")).to_have_text(HOSTILE["title"])
+    body = page.locator("article .body")
+    for payload in (SCRIPT, IMG, LINK):
+        expect(body).to_contain_text(payload)
+    expect(page.locator("p.byline")).to_contain_text(f"Jane {SCRIPT} Doe")
+    desk = page.locator("section.facts dt", has_text="desk")
+    expect(desk).to_have_count(1)
+    expect(page.locator("section.facts dd", has_text="javascript:window.__xss")).to_have_text(
+        HOSTILE["desk"]
+    )
+    _shot(page, "article-hostile")
+    _assert_inert(ui)
+
+    # The query itself is echoed on the page, in the box, the summary and the hints.
+    page.goto("/?" + urlencode({"q": f"{SCRIPT}{IMG}"}))
+    expect(_search_box(page)).to_have_value(f"{SCRIPT}{IMG}")
+    _assert_inert(ui)
+    # Every link the article page offers points at a page, never at script.
+    page.goto(f"/articles/{corpus['hostile']}")
+    for link in page.locator("article a").all():
+        href = link.get_attribute("href") or ""
+        assert href.startswith(("/", "http://", "https://", "?")), href
+    _assert_inert(ui)
+
+
+def test_slash_focuses_the_search_box(ui: Watched, corpus: dict[str, str]) -> None:
+    page = ui.page
+    page.goto(f"/articles/{corpus['sample']}")
+    page.locator("article h1").click()  # away from the autofocused box
+    box = _search_box(page)
+    expect(box).not_to_be_focused()
+    page.keyboard.press("/")
+    expect(box).to_be_focused()
+    # The key moved the focus; it was not typed into the box.
+    expect(box).to_have_value("")
+
+
+def test_phone_width_layout(browser: Browser, server_url: str, corpus: dict[str, str]) -> None:
+    with _open(
+        browser,
+        server_url,
+        viewport={"width": 375, "height": 812},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    ) as phone:
+        page = phone.page
+        page.goto(f"/?q={WORD}")
+        expect(page.locator("ol.results li.result").first).to_be_visible()
+        # Nothing is wider than the phone: no sideways scrolling.
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"page is {width}px wide on a 375px screen"
+        # The first result shows on the first screen; the facets follow the results.
+        first = page.locator("ol.results li.result").first.bounding_box()
+        facets = page.locator("aside.facets").bounding_box()
+        assert first is not None
+        assert facets is not None
+        assert first["y"] < 812, first
+        assert facets["y"] > first["y"], (facets, first)
+        _shot(page, "search-phone")
+
+
+def _suggestions(page: Page) -> Locator:
+    """The options of the masthead combobox's listbox (static/app.js)."""
+    box = _search_box(page)
+    listbox = page.locator("#" + (box.get_attribute("aria-controls") or "missing-aria-controls"))
+    return listbox.get_by_role("option")
+
+
+def test_autocomplete_suggests_titles_and_names(
+    ui: Watched, corpus: dict[str, str], sample_title: str
+) -> None:
+    page = ui.page
+    page.goto("/")
+    box = _search_box(page)
+    expect(box).to_have_attribute("role", "combobox")
+    expect(box).to_have_attribute("aria-expanded", "false")
+    listbox = page.get_by_role("listbox")
+    expect(listbox).to_be_hidden()
+
+    # A prefix of a known title, typed key by key as a reader does.
+    box.press_sequentially("Uzbekistan and Azerb", delay=15)
+    expect(listbox).to_be_visible()
+    expect(box).to_have_attribute("aria-expanded", "true")
+    title_option = _suggestions(page).filter(has_text=sample_title[:40])
+    expect(title_option).to_have_count(1)
+    _shot(page, "autocomplete")
+    # The arrows move through the options; Enter on a title opens its article.
+    for _ in range(_suggestions(page).all_inner_texts().index(title_option.inner_text()) + 1):
+        box.press("ArrowDown")
+    expect(title_option).to_have_attribute("aria-selected", "true")
+    expect(box).to_have_attribute("aria-activedescendant", title_option.get_attribute("id") or "")
+    box.press("Enter")
+    page.wait_for_url(f"**/articles/{corpus['sample']}")
+    expect(page.locator("article h1")).to_have_text(sample_title)
+
+    # A person's name: clicking it searches for the name as a phrase.
+    box = _search_box(page)
+    box.press_sequentially("Maria Lo", delay=15)
+    person = _suggestions(page).filter(has_text="Maria Lopez").first
+    expect(person).to_be_visible()
+    person.click()
+    page.wait_for_url(re.compile(r"[?&]q="))
+    assert _params(page)["q"] == ['"Maria Lopez"']
+    assert _total(page) >= 1
+
+    # Escape closes the list.
+    box = _search_box(page)
+    box.fill("")
+    box.press_sequentially("Uzbekistan and Azerb", delay=15)
+    expect(listbox).to_be_visible()
+    box.press("Escape")
+    expect(listbox).to_be_hidden()
+    expect(box).to_have_attribute("aria-expanded", "false")
+
+
+def test_autocomplete_shows_hostile_titles_as_text(ui: Watched) -> None:
+    page = ui.page
+    page.goto("/")
+    _search_box(page).press_sequentially(HOSTILE_WORD[:9], delay=15)
+    option = _suggestions(page).filter(has_text=HOSTILE_WORD).first
+    expect(option).to_contain_text(SCRIPT)
+    assert page.locator("[role=listbox] script, [role=listbox] img").count() == 0
+    _assert_inert(ui)

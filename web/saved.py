@@ -1,0 +1,337 @@
+"""Saved searches with alerts, the web side: read and check what a client sends, compile the
+search with the same builder as the search page, store it (shared/saved_searches.py), and shape
+its matches for pages and feeds. The worker (worker/alerts.py) runs the stored queries against
+each newly indexed batch.
+
+There are no user accounts: whoever creates a saved search gets a token, shown once, which
+deleting it requires. Saved searches themselves are public (listed at /saved), so a webhook's
+address is never shown beyond its host.
+"""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+from werkzeug.datastructures import Headers, MultiDict
+
+from shared import saved_searches as store
+from shared.http import ApiError
+from shared.settings import Settings
+from web.search import FACETS, SEMANTIC_MIN_SIMILARITY, SearchRequest, build_match_query
+
+MAX_NAME_CHARS = 100
+MAX_WEBHOOK_URL_CHARS = 2_000
+# The search parameters a saved search keeps; paging and sorting mean nothing for alerts.
+_SEARCH_KEYS = ("q", "from", "to", "mode", *FACETS)
+_JSON_KEYS = {"name", "webhook_url", "filters", *_SEARCH_KEYS}
+
+
+@dataclass(frozen=True)
+class SavedSearchInput:
+    name: str
+    webhook_url: str | None
+    # As /api/search takes them, for the same parsing and checks (web/views.py).
+    search_args: MultiDict[str, str]
+
+
+@dataclass(frozen=True)
+class Created:
+    search: store.SavedSearch
+    token: str
+
+
+def _invalid(parameter: str, detail: str) -> ApiError:
+    return ApiError(400, "Invalid parameter", detail, parameter=parameter)
+
+
+def _string(body: Mapping[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    raise _invalid(name, f"'{name}' must be a string")
+
+
+def _values(name: str, value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise _invalid(name, f"'{name}' must be a string or a list of strings")
+
+
+def read_input(body: Any, values: MultiDict[str, str], *, is_json: bool) -> SavedSearchInput:
+    """A saved search from a JSON object ({name, q, filters: {source: [...]}, from, to, mode,
+    webhook_url}; facets may also stand at the top level) or from form fields / query
+    parameters named as /api/search's, plus ``name`` and ``webhook_url``."""
+    if not is_json:
+        args = MultiDict([(key, value) for key, value in values.items(multi=True)])
+        return SavedSearchInput(
+            name=args.get("name", ""),
+            webhook_url=args.get("webhook_url") or None,
+            search_args=_only_search_keys(args),
+        )
+    if not isinstance(body, dict):
+        raise ApiError(400, "Invalid body", "the body must be a JSON object")
+    unknown = sorted(set(body) - _JSON_KEYS)
+    if unknown:
+        raise _invalid(unknown[0], f"unknown field(s): {', '.join(unknown)}")
+    args = MultiDict[str, str]()
+    for name in ("q", "from", "to", "mode"):
+        value = _string(body, name)
+        if value is not None:
+            args[name] = value
+    filters = {} if body.get("filters") is None else body["filters"]
+    if not isinstance(filters, dict):
+        raise _invalid("filters", "'filters' must be an object of facet name to values")
+    for name, value in [*filters.items(), *((n, body[n]) for n in FACETS if n in body)]:
+        if name not in FACETS:
+            raise _invalid("filters", f"unknown facet '{name}'; facets: {', '.join(FACETS)}")
+        for item in _values(name, value):
+            args.add(name, item)
+    return SavedSearchInput(
+        name=_string(body, "name") or "",
+        webhook_url=_string(body, "webhook_url") or None,
+        search_args=args,
+    )
+
+
+def _only_search_keys(args: MultiDict[str, str]) -> MultiDict[str, str]:
+    return MultiDict([(k, v) for k, v in args.items(multi=True) if k in _SEARCH_KEYS])
+
+
+def _address_is_public(host: str) -> bool | None:
+    """Whether an IP literal is a public address; None when ``host`` is a name."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address.is_global
+
+
+def check_webhook_url(url: str | None, *, allow_private: bool) -> str | None:
+    """An absolute http(s) URL without credentials; with ``allow_private`` off, not to an
+    address that is plainly internal. Names are resolved, and every address checked again, at
+    each delivery (worker/webhooks.py): checking here only gives early feedback."""
+    if url is None or not url.strip():
+        return None
+    url = url.strip()
+    if len(url) > MAX_WEBHOOK_URL_CHARS:
+        raise _invalid("webhook_url", f"'webhook_url' has at most {MAX_WEBHOOK_URL_CHARS} chars")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range
+    except ValueError:
+        raise _invalid("webhook_url", "'webhook_url' is not a valid URL") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise _invalid("webhook_url", "'webhook_url' must be an absolute http or https URL")
+    if parts.username is not None or parts.password is not None:
+        raise _invalid(
+            "webhook_url",
+            "'webhook_url' may not carry credentials; check the X-Newsroom-Signature instead",
+        )
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        raise _invalid("webhook_url", "'webhook_url' may not contain spaces or control chars")
+    host = parts.hostname.lower()
+    if not allow_private and (
+        host == "localhost" or host.endswith(".localhost") or _address_is_public(host) is False
+    ):
+        raise _invalid(
+            "webhook_url",
+            "'webhook_url' points to a loopback or private address, which this service refuses",
+        )
+    return url
+
+
+def search_params(search: SearchRequest) -> dict[str, Any]:
+    """The saved search as parameters: what /api/search and the search page take."""
+    params: dict[str, Any] = {"q": search.query, "mode": search.mode}
+    params["filters"] = {name: list(values) for name, values in search.filters.items() if values}
+    params["from"] = search.date_from.isoformat() if search.date_from else None
+    params["to"] = search.date_to.isoformat() if search.date_to else None
+    return params
+
+
+def search_page_args(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Query-string arguments that open a saved search on the search page."""
+    args: dict[str, Any] = {"q": params.get("q") or ""}
+    if params.get("mode") and params["mode"] != "hybrid":
+        args["mode"] = params["mode"]
+    for name in ("from", "to"):
+        if params.get(name):
+            args[name] = params[name]
+    args.update({name: list(values) for name, values in (params.get("filters") or {}).items()})
+    return args
+
+
+def _default_name(search: SearchRequest) -> str:
+    parts = [search.query.strip()] if search.query.strip() else []
+    parts += [f"{name}: {' | '.join(values)}" for name, values in search.filters.items()]
+    return " · ".join(parts)[:MAX_NAME_CHARS] or "Saved search"
+
+
+@contextmanager
+def redis_errors() -> Iterator[None]:
+    """Redis out of reach is the service's trouble, answered 503, never a 500."""
+    try:
+        yield
+    except redis.RedisError as error:
+        raise ApiError(503, "Saved searches unavailable", f"Redis: {error}") from error
+
+
+def create_saved_search(
+    redis_client: redis.Redis,
+    settings: Settings,
+    search: SearchRequest,
+    entry: SavedSearchInput,
+    *,
+    embed: Callable[[str], list[float]],
+    urls_for: Callable[[str], dict[str, str]],
+) -> Created:
+    """Check, compile and store a saved search. ``embed`` turns the words into a vector for
+    semantic and hybrid alerts; ``urls_for(id)`` gives its page, feeds and API addresses."""
+    name = " ".join(entry.name.split())
+    if len(name) > MAX_NAME_CHARS:
+        raise _invalid("name", f"'name' has at most {MAX_NAME_CHARS} characters")
+    webhook_url = check_webhook_url(
+        entry.webhook_url, allow_private=settings.alerts_webhook_allow_private
+    )
+    if not search.query.strip() and not search.filters:
+        # Dates alone would match nearly every new article: an alert on everything.
+        raise ApiError(
+            400,
+            "Nothing to match",
+            "a saved search needs words ('q') or at least one facet filter",
+            parameter="q",
+        )
+    query, knn_filter = build_match_query(search)
+    # Semantic and hybrid alerts also match by meaning, as the search does; with no words to
+    # embed, they match as keyword searches.
+    vector = embed(search.query) if search.mode != "keyword" and search.query.strip() else None
+    search_id, token = store.new_id(), store.new_token()
+    saved = store.SavedSearch(
+        id=search_id,
+        name=name or _default_name(search),
+        params=search_params(search),
+        query=query,
+        knn_filter=knn_filter,
+        mode=search.mode if vector is not None else "keyword",
+        similarity=SEMANTIC_MIN_SIMILARITY if vector is not None else None,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        token_hash=store.hash_token(token),
+        urls=urls_for(search_id),
+        webhook_url=webhook_url,
+        webhook_secret=store.new_token() if webhook_url else None,
+    )
+    with redis_errors():
+        created = store.create(
+            redis_client,
+            settings.index_prefix,
+            saved,
+            vector,
+            max_saved=settings.alerts_max_saved,
+        )
+    if not created:
+        raise ApiError(
+            409,
+            "Too many saved searches",
+            f"this service keeps at most {settings.alerts_max_saved}; delete one first",
+        )
+    return Created(saved, token)
+
+
+def created_body(created: Created) -> dict[str, Any]:
+    """The answer to a creation: the only time the token and the webhook secret are shown."""
+    body = created.search.public()
+    body["token"] = created.token
+    if created.search.webhook_secret:
+        body["webhook_secret"] = created.search.webhook_secret
+    return body
+
+
+def load(redis_client: redis.Redis, prefix: str, search_id: str) -> store.SavedSearch:
+    with redis_errors():
+        found = store.get(redis_client, prefix, search_id)
+    if found is None:
+        raise ApiError(404, "Not found", f"no saved search with id {search_id}")
+    return found
+
+
+def list_saved(redis_client: redis.Redis, prefix: str) -> list[dict[str, Any]]:
+    with redis_errors():
+        searches = store.list_all(redis_client, prefix)
+        counts = store.match_counts(redis_client, prefix, [s.id for s in searches])
+    return [s.public() | {"match_count": n} for s, n in zip(searches, counts, strict=True)]
+
+
+def detail(redis_client: redis.Redis, settings: Settings, search_id: str) -> dict[str, Any]:
+    """One saved search with its newest matches and the last webhook delivery."""
+    search = load(redis_client, settings.index_prefix, search_id)
+    with redis_errors():
+        matches = store.recent_matches(
+            redis_client, settings.index_prefix, search_id, settings.alerts_max_matches
+        )
+        delivery = store.get_delivery(redis_client, settings.index_prefix, search_id)
+    body = search.public()
+    if body["webhook"] is not None:
+        body["webhook"]["last_delivery"] = delivery
+    body["matches"] = matches
+    return body
+
+
+def delete(redis_client: redis.Redis, prefix: str, search_id: str, token: str | None) -> None:
+    with redis_errors():
+        outcome = store.delete(redis_client, prefix, search_id, token)
+    if outcome == "not_found":
+        raise ApiError(404, "Not found", f"no saved search with id {search_id}")
+    if outcome == "forbidden":
+        raise ApiError(
+            403,
+            "Forbidden",
+            "deleting a saved search needs the token given when it was created "
+            "(Authorization: Bearer <token> or X-Token: <token>)",
+        )
+
+
+def token_from_headers(headers: Headers) -> str | None:
+    authorization = headers.get("Authorization", "")
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return headers.get("X-Token") or None
+
+
+def same_origin(headers: Headers, host: str) -> bool:
+    """Whether a form POST comes from one of our own pages. Browsers send ``Sec-Fetch-Site``
+    and ``Origin`` with every POST; a request without them is not a browser's cross-site one."""
+    if headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = headers.get("Origin")
+    # The host alone: behind a TLS-terminating proxy the scheme seen here may differ.
+    return origin is None or urlsplit(origin).netloc == host
+
+
+def feed_hits(matches: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Matches in the shape web/feeds.py renders (its snippets are HTML-escaped text)."""
+    return [
+        {
+            "id": match["id"],
+            "title": match.get("title"),
+            "url": match.get("url"),
+            "source": match.get("source"),
+            "authors": match.get("authors") or [],
+            "published_at": match.get("published_at") or match.get("matched_at"),
+            "language": match.get("language"),
+            "snippet": html.escape(match.get("summary") or ""),
+        }
+        for match in matches
+    ]

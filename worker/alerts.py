@@ -1,0 +1,197 @@
+"""Saved-search alerts: run every saved search against a freshly indexed batch, record the
+matches, and build the webhook deliveries. The Celery tasks in worker/tasks.py call these.
+
+Elasticsearch's core distribution has no percolator, so the batch is matched the other way
+round: each saved search's stored query, narrowed to the batch's ids, all in one ``_msearch``.
+That costs one round trip per batch, whatever the size of the index.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from elasticsearch import Elasticsearch
+
+from shared import saved_searches as store
+from shared.settings import Settings
+from worker.webhooks import Delivered, DeliveryError, post_json, sign
+
+log = logging.getLogger(__name__)
+
+# Saved searches per _msearch request (the service keeps at most alerts_max_saved).
+MSEARCH_CHUNK = 100
+# Ids per evaluation; a task's batch is at most 500 (ingest_task_batch_size).
+IDS_CHUNK = 500
+WEBHOOK_EVENT = "saved_search.matches"
+
+
+@dataclass(frozen=True)
+class Alert:
+    search: store.SavedSearch
+    articles: list[dict[str, Any]]  # newly matched, as store.match_record, oldest first
+
+
+def match_body(
+    search: store.SavedSearch, vector: Sequence[float] | None, ids: Sequence[str]
+) -> dict[str, Any]:
+    """One ``_msearch`` body: which of ``ids`` the saved search matches. Keyword searches match
+    by words (and filters); semantic ones by meaning (a kNN hit from the search's cosine
+    similarity up); hybrid ones by either, as the search page does."""
+    only_these = {"ids": {"values": list(ids)}}
+    body: dict[str, Any] = {
+        "size": len(ids),
+        "_source": list(store.MATCH_FIELDS),
+        "track_total_hits": False,
+    }
+    by_meaning = vector is not None and search.mode in ("semantic", "hybrid")
+    if not by_meaning or search.mode == "hybrid":
+        body["query"] = {"bool": {"must": [search.query], "filter": [only_these]}}
+    if by_meaning:
+        # Filtered to a few ids, the kNN search is exact: it compares each one.
+        body["knn"] = {
+            "field": "embedding",
+            "query_vector": list(vector or ()),
+            "k": len(ids),
+            "num_candidates": len(ids),
+            "similarity": search.similarity,
+            "filter": [*search.knn_filter, only_these],
+        }
+    return body
+
+
+def _make_visible(es: Elasticsearch, alias: str, ids: Sequence[str]) -> None:
+    """Searches see an indexed article only after a refresh (every second by default). When
+    the batch is not visible yet, refresh: the evaluation runs in its own task, so this never
+    holds up indexing, and a refresh with nothing new to publish costs next to nothing."""
+    visible = es.count(index=alias, query={"ids": {"values": list(ids)}})["count"]
+    if visible < len(ids):
+        es.indices.refresh(index=alias)
+
+
+def _published(article: Mapping[str, Any]) -> str:
+    return str(article.get("published_at") or "")
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def evaluate_batch(
+    article_ids: Sequence[str],
+    *,
+    es: Elasticsearch,
+    redis_client: redis.Redis,
+    settings: Settings,
+) -> list[Alert]:
+    """Match the newly indexed ``article_ids`` against every saved search; record each
+    search's new matches; return them (those to announce). A saved search whose query fails is
+    logged and skipped, never failing the others. Unreachable services raise, for a retry:
+    recording is idempotent, so a replayed batch announces nothing twice."""
+    ids = list(dict.fromkeys(article_ids))
+    if not ids:
+        return []
+    prefix = settings.index_prefix
+    searches = store.with_vectors(redis_client, prefix)
+    if not searches:
+        return []
+    alias = settings.articles_alias
+    alerts: list[Alert] = []
+    for id_chunk in _chunks(ids, IDS_CHUNK):
+        _make_visible(es, alias, id_chunk)
+        for chunk in _chunks(searches, MSEARCH_CHUNK):
+            lines: list[Mapping[str, Any]] = []
+            for search, vector in chunk:
+                lines += [{}, match_body(search, vector, id_chunk)]
+            responses = es.msearch(index=alias, searches=lines)["responses"]
+            for (search, _), response in zip(chunk, responses, strict=True):
+                if "error" in response:
+                    log.warning(
+                        "saved search failed",
+                        extra={"saved_search": search.id, "error": str(response["error"])[:500]},
+                    )
+                    continue
+                matched = sorted(
+                    (
+                        store.match_record(hit.get("_source") or {}, hit["_id"])
+                        for hit in response["hits"]["hits"]
+                    ),
+                    key=_published,
+                )
+                new = set(
+                    store.record_matches(
+                        redis_client,
+                        prefix,
+                        search.id,
+                        matched,
+                        keep=settings.alerts_max_matches,
+                        max_per_hour=settings.alerts_max_matches_per_hour,
+                    )
+                )
+                if len(new) < len(matched):
+                    log.info(
+                        "matches already recorded or over the hourly limit",
+                        extra={"saved_search": search.id, "skipped": len(matched) - len(new)},
+                    )
+                if new:
+                    alerts.append(Alert(search, [a for a in matched if a["id"] in new]))
+    return alerts
+
+
+def webhook_payload(alert: Alert) -> dict[str, Any]:
+    """What the webhook receives: the saved search, and the articles it newly matched."""
+    urls = alert.search.urls
+    return {
+        "event": WEBHOOK_EVENT,
+        "saved_search": {
+            "id": alert.search.id,
+            "name": alert.search.name,
+            "feed_url": urls.get("atom"),
+            "json_feed_url": urls.get("json"),
+            "page_url": urls.get("page"),
+        },
+        "articles": [
+            {
+                "id": article["id"],
+                "title": article.get("title"),
+                "url": article.get("url"),
+                "published_at": article.get("published_at"),
+                "source": article.get("source"),
+            }
+            for article in alert.articles
+        ],
+    }
+
+
+def deliver(
+    search: store.SavedSearch,
+    payload: Mapping[str, Any],
+    delivery_id: str,
+    *,
+    settings: Settings,
+) -> Delivered:
+    """POST one delivery to the saved search's webhook. The same ``delivery_id`` goes with every
+    retry, so a receiver can drop a repeat. Raises worker.webhooks.DeliveryError."""
+    if not search.webhook_url:
+        raise DeliveryError("the saved search has no webhook any more", permanent=True)
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    headers = {"X-Newsroom-Event": WEBHOOK_EVENT, "X-Newsroom-Delivery": delivery_id}
+    if search.webhook_secret:
+        headers["X-Newsroom-Signature"] = sign(search.webhook_secret, body)
+    return post_json(
+        search.webhook_url,
+        body,
+        headers=headers,
+        timeout_s=settings.alerts_webhook_timeout_s,
+        allow_private=settings.alerts_webhook_allow_private,
+    )
+
+
+def new_delivery_id() -> str:
+    return uuid.uuid4().hex
