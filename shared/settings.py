@@ -44,6 +44,10 @@ class Settings(BaseSettings):
 
     queue_name: str = "live"
     task_max_retries: int = Field(8, ge=0)
+    # Tries of one article whose enrichment fails or whose document Elasticsearch refuses for
+    # now (429, 5xx) before it goes to the dead letters; refused for good (a mapping error):
+    # dead-lettered at once.
+    article_max_attempts: int = Field(3, ge=1)
     # Longer than any task may run, so Redis never redelivers a task still being worked on.
     broker_visibility_timeout_s: int = Field(3600, gt=0)
     status_ttl_s: int = Field(30 * 24 * 3600, gt=0)

@@ -77,7 +77,7 @@ def test_replays_corrections_and_late_old_versions(settings: Settings) -> None:
     outcome = run(original)
     assert outcome.superseded == [article_id]
     assert outcome.indexed == []
-    assert outcome.failed == {}
+    assert outcome.dead_lettered == {}
     latest = _stored(settings, article_id)
     assert latest["title"] == "North pier reopens in May"
     assert latest["revision"] == 2

@@ -19,7 +19,10 @@ _BULK_RETRIES = 5
 @dataclass
 class BulkOutcome:
     indexed: list[str] = field(default_factory=list)
+    # Refused for good (a mapping error, ...): retrying the same document cannot help.
     failed: dict[str, str] = field(default_factory=dict)
+    # Refused for now (429 after the helper's own retries, 5xx): worth another attempt later.
+    retry: dict[str, str] = field(default_factory=dict)
     # Refused because the index already holds a newer version of the article (409).
     superseded: list[str] = field(default_factory=list)
 
@@ -40,8 +43,9 @@ def _actions(alias: str, docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, A
 
 
 def bulk_index(es: Elasticsearch, alias: str, docs: list[dict[str, Any]]) -> BulkOutcome:
-    """Index ``docs`` through ``alias`` by id. Per-document rejections (mapping errors, ...) are
-    returned in ``failed``; connection errors propagate so the caller can retry the batch."""
+    """Index ``docs`` through ``alias`` by id. Per-document rejections are returned in
+    ``failed`` (permanent: mapping errors, ...) or ``retry`` (429, 5xx); connection errors
+    propagate so the caller can retry the batch."""
     outcome = BulkOutcome()
     for ok, item in streaming_bulk(
         es,
@@ -61,7 +65,9 @@ def bulk_index(es: Elasticsearch, alias: str, docs: list[dict[str, Any]]) -> Bul
         elif result.get("status") == 409:
             outcome.superseded.append(doc_id)
         else:
+            status = int(result.get("status") or 0)
             error = result.get("error")
             reason = error.get("reason") if isinstance(error, dict) else error
-            outcome.failed[doc_id] = f"{result.get('status')}: {reason}"
+            refused = outcome.retry if status == 429 or status >= 500 else outcome.failed
+            refused[doc_id] = f"{status}: {reason}"
     return outcome

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 from elasticsearch import Elasticsearch
 
+from shared.deadletters import add_dead_letters
 from shared.index import ensure_index
 from shared.settings import Settings
 from shared.status import State, set_states
@@ -21,18 +23,31 @@ from worker.versions import previous_versions, stamp_versions
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class BatchOutcome:
+    """What became of each article of a batch."""
+
+    indexed: list[str] = field(default_factory=list)
+    superseded: list[str] = field(default_factory=list)  # a newer version is indexed
+    dead_lettered: dict[str, str] = field(default_factory=dict)  # id -> last error
+    # Payloads to try again later (their ``attempts`` counted), sent by the task.
+    retry_later: list[dict[str, Any]] = field(default_factory=list)
+
+
 def process_batch(
     payloads: Sequence[dict[str, Any]],
     *,
     es: Elasticsearch,
     redis_client: redis.Redis,
     settings: Settings,
-) -> BulkOutcome:
+) -> BatchOutcome:
     """Enrich every payload, bulk-index the results, record each article's state.
 
-    An article whose enrichment raises is marked failed on its own; the others go on.
-    Elasticsearch or Redis being unreachable raises, so the task is retried as a whole
-    (indexing by id makes the replay harmless).
+    An article whose enrichment raises, or that Elasticsearch refuses for now (429, 5xx), is
+    returned in ``retry_later`` until it has had ``settings.article_max_attempts`` tries, then
+    dead-lettered; a document refused for good (mapping error) is dead-lettered at once. The
+    others go on. Elasticsearch or Redis being unreachable raises, so the task is retried as a
+    whole (indexing by id with external versions makes the replay harmless).
     """
     enriched = enrich_batch(payloads)
     docs = enriched.documents
@@ -50,25 +65,60 @@ def process_batch(
     alias = ensure_index(es, settings)
     by_id = {payload["id"]: payload for payload in payloads}
     stamp_versions(docs, by_id, previous_versions(es, alias, [doc["id"] for doc in docs]))
-    outcome = bulk_index(es, alias, docs) if docs else BulkOutcome()
-    outcome.failed |= enriched.failures
+    bulk = bulk_index(es, alias, docs) if docs else BulkOutcome()
+
+    outcome = BatchOutcome(indexed=bulk.indexed, superseded=bulk.superseded)
+    letters: list[tuple[dict[str, Any], str, int]] = []
+    for article_id, reason in (enriched.failures | bulk.retry).items():
+        payload = by_id[article_id]
+        attempts = int(payload.get("attempts") or 0) + 1
+        if attempts >= settings.article_max_attempts:
+            letters.append((payload, reason, attempts))
+        else:
+            outcome.retry_later.append(payload | {"attempts": attempts, "last_error": reason})
+    for article_id, reason in bulk.failed.items():
+        payload = by_id[article_id]
+        letters.append((payload, reason, int(payload.get("attempts") or 0) + 1))
+    # Stored before the states say so, and before the task is acknowledged.
+    add_dead_letters(redis_client, settings.index_prefix, letters)
+    outcome.dead_lettered = {payload["id"]: reason for payload, reason, _ in letters}
+
     # A superseded article is indexed too: in the newer version already there.
     states: list[tuple[str, State, str | None]] = [
         (i, "indexed", None) for i in [*outcome.indexed, *outcome.superseded]
     ]
-    states += [(i, "failed", reason) for i, reason in outcome.failed.items()]
+    states += [
+        (payload["id"], "failed", f"dead-lettered after {attempts} attempt(s): {reason}")
+        for payload, reason, attempts in letters
+    ]
+    states += [
+        (p["id"], "queued", f"retrying (attempt {p['attempts']} failed): {p['last_error']}")
+        for p in outcome.retry_later
+    ]
     set_states(redis_client, settings.index_prefix, states, settings.status_ttl_s)
-    log.info("batch done", extra={"indexed": len(outcome.indexed), "failed": len(outcome.failed)})
+    log.info(
+        "batch done",
+        extra={
+            "indexed": len(outcome.indexed),
+            "dead_lettered": len(outcome.dead_lettered),
+            "retry_later": len(outcome.retry_later),
+        },
+    )
     return outcome
 
 
-def mark_failed(
+def dead_letter_batch(
     payloads: Sequence[dict[str, Any]],
     reason: str,
+    attempts: int,
     *,
     redis_client: redis.Redis,
     settings: Settings,
 ) -> None:
-    """Record that these articles gave up after every retry."""
-    states: list[tuple[str, State, str | None]] = [(p["id"], "failed", reason) for p in payloads]
+    """Keep a whole batch that gave up after every retry in the dead letters, and say so."""
+    add_dead_letters(redis_client, settings.index_prefix, [(p, reason, attempts) for p in payloads])
+    states: list[tuple[str, State, str | None]] = [
+        (p["id"], "failed", f"dead-lettered after {attempts} attempt(s): {reason}")
+        for p in payloads
+    ]
     set_states(redis_client, settings.index_prefix, states, settings.status_ttl_s)

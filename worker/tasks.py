@@ -9,7 +9,9 @@ from celery import Task
 from celery.signals import worker_process_init
 from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import TransportError
+from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import saved_searches
@@ -23,7 +25,7 @@ from worker.celery_app import (
     app,
 )
 from worker.enrich import warm_up
-from worker.pipeline import mark_failed, process_batch
+from worker.pipeline import dead_letter_batch, process_batch
 from worker.webhooks import DeliveryError
 
 log = logging.getLogger(__name__)
@@ -50,17 +52,39 @@ def process_articles(self: Task, payloads: list[dict[str, Any]]) -> dict[str, in
             payloads, es=get_elasticsearch(), redis_client=get_redis(), settings=settings
         )
     except TRANSIENT_ERRORS as error:
-        if self.request.retries >= settings.task_max_retries:
-            mark_failed(
+        if self.request.retries < settings.task_max_retries:
+            raise self.retry(exc=error, countdown=min(2**self.request.retries, 60)) from error
+        try:
+            dead_letter_batch(
                 payloads,
                 f"gave up after {self.request.retries} retries: {type(error).__name__}: {error}",
+                self.request.retries + 1,
                 redis_client=get_redis(),
                 settings=settings,
             )
-            raise
-        raise self.retry(exc=error, countdown=min(2**self.request.retries, 60)) from error
+        except RedisError as redis_error:
+            # Not even the dead letters can take them: keep retrying rather than drop them.
+            raise self.retry(exc=redis_error, countdown=60) from redis_error
+        raise
+    if outcome.retry_later:
+        attempts = max(int(p["attempts"]) for p in outcome.retry_later)
+        try:
+            app.send_task(
+                PROCESS_ARTICLES_TASK,
+                args=[outcome.retry_later],
+                queue=settings.queue_name,
+                countdown=min(2**attempts, 60),
+            )
+        except (OperationalError, RedisError) as error:
+            # The batch again, as a whole: what was indexed is rewritten identically.
+            raise self.retry(exc=error, countdown=min(2**self.request.retries, 60)) from error
     _send_quietly(EVALUATE_ALERTS_TASK, [outcome.indexed], settings)
-    return {"indexed": len(outcome.indexed), "failed": len(outcome.failed)}
+    return {
+        "indexed": len(outcome.indexed),
+        "superseded": len(outcome.superseded),
+        "dead_lettered": len(outcome.dead_lettered),
+        "retry_later": len(outcome.retry_later),
+    }
 
 
 # --- saved-search alerts (the logic is in worker.alerts) --------------------------------------
