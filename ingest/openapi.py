@@ -15,6 +15,23 @@ from shared.schema import ArticleIn
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 _JSON = "application/json"
 
+# What the validators add to the generated schema, so that the description accepts and refuses
+# what the service does (tests/test_fuzz_api.py checks both ways with generated requests).
+# Strings are stripped first (str_strip_whitespace): pydantic-core strips Unicode White_Space.
+_SPACE = r"\t-\r\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK = f"[^{_SPACE}]"
+# ArticleIn._http_url: blank, or an absolute http(s) URL.
+HTTP_URL = f"^[{_SPACE}]*([Hh][Tt][Tt][Pp][Ss]?://[^/?#{_SPACE}]|$)"
+# ArticleIn._lower_language strips with str.strip() (which also takes \x1c-\x1f) and
+# lower-cases before the pattern applies.
+_PY_SPACE = _SPACE.replace(r"\x20", r"\x1c-\x20")
+LANGUAGE = f"^[{_PY_SPACE}]*[A-Za-z]{{2,3}}[{_PY_SPACE}]*$"
+
+
+def _string_branch(field: dict[str, Any]) -> dict[str, Any]:
+    """The string schema of an optional field (pydantic writes ``anyOf: [string, null]``)."""
+    return next((s for s in field.get("anyOf", [field]) if s.get("type") == "string"), field)
+
 
 def article_schema() -> dict[str, Any]:
     schema = ArticleIn.model_json_schema()
@@ -27,12 +44,22 @@ def article_schema() -> dict[str, Any]:
         "anyOf": [schema["properties"]["authors"], {"type": "string"}],
         "title": "Authors",
     }
-    schema["anyOf"] = [{"required": ["body"]}, {"required": ["html"]}]
+    properties = schema["properties"]
+    for field in ("body", "html"):
+        _string_branch(properties[field])["pattern"] = NOT_BLANK
+    _string_branch(properties["url"])["pattern"] = HTTP_URL
+    _string_branch(properties["language"])["pattern"] = LANGUAGE
+    # Present and not null: ArticleIn._text_or_page treats a null body as a missing one.
+    schema["anyOf"] = [
+        {"required": [field], "properties": {field: {"type": "string"}}}
+        for field in ("body", "html")
+    ]
     return schema
 
 
 def _text_body(description: str) -> dict[str, Any]:
-    return {"schema": {"type": "string", "minLength": 1, "description": description}}
+    schema = {"type": "string", "minLength": 1, "pattern": NOT_BLANK, "description": description}
+    return {"schema": schema}
 
 
 def _post_articles() -> dict[str, Any]:
@@ -60,12 +87,26 @@ def _post_articles() -> dict[str, Any]:
         ),
         "parameters": [
             {
-                "name": field,
+                "name": "queue",
                 "in": "query",
-                "description": f"{field} of a text/plain or text/html post",
-                "schema": {"type": "string"},
-            }
-            for field in TEXT_QUERY_FIELDS
+                "description": "live (default) or bulk: archive loads go to the bulk queue, so "
+                "articles posted as they happen never wait behind them",
+                "schema": {"type": "string", "enum": ["live", "bulk"]},
+            },
+            *(
+                {
+                    "name": field,
+                    "in": "query",
+                    "description": f"{field} of a text/plain or text/html post",
+                    # Validated as the Article's field; several authors: one ';'-separated string.
+                    "schema": (
+                        {"type": "string"}
+                        if field == "authors"
+                        else _string_branch(article_schema()["properties"][field])
+                    ),
+                }
+                for field in TEXT_QUERY_FIELDS
+            ),
         ],
         "requestBody": {"required": True, "content": content},
         "responses": {
@@ -117,6 +158,85 @@ def openapi_document() -> dict[str, Any]:
                             },
                         },
                         **dict.fromkeys(("400", "401", "404", "503"), _PROBLEM),
+                    },
+                }
+            },
+            "/articles/status": {
+                "post": {
+                    "summary": "The states of many accepted articles at once",
+                    "description": (
+                        "Up to 1000 ids per request. An article whose status record has "
+                        "expired is `indexed` when the index holds it; ids neither recorded "
+                        "nor indexed are listed under `unknown`. `newsroom ingest --wait` "
+                        "follows its articles with this."
+                    ),
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            _JSON: {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "ids": {
+                                            "type": "array",
+                                            "minItems": 1,
+                                            "maxItems": 1000,
+                                            "items": {
+                                                "type": "string",
+                                                "pattern": "^[0-9a-f]{32}$",
+                                            },
+                                        }
+                                    },
+                                    "required": ["ids"],
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "The states found, in the order asked",
+                            "content": {
+                                _JSON: {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {
+                                            "articles": {
+                                                "type": "array",
+                                                "items": {
+                                                    "$ref": "#/components/schemas/ArticleState"
+                                                },
+                                            },
+                                            "unknown": {
+                                                "type": "array",
+                                                "items": {"type": "string"},
+                                            },
+                                        },
+                                        "required": ["articles", "unknown"],
+                                    }
+                                }
+                            },
+                        },
+                        **dict.fromkeys(("400", "401", "503"), _PROBLEM),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics of the whole pipeline",
+                    "description": (
+                        "Text exposition format 0.0.4. The counters and histograms are "
+                        "pipeline-wide (kept in Redis by every ingest and web process and every "
+                        "worker), so web's /metrics shows the same ones: scrape one of them for "
+                        "those. Gauges (queue depth, workers, dead letters, index size) are "
+                        "read on each scrape. No API key needed."
+                    ),
+                    "security": [{}],
+                    "responses": {
+                        "200": {
+                            "description": "The metrics",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        "503": _PROBLEM,
                     },
                 }
             },

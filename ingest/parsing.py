@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,9 +42,35 @@ def _decode(raw: bytes) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1  # NDJSON counts lines from 1, as here
         raise ApiError(
-            400, "Invalid encoding", f"the body is not valid UTF-8 (byte {error.start})"
+            400,
+            "Invalid encoding",
+            f"the body is not valid UTF-8 (line {line}, byte {error.start})",
+            line=line,
+            byte=error.start,
         ) from error
+
+
+def _not_a_number(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("overflows to infinity")
+    return value
+
+
+def _loads(text: str) -> Any:
+    """``json.loads`` without Python's extensions: NaN, Infinity and numbers that overflow to
+    infinity are not JSON, and Elasticsearch would refuse the article after it was accepted."""
+    return json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
+
+
+# Python refuses integers of more than 4300 digits with a ValueError that is no JSONDecodeError.
+_BAD_NUMBER = "a number is not finite, too large or too long"
 
 
 def _decode_html(raw: bytes, charset: str | None) -> str:
@@ -89,7 +116,7 @@ def _validate(item: Any) -> ArticleIn | list[dict[str, Any]]:
 
 def _json_items(text: str) -> Iterator[tuple[int, Any]]:
     try:
-        document = json.loads(text)
+        document = _loads(text)
     except json.JSONDecodeError as error:
         raise ApiError(
             400,
@@ -100,6 +127,8 @@ def _json_items(text: str) -> Iterator[tuple[int, Any]]:
         ) from error
     except RecursionError as error:
         raise ApiError(400, "Malformed JSON", "the JSON is nested too deeply") from error
+    except ValueError as error:
+        raise ApiError(400, "Malformed JSON", _BAD_NUMBER) from error
     if isinstance(document, list):
         if not document:
             raise ApiError(400, "Empty batch", "the JSON array holds no articles")
@@ -110,12 +139,14 @@ def _json_items(text: str) -> Iterator[tuple[int, Any]]:
 
 def _ndjson_items(text: str) -> Iterator[tuple[int, Any]]:
     found = False
-    for line_number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n" only (NDJSON; "\r\n" leaves a "\r", which JSON ignores): splitlines()
+    # would also cut at U+2028, U+2029 and U+0085, which JSON strings may hold unescaped.
+    for line_number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         found = True
         try:
-            yield line_number, json.loads(line)
+            yield line_number, _loads(line)
         except json.JSONDecodeError as error:
             raise ApiError(
                 400,
@@ -128,6 +159,9 @@ def _ndjson_items(text: str) -> Iterator[tuple[int, Any]]:
             raise ApiError(
                 400, "Malformed NDJSON", f"line {line_number}: nested too deeply", line=line_number
             ) from error
+        except ValueError as error:
+            detail = f"line {line_number}: {_BAD_NUMBER}"
+            raise ApiError(400, "Malformed NDJSON", detail, line=line_number) from error
     if not found:
         raise ApiError(400, "Empty batch", "the NDJSON body holds no articles")
 

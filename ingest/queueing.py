@@ -25,11 +25,11 @@ def queued_tasks(celery_app: Celery, queue: str) -> int:
         return int(connection.default_channel.client.llen(queue))
 
 
-def refuse_when_backlogged(celery_app: Celery, settings: Settings) -> None:
-    """Raise ``ApiError(429)`` while the queue is deeper than the configured limit, and 503
+def refuse_when_backlogged(celery_app: Celery, settings: Settings, queue: str) -> None:
+    """Raise ``ApiError(429)`` while ``queue`` is deeper than the configured limit, and 503
     when the broker cannot be asked: accepting then could not be made durable."""
     try:
-        depth = queued_tasks(celery_app, settings.queue_name)
+        depth = queued_tasks(celery_app, queue)
     except (OperationalError, redis.RedisError, OSError) as error:
         raise ApiError(503, "Queue unavailable", f"Redis is unreachable: {error}") from error
     if depth >= settings.ingest_max_queued_tasks:
@@ -50,6 +50,7 @@ def queue_articles(
     celery_app: Celery,
     redis_client: redis.Redis,
     settings: Settings,
+    queue: str | None = None,
 ) -> list[dict[str, Any]]:
     """Turn the articles into payloads and queue them; return the payloads (one per id)."""
     received_at = datetime.now(UTC)
@@ -58,7 +59,13 @@ def queue_articles(
         payload = to_payload(article, content_type=content_type, received_at=received_at)
         by_id[payload["id"]] = payload  # the same article twice in one request: the last wins
     payloads = list(by_id.values())
-    enqueue_payloads(payloads, celery_app=celery_app, redis_client=redis_client, settings=settings)
+    enqueue_payloads(
+        payloads,
+        celery_app=celery_app,
+        redis_client=redis_client,
+        settings=settings,
+        queue=queue,
+    )
     return payloads
 
 
@@ -68,8 +75,10 @@ def enqueue_payloads(
     celery_app: Celery,
     redis_client: redis.Redis,
     settings: Settings,
+    queue: str | None = None,
 ) -> None:
-    """Send payloads to the queue in batches (ingest, and replays of dead letters).
+    """Send payloads to ``queue`` (the live one by default) in batches: ingest, replays of
+    dead letters, rebuilds.
 
     The ``queued`` state is written before the task is sent, so a fast worker's ``indexed``
     can never be overwritten by it. Raises ``ApiError(503)`` when Redis cannot take them.
@@ -90,7 +99,9 @@ def enqueue_payloads(
     try:
         for start in range(0, len(payloads), size):
             batch = payloads[start : start + size]
-            celery_app.send_task(PROCESS_ARTICLES_TASK, args=[batch], queue=settings.queue_name)
+            celery_app.send_task(
+                PROCESS_ARTICLES_TASK, args=[batch], queue=queue or settings.queue_name
+            )
             sent += len(batch)
     except (OperationalError, redis.RedisError) as error:
         unsent = payloads[sent:]

@@ -7,14 +7,19 @@ import re
 from typing import Any
 
 import redis
+from elasticsearch import ApiError as ESApiError
 from elasticsearch import TransportError
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from ingest.openapi import openapi_document
 from ingest.parsing import parse_articles
 from ingest.queueing import queue_articles, refuse_when_backlogged
+from ingest.states import lookup_states, parse_ids
+from shared import metrics
 from shared.clients import get_elasticsearch, get_redis
-from shared.http import ApiError, app_settings, health_response
+from shared.flask_metrics import pending
+from shared.http import ApiError, app_settings, health_response, json_body
+from shared.settings import Settings
 from shared.status import get_state
 from worker.celery_app import app as celery_app
 
@@ -48,6 +53,8 @@ def index() -> Response:
             "POST /articles": "application/json (object or array), application/x-ndjson, "
             "text/plain, text/html",
             "GET /articles/<id>": "state of one article: queued, indexed or failed",
+            "POST /articles/status": 'states of many articles: {"ids": [...]}',
+            "GET /metrics": "Prometheus metrics of the whole pipeline",
             "GET /healthz": "Redis and Elasticsearch reachability",
             "GET /openapi.json": "this API described as OpenAPI 3.1",
         },
@@ -59,12 +66,37 @@ def openapi() -> Response:
     return jsonify(openapi_document())
 
 
+def _queue(settings: Settings) -> str:
+    """``?queue=live`` (the default) or ``bulk``: archive loads go to the bulk queue, so
+    articles posted as they happen never wait behind them."""
+    chosen = request.args.get("queue", "live")
+    if chosen not in ("live", "bulk"):
+        raise ApiError(400, "Invalid parameter", "'queue' must be live or bulk", parameter="queue")
+    return settings.bulk_queue_name if chosen == "bulk" else settings.queue_name
+
+
+def _body(settings: Settings) -> bytes:
+    """The request body, refused (413) above ``ingest_max_body_bytes`` however it is sent."""
+    raw = request.get_data(cache=False)
+    # Without Content-Length (chunked), Werkzeug ends the body at MAX_CONTENT_LENGTH without
+    # an error: one that fills the limit may have been cut short, so it is refused too.
+    if request.content_length is None and len(raw) >= settings.ingest_max_body_bytes:
+        raise ApiError(
+            413,
+            "Request Entity Too Large",
+            f"the body has at most {settings.ingest_max_body_bytes - 1} bytes when sent "
+            "without Content-Length; split the batch",
+        )
+    return raw
+
+
 @bp.post("/articles")
 def post_articles() -> tuple[Response, int]:
     settings = app_settings()
-    refuse_when_backlogged(celery_app, settings)  # before reading a body it would refuse
+    queue = _queue(settings)
+    refuse_when_backlogged(celery_app, settings, queue)  # before reading a body it would refuse
     parsed = parse_articles(
-        request.get_data(cache=False),
+        _body(settings),
         request.mimetype,
         request.args,
         settings.ingest_max_articles_per_request,
@@ -73,6 +105,7 @@ def post_articles() -> tuple[Response, int]:
     rejected = [
         {parsed.position_name: item.position, "errors": item.errors} for item in parsed.rejected
     ]
+    pending().inc(metrics.REJECTED, len(rejected))  # written after the answer, with its own
     if not parsed.articles:
         raise ApiError(
             422, "Invalid articles", "no article in the request is valid", rejected=rejected
@@ -83,6 +116,10 @@ def post_articles() -> tuple[Response, int]:
         celery_app=celery_app,
         redis_client=get_redis(settings),
         settings=settings,
+        queue=queue,
+    )
+    pending().inc(metrics.ACCEPTED, len(payloads)).inc(
+        metrics.QUEUED, len(payloads), origin="ingest"
     )
     body: dict[str, Any] = {
         "accepted": len(payloads),
@@ -99,6 +136,26 @@ def post_articles() -> tuple[Response, int]:
         "rejected": rejected,
     }
     return jsonify(body), 202
+
+
+@bp.post("/articles/status")
+def articles_status() -> Response:
+    """Where many articles stand at once: ``{"ids": [...]}`` (up to 1000)."""
+    settings = app_settings()
+    ids = parse_ids(json_body())
+    try:
+        found = lookup_states(
+            ids,
+            redis_client=get_redis(settings),
+            es=get_elasticsearch(settings),
+            prefix=settings.index_prefix,
+            alias=settings.articles_alias,
+        )
+    except redis.RedisError as error:
+        raise ApiError(503, "Status unavailable", f"Redis is unreachable: {error}") from error
+    except (TransportError, ESApiError) as error:
+        raise ApiError(503, "Status unavailable", f"Elasticsearch: {error}") from error
+    return jsonify(found)
 
 
 @bp.get("/articles/<article_id>")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the whole stack on this machine: Redis, Elasticsearch, ingest, one Celery worker and web.
+# Run the whole stack on this machine: Redis, Elasticsearch, ingest, two Celery workers and web.
 # Ctrl-C stops everything this script started.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,7 +24,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'cleanup; exit 0' INT TERM  # a requested stop is a clean exit
 
-.venv/bin/celery -A worker.celery_app worker --queues "${NEWSROOM_QUEUE_NAME:-live}" --concurrency 2 --loglevel INFO &
+# One worker serves the live queue only, so articles posted as they happen never wait behind an
+# archive load or a rebuild; the other takes the bulk queue and helps with live when idle.
+live=${NEWSROOM_QUEUE_NAME:-live}
+bulk=${NEWSROOM_BULK_QUEUE_NAME:-bulk}
+.venv/bin/celery -A worker.celery_app worker --queues "$live" --concurrency 1 --loglevel INFO \
+  --hostname "live@%h" &
+children+=($!)
+.venv/bin/celery -A worker.celery_app worker --queues "$bulk,$live" --concurrency 1 --loglevel INFO \
+  --hostname "bulk@%h" &
 children+=($!)
 .venv/bin/gunicorn --bind "127.0.0.1:$INGEST_PORT" --workers 2 --threads 4 "ingest:create_app()" &
 children+=($!)

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Run the Redis and Elasticsearch that Newsroom needs on this machine, without Docker.
 #
-#   scripts/services.sh start    install what is missing, start both, wait until healthy
-#   scripts/services.sh stop     stop what this script started
-#   scripts/services.sh status   exit 0 when both answer
+#   scripts/services.sh start [redis|elasticsearch]   install what is missing, start (both by
+#                                                      default), wait until healthy
+#   scripts/services.sh stop [redis|elasticsearch]    stop what this script started
+#   scripts/services.sh status [redis|elasticsearch]  exit 0 when they answer
+#
+# Several copies can run side by side (the fault drills, tests/test_drills.py, start their own):
+# give each its own NEWSROOM_STATE_DIR, NEWSROOM_REDIS_PORT and NEWSROOM_ES_PORT. Extra
+# Elasticsearch options (static node settings such as -Ethread_pool.write.queue_size=1) go in
+# NEWSROOM_ES_EXTRA_OPTS, separated by spaces.
 #
 # Idempotent: a second start reuses the downloads and the running servers. The Elasticsearch
 # version is the one pinned in docker-compose.yml, so both ways of running use the same.
@@ -29,6 +35,8 @@ CACHE_DIR=${NEWSROOM_CACHE_DIR:-$DEFAULT_CACHE}
 REDIS_PORT=${NEWSROOM_REDIS_PORT:-6379}
 ES_PORT=${NEWSROOM_ES_PORT:-9200}
 ES_HEAP=${NEWSROOM_ES_HEAP:-768m}
+ES_CLUSTER=${NEWSROOM_ES_CLUSTER_NAME:-newsroom}
+read -r -a ES_EXTRA_OPTS <<<"${NEWSROOM_ES_EXTRA_OPTS:-}"
 ES_HOME=$CACHE_DIR/elasticsearch-$ES_VERSION
 ES_DATA=$STATE_DIR/elasticsearch-$ES_VERSION
 REDIS_DIR=$STATE_DIR/redis
@@ -135,17 +143,18 @@ start_es() {
   (cd "$ES_DATA" && as_es_user env ES_JAVA_HOME="$java_home" ES_TMPDIR="$ES_DATA/tmp" \
     ES_JAVA_OPTS="-Xms$ES_HEAP -Xmx$ES_HEAP" \
     "$ES_HOME/bin/elasticsearch" -d -p "$ES_DATA/run/es.pid" \
-    -Ecluster.name=newsroom -Enode.name=newsroom-local \
+    -Ecluster.name="$ES_CLUSTER" -Enode.name="$ES_CLUSTER-local" \
     -Ediscovery.type=single-node -Enetwork.host=127.0.0.1 -Ehttp.port="$ES_PORT" \
     -Expack.security.enabled=false -Ecluster.routing.allocation.disk.threshold_enabled=false \
-    -Epath.data="$ES_DATA/data" -Epath.logs="$ES_DATA/logs" >"$ES_DATA/run/startup.log" 2>&1) || {
+    -Epath.data="$ES_DATA/data" -Epath.logs="$ES_DATA/logs" ${ES_EXTRA_OPTS[@]+"${ES_EXTRA_OPTS[@]}"} \
+    >"$ES_DATA/run/startup.log" 2>&1) || {
       tail -n 20 "$ES_DATA/run/startup.log" >&2
-      log "elasticsearch failed to start; see $ES_DATA/logs/newsroom.log"; exit 1; }
+      log "elasticsearch failed to start; see $ES_DATA/logs/$ES_CLUSTER.log"; exit 1; }
   for _ in $(seq 180); do
     es_up && { log "elasticsearch up: $(es_health | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p')"; return; }
     sleep 1
   done
-  log "elasticsearch did not become healthy in 180 s; see $ES_DATA/logs/newsroom.log"; exit 1
+  log "elasticsearch did not become healthy in 180 s; see $ES_DATA/logs/$ES_CLUSTER.log"; exit 1
 }
 
 stop_es() {
@@ -161,10 +170,18 @@ stop_es() {
   rm -f "$pidfile"
 }
 
-case "${1:-}" in
-  start) start_redis; start_es ;;
-  stop) stop_es; stop_redis ;;
-  status) redis_up && es_up ;;
-  es-version) echo "$ES_VERSION" ;;
-  *) echo "usage: $0 start|stop|status|es-version" >&2; exit 2 ;;
+usage() { echo "usage: $0 start|stop|status [redis|elasticsearch] | es-version" >&2; exit 2; }
+
+case "${1:-}:${2:-}" in
+  start:) start_redis; start_es ;;
+  start:redis) start_redis ;;
+  start:elasticsearch) start_es ;;
+  stop:) stop_es; stop_redis ;;
+  stop:redis) stop_redis ;;
+  stop:elasticsearch) stop_es ;;
+  status:) redis_up && es_up ;;
+  status:redis) redis_up ;;
+  status:elasticsearch) es_up ;;
+  es-version:) echo "$ES_VERSION" ;;
+  *) usage ;;
 esac

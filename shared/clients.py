@@ -16,12 +16,14 @@ from shared.settings import Settings, get_settings
 
 
 @lru_cache(maxsize=4)
-def _elasticsearch(url: str, timeout_s: float) -> Elasticsearch:
+def _elasticsearch(urls: str, timeout_s: float) -> Elasticsearch:
+    # Several nodes, comma-separated: a request that cannot reach one is retried on another.
+    nodes = [url.strip() for url in urls.split(",") if url.strip()]
     return Elasticsearch(
-        url,
+        nodes,
         request_timeout=timeout_s,
         retry_on_timeout=False,
-        max_retries=1,
+        max_retries=max(1, len(nodes) - 1),
     )
 
 
@@ -44,6 +46,13 @@ def get_elasticsearch(settings: Settings | None = None) -> Elasticsearch:
 def get_redis(settings: Settings | None = None) -> redis.Redis:
     settings = settings or get_settings()
     return _redis(settings.redis_url, settings.redis_timeout_s)
+
+
+def get_broker_redis(settings: Settings | None = None) -> redis.Redis:
+    """The Celery broker's Redis (the same client as ``get_redis`` unless NEWSROOM_BROKER_URL
+    points elsewhere), for reading queue depths without a Celery connection."""
+    settings = settings or get_settings()
+    return _redis(settings.celery_broker_url, settings.redis_timeout_s)
 
 
 def _forget_clients() -> None:

@@ -86,6 +86,12 @@ def list_dead_letters(
     return get_dead_letters(client, prefix, ids)
 
 
+def newest_dead_letters(client: redis.Redis, prefix: str, limit: int) -> list[DeadLetter]:
+    """The ``limit`` latest dead letters, newest first (the pipeline page)."""
+    ids: list[str] = client.zrevrange(_order_key(prefix), 0, limit - 1)  # type: ignore[assignment]
+    return get_dead_letters(client, prefix, ids)
+
+
 def remove_dead_letters(client: redis.Redis, prefix: str, ids: Sequence[str]) -> int:
     """Drop these records (after a replay has queued them again); return how many existed."""
     if not ids:

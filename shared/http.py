@@ -7,7 +7,7 @@ from typing import Any
 
 import redis
 from elasticsearch import Elasticsearch
-from flask import Flask, Response, current_app, jsonify
+from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from shared.clients import get_elasticsearch, get_redis
@@ -46,6 +46,17 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
 
 
 def register_error_handlers(app: Flask) -> None:
+    @app.before_request
+    def _readable_query_string() -> None:
+        # Werkzeug decodes the query string as strict UTF-8 on first use of request.args: raw
+        # bytes such as 0xFF sent unescaped would raise UnicodeDecodeError (a 500) in the view.
+        try:
+            request.args  # noqa: B018 (parsed here, once, to refuse it cleanly)
+        except UnicodeDecodeError as error:
+            raise ApiError(
+                400, "Invalid encoding", f"the query string is not valid UTF-8 (byte {error.start})"
+            ) from None
+
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError) -> Response:
         response = problem(error.status, error.title, error.detail, **error.extra)
@@ -64,6 +75,16 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(error: Exception) -> Response:
         log.exception("unhandled error")
         return problem(500, "Internal Server Error", "an unexpected error occurred; it was logged")
+
+
+def json_body() -> Any:
+    """The request's JSON body, or None when it is not JSON (``get_json(silent=True)``), except
+    that JSON nested deeper than Python's recursion limit is the client's mistake (400), where
+    Flask would let RecursionError through (a 500)."""
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:
+        raise ApiError(400, "Malformed JSON", "the JSON is nested too deeply") from None
 
 
 def app_settings() -> Settings:

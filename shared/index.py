@@ -1,8 +1,11 @@
-"""The article index definition: one place, versioned, behind an alias.
+"""The article index definition: one place, versioned, behind aliases.
 
-Bump ``INDEX_VERSION`` whenever ``ARTICLE_MAPPINGS`` changes: a new versioned index is created
-and the alias moved to it. Only Elasticsearch core features are used (no analysis-common
-plugins), so the same mapping works on the integ-test distribution and on the official image.
+Searches read ``<prefix>-articles``, workers write ``<prefix>-articles-write``; both point at
+one index, ``<prefix>-articles-v<N>[-<build>]``. Additive mapping changes apply in place; a
+conflicting one bumps ``INDEX_VERSION`` and ``newsroom reindex`` builds the new index beside
+the old (reached as ``<prefix>-articles-next`` meanwhile), then moves both aliases at once.
+Only Elasticsearch core features are used (no analysis-common plugins), so the same mapping
+works on the integ-test distribution and on the official image.
 """
 
 from __future__ import annotations
@@ -174,8 +177,10 @@ ARTICLE_MAPPINGS: dict[str, Any] = {
 _mapping_applied: set[str] = set()
 
 
-def index_name(settings: Settings, version: int = INDEX_VERSION) -> str:
-    return f"{settings.index_prefix}-articles-v{version}"
+def index_name(settings: Settings, version: int = INDEX_VERSION, build: str | None = None) -> str:
+    """``<prefix>-articles-v<N>``; a rebuild (``newsroom reindex``) adds when it started."""
+    name = f"{settings.index_prefix}-articles-v{version}"
+    return f"{name}-{build}" if build else name
 
 
 def index_body(settings: Settings) -> dict[str, Any]:
@@ -189,31 +194,56 @@ def index_body(settings: Settings) -> dict[str, Any]:
     }
 
 
+def create_index(es: Elasticsearch, settings: Settings, name: str, aliases: dict[str, Any]) -> None:
+    body = index_body(settings)
+    es.indices.create(
+        index=name, settings=body["settings"], mappings=body["mappings"], aliases=aliases
+    )
+
+
 def ensure_index(es: Elasticsearch, settings: Settings) -> str:
-    """Create the current versioned index with the alias on it, unless the alias exists.
+    """Create the current versioned index with its read and write aliases, unless they exist.
 
     Safe to call from every worker at once: losing the creation race is not an error.
-    Returns the alias to read and write through.
+    Returns the alias to write through. Searches read ``settings.articles_alias``; the two are
+    one index except while ``newsroom reindex`` switches them.
     """
-    alias = settings.articles_alias
-    if es.indices.exists_alias(name=alias):
-        if alias not in _mapping_applied:
-            # Additive mapping changes apply in place, once per process; a conflicting one
-            # fails here, loudly, and needs a new INDEX_VERSION.
-            es.indices.put_mapping(index=alias, **ARTICLE_MAPPINGS)
-            _mapping_applied.add(alias)
-        return alias
-    body = index_body(settings)
+    read, write = settings.articles_alias, settings.articles_write_alias
+    if write in _mapping_applied:
+        return write
+    if es.indices.exists_alias(name=read):
+        if not es.indices.exists_alias(name=write):
+            # An index from before the write alias: it gets one, on the same index.
+            (current,) = es.indices.get_alias(name=read)
+            es.indices.put_alias(index=current, name=write, is_write_index=True)
+        # Additive mapping changes apply in place, once per process; a conflicting one
+        # fails here, loudly, and needs a new INDEX_VERSION (and `newsroom reindex`).
+        es.indices.put_mapping(index=write, **ARTICLE_MAPPINGS)
+        _mapping_applied.add(write)
+        return write
     try:
-        es.indices.create(
-            index=index_name(settings),
-            settings=body["settings"],
-            mappings=body["mappings"],
-            aliases={alias: {"is_write_index": True}},
+        create_index(
+            es, settings, index_name(settings), {read: {}, write: {"is_write_index": True}}
         )
     except ApiError as error:
         if error.meta.status != 400 or "resource_already_exists" not in str(error.body):
             raise
-        # Another process created it first, or an earlier run died before the alias was set.
-        es.indices.put_alias(index=index_name(settings), name=alias, is_write_index=True)
-    return alias
+        # Another process created it first, or an earlier run died before the aliases were set.
+        es.indices.update_aliases(
+            actions=[
+                {"add": {"index": index_name(settings), "alias": read}},
+                {"add": {"index": index_name(settings), "alias": write, "is_write_index": True}},
+            ]
+        )
+    return write
+
+
+def write_targets(es: Elasticsearch, settings: Settings, *, rebuild: bool = False) -> list[str]:
+    """Where a batch is indexed: the write alias and, while an index is being rebuilt, that
+    index too, so articles arriving during a rebuild are in it when the aliases switch.
+    A rebuild's own batches go to the new index only."""
+    write = ensure_index(es, settings)
+    building = bool(es.indices.exists_alias(name=settings.articles_next_alias))
+    if building and rebuild:
+        return [settings.articles_next_alias]
+    return [write, settings.articles_next_alias] if building else [write]

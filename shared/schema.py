@@ -58,6 +58,7 @@ class ArticleIn(BaseModel):
         parts = urlsplit(value)
         if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
             raise ValueError("must be an absolute http(s) URL")
+        _ = parts.port  # ValueError for a port outside 0-65535 here, not in canonical_url later
         return value
 
     @field_validator("authors", mode="before")
@@ -79,7 +80,10 @@ class ArticleIn(BaseModel):
         if value is None:
             return None
         # A date without a zone is taken as UTC rather than the server's local time.
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        try:
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+            raise ValueError("is out of range once converted to UTC") from None
 
     @field_validator("title", "source")
     @classmethod
@@ -128,7 +132,11 @@ def canonical_link(html: str) -> str | None:
         return None
     for found in tree.xpath('//link[@rel="canonical"]/@href | //meta[@property="og:url"]/@content'):
         candidate = str(found).strip()
-        parts = urlsplit(candidate)
+        try:
+            parts = urlsplit(candidate)
+            _ = parts.port  # canonical_url reads it
+        except ValueError:  # "http://[::1" (an unclosed IPv6 host) or a port past 65535
+            continue
         if parts.scheme in ("http", "https") and parts.netloc:
             return candidate
     return None

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     ingest_retry_after_s: int = Field(10, gt=0)
 
     queue_name: str = "live"
+    # Archive loads (`newsroom ingest`, `POST /articles?queue=bulk`) and rebuilds (`newsroom
+    # reindex`) go here, so live articles never wait behind them; run a worker on each queue.
+    bulk_queue_name: str = "bulk"
     task_max_retries: int = Field(8, ge=0)
     # Tries of one article whose enrichment fails or whose document Elasticsearch refuses for
     # now (429, 5xx) before it goes to the dead letters; refused for good (a mapping error):
@@ -56,6 +59,13 @@ class Settings(BaseSettings):
     worker_max_memory_mb: int = Field(1200, gt=0)
 
     web_page_size: int = Field(10, gt=0, le=100)
+
+    # Logs on stderr: "json" (one object per line, for log collectors), "text" (for people),
+    # or "auto": json when environment is production, text otherwise (shared/logs.py).
+    log_format: Literal["auto", "json", "text"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Where `newsroom ingest` and `newsroom feed` post articles (the ingest service).
+    ingest_url: str = "http://127.0.0.1:8001"
 
     # Saved searches with alerts (shared/saved_searches.py, worker/alerts.py).
     alerts_max_saved: int = Field(500, gt=0, le=10_000)
@@ -76,7 +86,17 @@ class Settings(BaseSettings):
 
     @property
     def articles_alias(self) -> str:
+        """What searches read. Workers write through ``articles_write_alias``."""
         return f"{self.index_prefix}-articles"
+
+    @property
+    def articles_write_alias(self) -> str:
+        return f"{self.index_prefix}-articles-write"
+
+    @property
+    def articles_next_alias(self) -> str:
+        """The index being rebuilt by `newsroom reindex`, while it runs (shared/index.py)."""
+        return f"{self.index_prefix}-articles-next"
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:

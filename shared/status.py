@@ -34,3 +34,13 @@ def set_states(
 def get_state(client: redis.Redis, prefix: str, article_id: str) -> dict[str, str] | None:
     found: dict[str, str] = client.hgetall(_key(prefix, article_id))  # type: ignore[assignment]
     return found or None
+
+
+def get_states(
+    client: redis.Redis, prefix: str, article_ids: Iterable[str]
+) -> list[dict[str, str] | None]:
+    """The records of many articles in one round trip, in order (``None`` where none is)."""
+    pipe = client.pipeline(transaction=False)
+    for article_id in article_ids:
+        pipe.hgetall(_key(prefix, article_id))
+    return [found or None for found in pipe.execute()]

@@ -31,6 +31,7 @@ os.environ.update(
         ),
         "NEWSROOM_INDEX_PREFIX": f"newsroom-test-{RUN_ID}",
         "NEWSROOM_QUEUE_NAME": f"test-{RUN_ID}",
+        "NEWSROOM_BULK_QUEUE_NAME": f"test-{RUN_ID}-bulk",
         "HF_HUB_OFFLINE": "1",
         # The alert tests' webhook receivers listen on 127.0.0.1 (tests/test_alerts.py).
         "NEWSROOM_ALERTS_WEBHOOK_ALLOW_PRIVATE": "true",
@@ -71,23 +72,20 @@ def services(settings: Settings) -> Iterator[None]:
         es.indices.delete(index=",".join(names))
     redis_client = get_redis(settings)
     keys = list(redis_client.scan_iter(f"{settings.index_prefix}:*", count=1000))
-    keys += [settings.queue_name]
+    keys += [settings.queue_name, settings.bulk_queue_name]
     redis_client.delete(*keys)
 
 
-@pytest.fixture(scope="session")
-def worker(
-    services: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A real Celery worker process consuming this run's queue."""
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    settings = get_settings()
+def start_worker(
+    env: dict[str, str], log_path: Path, queues: list[str], name: str
+) -> subprocess.Popen[bytes]:
+    """A real Celery worker process, started and ready (its output in ``log_path``)."""
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-             "--queues", settings.queue_name, "--concurrency", "2", "--loglevel", "INFO",
-             "--without-gossip", "--without-mingle", "--hostname", f"test-{RUN_ID}@%h"],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
+             "--queues", ",".join(queues), "--concurrency", "2", "--loglevel", "INFO",
+             "--without-gossip", "--without-mingle", "--hostname", f"{name}@%h"],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
     deadline = time.monotonic() + 60
     while b" ready." not in log_path.read_bytes():
@@ -95,12 +93,31 @@ def worker(
             process.kill()
             pytest.fail(f"celery worker did not start:\n{log_path.read_text()[-3000:]}")
         time.sleep(0.2)
-    yield process
+    return process
+
+
+def stop_worker(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGTERM)
     try:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@pytest.fixture(scope="session")
+def worker(
+    services: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real Celery worker process consuming this run's queues."""
+    settings = get_settings()
+    process = start_worker(
+        os.environ.copy(),
+        tmp_path_factory.mktemp("worker") / "worker.log",
+        [settings.queue_name, settings.bulk_queue_name],
+        f"test-{RUN_ID}",
+    )
+    yield process
+    stop_worker(process)
 
 
 @pytest.fixture(scope="session")

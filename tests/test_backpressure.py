@@ -59,3 +59,25 @@ def test_the_limit_counts_tasks_waiting_not_ever_sent(
     assert client.post("/articles", json={"body": "refused"}).status_code == 429
     get_redis(settings).ltrim(queue, 1, 0)  # what a worker taking both tasks does to the list
     assert client.post("/articles", json={"body": "accepted again"}).status_code == 202
+
+
+def test_archive_loads_go_to_the_bulk_queue(services: None, settings: Settings) -> None:
+    """`?queue=bulk` keeps archive loads off the live queue (and its backlog off live posts)."""
+    live, bulk = f"{settings.queue_name}-q-live", f"{settings.queue_name}-q-bulk"
+    own = settings.model_copy(
+        update={"queue_name": live, "bulk_queue_name": bulk, "ingest_max_queued_tasks": 1}
+    )
+    client = ingest.create_app({"TESTING": True, "NEWSROOM_SETTINGS": own}).test_client()
+    redis_client = get_redis(settings)
+    try:
+        assert client.post("/articles?queue=bulk", json={"body": "archive 1"}).status_code == 202
+        assert (redis_client.llen(live), redis_client.llen(bulk)) == (0, 1)
+        # The bulk queue is full; the live one still takes articles.
+        assert client.post("/articles?queue=bulk", json={"body": "archive 2"}).status_code == 429
+        assert client.post("/articles", json={"body": "breaking"}).status_code == 202
+        assert (redis_client.llen(live), redis_client.llen(bulk)) == (1, 1)
+        wrong = client.post("/articles?queue=fast", json={"body": "x"})
+        assert wrong.status_code == 400
+        assert wrong.get_json()["parameter"] == "queue"
+    finally:
+        redis_client.delete(live, bulk)

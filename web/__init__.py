@@ -10,7 +10,9 @@ from typing import Any
 
 from flask import Flask, Response
 
+from shared.flask_metrics import install_metrics
 from shared.http import register_error_handlers
+from shared.logs import configure_logging
 from shared.settings import Settings, get_settings
 
 # No inline script or style anywhere: the policy can stay strict.
@@ -34,6 +36,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["newsroom_settings"] = settings
     register_error_handlers(app)
+    configure_logging(settings)  # unless already configured (a test runner, ...)
+    install_metrics(app, "web")  # GET /metrics, and every request counted and timed
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
@@ -45,6 +49,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(ui)
     app.register_blueprint(api)
+
+    from web.pipeline import bp as pipeline
+
+    app.register_blueprint(pipeline)  # /pipeline, /api/pipeline
 
     # The article page's map of places; its borders are read on the first map drawn.
     from web.maps import article_map

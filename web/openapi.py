@@ -11,7 +11,8 @@ from typing import Any
 from shared.suggest import KINDS as SUGGEST_KINDS
 from web.entities import KINDS as ENTITY_KINDS
 from web.entities import MAX_NAME_CHARS as ENTITY_MAX_NAME_CHARS
-from web.search import FACETS, MODES, SORTS
+from web.pipeline import OPENAPI_PATHS as PIPELINE_PATHS
+from web.search import FACETS, MAX_RESULT_WINDOW, MODES, SORTS
 from web.suggest import MAX_PREFIX_CHARS as SUGGEST_MAX_PREFIX_CHARS
 from web.suggest import MAX_SIZE as SUGGEST_MAX_SIZE
 
@@ -22,15 +23,30 @@ _ARTICLE_ID = {
     "required": True,
     "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
 }
+# web.views._filters (web.views imports this module, so the limits are repeated here;
+# tests/test_hostile_input.py checks they agree).
+MAX_FILTER_VALUES = 20
+MAX_FILTER_CHARS = 300
+# No control character (Unicode category Cc) anywhere, and at least one character that is
+# neither a control character nor one str.strip() removes.
+_NOT_CONTROL = r"[^\x00-\x1f\x7f-\x9f]"
+_NOT_CONTROL_OR_SPACE = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+ENTITY_NAME_PATTERN = f"^{_NOT_CONTROL}*{_NOT_CONTROL_OR_SPACE}{_NOT_CONTROL}*$"
 
 
 def _query(
-    name: str, description: str, schema: dict[str, Any], *, repeated: bool = False
+    name: str,
+    description: str,
+    schema: dict[str, Any],
+    *,
+    repeated: bool = False,
+    max_items: int | None = None,
 ) -> dict[str, Any]:
     parameter: dict[str, Any] = {"name": name, "in": "query", "description": description}
     if repeated:
+        array = {"type": "array", "items": schema}
         parameter |= {
-            "schema": {"type": "array", "items": schema},
+            "schema": array if max_items is None else array | {"maxItems": max_items},
             "style": "form",
             "explode": True,
         }
@@ -45,7 +61,7 @@ SEARCH_PARAMETERS = [
         'simple_query_string syntax: "phrase", -word, a | b (or OR), prefix*',
         {"type": "string", "maxLength": 1000},
     ),
-    _query("page", "1-based page", {"type": "integer", "minimum": 1}),
+    _query("page", "1-based page", {"type": "integer", "minimum": 1, "maximum": MAX_RESULT_WINDOW}),
     _query("size", "hits per page", {"type": "integer", "minimum": 1, "maximum": 100}),
     _query(
         "mode", "hybrid (default), keyword or semantic", {"type": "string", "enum": list(MODES)}
@@ -63,9 +79,11 @@ SEARCH_PARAMETERS = [
     *[
         _query(
             name,
-            f"facet filter on {field}; repeat for any of several values",
-            {"type": "string"},
+            f"facet filter on {field}; repeat for any of several values (blanks and repeats "
+            "are dropped)",
+            {"type": "string", "maxLength": MAX_FILTER_CHARS},
             repeated=True,
+            max_items=MAX_FILTER_VALUES,
         )
         for name, field in FACETS.items()
     ],
@@ -140,6 +158,39 @@ ENTITY_PROFILE = {
 }
 
 
+# web.saved.check_webhook_url: blank (none), or an http(s) URL with a host, no credentials,
+# a valid port and no space or control character (a private address is refused unless
+# NEWSROOM_ALERTS_WEBHOOK_ALLOW_PRIVATE is on).
+_PY_SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_SPACE_OR_CONTROL = r"\x00-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_URL_CHAR = f"[^{_SPACE_OR_CONTROL}]"
+_HOST_CHAR = f"[^{_SPACE_OR_CONTROL}/?#@:\\[\\]]"
+_WEBHOOK_URL = {
+    "type": "string",
+    "maxLength": 2000,
+    "pattern": (
+        f"^(?:[{_PY_SPACE}]*|[Hh][Tt][Tt][Pp][Ss]?://{_HOST_CHAR}+(?::[0-9]{{1,4}})?"
+        f"(?:[/?#]{_URL_CHAR}*)?)$"
+    ),
+}
+_BODY_DATE = {
+    "anyOf": [
+        {"type": "string", "format": "date"},
+        {"type": "string", "pattern": f"^[{_PY_SPACE}]*$", "description": "blank: none"},
+        {"type": "null"},
+    ]
+}
+_FACET_VALUES = {
+    "anyOf": [
+        {"type": "string", "maxLength": MAX_FILTER_CHARS},
+        {
+            "type": "array",
+            "items": {"type": "string", "maxLength": MAX_FILTER_CHARS},
+            "maxItems": MAX_FILTER_VALUES,
+        },
+    ],
+    "description": "one value or several (any of them)",
+}
 _SAVED_ID = {
     "name": "saved_id",
     "in": "path",
@@ -231,8 +282,12 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
                 "words or a facet filter."
             ),
             "parameters": [
-                _query("name", "what to call it (at most 100 chars)", {"type": "string"}),
-                _query("webhook_url", "http(s) URL to POST matches to", {"type": "string"}),
+                _query(
+                    "name",
+                    "what to call it (at most 100 chars)",
+                    {"type": "string", "maxLength": 100},
+                ),
+                _query("webhook_url", "http(s) URL to POST matches to", _WEBHOOK_URL),
                 *[p for p in SEARCH_PARAMETERS if p["name"] in ("q", "mode", "from", "to")],
                 *[p for p in SEARCH_PARAMETERS if p["name"] in FACETS],
             ],
@@ -243,24 +298,20 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
                         "schema": {
                             "type": "object",
                             "properties": {
-                                "name": {"type": "string", "maxLength": 100},
-                                "q": {"type": "string", "maxLength": 1000},
-                                "mode": {"type": "string", "enum": list(MODES)},
-                                "from": {"type": "string", "format": "date"},
-                                "to": {"type": "string", "format": "date"},
+                                # web.saved.read_input: null is the same as leaving out.
+                                "name": {"type": ["string", "null"], "maxLength": 100},
+                                "q": {"type": ["string", "null"], "maxLength": 1000},
+                                "mode": {"enum": [*MODES, None]},
+                                "from": _BODY_DATE,
+                                "to": _BODY_DATE,
                                 "filters": {
-                                    "type": "object",
+                                    "type": ["object", "null"],
                                     "propertyNames": {"enum": list(FACETS)},
-                                    "additionalProperties": {
-                                        "type": "array",
-                                        "items": {"type": "string"},
-                                    },
+                                    "additionalProperties": _FACET_VALUES,
                                 },
-                                "webhook_url": {
-                                    "type": ["string", "null"],
-                                    "format": "uri",
-                                    "maxLength": 2000,
-                                },
+                                # Facets may also stand at the top level.
+                                **dict.fromkeys(FACETS, _FACET_VALUES),
+                                "webhook_url": {"anyOf": [_WEBHOOK_URL, {"type": "null"}]},
                             },
                             "additionalProperties": False,
                         }
@@ -377,7 +428,8 @@ def openapi_document() -> dict[str, Any]:
             "version": "1",
             "description": (
                 "Search, read and export enriched news articles. "
-                "Errors are application/problem+json."
+                "Errors are application/problem+json. A blank number or date query parameter "
+                "(page, size, from, to) counts as absent, as an empty form field does."
             ),
         },
         "paths": {
@@ -515,7 +567,12 @@ def openapi_document() -> dict[str, Any]:
                             "in": "path",
                             "required": True,
                             "description": "exactly as the article's entity lists write it",
-                            "schema": {"type": "string", "maxLength": ENTITY_MAX_NAME_CHARS},
+                            # web.entities.invalid_name: no control characters, not blank.
+                            "schema": {
+                                "type": "string",
+                                "maxLength": ENTITY_MAX_NAME_CHARS,
+                                "pattern": ENTITY_NAME_PATTERN,
+                            },
                         },
                         _query(
                             "size",
@@ -539,6 +596,7 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             **_SAVED_SEARCH_PATHS,
+            **PIPELINE_PATHS,
             "/api/openapi.json": {
                 "get": {
                     "summary": "This document",

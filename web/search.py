@@ -180,7 +180,7 @@ def decode_cursor(cursor: str) -> list[Any]:
     """Raises ValueError for anything that is not a cursor this service made."""
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:  # "[[[[…" nests too deep
         raise ValueError("not a cursor") from error
     if (
         not isinstance(values, list)
@@ -580,7 +580,14 @@ def related_articles(
     return found
 
 
+_ARTICLE_ID = re.compile(r"[0-9a-f]{32}")
+
+
 def get_article(es: Elasticsearch, alias: str, article_id: str) -> dict[str, Any] | None:
+    # Every id is 32 hex digits (shared.schema.article_id): anything else names no article, and
+    # a very long one would make Elasticsearch refuse the request line (a 400, not a 404).
+    if not _ARTICLE_ID.fullmatch(article_id):
+        return None
     # The autocomplete inputs are index machinery derived from the article, not part of it.
     response = es.options(ignore_status=404).get(
         index=alias, id=article_id, source_excludes=["suggest"]

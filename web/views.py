@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import date, timedelta
@@ -26,7 +27,9 @@ from flask import (
 from werkzeug.datastructures import MultiDict
 
 from shared.clients import get_elasticsearch, get_redis
-from shared.http import ApiError, app_settings, health_response
+from shared.flask_metrics import pending
+from shared.http import ApiError, app_settings, health_response, json_body
+from shared.metrics import SEARCH_SECONDS
 from web import saved
 from web.entities import KINDS as ENTITY_KINDS
 from web.entities import STORIES as ENTITY_STORIES
@@ -60,7 +63,13 @@ def _positive_int(args: Mapping[str, str], name: str, default: int, maximum: int
     raw = args.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    # isdigit() alone takes "²" (int() refuses it), and int() refuses more than 4300 digits.
+    digits = raw.lstrip("0")
+    if (
+        not (raw.isascii() and raw.isdigit())
+        or len(digits) > len(str(maximum))
+        or not 1 <= int(raw) <= maximum
+    ):
         raise ApiError(
             400,
             "Invalid parameter",
@@ -172,10 +181,18 @@ def embed_query(text: str) -> list[float]:
 
 def _run_search(search: SearchRequest) -> dict[str, Any]:
     settings = app_settings()
+    started = time.perf_counter()
     try:
-        return search_articles(
+        found = search_articles(
             get_elasticsearch(settings), settings.articles_alias, search, embed_query
         )
+        # Written to Redis with the request's other metrics, after the answer.
+        pending().observe(
+            SEARCH_SECONDS,
+            time.perf_counter() - started,
+            mode=search.mode if search.ranked_by_meaning else "keyword",
+        )
+        return found
     except ESApiError as error:
         if error.meta.status in (400, 404):
             # simple_query_string should not fail, but a client error is never a 500.
@@ -619,7 +636,7 @@ def api_suggest() -> Response:
 def api_saved_create() -> tuple[Response, int]:
     """A JSON object ({name, q, filters, from, to, mode, webhook_url}) or /api/search's query
     parameters plus name and webhook_url. The answer holds the token, shown only here."""
-    body = request.get_json(silent=True) if request.is_json else None
+    body = json_body() if request.is_json else None
     created = _create_saved(saved.read_input(body, request.values, is_json=request.is_json))
     response = jsonify(saved.created_body(created))
     response.headers["Location"] = created.search.urls["api"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from celery import Celery
 
 from shared.settings import Settings, get_settings
+from worker import observability  # noqa: F401  (connects logging, heartbeat and retry signals)
 
 PROCESS_ARTICLES_TASK = "newsroom.process_articles"
 # Saved-search alerts: match a batch just indexed; POST one webhook delivery (worker/alerts.py).

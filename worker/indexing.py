@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,29 +27,45 @@ class BulkOutcome:
     superseded: list[str] = field(default_factory=list)
 
 
-def _actions(alias: str, docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def _actions(targets: Sequence[str], docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     indexed_at = datetime.now(UTC).isoformat()
     for doc in docs:
-        yield {
-            "_op_type": "index",
-            "_index": alias,
-            "_id": doc["id"],
-            # Replays are idempotent and an older payload never overwrites a newer one
-            # (worker/versions.py).
-            "version": external_version(doc["received_at"]),
-            "version_type": "external_gte",
-            "_source": doc | {"indexed_at": indexed_at},
-        }
+        source = doc | {"indexed_at": indexed_at}
+        version = external_version(doc["received_at"])
+        for target in targets:
+            yield {
+                "_op_type": "index",
+                "_index": target,
+                "_id": doc["id"],
+                # Replays are idempotent and an older payload never overwrites a newer one
+                # (worker/versions.py).
+                "version": version,
+                "version_type": "external_gte",
+                "_source": source,
+            }
 
 
-def bulk_index(es: Elasticsearch, alias: str, docs: list[dict[str, Any]]) -> BulkOutcome:
-    """Index ``docs`` through ``alias`` by id. Per-document rejections are returned in
-    ``failed`` (permanent: mapping errors, ...) or ``retry`` (429, 5xx); connection errors
-    propagate so the caller can retry the batch."""
-    outcome = BulkOutcome()
+def bulk_index(
+    es: Elasticsearch,
+    targets: str | Sequence[str],
+    docs: list[dict[str, Any]],
+    *,
+    may_vanish: Collection[str] = (),
+) -> BulkOutcome:
+    """Index ``docs`` by id into every alias of ``targets`` (one ``_bulk``). A document counts
+    as indexed when every target took it (or holds a newer version: ``superseded``); else it
+    is in ``failed`` (permanent: mapping errors, ...) or ``retry`` (429, 5xx). Connection
+    errors propagate so the caller can retry the batch.
+
+    An alias of ``may_vanish`` missing is no refusal: the rebuild alias disappears when
+    `newsroom reindex` switches (the write alias then reaches the new index) or is aborted."""
+    targets = [targets] if isinstance(targets, str) else list(targets)
+    # Each document's worst refusal: (permanent?, reason); a permanent one outranks the others.
+    refusals: dict[str, tuple[bool, str]] = {}
+    superseded: set[str] = set()
     for ok, item in streaming_bulk(
         es,
-        _actions(alias, docs),
+        _actions(targets, docs),
         chunk_size=500,
         max_retries=_BULK_RETRIES,
         initial_backoff=1,
@@ -60,14 +76,27 @@ def bulk_index(es: Elasticsearch, alias: str, docs: list[dict[str, Any]]) -> Bul
     ):
         result = item.get("index", {})
         doc_id = str(result.get("_id"))
+        status = int(result.get("status") or 0)
         if ok:
-            outcome.indexed.append(doc_id)
-        elif result.get("status") == 409:
+            continue
+        if status == 409:
+            superseded.add(doc_id)
+            continue
+        if status == 404 and result.get("_index") in may_vanish:
+            continue
+        error = result.get("error")
+        reason = error.get("reason") if isinstance(error, dict) else error
+        permanent = not (status == 429 or status >= 500)
+        if doc_id not in refusals or (permanent and not refusals[doc_id][0]):
+            refusals[doc_id] = (permanent, f"{status}: {reason}")
+    outcome = BulkOutcome()
+    for doc in docs:
+        doc_id = doc["id"]
+        if doc_id in refusals:
+            permanent, reason = refusals[doc_id]
+            (outcome.failed if permanent else outcome.retry)[doc_id] = reason
+        elif doc_id in superseded:
             outcome.superseded.append(doc_id)
         else:
-            status = int(result.get("status") or 0)
-            error = result.get("error")
-            reason = error.get("reason") if isinstance(error, dict) else error
-            refused = outcome.retry if status == 429 or status >= 500 else outcome.failed
-            refused[doc_id] = f"{status}: {reason}"
+            outcome.indexed.append(doc_id)
     return outcome

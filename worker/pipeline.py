@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,14 +12,16 @@ import redis
 from elasticsearch import Elasticsearch
 
 from shared.deadletters import add_dead_letters
-from shared.index import ensure_index
+from shared.index import write_targets
+from shared.metrics import commit_quietly
 from shared.settings import Settings
 from shared.status import State, set_states
+from worker.batch_metrics import batch_recorder, gave_up_recorder
 from worker.enrich import enrich_batch
 from worker.enrich.duplicates import METHOD as NEAR_DUPLICATE_METHOD
 from worker.enrich.duplicates import assign_clusters
 from worker.indexing import BulkOutcome, bulk_index
-from worker.versions import previous_versions, stamp_versions
+from worker.versions import original_fields, previous_versions, stamp_versions
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,7 @@ def process_batch(
     others go on. Elasticsearch or Redis being unreachable raises, so the task is retried as a
     whole (indexing by id with external versions makes the replay harmless).
     """
+    started = time.perf_counter()
     enriched = enrich_batch(payloads)
     docs = enriched.documents
     # Near-duplicates need the index shared by every worker (in Redis), so this is the one
@@ -62,10 +66,19 @@ def process_batch(
     for doc in docs:
         doc["duplicates"] = clusters[doc["id"]].as_fields()
         doc["enrichment"]["models"]["near_duplicates"] = NEAR_DUPLICATE_METHOD
-    alias = ensure_index(es, settings)
     by_id = {payload["id"]: payload for payload in payloads}
-    stamp_versions(docs, by_id, previous_versions(es, alias, [doc["id"] for doc in docs]))
-    bulk = bulk_index(es, alias, docs) if docs else BulkOutcome()
+    for doc in docs:
+        # What the client sent, verbatim: `newsroom reindex` re-enriches from it.
+        doc["original"] = original_fields(by_id[doc["id"]])
+    targets = write_targets(es, settings, rebuild=any(p.get("rebuild") for p in payloads))
+    # Revisions continue from the live index, also while a rebuild writes elsewhere.
+    previous = previous_versions(es, settings.articles_write_alias, [doc["id"] for doc in docs])
+    stamp_versions(docs, by_id, previous)
+    bulk = (
+        bulk_index(es, targets, docs, may_vanish={settings.articles_next_alias})
+        if docs
+        else BulkOutcome()
+    )
 
     outcome = BatchOutcome(indexed=bulk.indexed, superseded=bulk.superseded)
     letters: list[tuple[dict[str, Any], str, int]] = []
@@ -96,6 +109,20 @@ def process_batch(
         for p in outcome.retry_later
     ]
     set_states(redis_client, settings.index_prefix, states, settings.status_ttl_s)
+    recorder = batch_recorder(
+        payloads,
+        enriched=len(docs),
+        enrichment_failures=enriched.failures,
+        step_seconds=enriched.step_seconds,
+        bulk_documents=len(docs),
+        indexed=len(outcome.indexed),
+        superseded=len(outcome.superseded),
+        index_failures=bulk.retry | bulk.failed,
+        dead_lettered=outcome.dead_lettered,
+        retried=len(outcome.retry_later),
+        seconds=time.perf_counter() - started,
+    )
+    commit_quietly(recorder, redis_client, settings.index_prefix)  # one round trip
     log.info(
         "batch done",
         extra={
@@ -122,3 +149,4 @@ def dead_letter_batch(
         for p in payloads
     ]
     set_states(redis_client, settings.index_prefix, states, settings.status_ttl_s)
+    commit_quietly(gave_up_recorder(payloads, reason), redis_client, settings.index_prefix)

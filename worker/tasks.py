@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+import time
+from typing import Any, NoReturn
 
 from celery import Task
+from celery.exceptions import Reject
 from celery.signals import worker_process_init
 from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import TransportError
@@ -32,6 +34,30 @@ log = logging.getLogger(__name__)
 
 # Outages that pass: the batch is retried with backoff, never dropped.
 TRANSIENT_ERRORS = (ESConnectionError, TransportError, RedisConnectionError, RedisTimeoutError)
+# How long a batch waits for the broker to take its retry before handing its message back.
+BROKER_WAIT_S = 60.0
+
+
+def _retry(task: Task, error: Exception, countdown: int) -> NoReturn:
+    """``task.retry``, without ever dropping the message being worked on.
+
+    ``Task.retry`` queues a copy of the task; when the broker refuses the copy, Celery raises
+    ``Reject(requeue=False)`` and the message is *dropped*. The broker being down is often the
+    very outage being retried (Redis restarted: tests/test_drills.py lost a batch this way), so
+    wait for it, bounded; if it stays away, reject *with* requeue: the message stays in Redis
+    and comes back (at once, or after the visibility timeout if even the reject cannot reach it).
+    """
+    deadline = time.monotonic() + BROKER_WAIT_S
+    pause = 0.5
+    while True:
+        try:
+            task.retry(exc=error, countdown=countdown)  # raises Retry once the copy is queued
+        except Reject as refused:
+            if time.monotonic() + pause > deadline:
+                raise Reject(refused.reason, requeue=True) from error
+            log.warning("the broker refused a retry; waiting %.1f s for it", pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
@@ -53,7 +79,7 @@ def process_articles(self: Task, payloads: list[dict[str, Any]]) -> dict[str, in
         )
     except TRANSIENT_ERRORS as error:
         if self.request.retries < settings.task_max_retries:
-            raise self.retry(exc=error, countdown=min(2**self.request.retries, 60)) from error
+            _retry(self, error, min(2**self.request.retries, 60))
         try:
             dead_letter_batch(
                 payloads,
@@ -64,7 +90,7 @@ def process_articles(self: Task, payloads: list[dict[str, Any]]) -> dict[str, in
             )
         except RedisError as redis_error:
             # Not even the dead letters can take them: keep retrying rather than drop them.
-            raise self.retry(exc=redis_error, countdown=60) from redis_error
+            _retry(self, redis_error, 60)
         raise
     if outcome.retry_later:
         attempts = max(int(p["attempts"]) for p in outcome.retry_later)
@@ -77,8 +103,9 @@ def process_articles(self: Task, payloads: list[dict[str, Any]]) -> dict[str, in
             )
         except (OperationalError, RedisError) as error:
             # The batch again, as a whole: what was indexed is rewritten identically.
-            raise self.retry(exc=error, countdown=min(2**self.request.retries, 60)) from error
-    _send_quietly(EVALUATE_ALERTS_TASK, [outcome.indexed], settings)
+            _retry(self, error, min(2**self.request.retries, 60))
+    if not any(p.get("rebuild") for p in payloads):  # a rebuild's articles are not news
+        _send_quietly(EVALUATE_ALERTS_TASK, [outcome.indexed], settings)
     return {
         "indexed": len(outcome.indexed),
         "superseded": len(outcome.superseded),

@@ -36,6 +36,16 @@ _CONTENT_FIELDS = (
 )
 
 
+def original_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload as the client sent it (plus when and how), kept in the document's
+    unindexed ``original`` so an index can be rebuilt by enriching again."""
+    return {
+        field: payload.get(field)
+        for field in (*_CONTENT_FIELDS, "content_type", "received_at")
+        if payload.get(field) not in (None, [], {})
+    }
+
+
 def external_version(received_at: str) -> int:
     """The external version of a payload: when ingest accepted it, in microseconds."""
     moment = datetime.fromisoformat(received_at)

@@ -1,0 +1,372 @@
+"""Generated requests against both OpenAPI documents (schemathesis), in process, against the
+real Redis, Elasticsearch and a Celery worker.
+
+Every operation of ingest's ``/openapi.json`` and web's ``/api/openapi.json`` gets requests
+generated from its description: valid ones (positive) and, where it takes input, invalid ones
+(negative). Operations on one article, entity or saved search also run with ids and names that
+exist, so their 200 answers are checked too. Every response must not be a server error, must
+carry a documented status code and content type and match the documented schema, and must
+accept what the description calls valid and refuse what it calls invalid, except for the few
+rules JSON Schema cannot state (``unstated_rule``, each with its reason).
+
+``NEWSROOM_FUZZ_EXAMPLES`` is the budget of generated requests (default 1,000); the figures in
+docs/RELIABILITY.md come from a run with 5,000. Requests are counted as they are made, and the
+totals are written to tests/artifacts/fuzz-requests.json.
+
+schemathesis' own pytest integration (``schemathesis.pytest.from_fixture``) sets
+``Node._nodeid``, which pytest 9 no longer has, so the operations' Hypothesis strategies are
+driven here with ``@given``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import hypothesis
+import jsonschema_rs
+import pytest
+import schemathesis
+from flask import Flask
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.generation import GenerationMode
+
+import ingest
+from ingest.openapi import openapi_document as ingest_document
+from ingest.parsing import NDJSON_TYPES
+from shared import saved_searches
+from shared.clients import get_redis
+from shared.settings import Settings
+from web.openapi import openapi_document as web_document
+
+pytestmark = [pytest.mark.stack, pytest.mark.usefixtures("worker")]
+
+BUDGET = int(os.environ.get("NEWSROOM_FUZZ_EXAMPLES", "1000"))
+ARTIFACT = Path(__file__).parent / "artifacts" / "fuzz-requests.json"
+DOCUMENTS: dict[str, Callable[[], dict[str, Any]]] = {
+    "ingest": ingest_document,
+    "web": web_document,
+}
+# Path parameters that get real values in the "known" runs (see the ``known`` fixture).
+KNOWN_PARAMETERS = {"article_id", "kind", "name", "saved_id"}
+TEXT_TYPES = {"text/plain", "text/html", "application/xhtml+xml"}
+BLANK_IS_ABSENT = {"page", "size", "from", "to"}  # web/openapi.py says so
+MAX_PASSES = 10  # Hypothesis runs per operation to spend its share of the budget
+
+
+@dataclass(frozen=True)
+class Run:
+    api: str
+    method: str
+    path: str
+    mode: GenerationMode
+    known: bool  # path parameters that name an existing article, entity or saved search
+    varies: bool  # something left to generate: a parameter or a body
+
+    @property
+    def id(self) -> str:
+        return f"{self.mode.value}{'-known' if self.known else ''}-{self.api}-{self.method} {self.path}"
+
+
+def _runs() -> list[Run]:
+    runs = []
+    for api, document in DOCUMENTS.items():
+        for path, methods in document()["paths"].items():
+            for method, operation in methods.items():
+                names = {p["name"] for p in operation.get("parameters", [])}
+                body = "requestBody" in operation
+                runs.append(Run(api, method.upper(), path, GenerationMode.POSITIVE, False,
+                                bool(names) or body))  # fmt: skip
+                if names or body:
+                    runs.append(Run(api, method.upper(), path, GenerationMode.NEGATIVE, False,
+                                    True))  # fmt: skip
+                path_names = {n for n in names if "{" + n + "}" in path}
+                if path_names and path_names <= KNOWN_PARAMETERS:
+                    runs.append(Run(api, method.upper(), path, GenerationMode.POSITIVE, True,
+                                    bool(names - path_names) or body))  # fmt: skip
+    return runs
+
+
+RUNS = _runs()
+PER_RUN = math.ceil(BUDGET / sum(run.varies for run in RUNS))
+
+
+@dataclass
+class Tally:
+    """What the generated requests met, counted as they are made."""
+
+    requests: Counter[str] = field(default_factory=Counter)  # by API
+    statuses: Counter[tuple[str, int]] = field(default_factory=Counter)  # (operation, status)
+    excused: Counter[str] = field(default_factory=Counter)  # unstated rule -> requests
+    seconds: float = 0.0
+
+    def count(self, api: str, label: str, status: int) -> None:
+        self.requests[api] += 1
+        self.statuses[(f"{api} {label}", status)] += 1
+
+
+TALLY = Tally()
+
+
+@schemathesis.serializer(*sorted(NDJSON_TYPES), "text/html", "application/xhtml+xml")
+def _raw_text(ctx: Any, value: Any) -> bytes:
+    """These bodies are text on the wire: a generated string as UTF-8 (lone surrogates kept as
+    the bytes a careless client would send), anything else (negative cases) as JSON."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    return json.dumps(value).encode()
+
+
+def _problem(response: Any) -> dict[str, Any]:
+    # schemathesis' Response: lower-case header names, each with a list of values.
+    if response.headers.get("content-type", [""])[0].startswith("application/problem+json"):
+        body = json.loads(response.content)
+        return body if isinstance(body, dict) else {}
+    return {}
+
+
+def _sent_query(response: Any) -> dict[str, list[str]]:
+    """The query string as it went on the wire (generated objects are sent as blanks)."""
+    return parse_qs(urlsplit(response.request.url).query, keep_blank_values=True)
+
+
+def unstated_rule(case: Any, response: Any) -> str | None:
+    """The rule of the service, documented in words but not in JSON Schema, that explains why
+    a schema-valid request was refused or a schema-violating one accepted; None when there is
+    none (then the acceptance checks apply)."""
+    label = case.operation.label
+    negative = {
+        location for location, info in case.meta.components.items() if info.mode.is_negative
+    }
+    status = response.status_code
+    if 200 <= status < 300 and negative:
+        if label == "POST /articles" and negative == {ParameterLocation.QUERY}:
+            return "ingest reads query fields only for text/plain and text/html bodies"
+        if label == "POST /articles" and case.media_type in TEXT_TYPES | NDJSON_TYPES:
+            return "a text body is text on the wire, whatever value was generated for it"
+        if (
+            label == "POST /api/saved-searches"
+            and case.media_type == "application/json"
+            and negative == {ParameterLocation.QUERY}
+        ):
+            return "with a JSON body, /api/saved-searches does not read the query"
+        if negative == {ParameterLocation.QUERY} and _wire_query_is_valid(label, response):
+            return "the query as sent is valid: it is text, and a blank number or date is absent"
+    if status in (400, 422) and not negative:
+        problem = _problem(response)
+        if label == "POST /articles" and case.media_type in NDJSON_TYPES:
+            return "each NDJSON line must be an Article, which a string schema cannot say"
+        if problem.get("parameter") == "after":
+            return "'after' takes only a cursor that next_after gave"
+        if problem.get("title") == "Nothing to match":
+            return "a saved search needs words or a facet filter, in the query or the body"
+        if problem.get("title") == "Page too deep":
+            return "page × size stays within 10,000 (100 for hybrid and semantic ranking)"
+        if problem.get("detail") == "'from' is after 'to'":
+            return "'from' may not be after 'to'"
+    return None
+
+
+OPERATION_DOCS = {
+    f"{method.upper()} {path}": operation
+    for document in DOCUMENTS.values()
+    for path, methods in document()["paths"].items()
+    for method, operation in methods.items()
+}
+
+
+def _wire_query_is_valid(label: str, response: Any) -> bool:
+    """Whether the query, read as the services read it, satisfies the description. Negative
+    cases are judged on typed values: a number generated for a string parameter, or an object
+    for an integer one, is sent as text that may well be valid."""
+    sent = _sent_query(response)
+    properties: dict[str, Any] = {}
+    instance: dict[str, Any] = {}
+    for parameter in OPERATION_DOCS[label].get("parameters", []):
+        name, schema = parameter["name"], parameter["schema"]
+        if parameter["in"] != "query" or name not in sent:
+            continue
+        if schema.get("type") == "array":  # facets: stripped, blanks and repeats dropped
+            instance[name] = list(dict.fromkeys(v.strip() for v in sent[name] if v.strip()))
+        else:
+            value = sent[name][0]  # Flask's args.get: the first
+            if schema.get("type") == "integer" or schema.get("format") == "date":
+                value = value.strip()
+                if not value and name in BLANK_IS_ABSENT:
+                    continue
+                if schema.get("type") == "integer" and value.isascii() and value.isdigit():
+                    instance[name] = int(value)
+                    properties[name] = schema
+                    continue
+            instance[name] = value
+        properties[name] = schema
+    schema = {"type": "object", "properties": properties}
+    return jsonschema_rs.validator_for(schema, validate_formats=True).is_valid(instance)
+
+
+CONFORMANCE = [
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+    "response_headers_conformance",
+]
+ACCEPTANCE = ["positive_data_acceptance", "negative_data_rejection"]
+
+
+def _checks(names: list[str]) -> list[Any]:
+    return [getattr(schemathesis.checks, name) for name in names]
+
+
+@pytest.fixture(scope="module")
+def fuzz_ingest_app(settings: Settings, services: None) -> Iterator[Flask]:
+    """Ingest queueing to queues of its own (live and bulk): the run's worker (there for the
+    ``known`` articles) would otherwise enrich thousands of generated articles. Deleted at the
+    end."""
+    queues = {
+        "queue_name": f"{settings.queue_name}-fuzz",
+        "bulk_queue_name": f"{settings.bulk_queue_name}-fuzz",
+    }
+    fuzz = settings.model_copy(update=queues)
+    yield ingest.create_app({"TESTING": True, "NEWSROOM_SETTINGS": fuzz})
+    get_redis(settings).delete(*queues.values())
+
+
+@pytest.fixture(scope="module")
+def created_searches(settings: Settings, services: None) -> Iterator[dict[str, str]]:
+    """Saved searches the requests created ({id: token}), deleted at the end so the worker's
+    alerts never match them in later tests."""
+    created: dict[str, str] = {}
+    yield created
+    redis_client = get_redis(settings)
+    for saved_id, token in created.items():
+        saved_searches.delete(redis_client, settings.index_prefix, saved_id, token)
+
+
+@dataclass(frozen=True)
+class Known:
+    article_id: str
+    person: str
+    saved_id: str
+
+
+@pytest.fixture(scope="module")
+def known(
+    ingest_app: Flask,
+    web_app: Flask,
+    sample_text: str,
+    wait_indexed_module: Callable[[list[str]], None],
+    created_searches: dict[str, str],
+) -> Known:
+    """An indexed article naming a person, and a saved search, for the ``known`` runs."""
+    posted = ingest_app.test_client().post(
+        "/articles?source=Trend", data=sample_text, content_type="text/plain; charset=utf-8"
+    )
+    article_id = posted.get_json()["articles"][0]["id"]
+    wait_indexed_module([article_id])
+    web = web_app.test_client()
+    article = web.get(f"/api/articles/{article_id}").get_json()
+    created = web.post("/api/saved-searches", json={"name": "fuzz", "q": "media forum"})
+    body = created.get_json()
+    created_searches[body["id"]] = body["token"]
+    return Known(article_id, article["people"][0], body["id"])
+
+
+@pytest.fixture(scope="module")
+def schemas(fuzz_ingest_app: Flask, web_app: Flask) -> dict[str, Any]:
+    return {
+        "ingest": schemathesis.openapi.from_wsgi("/openapi.json", fuzz_ingest_app),
+        "web": schemathesis.openapi.from_wsgi("/api/openapi.json", web_app),
+    }
+
+
+def _fixed(run: Run, known: Known) -> dict[str, str] | None:
+    if not run.known:
+        return None
+    values = {"article_id": known.article_id, "kind": "person", "name": known.person,
+              "saved_id": known.saved_id}  # fmt: skip
+    return {name: value for name, value in values.items() if "{" + name + "}" in run.path}
+
+
+@pytest.mark.parametrize("run", RUNS, ids=[run.id for run in RUNS])
+def test_generated_requests(
+    run: Run, schemas: dict[str, Any], known: Known, created_searches: dict[str, str]
+) -> None:
+    operation = schemas[run.api][run.path][run.method]
+    strategy = operation.as_strategy(generation_mode=run.mode, path_parameters=_fixed(run, known))
+    target = PER_RUN if run.varies else 1
+    made = 0
+
+    def check(case: Any) -> None:
+        nonlocal made
+        started = time.perf_counter()
+        response = case.call()
+        TALLY.seconds += time.perf_counter() - started
+        TALLY.count(run.api, operation.label, response.status_code)
+        made += 1
+        if operation.label == "POST /api/saved-searches" and response.status_code == 201:
+            created = json.loads(response.content)
+            created_searches[created["id"]] = created["token"]
+        case.validate_response(response, checks=_checks(CONFORMANCE))
+        reason = unstated_rule(case, response)
+        if reason is None:
+            case.validate_response(response, checks=_checks(ACCEPTANCE))
+        else:
+            TALLY.excused[reason] += 1
+
+    for _ in range(MAX_PASSES):
+        before = made
+        hypothesis.settings(
+            max_examples=target - made,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(hypothesis.HealthCheck),
+        )(hypothesis.given(case=strategy)(check))()
+        # A small input space is exhausted in one pass: repeating it would resend the same.
+        if made >= target or made - before < (target - before) // 2:
+            break
+
+
+def test_generated_request_totals() -> None:
+    """The recorded figures; fails when the generated requests did not run as budgeted."""
+    total = sum(TALLY.requests.values())
+    if total == 0:
+        pytest.skip("no generated requests ran (deselected)")
+    by_class = Counter(f"{status // 100}xx" for (_, status), n in TALLY.statuses.items()
+                       for _ in range(n))  # fmt: skip
+    by_operation: dict[str, dict[str, int]] = {}
+    for (label, status), n in sorted(TALLY.statuses.items()):
+        by_operation.setdefault(label, {})[str(status)] = n
+    ARTIFACT.parent.mkdir(exist_ok=True)
+    ARTIFACT.write_text(
+        json.dumps(
+            {
+                "budget": BUDGET,
+                "requests": total,
+                "by_api": dict(TALLY.requests),
+                "by_status_class": dict(sorted(by_class.items())),
+                "server_errors": sum(n for (_, s), n in TALLY.statuses.items() if s >= 500),
+                "excused_by_unstated_rule": dict(TALLY.excused.most_common()),
+                "seconds_in_requests": round(TALLY.seconds, 1),
+                "schemathesis": schemathesis.__version__,
+                "hypothesis": hypothesis.__version__,
+                "by_operation": by_operation,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    assert by_class["5xx"] == 0
+    assert total >= BUDGET * 0.9, f"{total} generated requests for a budget of {BUDGET}"
+    assert TALLY.statuses[("ingest POST /articles", 202)] > 0, "no generated article accepted"
+    assert TALLY.statuses[("web GET /api/search", 200)] > 0
