@@ -36,6 +36,10 @@ REDIS_PORT=${NEWSROOM_REDIS_PORT:-6379}
 ES_PORT=${NEWSROOM_ES_PORT:-9200}
 ES_HEAP=${NEWSROOM_ES_HEAP:-768m}
 ES_CLUSTER=${NEWSROOM_ES_CLUSTER_NAME:-newsroom}
+ES_NODE=${NEWSROOM_ES_NODE_NAME:-$ES_CLUSTER-local}
+# single-node, or multi-node for a node of a cluster (give discovery.seed_hosts, transport.port
+# and, on the first start, cluster.initial_master_nodes in NEWSROOM_ES_EXTRA_OPTS).
+ES_DISCOVERY=${NEWSROOM_ES_DISCOVERY:-single-node}
 read -r -a ES_EXTRA_OPTS <<<"${NEWSROOM_ES_EXTRA_OPTS:-}"
 ES_HOME=$CACHE_DIR/elasticsearch-$ES_VERSION
 ES_DATA=$STATE_DIR/elasticsearch-$ES_VERSION
@@ -143,8 +147,8 @@ start_es() {
   (cd "$ES_DATA" && as_es_user env ES_JAVA_HOME="$java_home" ES_TMPDIR="$ES_DATA/tmp" \
     ES_JAVA_OPTS="-Xms$ES_HEAP -Xmx$ES_HEAP" \
     "$ES_HOME/bin/elasticsearch" -d -p "$ES_DATA/run/es.pid" \
-    -Ecluster.name="$ES_CLUSTER" -Enode.name="$ES_CLUSTER-local" \
-    -Ediscovery.type=single-node -Enetwork.host=127.0.0.1 -Ehttp.port="$ES_PORT" \
+    -Ecluster.name="$ES_CLUSTER" -Enode.name="$ES_NODE" \
+    -Ediscovery.type="$ES_DISCOVERY" -Enetwork.host=127.0.0.1 -Ehttp.port="$ES_PORT" \
     -Expack.security.enabled=false -Ecluster.routing.allocation.disk.threshold_enabled=false \
     -Epath.data="$ES_DATA/data" -Epath.logs="$ES_DATA/logs" ${ES_EXTRA_OPTS[@]+"${ES_EXTRA_OPTS[@]}"} \
     >"$ES_DATA/run/startup.log" 2>&1) || {
