@@ -36,7 +36,7 @@ from shared.index import create_index, ensure_index, index_name
 from shared.settings import Settings
 from shared.status import get_states
 from worker.enrich import ENRICHMENT_VERSION
-from worker.versions import external_version
+from worker.versions import ORIGINAL_FIELDS, external_version
 
 PAGE_SIZE = 500
 # Live batches resolve their targets just before their bulk: one that did so before the
@@ -129,24 +129,11 @@ def payload_from_document(doc: dict[str, Any]) -> dict[str, Any]:
         }
     return {
         "id": doc["_id"],
-        **{key: original.get(key) for key in _PAYLOAD_FIELDS},
+        **{key: original.get(key) for key in ORIGINAL_FIELDS},
         "authors": original.get("authors") or [],
         "metadata": original.get("metadata") or {},
         "rebuild": True,
     }
-
-
-_PAYLOAD_FIELDS = (
-    "received_at",
-    "content_type",
-    "title",
-    "body",
-    "html",
-    "url",
-    "source",
-    "published_at",
-    "language",
-)
 
 
 def _indexed_at(doc: dict[str, Any]) -> datetime:

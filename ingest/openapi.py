@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ingest.parsing import HTML_TYPES, JSON_TYPES, NDJSON_TYPES, TEXT_QUERY_FIELDS, TEXT_TYPES
+from shared.http import PROBLEM_RESPONSE, PROBLEM_SCHEMA
 from shared.schema import ArticleIn
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
@@ -300,25 +301,8 @@ def openapi_document() -> dict[str, Any]:
                     },
                     "required": ["id", "state"],
                 },
-                "Problem": {
-                    "type": "object",
-                    "properties": {
-                        "status": {"type": "integer"},
-                        "title": {"type": "string"},
-                        "detail": {"type": "string"},
-                    },
-                    "required": ["status", "title", "detail"],
-                },
+                "Problem": PROBLEM_SCHEMA,
             },
-            "responses": {
-                "Problem": {
-                    "description": "What is wrong",
-                    "content": {
-                        "application/problem+json": {
-                            "schema": {"$ref": "#/components/schemas/Problem"}
-                        }
-                    },
-                }
-            },
+            "responses": {"Problem": PROBLEM_RESPONSE},
         },
     }

@@ -17,6 +17,22 @@ log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
+# The error body, as both services' OpenAPI documents describe it.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "integer"},
+        "title": {"type": "string"},
+        "detail": {"type": "string"},
+        "parameter": {"type": "string", "description": "the query parameter at fault"},
+    },
+    "required": ["status", "title", "detail"],
+}
+PROBLEM_RESPONSE: dict[str, Any] = {
+    "description": "What is wrong",
+    "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
 
 class ApiError(Exception):
     """An error the client can act on, answered as ``application/problem+json``."""

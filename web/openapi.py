@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.http import PROBLEM_RESPONSE, PROBLEM_SCHEMA
 from shared.suggest import KINDS as SUGGEST_KINDS
 from web.entities import KINDS as ENTITY_KINDS
 from web.entities import MAX_NAME_CHARS as ENTITY_MAX_NAME_CHARS
@@ -660,26 +661,8 @@ def openapi_document() -> dict[str, Any]:
                     "required": ["query", "suggestions"],
                 },
                 "EntityProfile": ENTITY_PROFILE,
-                "Problem": {
-                    "type": "object",
-                    "properties": {
-                        "status": {"type": "integer"},
-                        "title": {"type": "string"},
-                        "detail": {"type": "string"},
-                        "parameter": {"type": "string"},
-                    },
-                    "required": ["status", "title", "detail"],
-                },
+                "Problem": PROBLEM_SCHEMA,
             },
-            "responses": {
-                "Problem": {
-                    "description": "What is wrong",
-                    "content": {
-                        "application/problem+json": {
-                            "schema": {"$ref": "#/components/schemas/Problem"}
-                        }
-                    },
-                }
-            },
+            "responses": {"Problem": PROBLEM_RESPONSE},
         },
     }

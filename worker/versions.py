@@ -36,12 +36,15 @@ _CONTENT_FIELDS = (
 )
 
 
+# The payload as the client sent it, plus when and how: kept in the document's unindexed
+# ``original`` so an index can be rebuilt by enriching again (cli/reindex.py).
+ORIGINAL_FIELDS = (*_CONTENT_FIELDS, "content_type", "received_at")
+
+
 def original_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The payload as the client sent it (plus when and how), kept in the document's
-    unindexed ``original`` so an index can be rebuilt by enriching again."""
     return {
         field: payload.get(field)
-        for field in (*_CONTENT_FIELDS, "content_type", "received_at")
+        for field in ORIGINAL_FIELDS
         if payload.get(field) not in (None, [], {})
     }
 
