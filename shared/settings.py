@@ -51,8 +51,10 @@ class Settings(BaseSettings):
     # now (429, 5xx) before it goes to the dead letters; refused for good (a mapping error):
     # dead-lettered at once.
     article_max_attempts: int = Field(3, ge=1)
-    # Longer than any task may run, so Redis never redelivers a task still being worked on.
-    broker_visibility_timeout_s: int = Field(3600, gt=0)
+    # Longer than any task may run or wait (retries wait up to 60 s, webhook retries 300 s), so
+    # Redis never redelivers a task still being worked on; also how long the tasks of a
+    # worker killed outright wait before another worker gets them.
+    broker_visibility_timeout_s: int = Field(600, gt=0)
     status_ttl_s: int = Field(30 * 24 * 3600, gt=0)
     # A worker process above this after a task is replaced by a fresh one (a safety net: one
     # process holds ~600-700 MB of models and working memory).

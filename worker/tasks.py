@@ -143,7 +143,7 @@ def evaluate_alerts(self: Task, article_ids: list[str]) -> dict[str, int]:
         if self.request.retries >= settings.task_max_retries:
             log.error("alerts not evaluated", extra={"articles": len(article_ids)})
             raise
-        raise self.retry(exc=error, countdown=min(2**self.request.retries, 60)) from error
+        _retry(self, error, min(2**self.request.retries, 60))
     webhooks = [alert for alert in found if alert.search.webhook_url]
     for alert in webhooks:
         payload = webhook_payload(alert)
@@ -172,7 +172,7 @@ def deliver_webhook(self: Task, search_id: str, payload: dict[str, Any], deliver
             log.warning("webhook not delivered", extra={"saved_search": search_id, "why": detail})
             return "failed"
         saved_searches.set_delivery(redis_client, prefix, search_id, "retrying", detail)
-        raise self.retry(countdown=min(2**attempt, 300)) from error
+        _retry(self, error, min(2**attempt, 300))
     saved_searches.set_delivery(
         redis_client,
         settings.index_prefix,

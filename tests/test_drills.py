@@ -1,0 +1,336 @@
+"""Fault drills (GitHub issue 5): nothing accepted is lost or duplicated.
+
+Each drill posts at least 1,000 articles to a real ingest (gunicorn), breaks something while real
+Celery workers enrich and index them, then takes a census: the ids ingest accepted (202, and the
+``queued_ids`` of a 503) must equal the ids indexed plus the ids dead-lettered, with one document
+per id, its ``_version`` the one its payload carries and its revision 1 (no replay counted as a
+correction), and every article's status saying where it ended. The figures go to
+tests/artifacts/drills.json; docs/RELIABILITY.md explains them.
+
+The drills run on a Redis and an Elasticsearch of their own (``scripts/services.sh`` with a
+state directory under /var/lib/newsroom/drills-<run> and free ports), never the shared ones.
+They run in the order that needs the fewest Elasticsearch restarts (the 429 drill needs a node
+started with a tiny write pool; the outage drill restarts it with the defaults).
+``NEWSROOM_SOAK=1`` keeps Elasticsearch stopped for the issue's full 60 s instead of 5 s.
+
+    .venv/bin/python -m pytest tests/test_drills.py -q
+    NEWSROOM_SOAK=1 .venv/bin/python -m pytest tests/test_drills.py -q
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.deadletters import get_dead_letters
+from shared.schema import ArticleIn, to_payload
+from tests.drill_support import (
+    Census,
+    Drill,
+    PostResult,
+    Stack,
+    make_articles,
+    record,
+    wait_for,
+)
+
+pytestmark = pytest.mark.drill
+
+RUN_ID = uuid.uuid4().hex[:8]
+SOAK = os.environ.get("NEWSROOM_SOAK") == "1"
+ARTICLES = 1000
+# The issue's soak stops Elasticsearch for 60 s; CI for 5 s, on top of the ~20-30 s it takes to
+# start again, so the workers still see a 30-40 s outage and several rounds of retries.
+ES_STOPPED_S = 60 if SOAK else 5
+SETTLE_S = 300
+# Drill 1 kills a worker's main process: the batches it held stay in Redis ("unacked") until the
+# visibility timeout, when another worker queues them again. The drill shortens the timeout
+# (production: NEWSROOM_BROKER_VISIBILITY_TIMEOUT_S=3600) so that happens within the drill.
+KILL_VISIBILITY_TIMEOUT_S = 10
+# Static node settings (elasticsearch.yml or -E only): one write thread, one queued write.
+TINY_WRITE_POOL = "-Ethread_pool.write.size=1 -Ethread_pool.write.queue_size=1"
+FIRST_DRILL = "test_bulk_rejections_429"
+MODULE = "tests/test_drills.py::"
+
+MakeDrill = Callable[..., Drill]
+
+
+@pytest.fixture(scope="module")
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """The drills' own Redis and Elasticsearch; stopped and deleted at the end."""
+    if os.geteuid() == 0:
+        # Elasticsearch runs as the user `newsroom`, which cannot reach /root or /tmp/pytest-*.
+        state_dir = Path("/var/lib/newsroom") / f"drills-{RUN_ID}"
+    else:
+        state_dir = tmp_path_factory.mktemp("drills")
+    drills = [item.name for item in request.session.items if item.nodeid.startswith(MODULE)]
+    # Start Elasticsearch the way the first drill wants it, saving a restart.
+    first_options = TINY_WRITE_POOL if drills and drills[0] == FIRST_DRILL else ""
+    drills_stack = Stack(RUN_ID, state_dir, es_extra_opts=first_options)
+    try:
+        drills_stack.services("start")
+        yield drills_stack
+    finally:
+        try:
+            drills_stack.services("stop")
+        finally:
+            shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def make_drill(stack: Stack) -> Iterator[MakeDrill]:
+    made: list[Drill] = []
+
+    def make(name: str, db: int, **settings: Any) -> Drill:
+        drill = Drill(name, stack, db, **settings)
+        made.append(drill)
+        return drill
+
+    yield make
+    for drill in made:
+        drill.close()
+
+
+def settle(
+    drill: Drill, result: PostResult, articles: int, **notes: Any
+) -> tuple[Census, dict[str, Any]]:
+    """Wait until every accepted article is indexed or dead-lettered (or SETTLE_S passes), take
+    the census and record the figures."""
+    drill.wait_until_settled(result.accepted, SETTLE_S)
+    census = drill.census(result.accepted)
+    figures = {
+        "articles": articles,
+        **census.figures(),
+        "seconds": round(time.monotonic() - drill.started, 1),
+        "http_statuses": {str(status): count for status, count in sorted(result.statuses.items())},
+        "http_5xx_not_503": result.server_errors(),
+        "connection_errors": result.connection_errors,
+        "worker": drill.worker_tally(),
+        "left_in_broker": drill.broker_backlog(),
+        **notes,
+    }
+    record(drill.name, figures)
+    return census, figures
+
+
+def check(drill: Drill, result: PostResult, census: Census) -> None:
+    """Fail on anything lost, duplicated, mis-versioned, mis-reported, or any 500."""
+    problems = census.problems()
+    if result.unexpected:
+        problems.append(f"unexpected answers from ingest: {result.unexpected[:3]}")
+    assert not problems, "\n".join(problems) + "\n" + drill.diagnostics()
+
+
+def test_bulk_rejections_429(make_drill: MakeDrill, stack: Stack) -> None:
+    """Drill 4: Elasticsearch with one write thread and a write queue of one refuses bulks (429)."""
+    stack.use_es_options(TINY_WRITE_POOL)
+    rejected_before = stack.es_write_rejections()
+    # Four shards: every bulk fans out to four shard-level writes competing for two slots.
+    drill = make_drill("4-bulk-429", 4, index_shards=4)
+    drill.start_ingest()
+    result = drill.post(make_articles("bulk", ARTICLES, seed=4), PostResult())
+    drill.start_worker("a", concurrency=2)
+    census, figures = settle(drill, result, ARTICLES, index_shards=4, es_options=TINY_WRITE_POOL)
+    rejections = stack.es_write_rejections() - rejected_before
+    record(drill.name, figures | {"es_write_rejections": rejections})
+    check(drill, result, census)
+    assert rejections > 0, "Elasticsearch rejected no write: the drill proved nothing"
+
+
+def test_elasticsearch_stopped_during_ingest(make_drill: MakeDrill, stack: Stack) -> None:
+    """Drill 3: stop Elasticsearch while articles are posted and indexed; start it again."""
+    stack.use_es_options("")
+    drill = make_drill("3-es-outage-soak" if SOAK else "3-es-outage", 3)
+    drill.start_ingest()
+    articles = make_articles("es", ARTICLES, seed=3)
+    result = drill.post(articles[:500], PostResult())
+    drill.start_worker("a")
+    wait_for("50 indexed", lambda: drill.indexed_count() >= 50, 120)
+    poster = drill.post_in_background(articles[500:], result, batch=20, pause_s=0.5)
+    time.sleep(2)
+    stopping = time.monotonic()
+    stack.services("stop", "elasticsearch")
+    accepted_at_stop = len(result.accepted)
+    time.sleep(ES_STOPPED_S)
+    accepted_while_down = len(result.accepted) - accepted_at_stop
+    stack.services("start", "elasticsearch")
+    unavailable_s = time.monotonic() - stopping
+    poster.join(timeout=SETTLE_S)
+    assert not poster.errors, poster.errors  # type: ignore[attr-defined]
+    assert accepted_while_down > 0, "ingest accepted nothing while Elasticsearch was down"
+    census, _ = settle(
+        drill,
+        result,
+        ARTICLES,
+        es_stopped_s=ES_STOPPED_S,
+        es_unavailable_s=round(unavailable_s, 1),
+        accepted_while_es_down=accepted_while_down,
+        soak=SOAK,
+    )
+    check(drill, result, census)
+
+
+def test_worker_killed_mid_batch(make_drill: MakeDrill, stack: Stack) -> None:
+    """Drill 1: kill -9 a pool child doing a batch, later the worker's main process; start a new
+    worker, then SIGTERM all its processes at once (kombu#1836); start another."""
+    stack.use_es_options("")
+    drill = make_drill("1-kill-worker", 1, broker_visibility_timeout_s=KILL_VISIBILITY_TIMEOUT_S)
+    drill.start_ingest()
+    # Everything is queued first, so both kills hit a worker in the middle of the backlog.
+    result = drill.post(make_articles("kill", ARTICLES, seed=1), PostResult())
+    first = drill.start_worker("a")
+    wait_for("100 indexed", lambda: drill.indexed_count() >= 100, 120)
+    os.kill(first.children()[0], signal.SIGKILL)
+    # Proof that the child was doing a batch: the main process reports it lost mid-task.
+    wait_for(
+        "the main process to see its child die",
+        lambda: "exited prematurely: signal 9" in first.log(),
+        30,
+    )
+    wait_for("400 indexed", lambda: drill.indexed_count() >= 400, 120)
+    orphans = first.children()
+    first.kill(signal.SIGKILL)
+    first.process.wait(timeout=10)
+    # The pool children die with their parent (prefork sets PR_SET_PDEATHSIG).
+    wait_for(
+        "the pool children to die",
+        lambda: not any(Path(f"/proc/{pid}").exists() for pid in orphans),
+        10,
+    )
+    held = drill.broker_backlog()["unacked"]
+    assert held > 0, "the main process was killed holding no batch: the drill proved nothing"
+    # Until the visibility timeout passes, those batches are invisible (in Redis, not lost).
+    time.sleep(KILL_VISIBILITY_TIMEOUT_S + 1)
+    second = drill.start_worker("b", concurrency=1)
+    # kombu#1836: SIGTERM to every process of the worker at once (systemd's default stop, a
+    # container runtime signalling the group), so the children die mid-batch during the warm
+    # shutdown.
+    wait_for("700 indexed", lambda: drill.indexed_count() >= 700, 120)
+    os.killpg(second.pid, signal.SIGTERM)
+    second.process.wait(timeout=60)
+    held_after_sigterm = drill.broker_backlog()["unacked"]
+    children_lost = second.log().count(
+        "raised error: WorkerLostError('Worker exited prematurely: signal 15"
+    )
+    assert children_lost > 0, "SIGTERM hit no batch in progress: the drill proved nothing"
+    time.sleep(KILL_VISIBILITY_TIMEOUT_S + 1)
+    drill.start_worker("c")
+    census, _ = settle(
+        drill,
+        result,
+        ARTICLES,
+        batches_held_by_killed_main_process=held,
+        children_lost_to_group_sigterm=children_lost,
+        batches_left_unacked_by_group_sigterm=held_after_sigterm,
+        visibility_timeout_s=KILL_VISIBILITY_TIMEOUT_S,
+    )
+    check(drill, result, census)
+
+
+def test_redis_restarted_while_articles_are_queued(make_drill: MakeDrill, stack: Stack) -> None:
+    """Drill 2: SIGKILL Redis (AOF everysec) with a backlog queued, batches in progress and
+    ingest still posting; start it again."""
+    stack.use_es_options("")
+    drill = make_drill("2-redis-restart", 2)
+    drill.start_ingest()
+    articles = make_articles("redis", ARTICLES, seed=2)
+    # A backlog first, then a worker, then more posts still arriving when Redis dies.
+    result = drill.post(articles[:500], PostResult())
+    drill.start_worker("a")
+    wait_for("50 indexed", lambda: drill.indexed_count() >= 50, 120)
+    poster = drill.post_in_background(articles[500:], result, batch=20, pause_s=0.5)
+    time.sleep(2)
+    backlog = drill.broker_backlog()
+    accepted_before = len(result.accepted)
+    stack.kill_redis()
+    time.sleep(2)
+    stack.services("start", "redis")
+    poster.join(timeout=SETTLE_S)
+    assert not poster.errors, poster.errors  # type: ignore[attr-defined]
+    assert backlog["queued"] > 0, "nothing was queued when Redis died: the drill proved nothing"
+    assert accepted_before < ARTICLES, "ingest had finished before Redis died"
+    census, _ = settle(
+        drill,
+        result,
+        ARTICLES,
+        tasks_queued_when_killed=backlog["queued"],
+        accepted_before_kill=accepted_before,
+    )
+    check(drill, result, census)
+
+
+def _poison(count: int) -> list[dict[str, Any]]:
+    """Pages with no main text: the worker's HTML extraction refuses them, every time."""
+    return [
+        {
+            "html": f"<html><head><title>Poison {n}</title></head><body></body></html>",
+            "source": "Drill Poison",
+        }
+        for n in range(count)
+    ]
+
+
+def _ids(articles: list[dict[str, Any]]) -> set[str]:
+    now = datetime.now(UTC)
+    return {
+        to_payload(ArticleIn.model_validate(a), content_type="application/json", received_at=now)[
+            "id"
+        ]
+        for a in articles
+    }
+
+
+def test_poison_articles_end_in_dead_letters(make_drill: MakeDrill, stack: Stack) -> None:
+    """Drill 5: articles that always fail enrichment are dead-lettered after N tries, with the
+    reason; the others are indexed without waiting for them."""
+    stack.use_es_options("")
+    drill = make_drill("5-poison", 5)
+    good = make_articles("poison", ARTICLES, seed=5)
+    poison = _poison(10)
+    articles = [*good]
+    for n, page in enumerate(poison):
+        articles.insert(n * 97, page)  # spread over many batches
+    drill.start_ingest()
+    result = drill.post(articles, PostResult())
+    drill.start_worker("a")
+    census, _ = settle(drill, result, len(articles), poison_articles=len(poison))
+    check(drill, result, census)
+    poison_ids = _ids(poison)
+    assert census.dead == poison_ids
+    assert census.indexed == _ids(good)
+    letters = get_dead_letters(drill.redis, drill.prefix, sorted(poison_ids))
+    assert len(letters) == len(poison)
+    for letter in letters:
+        assert letter.attempts == drill.settings.article_max_attempts, letter.summary()
+        assert "the HTML page has no main text" in letter.error, letter.summary()
+        assert letter.payload["html"].startswith("<html>"), letter.summary()
+
+
+def test_same_articles_posted_three_times_at_once(make_drill: MakeDrill, stack: Stack) -> None:
+    """Drill 6: three clients post the same 1,000 articles concurrently: one document each,
+    revision 1, the newest version kept."""
+    stack.use_es_options("")
+    drill = make_drill("6-concurrent", 6)
+    drill.start_ingest()
+    drill.start_worker("a")
+    articles = make_articles("triple", ARTICLES, seed=6)
+    result = PostResult()
+    posters = [drill.post_in_background(articles, result, batch=100) for _ in range(3)]
+    for poster in posters:
+        poster.join(timeout=SETTLE_S)
+        assert not poster.errors, poster.errors  # type: ignore[attr-defined]
+    assert result.accepted == _ids(articles)
+    assert result.statuses[202] == 3 * ARTICLES // 100
+    census, _ = settle(drill, result, ARTICLES, posts=3 * ARTICLES)
+    check(drill, result, census)
