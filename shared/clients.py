@@ -18,6 +18,9 @@ from shared.settings import Settings, get_settings
 @lru_cache(maxsize=4)
 def _elasticsearch(urls: str, timeout_s: float) -> Elasticsearch:
     # Several nodes, comma-separated: a request that cannot reach one is retried on another.
+    # A dead node refuses connections or cuts the one a request is on: both are connection
+    # errors, retried on another node whatever the method (tests/test_cluster.py). A timeout
+    # is not retried: on an overloaded cluster that would send every slow request twice.
     nodes = [url.strip() for url in urls.split(",") if url.strip()]
     return Elasticsearch(
         nodes,

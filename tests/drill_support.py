@@ -74,6 +74,10 @@ class Stack:
     redis_port: int = field(default_factory=free_port)
     es_port: int = field(default_factory=free_port)
     es_extra_opts: str = ""
+    # multi-node: one node of a cluster (tests/test_cluster.py); its peers share run_id, so
+    # they share the cluster name. A blank node name is services.sh's default.
+    es_discovery: str = "single-node"
+    es_node_name: str = ""
 
     @property
     def es_url(self) -> str:
@@ -90,6 +94,8 @@ class Stack:
             "NEWSROOM_ES_HEAP": "512m",
             "NEWSROOM_ES_CLUSTER_NAME": f"newsroom-drills-{self.run_id}",
             "NEWSROOM_ES_EXTRA_OPTS": self.es_extra_opts,
+            "NEWSROOM_ES_DISCOVERY": self.es_discovery,
+            "NEWSROOM_ES_NODE_NAME": self.es_node_name,
         }
 
     def services(self, action: str, service: str | None = None) -> float:
@@ -118,24 +124,33 @@ class Stack:
 
     def kill_redis(self) -> None:
         """SIGKILL the Redis server: a crash, not a shutdown (no final AOF rewrite or flush)."""
-        pid = int((self.state_dir / "redis" / "redis.pid").read_text().strip())
-        os.kill(pid, signal.SIGKILL)
-        probe = redis.Redis(port=self.redis_port, socket_timeout=1, socket_connect_timeout=1)
+        _crash("redis", self.state_dir / "redis" / "redis.pid", self.redis_port)
 
-        def down() -> bool:
-            try:
-                probe.ping()
-            except redis.RedisError:
-                return True
-            return False
-
-        wait_for("redis to die", down, 10, 0.1)
+    def kill_elasticsearch(self) -> None:
+        """SIGKILL this Elasticsearch node: a crash (no shard hand-off, no leaving the cluster)."""
+        (pid_file,) = self.state_dir.glob("elasticsearch-*/run/es.pid")
+        _crash("elasticsearch", pid_file, self.es_port)
 
     def es_write_rejections(self) -> int:
         stats = Elasticsearch(self.es_url, request_timeout=30).nodes.stats(metric="thread_pool")
         return sum(
             int(node["thread_pool"]["write"]["rejected"]) for node in stats["nodes"].values()
         )
+
+
+def _crash(what: str, pid_file: Path, port: int) -> None:
+    """SIGKILL the server whose pid is in ``pid_file``; return once its port refuses connections
+    (the kernel closes a killed process's sockets, so its clients see the crash at once)."""
+    os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
+
+    def down() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            return True
+        return False
+
+    wait_for(f"{what} to die", down, 10, 0.1)
 
 
 # --- processes the drills start (and are the only ones they stop) -------------------------------
@@ -295,10 +310,12 @@ class Drill:
         self.stack = stack
         self.prefix = f"drill-{stack.run_id}-{name}"
         self.queue = f"drill-{stack.run_id}-{name}"
+        # The nodes ingest, workers and web know: a cluster's, comma-separated, or the stack's.
+        self.es_url = str(settings.pop("elasticsearch_url", stack.es_url))
         self.extra = {f"NEWSROOM_{key.upper()}": str(value) for key, value in settings.items()}
         self.settings = Settings(
             redis_url=stack.redis_url(db),
-            elasticsearch_url=stack.es_url,
+            elasticsearch_url=self.es_url,
             index_prefix=self.prefix,
             queue_name=self.queue,
             **settings,
@@ -308,6 +325,7 @@ class Drill:
         self.redis = redis.Redis.from_url(
             self.settings.redis_url, decode_responses=True, socket_timeout=10
         )
+        # The drill's own look (census, counts): the stack's node, which a cluster drill keeps.
         self.es = Elasticsearch(stack.es_url, request_timeout=60)
         self.started = time.monotonic()
         self.notes: dict[str, Any] = {}
@@ -324,7 +342,7 @@ class Drill:
             | {
                 "NEWSROOM_ENVIRONMENT": "test",
                 "NEWSROOM_REDIS_URL": self.settings.redis_url,
-                "NEWSROOM_ELASTICSEARCH_URL": self.stack.es_url,
+                "NEWSROOM_ELASTICSEARCH_URL": self.es_url,
                 "NEWSROOM_INDEX_PREFIX": self.prefix,
                 "NEWSROOM_QUEUE_NAME": self.queue,
                 "HF_HUB_OFFLINE": "1",
@@ -592,3 +610,38 @@ def record(name: str, figures: dict[str, Any]) -> None:
     report["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     report["cpus"] = os.cpu_count()
     REPORT.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+
+
+# --- what every drill does at its end ---------------------------------------------------------
+
+SETTLE_S = 300
+
+
+def settle(
+    drill: Drill, result: PostResult, articles: int, **notes: Any
+) -> tuple[Census, dict[str, Any]]:
+    """Wait until every accepted article is indexed or dead-lettered (or SETTLE_S passes), take
+    the census and record the figures."""
+    drill.wait_until_settled(result.accepted, SETTLE_S)
+    census = drill.census(result.accepted)
+    figures = {
+        "articles": articles,
+        **census.figures(),
+        "seconds": round(time.monotonic() - drill.started, 1),
+        "http_statuses": {str(status): count for status, count in sorted(result.statuses.items())},
+        "http_5xx_not_503": result.server_errors(),
+        "connection_errors": result.connection_errors,
+        "worker": drill.worker_tally(),
+        "left_in_broker": drill.broker_backlog(),
+        **notes,
+    }
+    record(drill.name, figures)
+    return census, figures
+
+
+def check(drill: Drill, result: PostResult, census: Census) -> None:
+    """Fail on anything lost, duplicated, mis-versioned, mis-reported, or any 500."""
+    problems = census.problems()
+    if result.unexpected:
+        problems.append(f"unexpected answers from ingest: {result.unexpected[:3]}")
+    assert not problems, "\n".join(problems) + "\n" + drill.diagnostics()

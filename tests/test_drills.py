@@ -34,12 +34,14 @@ import pytest
 from shared.deadletters import get_dead_letters
 from shared.schema import ArticleIn, to_payload
 from tests.drill_support import (
-    Census,
+    SETTLE_S,
     Drill,
     PostResult,
     Stack,
+    check,
     make_articles,
     record,
+    settle,
     wait_for,
 )
 
@@ -51,7 +53,6 @@ ARTICLES = 1000
 # The issue's soak stops Elasticsearch for 60 s; CI for 5 s, on top of the ~20-30 s it takes to
 # start again, so the workers still see a 30-40 s outage and several rounds of retries.
 ES_STOPPED_S = 60 if SOAK else 5
-SETTLE_S = 300
 # Drill 1 kills a worker's main process: the batches it held stay in Redis ("unacked") until the
 # visibility timeout, when another worker queues them again. The drill shortens the timeout
 # (production: NEWSROOM_BROKER_VISIBILITY_TIMEOUT_S=3600) so that happens within the drill.
@@ -100,36 +101,6 @@ def make_drill(stack: Stack) -> Iterator[MakeDrill]:
     yield make
     for drill in made:
         drill.close()
-
-
-def settle(
-    drill: Drill, result: PostResult, articles: int, **notes: Any
-) -> tuple[Census, dict[str, Any]]:
-    """Wait until every accepted article is indexed or dead-lettered (or SETTLE_S passes), take
-    the census and record the figures."""
-    drill.wait_until_settled(result.accepted, SETTLE_S)
-    census = drill.census(result.accepted)
-    figures = {
-        "articles": articles,
-        **census.figures(),
-        "seconds": round(time.monotonic() - drill.started, 1),
-        "http_statuses": {str(status): count for status, count in sorted(result.statuses.items())},
-        "http_5xx_not_503": result.server_errors(),
-        "connection_errors": result.connection_errors,
-        "worker": drill.worker_tally(),
-        "left_in_broker": drill.broker_backlog(),
-        **notes,
-    }
-    record(drill.name, figures)
-    return census, figures
-
-
-def check(drill: Drill, result: PostResult, census: Census) -> None:
-    """Fail on anything lost, duplicated, mis-versioned, mis-reported, or any 500."""
-    problems = census.problems()
-    if result.unexpected:
-        problems.append(f"unexpected answers from ingest: {result.unexpected[:3]}")
-    assert not problems, "\n".join(problems) + "\n" + drill.diagnostics()
 
 
 def test_bulk_rejections_429(make_drill: MakeDrill, stack: Stack) -> None:
