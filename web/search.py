@@ -6,8 +6,10 @@ import base64
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from elasticsearch import Elasticsearch
@@ -411,6 +413,10 @@ def search_articles(
     """Run a search. ``embed`` turns the query into a vector for semantic and hybrid modes;
     without it every search is a keyword search."""
     options: dict[str, Any] = {"index": alias, "ignore_unavailable": True, "allow_no_indices": True}
+    mode = request.mode if request.ranked_by_meaning and embed is not None else "keyword"
+    # The query's vector is computed while Elasticsearch answers the bounds request (numpy
+    # leaves the GIL while it multiplies): the embedding costs about as much as a search.
+    vector = _embedding_pool().submit(embed, request.query) if embed and mode != "keyword" else None
     bounds = es.search(**options, **build_bounds_body(request)).get("aggregations", {})
     first, last = (bounds.get(name, {}).get("value_as_string") for name in ("first", "last"))
     interval = (
@@ -419,8 +425,7 @@ def search_articles(
         else "month"
     )
     body = build_search_body(request, interval)
-    mode = request.mode if request.ranked_by_meaning and embed is not None else "keyword"
-    if mode == "keyword" or embed is None:
+    if vector is None:
         response = es.search(**options, **body)
         hits = response["hits"]["hits"]
         total = response["hits"]["total"]
@@ -429,8 +434,15 @@ def search_articles(
         # Facets and the timeline still count keyword matches: kNN has no notion of a match.
         keyword_body = body | {"size": FUSION_DEPTH, "from": 0, "_source": False}
         keyword_body.pop("highlight")
-        response = es.search(**options, **keyword_body)
-        knn = es.search(**options, **_knn_body(request, embed(request.query)))
+        knn_body = _knn_body(request, vector.result())
+        # One round trip: Elasticsearch runs the two searches side by side.
+        header = {key: options[key] for key in ("index", "ignore_unavailable", "allow_no_indices")}
+        response, knn = es.msearch(searches=[header, keyword_body, header, knn_body])["responses"]
+        if "error" in response or "error" in knn:
+            # _msearch reports a failed part in its answer: ask again alone, so it raises the
+            # same error a plain search would (the views turn those into 400 or 503).
+            response = es.search(**options, **keyword_body)
+            knn = es.search(**options, **knn_body)
         meaning = [hit["_id"] for hit in knn["hits"]["hits"]]
         words = [hit["_id"] for hit in response["hits"]["hits"]] if mode == "hybrid" else []
         fused = reciprocal_rank_fusion([words, meaning] if words else [meaning])
@@ -456,6 +468,12 @@ def search_articles(
         "date_to": request.date_to.isoformat() if request.date_to else None,
         "sort": request.sort,
     }
+
+
+@lru_cache(maxsize=1)
+def _embedding_pool() -> ThreadPoolExecutor:
+    """One thread per process for query embeddings (made on first use, after any fork)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="query-embedding")
 
 
 def _next_cursor(request: SearchRequest, hits: list[dict[str, Any]]) -> str | None:
