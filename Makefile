@@ -1,4 +1,4 @@
-.PHONY: up test lint format services-up services-down install clean
+.PHONY: up test lint format services-up services-down install clean bench bench-quick
 
 up: ## run the whole stack here (Redis, Elasticsearch, ingest, worker, web); Ctrl-C stops it
 	scripts/run.sh
@@ -20,6 +20,12 @@ install:
 
 services-up:
 	scripts/services.sh start
+
+bench: install services-up ## full benchmark (100k-doc search index): bench/results/latest.json, docs/BENCHMARKS.md
+	HF_HUB_OFFLINE=1 .venv/bin/python -m bench --mode full
+
+bench-quick: install services-up ## the same measures, smaller (a few minutes)
+	HF_HUB_OFFLINE=1 .venv/bin/python -m bench --mode quick
 
 services-down:
 	scripts/services.sh stop

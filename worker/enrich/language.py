@@ -58,5 +58,10 @@ def detect_language(text: str) -> str:
 
 def warm_up() -> None:
     """lingua only: py3langid (about 200 MB of Python tables) loads on the first text under
-    ``SHORT_TEXT_WORDS``; a stream of full articles never needs it."""
-    detect_language("Warm-up text so that the language models load before the first article.")
+    ``SHORT_TEXT_WORDS``; a stream of full articles never needs it. The sample is longer than
+    that, or it would load py3langid itself (measured: about 70 MB more per worker process,
+    bench/experiments.py)."""
+    detect_language(
+        "Warm-up text so that the language models load before the first article arrives: "
+        "it has to be long enough for lingua to decide alone, without the second model."
+    )
