@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import corpus, enriched, report
-from bench.housekeeping import delete_index
+from bench.housekeeping import delete_index, delete_redis_prefix
 from bench.index import build_search_index, measure_raw_bulk, search_prefix
 from bench.ingest import measure_ingest
 from bench.pipeline import measure_pipeline
@@ -103,6 +103,8 @@ def _search_phase(
         )
     finally:
         stop(web)
+        # The web's request metrics, kept in Redis under the index prefix; the index stays.
+        delete_redis_prefix(get_redis(Settings()), prefix)
     return found | {"index": built}
 
 
@@ -228,8 +230,6 @@ def run(
 
 
 def measure_enrichment_phase(indices: list[int], cores: int, settings: Settings) -> dict[str, Any]:
-    from bench.housekeeping import delete_redis_prefix
-
     dup_prefix = "newsroom-bench-enrich"
     redis_client = get_redis(settings)
     delete_redis_prefix(redis_client, dup_prefix)
@@ -338,7 +338,7 @@ def main() -> None:
         report.write_json(recorded, "recorded-full.json")
         report.update_doc("full", report.render(recorded))
         report.plots(recorded, report.DOC.parent)
-    _log(f"wrote {path} and {report.DOC} in {results['total_seconds']:.0f} s")
+    _log(f"wrote {path} in {results['total_seconds']:.0f} s (tables: {report.DOC})")
     summary = {key: results.get(key) for key in report.TARGETS}
     print(json.dumps(summary, indent=1))
 

@@ -14,10 +14,12 @@ and reads their resident memory after ``worker.enrich.warm_up()`` with and witho
 text language model (py3langid) loaded. ``es-fields`` bulk-indexes the same replicas of
 cached enriched documents with the full document and with one costly field left out at a time
 (the embedding, the autocomplete inputs, the nested quotes), rounds interleaved, and compares
-the Elasticsearch process's CPU per document. ``search-parts`` runs the query mix's text
-queries against a bench search index step by step as ``web.search.search_articles`` does
-(bounds, keyword search with facets and timeline, query embedding, kNN, the page's hits with
-highlights) and times each step.
+the Elasticsearch process's CPU per document. ``search-parts`` makes the requests that
+``web.search.search_articles`` makes for the query mix's text queries (bounds, keyword search
+with facets and timeline, query embedding, kNN, the page's hits with highlights) one at a time
+against a bench search index and times each: what each part costs alone
+(``search_articles`` itself overlaps the embedding with the bounds request and sends the
+keyword and kNN searches in one ``_msearch``).
 """
 
 from __future__ import annotations

@@ -239,7 +239,13 @@ def measure_pipeline(
         memory = [rss_mb(pid) for pid in pool]
         seconds = ended - began
         pipeline_aps = len(ids) / seconds
-        stack_cpu = cpu["worker"] + cpu["ingest"] + cpu["redis"] + cpu["elasticsearch"]
+        stack_cpu = (
+            cpu["worker"]
+            + cpu["ingest"]
+            + cpu["redis"]
+            + cpu.get("redis_children", 0.0)
+            + cpu["elasticsearch"]
+        )
         result: dict[str, Any] = {
             "pipeline_aps": pipeline_aps,
             "articles": len(ids),

@@ -234,7 +234,12 @@ def render(results: Mapping[str, Any]) -> str:
         f"{v['python']}, spaCy {v['spacy_py']}, Celery {v['celery_py']}, gunicorn "
         f"{v['gunicorn_py']}; commit {v['newsroom_commit']}. Phase times: "
         + ", ".join(f"{k} {s:.0f} s" for k, s in results.get("phase_seconds", {}).items())
-        + ".",
+        + "."
+        + "".join(
+            f" Phases {', '.join(run['phases'])} measured again on {run['date']} (load average "
+            f"{run['load_average']}, commit {run['commit']}) and merged in."
+            for run in (results.get("merged") or [])[-1:]
+        ),
         "",
         *targets_table(results),
         "",
@@ -293,11 +298,14 @@ def plots(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
     series: list[tuple[str, list[float]]] = [(label, v) for label, v in candidates if v]
     if series:
         figure, axes = plt.subplots(figsize=(7, 3.5))
+        # Log-spaced bins on a log axis: the body and the long tail both stay readable.
+        low = max(0.5, min(min(values) for _, values in series))
         top = max(max(values) for _, values in series)
-        bins = [x * top / 60 for x in range(61)]
+        bins = [low * (top / low) ** (x / 60) for x in range(61)]
         for label, values in series:
             axes.hist(values, bins=bins, alpha=0.6, label=label)
-        axes.set_xlabel("/api/search latency (ms), sequential, query mix")
+        axes.set_xscale("log")
+        axes.set_xlabel("/api/search latency (ms, log scale), sequential, query mix")
         axes.set_ylabel("queries")
         axes.legend()
         figure.tight_layout()

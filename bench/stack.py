@@ -233,6 +233,12 @@ class CpuMeter:
         if self.redis_client is not None:
             info = self.redis_client.info("cpu")  # type: ignore[attr-defined]
             found["redis"] = float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+            # Its forked children: append-only-file rewrites and snapshots.
+            found["redis_children"] = float(info["used_cpu_sys_children"]) + float(
+                info["used_cpu_user_children"]
+            )
+            persistence = self.redis_client.info("persistence")  # type: ignore[attr-defined]
+            found["redis_aof_rewrites"] = float(persistence.get("aof_rewrites", 0))
         if self.es_client is not None:
             stats = self.es_client.nodes.stats(node_id="_local", metric="process")  # type: ignore[attr-defined]
             node = next(iter(stats["nodes"].values()))
