@@ -9,34 +9,29 @@ from typing import Any
 
 import redis
 from celery import Celery
-from kombu.exceptions import OperationalError
 
+from ingest.broker import encode_task_message, note_depth, push_tasks, queue_depth
+from shared.clients import get_broker_redis
 from shared.http import ApiError
 from shared.schema import ArticleIn, to_payload
 from shared.settings import Settings
-from shared.status import set_states
+from shared.status import queue_state_records
 from worker.celery_app import PROCESS_ARTICLES_TASK
 
 
-def queued_tasks(celery_app: Celery, queue: str) -> int:
-    """Tasks waiting in ``queue`` (not those a worker holds). The broker is Redis, where a
-    queue is a list; kombu's transport-neutral passive declare fails on an empty queue."""
-    with celery_app.pool.acquire(block=True, timeout=5) as connection:
-        return int(connection.default_channel.client.llen(queue))
-
-
-def refuse_when_backlogged(celery_app: Celery, settings: Settings, queue: str) -> None:
+def refuse_when_backlogged(settings: Settings, queue: str) -> None:
     """Raise ``ApiError(429)`` while ``queue`` is deeper than the configured limit, and 503
     when the broker cannot be asked: accepting then could not be made durable."""
+    limit = settings.ingest_max_queued_tasks
     try:
-        depth = queued_tasks(celery_app, queue)
-    except (OperationalError, redis.RedisError, OSError) as error:
+        depth = queue_depth(get_broker_redis(settings), queue, limit)
+    except (redis.RedisError, OSError) as error:
         raise ApiError(503, "Queue unavailable", f"Redis is unreachable: {error}") from error
-    if depth >= settings.ingest_max_queued_tasks:
+    if depth >= limit:
         raise ApiError(
             429,
             "Too many queued articles",
-            f"{depth} tasks are waiting (limit {settings.ingest_max_queued_tasks}); "
+            f"{depth} tasks are waiting (limit {limit}); "
             f"send again after {settings.ingest_retry_after_s} s",
             retry_after_s=settings.ingest_retry_after_s,
             queued_tasks=depth,
@@ -80,43 +75,56 @@ def enqueue_payloads(
     """Send payloads to ``queue`` (the live one by default) in batches: ingest, replays of
     dead letters, rebuilds.
 
-    The ``queued`` state is written before the task is sent, so a fast worker's ``indexed``
-    can never be overwritten by it. Raises ``ApiError(503)`` when Redis cannot take them.
+    Each article's ``queued`` state is written before its task, so a fast worker's
+    ``indexed`` can never be overwritten by it: in one ``MULTI``/``EXEC`` with the tasks when
+    the broker is the status Redis (one round trip, all or nothing), else just before them.
+    Raises ``ApiError(503)`` when Redis cannot take them; then none was queued.
     """
+    queue = queue or settings.queue_name
+    size = settings.ingest_task_batch_size
+    batches = [payloads[start : start + size] for start in range(0, len(payloads), size)]
+    broker = get_broker_redis(settings)
+    pipe = redis_client.pipeline(transaction=True)
     try:
-        set_states(
-            redis_client,
+        queue_state_records(
+            pipe,
             settings.index_prefix,
             [(p["id"], "queued", None) for p in payloads],
             settings.status_ttl_s,
         )
+        if broker is not redis_client:
+            pipe.execute()
+            pipe = broker.pipeline(transaction=True)
+        push_tasks(pipe, queue, [_task_message(celery_app, batch, queue) for batch in batches])
+        note_depth(broker, queue, int(pipe.execute()[-1]))
     except redis.RedisError as error:
-        raise ApiError(
-            503, "Queue unavailable", f"Redis cannot record the articles: {error}"
-        ) from error
-    size = settings.ingest_task_batch_size
-    sent = 0
-    try:
-        for start in range(0, len(payloads), size):
-            batch = payloads[start : start + size]
-            celery_app.send_task(
-                PROCESS_ARTICLES_TASK, args=[batch], queue=queue or settings.queue_name
-            )
-            sent += len(batch)
-    except (OperationalError, redis.RedisError) as error:
-        unsent = payloads[sent:]
-        # If even this fails, the 503 below still tells the client to send these again.
+        # Should the connection drop after EXEC was sent, the tasks may be queued after all:
+        # a client sending them again only rewrites the same ids (indexing is idempotent).
         with contextlib.suppress(redis.RedisError):
-            set_states(
-                redis_client,
+            status_pipe = redis_client.pipeline(transaction=False)
+            queue_state_records(
+                status_pipe,
                 settings.index_prefix,
-                [(p["id"], "failed", "not queued: the broker was unavailable") for p in unsent],
+                [(p["id"], "failed", "not queued: the broker was unavailable") for p in payloads],
                 settings.status_ttl_s,
             )
+            status_pipe.execute()
         raise ApiError(
             503,
             "Queue unavailable",
-            f"could not queue {len(unsent)} of {len(payloads)} articles: {error}",
-            queued_ids=[p["id"] for p in payloads[:sent]],
-            not_queued_ids=[p["id"] for p in unsent],
+            f"could not queue the {len(payloads)} articles: {error}",
+            queued_ids=[],
+            not_queued_ids=[p["id"] for p in payloads],
         ) from error
+
+
+def _task_message(celery_app: Celery, batch: Sequence[dict[str, Any]], queue: str) -> str:
+    ids = ", ".join(p["id"] for p in batch[:3])
+    more = f" and {len(batch) - 3} more" if len(batch) > 3 else ""
+    return encode_task_message(
+        celery_app,
+        PROCESS_ARTICLES_TASK,
+        [list(batch)],
+        queue=queue,
+        argsrepr=f"[{len(batch)} articles: {ids}{more}]",
+    )

@@ -94,7 +94,7 @@ def _body(settings: Settings) -> bytes:
 def post_articles() -> tuple[Response, int]:
     settings = app_settings()
     queue = _queue(settings)
-    refuse_when_backlogged(celery_app, settings, queue)  # before reading a body it would refuse
+    refuse_when_backlogged(settings, queue)  # before reading a body it would refuse
     parsed = parse_articles(
         _body(settings),
         request.mimetype,

@@ -72,9 +72,12 @@ start_redis() {
   command -v redis-server >/dev/null || apt_install redis-server
   if redis_up; then log "redis already answering on 127.0.0.1:$REDIS_PORT"; return; fi
   mkdir -p "$REDIS_DIR"
+  # Archive loads queue hundreds of MB before workers catch up; with the default 64 MB
+  # threshold Redis forked an AOF rewrite at every doubling on the way (docs/BENCHMARKS.md).
   redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes \
     --daemonize yes --dir "$REDIS_DIR" --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" \
-    --appendonly yes --appendfsync everysec --maxmemory-policy noeviction --save ""
+    --appendonly yes --appendfsync everysec --maxmemory-policy noeviction --save "" \
+    --auto-aof-rewrite-min-size 1gb
   for _ in $(seq 50); do redis_up && { log "redis up on 127.0.0.1:$REDIS_PORT (data in $REDIS_DIR)"; return; }; sleep 0.1; done
   log "redis did not start; see $REDIS_DIR/redis.log"; exit 1
 }

@@ -5,9 +5,10 @@ workers and the Celery worker several processes, on one host or several. Per-pro
 would tell each scrape the story of whichever process answered; prometheus_client's
 multiprocess mode fixes that for one host only, needs a shared directory wiped at every start
 and cannot see a worker on another machine. One Redis hash of counters, written with
-``HINCRBY`` in a single pipelined round trip per request or per batch, is shared by every
-process of every service, survives restarts (AOF) and is read back in one round trip per
-scrape. prometheus_client still writes the exposition format (``render``).
+``HINCRBY`` in a single pipelined round trip per batch (and at most once a second per HTTP
+process), is shared by every process of every service, survives restarts (AOF) and is read
+back in one round trip per scrape. prometheus_client still writes the exposition format
+(``render``).
 
 Layout, under ``<prefix>:metrics:``:
 - ``counters``: field ``["name", [[label, value], ...]]`` (JSON) -> total;
@@ -219,6 +220,17 @@ class Recorder:
         # The count is the +Inf bucket's cumulative total: no field of its own.
         self.histograms[json.dumps([histogram.name, pairs, _bucket_label(bound)])] += 1
         self.histograms[json.dumps([histogram.name, pairs, "sum"])] += value
+        return self
+
+    def merge(self, other: Recorder) -> Recorder:
+        """Add ``other``'s increments to these (a process gathering many requests')."""
+        for field, amount in other.counters.items():
+            self.counters[field] += amount
+        for field, amount in other.histograms.items():
+            self.histograms[field] += amount
+        for name, count in other.series.items():
+            self.series[name] += count
+        self.failures.extend(other.failures)
         return self
 
     def failure(

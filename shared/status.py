@@ -22,13 +22,23 @@ def set_states(
     ttl_s: int,
 ) -> None:
     """Record ``(article_id, state, error)`` for many articles in one round trip."""
-    now = datetime.now(UTC).isoformat()
     pipe = client.pipeline(transaction=False)
+    queue_state_records(pipe, prefix, states, ttl_s)
+    pipe.execute()
+
+
+def queue_state_records(
+    pipe: redis.client.Pipeline,
+    prefix: str,
+    states: Iterable[tuple[str, State, str | None]],
+    ttl_s: int,
+) -> None:
+    """Add the writes of ``set_states`` to ``pipe``, to go with the caller's own commands."""
+    now = datetime.now(UTC).isoformat()
     for article_id, state, error in states:
         key = _key(prefix, article_id)
         pipe.hset(key, mapping={"state": state, "updated_at": now, "error": error or ""})
         pipe.expire(key, ttl_s)
-    pipe.execute()
 
 
 def get_state(client: redis.Redis, prefix: str, article_id: str) -> dict[str, str] | None:

@@ -1,0 +1,83 @@
+"""Ingest's own task messages (ingest/broker.py) against what Celery's ``send_task`` writes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+from ingest import broker
+from shared.clients import get_broker_redis
+from shared.settings import Settings
+from worker.celery_app import PROCESS_ARTICLES_TASK
+from worker.celery_app import app as celery_app
+
+# Headers whose values differ from one message to the next (ids, the sender) or that say
+# the same thing in other words (argsrepr: ids instead of a repr of every payload).
+_PER_MESSAGE_HEADERS = {"id", "root_id", "origin", "argsrepr"}
+
+
+def _stored(raw: bytes) -> dict[str, Any]:
+    message: dict[str, Any] = json.loads(raw)
+    message["body"] = json.loads(base64.b64decode(message["body"]))
+    return message
+
+
+def test_messages_are_stored_as_send_task_stores_them(services: None, settings: Settings) -> None:
+    client = get_broker_redis(settings)
+    queue = f"{settings.queue_name}-broker-probe"
+    args = [[{"id": "a" * 32, "title": "Café in Baku", "metadata": {"n": 1, "x": [None, 2.5]}}]]
+    try:
+        celery_app.send_task(PROCESS_ARTICLES_TASK, args=args, queue=queue)
+        pipe = client.pipeline()
+        broker.push_tasks(
+            pipe,
+            queue,
+            [
+                broker.encode_task_message(
+                    celery_app, PROCESS_ARTICLES_TASK, args, queue=queue, argsrepr="[1 article]"
+                )
+            ],
+        )
+        assert pipe.execute() == [2]  # LPUSH answers the new depth
+        ours, celerys = (_stored(raw) for raw in client.lrange(queue, 0, -1))  # type: ignore[union-attr]
+    finally:
+        client.delete(queue)
+
+    assert ours["body"] == celerys["body"]
+    assert set(ours) == set(celerys)
+    for key in ("content-type", "content-encoding"):
+        assert ours[key] == celerys[key]
+    assert set(ours["headers"]) == set(celerys["headers"])
+    for key, value in celerys["headers"].items():
+        if key not in _PER_MESSAGE_HEADERS:
+            assert ours["headers"][key] == value, key
+    assert ours["headers"]["root_id"] == ours["headers"]["id"]
+    assert ours["headers"]["argsrepr"] == "[1 article]"
+    ours_properties = dict(ours["properties"])
+    celerys_properties = dict(celerys["properties"])
+    assert ours_properties.pop("correlation_id") == ours["headers"]["id"]
+    for key in ("correlation_id", "delivery_tag", "reply_to"):
+        celerys_properties.pop(key)
+    assert ours_properties.pop("delivery_tag") != celerys["properties"]["delivery_tag"]
+    assert ours_properties.pop("reply_to") == ""  # no results are kept (task_ignore_result)
+    assert ours_properties == celerys_properties
+
+
+def test_queue_depth_is_reused_briefly_and_only_under_the_limit(
+    services: None, settings: Settings
+) -> None:
+    client = get_broker_redis(settings)
+    queue = f"{settings.queue_name}-depth-probe"
+    client.delete(queue)
+    try:
+        assert broker.queue_depth(client, queue, limit=3) == 0
+        client.rpush(queue, "x", "y")
+        assert broker.queue_depth(client, queue, limit=3) == 0  # read within DEPTH_MAX_AGE_S
+        time.sleep(broker.DEPTH_MAX_AGE_S * 1.5)
+        assert broker.queue_depth(client, queue, limit=3) == 2
+        broker.note_depth(client, queue, 3)  # an LPUSH reply said 3: at the limit
+        assert broker.queue_depth(client, queue, limit=3) == 2  # so it is read again at once
+    finally:
+        client.delete(queue)
