@@ -15,11 +15,11 @@ text language model (py3langid) loaded. ``es-fields`` bulk-indexes the same repl
 cached enriched documents with the full document and with one costly field left out at a time
 (the embedding, the autocomplete inputs, the nested quotes), rounds interleaved, and compares
 the Elasticsearch process's CPU per document. ``search-parts`` makes the requests that
-``web.search.search_articles`` makes for the query mix's text queries (bounds, keyword search
-with facets and timeline, query embedding, kNN, the page's hits with highlights) one at a time
-against a bench search index and times each: what each part costs alone
-(``search_articles`` itself overlaps the embedding with the bounds request and sends the
-keyword and kNN searches in one ``_msearch``).
+``web.search.search_articles`` makes for the query mix's text queries (bounds, facets and
+timeline, keyword top 100, query embedding, kNN, the page's hits with highlights) one at a
+time against a bench search index and times each: what each part costs alone
+(``search_articles`` runs three chains side by side: keyword; embedding then kNN; bounds then
+facets; then the page).
 """
 
 from __future__ import annotations
@@ -209,24 +209,27 @@ def search_parts(docs_count: int, queries: int = 200) -> dict[str, Any]:
             if first and last
             else "month"
         )
-        body = web_search.build_search_body(request, interval)
-        if not request.ranked_by_meaning:
-            timed("2 keyword search, whole page", lambda b=body: es.search(**options, **b))
-            continue
-        keyword_body = body | {"size": web_search.FUSION_DEPTH, "from": 0, "_source": False}
-        keyword_body.pop("highlight")
         timed(
-            "2 keyword top 100 + facets + timeline",
-            lambda b=keyword_body: es.search(**options, **b),
+            "2 facets + timeline + spelling",
+            lambda r=request, i=interval: es.search(
+                **options, **web_search.build_facets_body(r, i)
+            ),
         )
-        vector = timed("3 query embedding (numpy)", lambda r=request: embed_query(r.query))
+        body = web_search.build_hits_body(request)
+        if not request.ranked_by_meaning:
+            timed("3 keyword search, whole page", lambda b=body: es.search(**options, **b))
+            continue
+        keyword_body = body | {"size": web_search.FUSION_DEPTH, "from": 0, **web_search._IDS_ONLY}
+        keyword_body.pop("highlight")
+        timed("3 keyword top 100 (ids)", lambda b=keyword_body: es.search(**options, **b))
+        vector = timed("4 query embedding (numpy)", lambda r=request: embed_query(r.query))
         knn = timed(
-            "4 kNN top 100",
+            "5 kNN top 100 (ids)",
             lambda r=request, v=vector: es.search(**options, **web_search._knn_body(r, v)),
         )
-        ids = [hit["_id"] for hit in knn["hits"]["hits"]][: request.size]
+        ids = web_search._hit_ids(knn)[: request.size]
         timed(
-            "5 page by ids + highlight",
+            "6 page by ids + highlight",
             lambda b=body, i=ids: web_search._page_by_ids(es, options, b, i),
         )
     return {

@@ -1,7 +1,8 @@
-"""A/B of the hybrid search path: the committed web/search.py of a git revision against the
+"""A/B of the search path: the committed web/search.py of a git revision against the
 working tree's, interleaved in one process on the same index and queries (no vector cache).
 
     .venv/bin/python -m bench.hybrid_ab --rev HEAD~1 --alias newsroom-bench-100k-articles
+    .venv/bin/python -m bench.hybrid_ab --rev HEAD~1 --mix 200   # the benchmark's query mix
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from elasticsearch import Elasticsearch
 
@@ -45,12 +47,36 @@ def _load_revision(rev: str) -> ModuleType:
     return module
 
 
+def _mix(count: int, round_: int) -> list[dict[str, Any]]:
+    """The benchmark's query mix (bench/search.py) as ``SearchRequest`` fields, new per round."""
+    from dataclasses import asdict
+
+    from werkzeug.datastructures import MultiDict
+
+    from bench.enriched import load_cache
+    from bench.search import query_mix
+    from web.views import parse_search_request
+
+    mix = query_mix(list(load_cache().values()), count, seed=100 + round_)
+    return [
+        asdict(
+            parse_search_request(
+                MultiDict({k: str(v) for k, v in params.items() if not k.startswith("_")}), 10
+            )
+        )
+        for params in mix
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rev", default="HEAD~1")
     parser.add_argument("--alias", default="newsroom-bench-100k-articles")
     parser.add_argument("--url", default="http://127.0.0.1:9200")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--mix", type=int, default=0, help="this many queries of bench.search's mix instead"
+    )
     args = parser.parse_args()
     es = Elasticsearch(args.url, request_timeout=30)
     variants = {"before": _load_revision(args.rev), "after": current}
@@ -63,9 +89,13 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in variants}
     for round_ in range(args.rounds):
         order = list(variants.items()) if round_ % 2 == 0 else list(variants.items())[::-1]
-        for query in QUERIES:
+        for query in _mix(args.mix, round_) if args.mix else QUERIES:
             for name, module in order:
-                request = module.SearchRequest(query=f"{query} {round_}")
+                request = (
+                    module.SearchRequest(query=f"{query} {round_}")
+                    if isinstance(query, str)
+                    else module.SearchRequest(**query)
+                )
                 started = time.perf_counter()
                 module.search_articles(es, args.alias, request, embed)
                 times[name].append((time.perf_counter() - started) * 1000)

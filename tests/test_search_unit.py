@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
 
 from web.search import (
     SearchRequest,
-    build_search_body,
+    _facet_filters,
+    build_bounds_body,
+    build_facets_body,
+    build_hits_body,
     reciprocal_rank_fusion,
     to_simple_query_syntax,
 )
@@ -32,45 +36,54 @@ def test_operators_people_type(typed: str, sent: str) -> None:
 
 
 def test_empty_query_lists_newest_first() -> None:
-    body = build_search_body(SearchRequest(query="  ", page=3, size=10))
+    body = build_hits_body(SearchRequest(query="  ", page=3, size=10))
     assert body["query"]["bool"]["must"] == [{"match_all": {}}]
     assert body["from"] == 20
     assert next(iter(body["sort"][0])) == "published_at"
 
 
 def test_highlighting_escapes_html() -> None:
-    body = build_search_body(SearchRequest(query="x"))
+    body = build_hits_body(SearchRequest(query="x"))
     assert body["highlight"]["encoder"] == "html"
     text_query = body["query"]["bool"]["must"][0]["function_score"]["query"]
     assert text_query["simple_query_string"]["default_operator"] == "and"
 
 
 def test_relevance_has_a_recency_boost_and_date_sorts_do_not() -> None:
-    relevance = build_search_body(SearchRequest(query="x"))["query"]["bool"]["must"][0]
+    relevance = build_hits_body(SearchRequest(query="x"))["query"]["bool"]["must"][0]
     assert relevance["function_score"]["functions"][1]["gauss"]["published_at"]["scale"] == "30d"
-    newest = build_search_body(SearchRequest(query="x", sort="newest"))
+    newest = build_hits_body(SearchRequest(query="x", sort="newest"))
     assert "simple_query_string" in newest["query"]["bool"]["must"][0]
     assert newest["sort"][0] == {"published_at": {"order": "desc", "missing": "_last"}}
 
 
 def test_each_facet_counts_with_every_selection_but_its_own() -> None:
     request = SearchRequest(filters={"source": ("A", "B"), "people": ("Ann",)})
-    body = build_search_body(request)
-    assert body["post_filter"]["bool"]["filter"] == [
+    body = build_facets_body(request)
+    assert build_hits_body(request)["post_filter"]["bool"]["filter"] == [
         {"terms": {"source": ["A", "B"]}},
         {"terms": {"people": ["Ann"]}},
     ]
     assert body["aggs"]["source"]["filter"]["bool"]["filter"] == [{"terms": {"people": ["Ann"]}}]
     assert body["aggs"]["people"]["filter"]["bool"]["filter"] == [{"terms": {"source": ["A", "B"]}}]
-    assert (
-        body["aggs"]["language"]["filter"]["bool"]["filter"]
-        == body["post_filter"]["bool"]["filter"]
-    )
-    assert body["aggs"]["timeline"]["filter"] == body["post_filter"]
+    assert body["aggs"]["language"]["filter"]["bool"]["filter"] == _facet_filters(request)
+    assert body["aggs"]["timeline"]["filter"] == build_hits_body(request)["post_filter"]
+
+
+def test_counts_match_what_the_hits_match_without_scoring() -> None:
+    request = SearchRequest(query="harbour OR quay", date_from=date(2025, 9, 1))
+    hits = build_hits_body(request)["query"]["bool"]
+    scored = hits["must"][0]["function_score"]  # the recency boost ("now"): hits only
+    counting = build_facets_body(request)["query"]["bool"]
+    assert counting == {"filter": [scored["query"], *hits["filter"]]}
+    assert "now" not in json.dumps(counting)
+    bounds = build_bounds_body(SearchRequest(query="harbour", filters={"source": ("A",)}))
+    assert bounds["query"]["bool"]["filter"][-1] == {"terms": {"source": ["A"]}}
+    assert build_facets_body(request)["size"] == 0
 
 
 def test_dates_narrow_everything() -> None:
-    body = build_search_body(SearchRequest(date_from=date(2025, 9, 1), date_to=date(2025, 9, 30)))
+    body = build_hits_body(SearchRequest(date_from=date(2025, 9, 1), date_to=date(2025, 9, 30)))
     assert body["query"]["bool"]["filter"] == [
         {
             "range": {
