@@ -113,7 +113,6 @@ def enqueue_payloads(
             503,
             "Queue unavailable",
             f"could not queue the {len(payloads)} articles: {error}",
-            queued_ids=[],
             not_queued_ids=[p["id"] for p in payloads],
         ) from error
 

@@ -245,7 +245,7 @@ def make_articles(tag: str, count: int, seed: int) -> list[dict[str, Any]]:
 
 @dataclass
 class PostResult:
-    """What ingest accepted (202, and the ``queued_ids`` of a partial 503) and what else it said."""
+    """What ingest accepted (its 202s) and what else it said."""
 
     accepted: set[str] = field(default_factory=set)
     statuses: Counter[int] = field(default_factory=Counter)
@@ -405,8 +405,8 @@ class Drill:
         pause_s: float = 0, deadline_s: float = 300,
     ) -> PostResult:  # fmt: skip
         """POST in batches until each batch is accepted (202); 503 and 429 are retried as a client
-        would, keeping the ``queued_ids`` a 503 reports as already queued. ``pause_s`` between
-        batches keeps ingest busy while a drill breaks something."""
+        would (a 503 queues none of a request's articles). ``pause_s`` between batches keeps
+        ingest busy while a drill breaks something."""
         session = requests.Session()
         deadline = time.monotonic() + deadline_s
         for start in range(0, len(articles), batch):
@@ -429,8 +429,6 @@ class Drill:
                             result.unexpected.append(f"202 with rejected: {body['rejected'][:2]}")
                     break
                 if response.status_code == 503:
-                    with result.lock:
-                        result.accepted |= set(body.get("queued_ids") or [])
                     time.sleep(0.5)
                     continue
                 if response.status_code == 429:

@@ -205,7 +205,7 @@ def test_bulk_index_and_search_on_a_tiny_index(services: None, settings: Setting
     search_settings = Settings(index_prefix=prefix)
     queries = query_mix(list(DOCS.values()), 12)
     assert {q["_kind"] for q in queries} <= set(MIX)
-    latencies, modes = in_process(search_settings, queries, warm_up=2)
+    latencies, modes = in_process(search_settings, queries, warm_up=queries[:2])
     assert len(latencies) == 12
     assert sum(modes.values()) == 12
     assert len(baseline_match_all(search_settings, 5, warm_up=1)) == 5

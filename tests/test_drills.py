@@ -1,8 +1,8 @@
 """Fault drills (GitHub issue 5): nothing accepted is lost or duplicated.
 
 Each drill posts at least 1,000 articles to a real ingest (gunicorn), breaks something while real
-Celery workers enrich and index them, then takes a census: the ids ingest accepted (202, and the
-``queued_ids`` of a 503) must equal the ids indexed plus the ids dead-lettered, with one document
+Celery workers enrich and index them, then takes a census: the ids ingest accepted (its 202s)
+must equal the ids indexed plus the ids dead-lettered, with one document
 per id, its ``_version`` the one its payload carries and its revision 1 (no replay counted as a
 correction), and every article's status saying where it ended. The figures go to
 tests/artifacts/drills.json; docs/RELIABILITY.md explains them.
