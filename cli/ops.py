@@ -18,7 +18,6 @@ from cli.client import GaveUpError, IngestClient, KeyRefusedError
 from cli.ingesting import Ingestion, Summary
 from cli.sources import FeedError, Item, collect_files, parse_feed, read_files
 from cli.status import format_status
-from shared.clients import get_broker_redis, get_elasticsearch, get_redis
 from shared.monitoring import pipeline_snapshot
 from shared.settings import get_settings
 
@@ -254,9 +253,6 @@ def status_command(as_json: bool, watch: float | None, minutes: int) -> None:
         try:
             snapshot = pipeline_snapshot(
                 settings,
-                redis_client=get_redis(settings),
-                broker_client=get_broker_redis(settings),
-                es=get_elasticsearch(settings),
                 failure_window=minutes,
                 minutes=max(minutes, 30),
             )

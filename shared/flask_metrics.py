@@ -19,7 +19,7 @@ import redis
 from flask import Flask, Response, g, request
 
 from shared import metrics
-from shared.clients import get_broker_redis, get_elasticsearch, get_redis
+from shared.clients import get_redis
 from shared.http import ApiError, app_settings
 from shared.monitoring import metrics_text
 
@@ -111,12 +111,7 @@ def _metrics_view() -> Response:
     settings = app_settings()
     _gathered.flush()  # this process's own requests, up to this one
     try:
-        body = metrics_text(
-            settings,
-            redis_client=get_redis(settings),
-            broker_client=get_broker_redis(settings),
-            es=get_elasticsearch(settings),
-        )
+        body = metrics_text(settings)
     except (redis.RedisError, OSError) as error:
         raise ApiError(503, "Metrics unavailable", f"Redis is unreachable: {error}") from error
     return Response(body, content_type=metrics.CONTENT_TYPE)

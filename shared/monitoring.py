@@ -24,6 +24,7 @@ from elasticsearch import Elasticsearch, TransportError
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from shared import metrics
+from shared.clients import get_broker_redis, get_elasticsearch, get_redis
 from shared.deadletters import count_dead_letters, newest_dead_letters
 from shared.settings import Settings
 
@@ -115,12 +116,14 @@ def _rate_per_minute(series: list[dict[str, Any]], field: str, window: int, now:
     return round(float(sum(row[field] for row in recent)) / max(elapsed, 1 / 60), 2)
 
 
+def _clients(settings: Settings) -> tuple[redis.Redis, redis.Redis, Elasticsearch]:
+    """Status Redis, broker Redis, Elasticsearch: what every reading here needs."""
+    return get_redis(settings), get_broker_redis(settings), get_elasticsearch(settings)
+
+
 def pipeline_snapshot(
     settings: Settings,
     *,
-    redis_client: redis.Redis,
-    broker_client: redis.Redis,
-    es: Elasticsearch,
     minutes: int = 30,
     failure_window: int = 15,
     rate_window: int = 5,
@@ -128,6 +131,7 @@ def pipeline_snapshot(
 ) -> dict[str, Any]:
     """The state of the whole pipeline. Raises ``redis.RedisError`` when Redis cannot answer
     (then there is nothing to tell); an unreachable Elasticsearch shows as ``index.error``."""
+    redis_client, broker_client, es = _clients(settings)
     now = time.time()
     prefix = settings.index_prefix
     queues, reserved = queue_depths(settings, broker_client)
@@ -190,15 +194,10 @@ def _gauge(name: str, documentation: str, value: float, **labels: str) -> GaugeM
     return family
 
 
-def metrics_text(
-    settings: Settings,
-    *,
-    redis_client: redis.Redis,
-    broker_client: redis.Redis,
-    es: Elasticsearch,
-) -> bytes:
+def metrics_text(settings: Settings) -> bytes:
     """``/metrics``: the pipeline-wide counters and histograms, and gauges read now. Raises
     ``redis.RedisError`` when Redis cannot answer (the scrape then fails: ``up`` is 0)."""
+    redis_client, broker_client, es = _clients(settings)
     prefix = settings.index_prefix
     totals = metrics.read_totals(redis_client, prefix)
     queues, reserved = queue_depths(settings, broker_client)

@@ -14,7 +14,7 @@ from typing import Any
 import redis
 from flask import Blueprint, Response, jsonify, render_template, url_for
 
-from shared.clients import get_broker_redis, get_elasticsearch, get_redis
+from shared.clients import get_redis
 from shared.deadletters import get_dead_letters
 from shared.http import ApiError, app_settings
 from shared.monitoring import pipeline_snapshot
@@ -31,13 +31,7 @@ def snapshot() -> dict[str, Any]:
     """The snapshot, with links for the failures and dead letters; 503 without Redis."""
     settings = app_settings()
     try:
-        found = pipeline_snapshot(
-            settings,
-            redis_client=get_redis(settings),
-            broker_client=get_broker_redis(settings),
-            es=get_elasticsearch(settings),
-            minutes=MINUTES,
-        )
+        found = pipeline_snapshot(settings, minutes=MINUTES)
     except (redis.RedisError, OSError) as error:
         detail = f"Redis is unreachable: {error}"
         raise ApiError(503, "Pipeline state unavailable", detail) from error
