@@ -18,7 +18,7 @@ from worker.celery_app import app as celery_app
 _PER_MESSAGE_HEADERS = {"id", "root_id", "origin", "argsrepr"}
 
 
-def _stored(raw: bytes) -> dict[str, Any]:
+def _stored(raw: str | bytes) -> dict[str, Any]:
     message: dict[str, Any] = json.loads(raw)
     message["body"] = json.loads(base64.b64decode(message["body"]))
     return message
@@ -41,7 +41,7 @@ def test_messages_are_stored_as_send_task_stores_them(services: None, settings: 
             ],
         )
         assert pipe.execute() == [2]  # LPUSH answers the new depth
-        ours, celerys = (_stored(raw) for raw in client.lrange(queue, 0, -1))  # type: ignore[union-attr]
+        ours, celerys = (_stored(raw) for raw in client.lrange(queue, 0, -1))
     finally:
         client.delete(queue)
 
