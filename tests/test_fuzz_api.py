@@ -152,6 +152,13 @@ def unstated_rule(case: Any, response: Any) -> str | None:
     if 200 <= status < 300 and negative:
         if label == "POST /articles" and negative == {ParameterLocation.QUERY}:
             return "ingest reads query fields only for text/plain and text/html bodies"
+        if (
+            label == "POST /articles"
+            and ParameterLocation.BODY in negative
+            and status == 202
+            and response.json().get("rejected")
+        ):
+            return "a JSON array is taken item by item: the invalid ones are listed in rejected"
         if label == "POST /articles" and case.media_type in TEXT_TYPES | NDJSON_TYPES:
             return "a text body is text on the wire, whatever value was generated for it"
         if (

@@ -24,6 +24,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _as_from_a_terminal() -> None:
+    """Ctrl-C as a terminal sends it: a test run started in the background (``cmd &`` in a
+    script) inherits SIGINT ignored, and a shell cannot trap a signal ignored on entry."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_run_command_serves_the_sample_and_stops_on_ctrl_c(services: None, tmp_path: Path) -> None:
     ingest_port, web_port = _free_port(), _free_port()
     env = os.environ | {
@@ -36,7 +42,7 @@ def test_run_command_serves_the_sample_and_stops_on_ctrl_c(services: None, tmp_p
     log = (tmp_path / "run.log").open("wb")
     process = subprocess.Popen(
         [str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
+        start_new_session=True, preexec_fn=_as_from_a_terminal,
     )  # fmt: skip
     ingest, web = f"http://127.0.0.1:{ingest_port}", f"http://127.0.0.1:{web_port}"
     try:
