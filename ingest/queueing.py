@@ -15,7 +15,7 @@ from shared.clients import get_broker_redis
 from shared.http import ApiError
 from shared.schema import ArticleIn, to_payload
 from shared.settings import Settings
-from shared.status import queue_state_records
+from shared.status import queue_state_records, set_states
 from worker.celery_app import PROCESS_ARTICLES_TASK
 
 
@@ -101,14 +101,12 @@ def enqueue_payloads(
         # Should the connection drop after EXEC was sent, the tasks may be queued after all:
         # a client sending them again only rewrites the same ids (indexing is idempotent).
         with contextlib.suppress(redis.RedisError):
-            status_pipe = redis_client.pipeline(transaction=False)
-            queue_state_records(
-                status_pipe,
+            set_states(
+                redis_client,
                 settings.index_prefix,
                 [(p["id"], "failed", "not queued: the broker was unavailable") for p in payloads],
                 settings.status_ttl_s,
             )
-            status_pipe.execute()
         raise ApiError(
             503,
             "Queue unavailable",
