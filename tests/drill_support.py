@@ -9,6 +9,7 @@ what the index and the dead-letter store hold.
 from __future__ import annotations
 
 import ast
+import base64
 import contextlib
 import json
 import os
@@ -20,8 +21,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,14 @@ import redis
 import requests
 from elasticsearch import Elasticsearch, NotFoundError
 
+from shared import metrics
 from shared.deadletters import list_dead_letters
 from shared.settings import Settings
 from worker.versions import external_version
+
+# The task the drills follow (worker/celery_app.py's name; not imported, so this module loads
+# no Celery app).
+PROCESS_ARTICLES_TASK = "newsroom.process_articles"
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ROOT / "scripts" / "services.sh"
@@ -40,6 +46,11 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 REPORT = ARTIFACTS / "drills.json"
 LOGS = ARTIFACTS / "drills"
 _SUCCEEDED = re.compile(r"newsroom\.process_articles\[[^]]+\] succeeded in [0-9.]+s: (\{.*\})")
+# Celery's own lines about one task: "Task <name>[<id>] received / succeeded in ... / retry: ...
+# / raised ...". The id is what ties a batch a killed worker held to the worker that finished it.
+_TASK_EVENT = re.compile(
+    r"Task newsroom\.process_articles\[([0-9a-f-]{36})\] (received|succeeded|retry|raised)"
+)
 
 
 def free_port() -> int:
@@ -244,6 +255,18 @@ def make_articles(tag: str, count: int, seed: int) -> list[dict[str, Any]]:
 
 
 @dataclass
+class AcceptedPost:
+    """One request ingest answered 202: the ids it accepted, when it was sent and answered
+    (``time.time()``, the clock ingest reads too), and their ``received_at`` when the answer
+    gives it."""
+
+    ids: tuple[str, ...]
+    sent_at: float
+    answered_at: float
+    received_at: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class PostResult:
     """What ingest accepted (its 202s) and what else it said."""
 
@@ -252,11 +275,17 @@ class PostResult:
     connection_errors: int = 0
     unexpected: list[str] = field(default_factory=list)  # any 5xx but 503, any 4xx but 429
     lock: threading.Lock = field(default_factory=threading.Lock)
+    posts: list[AcceptedPost] = field(default_factory=list)  # every 202, in answer order
 
     def server_errors(self) -> int:
         return sum(
             count for status, count in self.statuses.items() if status >= 500 and status != 503
         )
+
+    def posts_of(self, article_id: str) -> list[AcceptedPost]:
+        """The accepted requests that held this article, in the order they were answered."""
+        with self.lock:
+            return [post for post in self.posts if article_id in post.ids]
 
 
 @dataclass
@@ -270,6 +299,12 @@ class Census:
     bad_versions: list[str]
     status_mismatches: list[str]
     lost_states: Counter[str]
+    # What the index and the dead letters say of each article: its indexed version's
+    # received_at; a dead letter's error and attempts; the status record's error.
+    received_at: dict[str, str] = field(default_factory=dict)
+    dead_reasons: dict[str, str] = field(default_factory=dict)
+    dead_attempts: dict[str, int] = field(default_factory=dict)
+    state_errors: dict[str, str] = field(default_factory=dict)
 
     def figures(self) -> dict[str, Any]:
         return {
@@ -310,6 +345,10 @@ class Drill:
         self.stack = stack
         self.prefix = f"drill-{stack.run_id}-{name}"
         self.queue = f"drill-{stack.run_id}-{name}"
+        # Its own bulk queue too (never the test run's): its workers consume both, and the
+        # broker check at the end looks at both.
+        settings.setdefault("bulk_queue_name", f"{self.queue}-bulk")
+        self.bulk_queue = str(settings["bulk_queue_name"])
         # The nodes ingest, workers and web know: a cluster's, comma-separated, or the stack's.
         self.es_url = str(settings.pop("elasticsearch_url", stack.es_url))
         self.extra = {f"NEWSROOM_{key.upper()}": str(value) for key, value in settings.items()}
@@ -374,11 +413,15 @@ class Drill:
         wait_for("ingest to answer", up, 60, 0.2)
         return proc
 
-    def start_worker(self, label: str, concurrency: int = 2) -> Proc:
+    def start_worker(
+        self, label: str, concurrency: int = 2, queues: Sequence[str] | None = None
+    ) -> Proc:
+        """A Celery worker consuming ``queues`` (by default the drill's live and bulk queues)."""
+        consumed = ",".join(queues or (self.queue, self.bulk_queue))
         proc = Proc(
             f"{self.name}-{label}",
             [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-             "--queues", self.queue, "--concurrency", str(concurrency), "--loglevel", "INFO",
+             "--queues", consumed, "--concurrency", str(concurrency), "--loglevel", "INFO",
              "--without-gossip", "--without-mingle", "--without-heartbeat",
              "--hostname", f"{self.prefix}-{label}@%h"],
             self.env(),
@@ -412,6 +455,7 @@ class Drill:
         for start in range(0, len(articles), batch):
             chunk = list(articles[start : start + batch])
             while time.monotonic() < deadline:
+                sent_at = time.time()
                 try:
                     response = session.post(f"{self.ingest_url}/articles", json=chunk, timeout=30)
                 except requests.RequestException:
@@ -423,8 +467,18 @@ class Drill:
                     result.statuses[response.status_code] += 1
                 body = response.json() if response.content else {}
                 if response.status_code == 202:
+                    items = body["articles"]
+                    post = AcceptedPost(
+                        ids=tuple(item["id"] for item in items),
+                        sent_at=sent_at,
+                        answered_at=time.time(),
+                        received_at={
+                            i["id"]: i["received_at"] for i in items if "received_at" in i
+                        },
+                    )
                     with result.lock:
-                        result.accepted |= {item["id"] for item in body["articles"]}
+                        result.accepted |= set(post.ids)
+                        result.posts.append(post)
                         if body.get("rejected"):
                             result.unexpected.append(f"202 with rejected: {body['rejected'][:2]}")
                     break
@@ -447,6 +501,8 @@ class Drill:
     def post_in_background(
         self, articles: Sequence[dict[str, Any]], result: PostResult, **options: Any
     ) -> threading.Thread:
+        """``post`` in a thread. Finish it with ``join_poster``, which raises whatever the
+        thread raised (``thread.errors`` holds it too), or fails if it is still posting."""
         errors: list[BaseException] = []
 
         def run() -> None:
@@ -474,19 +530,46 @@ class Drill:
     def dead_ids(self) -> set[str]:
         return {letter.id for letter in list_dead_letters(self.redis, self.prefix)}
 
-    def broker_backlog(self) -> dict[str, int]:
+    def broker_keys(self) -> dict[str, str]:
+        """Every key of kombu's Redis transport that holds this drill's messages, by kind:
+        the live and bulk queues with their priority lists (``<queue>\\x06\\x16<n>``), and the
+        ``unacked`` hash and ``unacked_index`` sorted set of messages delivered to a worker but
+        not acknowledged. The drill's Redis database is its own, so all of them are its."""
+        keys = {}
+        for queue in (self.queue, self.bulk_queue):
+            keys[queue] = "list"
+            for step in (3, 6, 9):  # kombu's PRIORITY_STEPS beyond 0
+                keys[f"{queue}\x06\x16{step}"] = "list"
+        keys["unacked"] = "hash"
+        keys["unacked_index"] = "zset"
+        return keys
+
+    def broker_leftovers(self) -> dict[str, int]:
+        """What the broker still holds for this drill, key by key (empty: nothing)."""
+        pipe = self.redis.pipeline(transaction=False)
+        keys = self.broker_keys()
+        for key, kind in keys.items():
+            {"list": pipe.llen, "hash": pipe.hlen, "zset": pipe.zcard}[kind](key)
         return {
-            "queued": int(self.redis.llen(self.queue)),
-            "unacked": int(self.redis.hlen("unacked")),
+            key.replace("\x06\x16", "@priority"): int(n)
+            for key, n in zip(keys, pipe.execute(), strict=True)
+            if n
         }
 
+    def broker_backlog(self) -> dict[str, int]:
+        left = self.broker_leftovers()
+        unacked = left.pop("unacked", 0)
+        left.pop("unacked_index", None)
+        return {"queued": sum(left.values()), "unacked": unacked}
+
     def wait_until_settled(
-        self, accepted: set[str], timeout_s: float, in_flight_s: float = 30
+        self, accepted: set[str], timeout_s: float, in_flight_s: float = 60
     ) -> float:
-        """Wait until every accepted article is indexed or dead-lettered and the queue is empty
-        (replays still queued could change what is indexed), then up to ``in_flight_s`` for the
-        batches being worked on to be acknowledged; return the seconds waited. Gives up quietly
-        at ``timeout_s``: the census says what is missing."""
+        """Wait until every accepted article is indexed or dead-lettered and the queues are
+        empty (replays still queued could change what is indexed), then up to ``in_flight_s``
+        for the broker to hold nothing of the drill (batches and alert tasks being worked on
+        acknowledged); return the seconds waited. Gives up quietly at ``timeout_s``: the
+        census and ``check`` say what is missing or left."""
         started = time.monotonic()
         deadline = started + timeout_s
 
@@ -500,9 +583,55 @@ class Drill:
         while time.monotonic() < deadline and not settled():
             time.sleep(1)
         acknowledged = min(deadline, time.monotonic() + in_flight_s)
-        while time.monotonic() < acknowledged and self.broker_backlog()["unacked"]:
+        while time.monotonic() < acknowledged:
+            with contextlib.suppress(redis.RedisError):
+                if not self.broker_leftovers():
+                    break
             time.sleep(0.5)
         return time.monotonic() - started
+
+    def held_tasks(self) -> set[str]:
+        """The ids of the tasks delivered to a worker and not acknowledged (``unacked``)."""
+        held: set[str] = set()
+        for raw in self.redis.hvals("unacked"):
+            message = json.loads(raw)[0]
+            held.add(str(message["headers"]["id"]))
+        return held
+
+    def task_events(self, procs: Sequence[Proc] | None = None) -> dict[str, Counter[str]]:
+        """What the workers' logs (of ``procs``, or all) say of each ``process_articles`` task
+        id: how many times it was received, succeeded, retried or raised. A message given back
+        (a worker lost, the visibility timeout) or retried keeps its task id, so a second
+        ``received`` is a redelivery or a retry."""
+        events: dict[str, Counter[str]] = defaultdict(Counter)
+        for proc in self.procs if procs is None else procs:
+            for line in proc.log().splitlines():
+                found = _TASK_EVENT.search(line)
+                if found:
+                    events[found.group(1)][found.group(2)] += 1
+        return dict(events)
+
+    def metric_totals(self) -> dict[str, float]:
+        """The pipeline counters the workers wrote (shared/metrics.py), for this drill's prefix."""
+        totals = metrics.read_totals(self.redis, self.prefix)
+        return {
+            "batches": totals.counter(metrics.BATCHES),
+            "batch_retries": totals.counter(metrics.BATCH_RETRIES),
+            "indexed": totals.counter(metrics.INDEXED),
+            "superseded": totals.counter(metrics.SUPERSEDED),
+            "failed_enrichment": totals.counter(metrics.FAILED, stage="enrichment"),
+            "failed_indexing": totals.counter(metrics.FAILED, stage="indexing"),
+            "queued_retry": totals.counter(metrics.QUEUED, origin="retry"),
+            "dead_lettered": totals.counter(metrics.DEAD_LETTERED),
+        }
+
+    def log_count(self, text: str, proc_names: Collection[str] | None = None) -> int:
+        """Lines of the drill's process logs (those named, or all) that hold ``text``."""
+        return sum(
+            proc.log().count(text)
+            for proc in self.procs
+            if proc_names is None or proc.name in proc_names
+        )
 
     def census(self, accepted: set[str]) -> Census:
         alias = self.settings.articles_alias
@@ -539,9 +668,11 @@ class Drill:
                     f"{hit['_id']}: _version {hit['_version']} (expected {expected}), "
                     f"revision {source.get('revision')}"
                 )
-        dead = self.dead_ids()
+        letters = list_dead_letters(self.redis, self.prefix)
+        dead = {letter.id for letter in letters}
         lost = accepted - indexed - dead
-        states = self._states(accepted)
+        records = self._records(accepted | dead)
+        states = {i: (record or {}).get("state") for i, record in records.items()}
         mismatches = [
             f"{i}: indexed but {states.get(i)!r}"
             for i in sorted(indexed)
@@ -562,14 +693,23 @@ class Drill:
             bad_versions=bad_versions,
             status_mismatches=mismatches,
             lost_states=Counter(str(states.get(i)) for i in lost),
+            received_at={hit["_id"]: hit["_source"]["received_at"] for hit in hits},
+            dead_reasons={letter.id: letter.error for letter in letters},
+            dead_attempts={letter.id: letter.attempts for letter in letters},
+            state_errors={
+                i: record.get("error", "") for i, record in records.items() if record is not None
+            },
         )
 
     def _states(self, ids: set[str]) -> dict[str, str | None]:
+        return {i: (record or {}).get("state") for i, record in self._records(ids).items()}
+
+    def _records(self, ids: set[str]) -> dict[str, dict[str, str] | None]:
         ordered = sorted(ids)
         pipe = self.redis.pipeline(transaction=False)
         for article_id in ordered:
-            pipe.hget(f"{self.prefix}:article:{article_id}", "state")
-        return dict(zip(ordered, pipe.execute(), strict=True))
+            pipe.hgetall(f"{self.prefix}:article:{article_id}")
+        return {i: (found or None) for i, found in zip(ordered, pipe.execute(), strict=True)}
 
     def worker_tally(self) -> dict[str, int]:
         """What the workers' logs say they did: batches run, documents refused as superseded
@@ -590,7 +730,7 @@ class Drill:
         }
 
     def diagnostics(self) -> str:
-        lines = [f"broker: {self.broker_backlog()}"]
+        lines = [f"broker: {self.broker_leftovers()}"]
         for proc in self.procs:
             tail = "\n    ".join(proc.log().splitlines()[-15:])
             lines.append(f"{proc.name} (alive={proc.alive()}):\n    {tail}")
@@ -616,11 +756,12 @@ SETTLE_S = 300
 
 
 def settle(
-    drill: Drill, result: PostResult, articles: int, **notes: Any
+    drill: Drill, result: PostResult, articles: int, *, in_flight_s: float = 60, **notes: Any
 ) -> tuple[Census, dict[str, Any]]:
-    """Wait until every accepted article is indexed or dead-lettered (or SETTLE_S passes), take
-    the census and record the figures."""
-    drill.wait_until_settled(result.accepted, SETTLE_S)
+    """Wait until every accepted article is indexed or dead-lettered (or SETTLE_S passes) and
+    up to ``in_flight_s`` more for the broker to hold nothing of the drill, take the census and
+    record the figures."""
+    drill.wait_until_settled(result.accepted, SETTLE_S, in_flight_s)
     census = drill.census(result.accepted)
     figures = {
         "articles": articles,
@@ -630,16 +771,220 @@ def settle(
         "http_5xx_not_503": result.server_errors(),
         "connection_errors": result.connection_errors,
         "worker": drill.worker_tally(),
-        "left_in_broker": drill.broker_backlog(),
+        "metrics": drill.metric_totals(),
+        "left_in_broker": drill.broker_leftovers(),
         **notes,
     }
     record(drill.name, figures)
     return census, figures
 
 
-def check(drill: Drill, result: PostResult, census: Census) -> None:
-    """Fail on anything lost, duplicated, mis-versioned, mis-reported, or any 500."""
+def check(
+    drill: Drill,
+    result: PostResult,
+    census: Census,
+    *,
+    indexed: Collection[str] | None = None,
+    dead_lettered: Mapping[str, str] | None = None,
+    broker_empty: bool = True,
+) -> None:
+    """Fail on anything lost, duplicated, mis-versioned, mis-reported, any 500, anything of the
+    drill left in the broker, and any article that did not end where the drill expects it.
+
+    ``dead_lettered`` maps each id expected in the dead letters to a pattern (``re.search``)
+    that its dead letter's error and its status record's error must match: why it failed. By
+    default no article may be dead-lettered. ``indexed``: the ids expected in the index; by
+    default every accepted id not expected in the dead letters. So a drill whose articles all
+    went to the dead letters instead of the index fails, although nothing was "lost"."""
     problems = census.problems()
     if result.unexpected:
         problems.append(f"unexpected answers from ingest: {result.unexpected[:3]}")
+    expected_dead = dict(dead_lettered or {})
+    expected_indexed = (
+        set(indexed) if indexed is not None else set(result.accepted) - set(expected_dead)
+    )
+    problems += _placement_problems(census, expected_indexed, expected_dead)
+    if broker_empty:
+        left = drill.broker_leftovers()
+        if left:
+            problems.append(f"left in the broker at the end: {left}")
     assert not problems, "\n".join(problems) + "\n" + drill.diagnostics()
+
+
+def _sample(ids: Collection[str], reasons: Mapping[str, str]) -> str:
+    shown = sorted(ids)[:3]
+    return ", ".join(f"{i} ({reasons[i][:200]!r})" if i in reasons else i for i in shown)
+
+
+def _placement_problems(census: Census, indexed: set[str], dead: Mapping[str, str]) -> list[str]:
+    """Which expected articles are not where expected, and which dead letters say the wrong why."""
+    found = []
+    if census.indexed != indexed:
+        missing, extra = indexed - census.indexed, census.indexed - indexed
+        found.append(
+            f"indexed: {len(missing)} expected missing (e.g. "
+            f"{_sample(missing, census.dead_reasons | census.state_errors)}), "
+            f"{len(extra)} not expected (e.g. {sorted(extra)[:3]})"
+        )
+    if census.dead != set(dead):
+        missing, extra = set(dead) - census.dead, census.dead - set(dead)
+        found.append(
+            f"dead-lettered: {len(missing)} expected missing (e.g. {sorted(missing)[:3]}), "
+            f"{len(extra)} not expected (e.g. {_sample(extra, census.dead_reasons)})"
+        )
+    wrong = []
+    for article_id, pattern in sorted(dead.items()):
+        if article_id not in census.dead:
+            continue
+        letter = census.dead_reasons.get(article_id, "")
+        status = census.state_errors.get(article_id, "")
+        if not re.search(pattern, letter) or not re.search(pattern, status):
+            wrong.append(f"{article_id}: {letter[:200]!r} / status {status[:200]!r} !~ {pattern!r}")
+        elif not status.startswith("dead-lettered after "):
+            wrong.append(f"{article_id}: status error {status[:200]!r}")
+    if wrong:
+        found.append(f"{len(wrong)} dead letters without the expected reason: {wrong[:3]}")
+    return found
+
+
+def join_poster(thread: threading.Thread, timeout_s: float = SETTLE_S) -> None:
+    """Wait for a ``Drill.post_in_background`` thread; raise what it raised, or fail if it is
+    still posting after ``timeout_s``: a poster's failure fails the drill, never just warns."""
+    thread.join(timeout=timeout_s)
+    errors: list[BaseException] = getattr(thread, "errors", [])
+    if errors:
+        raise AssertionError(f"{thread.name} failed: {errors[0]!r}") from errors[0]
+    assert not thread.is_alive(), f"{thread.name} still posting after {timeout_s:.0f} s"
+
+
+def fault_hit(drill: Drill, fault: str, **evidence: float) -> None:
+    """Record the evidence that the drill's fault reached the pipeline (in drills.json, beside
+    the figures ``settle`` wrote) and fail unless every piece of it is non-zero: a fault that
+    silently missed proves nothing."""
+    try:
+        report = json.loads(REPORT.read_text())
+    except (OSError, ValueError):
+        report = {}
+    figures = report.get("drills", {}).get(drill.name, {})
+    record(drill.name, figures | {"fault": fault, "fault_evidence": evidence})
+    missing = [name for name, value in evidence.items() if not value]
+    assert not missing, (
+        f"{fault}: no evidence that the fault was hit ({', '.join(missing)} = 0; "
+        f"all: {evidence})\n{drill.diagnostics()}"
+    )
+
+
+def newest_version_problems(census: Census, versions: Mapping[str, Collection[str]]) -> list[str]:
+    """Each indexed article must hold the newest version ingest accepted of it: ``versions``
+    maps an id to the ``received_at`` of every accepted version (``QueueTap.versions``)."""
+    found = []
+    for article_id in sorted(census.indexed):
+        accepted = versions.get(article_id)
+        if not accepted:
+            found.append(f"{article_id}: indexed, but no accepted version is known")
+            continue
+        newest = max(accepted, key=external_version)
+        held = census.received_at.get(article_id)
+        if held != newest:
+            found.append(
+                f"{article_id}: the index holds the version received at {held}, the newest "
+                f"accepted is {newest} (of {len(accepted)})"
+            )
+    return found
+
+
+# --- what ingest queued, seen from Redis -------------------------------------------------------
+
+# One argument of a MONITOR line: Redis quotes it and escapes \\, ", \n, \r, \t, \a, \b and
+# any other unprintable byte as \xHH (sdscatrepr).
+_MONITOR_ARG = re.compile(rb'"((?:[^"\\]|\\.)*)"', re.DOTALL)
+_MONITOR_ESCAPE = re.compile(rb"\\(x[0-9a-fA-F]{2}|.)", re.DOTALL)
+_ESCAPED = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"a": b"\a", b"b": b"\b"}
+
+
+def _unquote(raw: bytes) -> bytes:
+    def one(found: re.Match[bytes]) -> bytes:
+        code = found.group(1)
+        if len(code) == 3 and code[:1] == b"x":
+            return bytes([int(code[1:], 16)])
+        return _ESCAPED.get(code, code)
+
+    return _MONITOR_ESCAPE.sub(one, raw)
+
+
+class QueueTap:
+    """Every ``process_articles`` message pushed onto the drill's queues, as Redis executes the
+    push: which versions (``received_at``) of each article ingest queued.
+
+    Hand-written on MONITOR because nothing else sees every message without taking it from the
+    workers: ingest's 202 does not say when it received an article, and the queue is consumed
+    as it fills. MONITOR slows that Redis (each command is copied to the tap), so a drill uses
+    it only when it needs the versions. Use as a context manager; ``versions`` is complete
+    once it has exited (or after ``drain``)."""
+
+    def __init__(self, drill: Drill) -> None:
+        self.queues = {drill.queue.encode(), drill.bulk_queue.encode()}
+        self.versions: dict[str, set[str]] = defaultdict(set)
+        self.messages = 0
+        self.errors: list[str] = []
+        self._url = drill.settings.redis_url
+        self._lock = threading.Lock()
+        self._marks: set[bytes] = set()
+        self._stopping = threading.Event()
+        self._monitor: Any = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> QueueTap:
+        # No socket timeout: a read that times out would close the MONITOR connection.
+        self._monitor = redis.Redis.from_url(self._url).monitor()  # type: ignore[no-untyped-call]
+        self._monitor.__enter__()  # MONITOR sent and acknowledged: every later command is seen
+        self._thread = threading.Thread(target=self._run, name="queue-tap", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        with contextlib.suppress(Exception):
+            self.drain()
+        self._stopping.set()
+        with contextlib.suppress(Exception):
+            self._monitor.connection.disconnect()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def drain(self, timeout_s: float = 60) -> None:
+        """Return once the tap has read every command Redis ran before this call."""
+        mark = f"queue-tap-{time.monotonic_ns()}".encode()
+        redis.Redis.from_url(self._url, socket_timeout=10).echo(mark)
+        wait_for("the queue tap to catch up", lambda: mark in self._marks, timeout_s, 0.1)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                line = self._monitor.connection.read_response()
+            except Exception as error:
+                if not self._stopping.is_set():
+                    self.errors.append(repr(error))
+                return
+            try:
+                self._take(line if isinstance(line, bytes) else str(line).encode())
+            except Exception as error:
+                self.errors.append(f"{error!r} in {line[:200]!r}")
+
+    def _take(self, line: bytes) -> None:
+        args = [_unquote(found.group(1)) for found in _MONITOR_ARG.finditer(line)]
+        if len(args) == 2 and args[0].lower() == b"echo":
+            self._marks.add(args[1])
+            return
+        if len(args) < 3 or args[0].lower() not in (b"lpush", b"rpush"):
+            return
+        if args[1] not in self.queues:
+            return
+        for raw in args[2:]:
+            envelope = json.loads(raw)
+            if envelope.get("headers", {}).get("task") != PROCESS_ARTICLES_TASK:
+                continue
+            payloads = json.loads(base64.b64decode(envelope["body"]))[0][0]
+            with self._lock:
+                self.messages += 1
+                for payload in payloads:
+                    self.versions[payload["id"]].add(payload["received_at"])
