@@ -10,6 +10,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
@@ -326,21 +327,20 @@ def test_concurrent_workers_put_copies_in_one_cluster(client: redis.Redis, prefi
     """Workers holding copies of the same story at the same moment: the optimistic lock makes
     the later ones see the first, so there is one cluster, not one per worker."""
     copies = [EDITED.replace("Jane Smith", name) for name in ("A", "B", "C", "D", "E", "F")]
-    start = threading.Barrier(len(copies))
+    start = threading.Barrier(len(copies), timeout=30)
     results: dict[str, DuplicateInfo] = {}
 
-    def work(index: int) -> None:
+    def work(index: int) -> dict[str, DuplicateInfo]:
         own = redis.Redis(connection_pool=client.connection_pool)
         start.wait()
-        results.update(
-            assign_clusters([(f"copy{index}", copies[index])], redis_client=own, prefix=prefix)
-        )
+        return assign_clusters([(f"copy{index}", copies[index])], redis_client=own, prefix=prefix)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(copies))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    # Futures, so a thread's exception fails the test (a bare Thread would only warn).
+    with ThreadPoolExecutor(len(copies)) as pool:
+        futures = [pool.submit(work, i) for i in range(len(copies))]
+        for future in futures:
+            results.update(future.result(timeout=60))
+    assert len(results) == len(copies)
     assert len({info.cluster_id for info in results.values()}) == 1
     founder = next(iter(results.values())).cluster_id
     assert results[founder] == DuplicateInfo(cluster_id=founder)
