@@ -10,6 +10,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,8 +123,24 @@ class SearchLoop(threading.Thread):
         self.stop = threading.Event()
         self.searches = 0
         self.failures: list[str] = []
+        self.error: BaseException | None = None
 
     def run(self) -> None:
+        try:
+            self._search_until_stopped()
+        except BaseException as error:  # kept for finish(): the test fails, not just warns
+            self.error = error
+            raise
+
+    def finish(self) -> None:
+        """Stop and join; raise what the thread raised."""
+        self.stop.set()
+        self.join(timeout=30)
+        if self.error is not None:
+            raise AssertionError(f"the search thread failed: {self.error!r}") from self.error
+        assert not self.is_alive(), "the search thread did not stop"
+
+    def _search_until_stopped(self) -> None:
         while not self.stop.is_set():
             response = self.client.get("/api/search?q=ferry&mode=keyword&size=1")
             self.searches += 1
@@ -158,22 +175,22 @@ def test_rebuild_while_searching_and_posting(drill: Drill) -> None:
             during.extend(_post(drill, [_article(number, "during")]))
             time.sleep(0.25)
 
-    poster = threading.Thread(target=post_during, daemon=True)
-    poster.start()
     phases: list[str] = []
-    report = rebuild_index(
-        es=es,
-        redis_client=get_redis(drill.settings),
-        celery_app=celery_app,
-        settings=drill.settings,
-        timeout_s=300,
-        progress=lambda phase, _done, _total: phases.append(phase),
-    )
-    poster.join()
+    # A future, so an exception in the poster fails the test (a bare Thread would only warn).
+    with ThreadPoolExecutor(1) as pool:
+        poster = pool.submit(post_during)
+        report = rebuild_index(
+            es=es,
+            redis_client=get_redis(drill.settings),
+            celery_app=celery_app,
+            settings=drill.settings,
+            timeout_s=300,
+            progress=lambda phase, _done, _total: phases.append(phase),
+        )
+        poster.result(timeout=300)
     _all_indexed(drill, during)
     time.sleep(0.5)
-    searches.stop.set()
-    searches.join()
+    searches.finish()
 
     assert searches.searches > 20
     assert searches.failures == []
