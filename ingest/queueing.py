@@ -9,9 +9,11 @@ from typing import Any
 
 import redis
 from celery import Celery
+from redis.exceptions import OutOfMemoryError
 
-from ingest.broker import encode_task_message, note_depth, push_tasks, queue_depth
-from shared.clients import get_broker_redis
+from ingest.broker import encode_task_message, push_tasks
+from ingest.pressure import current_load, note_pushed, refusal
+from shared.clients import get_broker_redis, get_redis
 from shared.http import ApiError
 from shared.schema import ArticleIn, to_payload
 from shared.settings import Settings
@@ -20,22 +22,22 @@ from worker.celery_app import PROCESS_ARTICLES_TASK
 
 
 def refuse_when_backlogged(settings: Settings, queue: str) -> None:
-    """Raise ``ApiError(429)`` while ``queue`` is deeper than the configured limit, and 503
-    when the broker cannot be asked: accepting then could not be made durable."""
-    limit = settings.ingest_max_queued_tasks
+    """Raise the ``ApiError`` of ``ingest.pressure.refusal`` (429 while ``queue`` holds too
+    many tasks or bytes; 503 while Redis is nearly at its maxmemory or the dead letters are
+    over their budget), and 503 when Redis cannot be asked: accepting then could not be made
+    durable."""
     try:
-        depth = queue_depth(get_broker_redis(settings), queue, limit)
+        load = current_load(get_broker_redis(settings), get_redis(settings), queue, settings)
     except (redis.RedisError, OSError) as error:
-        raise ApiError(503, "Queue unavailable", f"Redis is unreachable: {error}") from error
-    if depth >= limit:
         raise ApiError(
-            429,
-            "Too many queued articles",
-            f"{depth} tasks are waiting (limit {limit}); "
-            f"send again after {settings.ingest_retry_after_s} s",
+            503,
+            "Queue unavailable",
+            f"Redis is unreachable: {error}",
             retry_after_s=settings.ingest_retry_after_s,
-            queued_tasks=depth,
-        )
+        ) from error
+    refused = refusal(load, settings)
+    if refused is not None:
+        raise refused
 
 
 def queue_articles(
@@ -95,22 +97,30 @@ def enqueue_payloads(
         if broker is not redis_client:
             pipe.execute()
             pipe = broker.pipeline(transaction=True)
-        push_tasks(pipe, queue, [_task_message(celery_app, batch, queue) for batch in batches])
-        note_depth(broker, queue, int(pipe.execute()[-1]))
+        messages = [_task_message(celery_app, batch, queue).encode() for batch in batches]
+        push_tasks(pipe, queue, messages)
+        depth = int(pipe.execute()[-1])
+        note_pushed(broker, redis_client, queue, settings, depth, sum(len(m) for m in messages))
     except redis.RedisError as error:
+        full = isinstance(error, OutOfMemoryError)  # at maxmemory: the whole MULTI refused
+        why = "Redis was at its maxmemory" if full else "the broker was unavailable"
         # Should the connection drop after EXEC was sent, the tasks may be queued after all:
         # a client sending them again only rewrites the same ids (indexing is idempotent).
         with contextlib.suppress(redis.RedisError):
             set_states(
                 redis_client,
                 settings.index_prefix,
-                [(p["id"], "failed", "not queued: the broker was unavailable") for p in payloads],
+                [(p["id"], "failed", f"not queued: {why}") for p in payloads],
                 settings.status_ttl_s,
             )
         raise ApiError(
             503,
-            "Queue unavailable",
-            f"could not queue the {len(payloads)} articles: {error}",
+            "Redis memory full" if full else "Queue unavailable",
+            f"Redis is at its maxmemory and took none of the {len(payloads)} articles; send "
+            f"them again after {settings.ingest_retry_after_s} s"
+            if full
+            else f"could not queue the {len(payloads)} articles: {error}",
+            retry_after_s=settings.ingest_retry_after_s,
             not_queued_ids=[p["id"] for p in payloads],
         ) from error
 

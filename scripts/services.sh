@@ -33,6 +33,9 @@ fi
 STATE_DIR=${NEWSROOM_STATE_DIR:-$DEFAULT_STATE}
 CACHE_DIR=${NEWSROOM_CACHE_DIR:-$DEFAULT_CACHE}
 REDIS_PORT=${NEWSROOM_REDIS_PORT:-6379}
+# Redis refuses writes (OOM) above this instead of growing until the kernel kills it; ingest
+# stops taking articles well below it (NEWSROOM_INGEST_REDIS_MEMORY_HIGH_WATER).
+REDIS_MAXMEMORY=${NEWSROOM_REDIS_MAXMEMORY:-2gb}
 ES_PORT=${NEWSROOM_ES_PORT:-9200}
 ES_HEAP=${NEWSROOM_ES_HEAP:-768m}
 ES_CLUSTER=${NEWSROOM_ES_CLUSTER_NAME:-newsroom}
@@ -76,7 +79,7 @@ start_redis() {
   # threshold Redis forked an AOF rewrite at every doubling on the way (docs/BENCHMARKS.md).
   redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes \
     --daemonize yes --dir "$REDIS_DIR" --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" \
-    --appendonly yes --appendfsync everysec --maxmemory-policy noeviction --save "" \
+    --appendonly yes --appendfsync everysec --maxmemory "$REDIS_MAXMEMORY" --maxmemory-policy noeviction --save "" \
     --auto-aof-rewrite-min-size 1gb
   for _ in $(seq 50); do redis_up && { log "redis up on 127.0.0.1:$REDIS_PORT (data in $REDIS_DIR)"; return; }; sleep 0.1; done
   log "redis did not start; see $REDIS_DIR/redis.log"; exit 1

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     # with Retry-After instead of accepting more, so Redis memory stays bounded.
     ingest_max_queued_tasks: int = Field(5000, gt=0)
     ingest_retry_after_s: int = Field(10, gt=0)
+    # Memory bounded in bytes (ingest/pressure.py): POST /articles also answers 429 while the
+    # queue's task messages take this many bytes in Redis, and 503 while Redis uses more than
+    # this fraction of its maxmemory (the rest is headroom for the workers' own writes) or the
+    # dead letters hold more than their budget (a dead letter is never dropped to make room).
+    ingest_max_queued_bytes: int = Field(512 * 1024 * 1024, gt=0)
+    ingest_redis_memory_high_water: float = Field(0.8, gt=0, le=1)
+    deadletters_max_bytes: int = Field(256 * 1024 * 1024, gt=0)
 
     queue_name: str = "live"
     # Archive loads (`newsroom ingest`, `POST /articles?queue=bulk`) and rebuilds (`newsroom

@@ -7,8 +7,8 @@ import json
 import time
 from typing import Any
 
-from ingest import broker
-from shared.clients import get_broker_redis
+from ingest import broker, pressure
+from shared.clients import get_broker_redis, get_redis
 from shared.settings import Settings
 from worker.celery_app import PROCESS_ARTICLES_TASK
 from worker.celery_app import app as celery_app
@@ -69,15 +69,22 @@ def test_queue_depth_is_reused_briefly_and_only_under_the_limit(
     services: None, settings: Settings
 ) -> None:
     client = get_broker_redis(settings)
+    store = get_redis(settings)
     queue = f"{settings.queue_name}-depth-probe"
+    limited = settings.model_copy(update={"ingest_max_queued_tasks": 3})
     client.delete(queue)
+
+    def depth() -> int:
+        return pressure.current_load(client, store, queue, limited).queued_tasks
+
     try:
-        assert broker.queue_depth(client, queue, limit=3) == 0
+        assert depth() == 0
         client.rpush(queue, "x", "y")
-        assert broker.queue_depth(client, queue, limit=3) == 0  # read within DEPTH_MAX_AGE_S
-        time.sleep(broker.DEPTH_MAX_AGE_S * 1.5)
-        assert broker.queue_depth(client, queue, limit=3) == 2
-        broker.note_depth(client, queue, 3)  # an LPUSH reply said 3: at the limit
-        assert broker.queue_depth(client, queue, limit=3) == 2  # so it is read again at once
+        assert depth() == 0  # read within MAX_AGE_S
+        time.sleep(pressure.MAX_AGE_S * 1.5)
+        assert depth() == 2
+        # An LPUSH reply said 3: at the limit, so it is read again at once.
+        pressure.note_pushed(client, store, queue, limited, 3, 10)
+        assert depth() == 2
     finally:
         client.delete(queue)
