@@ -16,4 +16,4 @@ RUN pip install . \
 
 USER newsroom
 EXPOSE 8000 8001
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "web:create_app()"]
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--threads", "4", "web:create_app()"]

@@ -36,7 +36,9 @@ children+=($!)
 children+=($!)
 .venv/bin/gunicorn --bind "127.0.0.1:$INGEST_PORT" --workers 2 --threads 4 "ingest:create_app()" &
 children+=($!)
-.venv/bin/gunicorn --bind "127.0.0.1:$WEB_PORT" --workers 2 --threads 4 "web:create_app()" &
+# gthread (as --threads implies): a long export streams on its own thread, never hitting the
+# worker timeout, which watches the process.
+.venv/bin/gunicorn --bind "127.0.0.1:$WEB_PORT" --workers 2 --worker-class gthread --threads 4 "web:create_app()" &
 children+=($!)
 
 for _ in $(seq 100); do

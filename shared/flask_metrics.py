@@ -89,14 +89,18 @@ def _flush(service: str, response: Response) -> Response:
     client = get_redis(settings)
     if started is None or time.monotonic() < _paused_until.get(id(client), 0.0):
         return response
-    endpoint = request.endpoint or "unmatched"  # 404s: no route, no endpoint
+    # Labels from fixed sets only (shared/metrics.py): the view's name, never the path (404s
+    # and 405s have no route: "unmatched"); any other method or status is "other".
+    endpoint = (
+        request.endpoint if request.url_rule is not None and request.endpoint else "unmatched"
+    )
     recorder = pending()
     recorder.inc(
         metrics.HTTP_REQUESTS,
         service=service,
         endpoint=endpoint,
-        method=request.method,
-        status=str(response.status_code),
+        method=metrics.http_method_label(request.method),
+        status=metrics.http_status_label(response.status_code),
     )
     recorder.observe(
         metrics.HTTP_SECONDS, time.perf_counter() - started, service=service, endpoint=endpoint

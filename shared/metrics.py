@@ -28,6 +28,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import redis
@@ -45,6 +46,24 @@ SERIES_TTL_S = 3 * 3600
 RECENT_FAILURES = 50
 
 _HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+# Label values come from fixed sets: each distinct value is a Redis field kept for good and a
+# series every scrape carries, so nothing a client sends may become one. HTTP endpoints are
+# the Flask view names ("unmatched" without a route: the raw path never is a label), methods
+# the standard ones, statuses the registered codes.
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_HTTP_STATUSES = frozenset(status.value for status in HTTPStatus)
+OTHER = "other"
+
+
+def http_method_label(method: str) -> str:
+    """The method as a label: one of ``HTTP_METHODS``, else "other" (``FOOBAR /``)."""
+    return method if method in HTTP_METHODS else OTHER
+
+
+def http_status_label(status: int) -> str:
+    """The status code as a label: a registered code, else "other"."""
+    return str(status) if status in _HTTP_STATUSES else OTHER
 
 
 @dataclass(frozen=True)
@@ -109,7 +128,8 @@ BATCH_RETRIES = Counter(
 )
 HTTP_REQUESTS = Counter(
     "http_requests",
-    "HTTP requests answered, by service, endpoint (the Flask view), method and status.",
+    "HTTP requests answered, by service, endpoint (the Flask view, or unmatched), method (GET, "
+    "HEAD, POST, PUT, PATCH, DELETE, OPTIONS or other) and status.",
     labels=("service", "endpoint", "method", "status"),
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -9,6 +10,17 @@ from typing import Any
 
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_SIZE = 50
+
+# What no feed text may hold: the characters XML 1.0 forbids (C0 controls but tab, LF and CR;
+# lone surrogates; U+FFFE and U+FFFF), which make the whole document unparseable, and the C1
+# controls (U+007F-U+009F, "discouraged" in XML 1.0 and in JSON text nothing but noise).
+# ElementTree escapes markup but writes these as they are; no library here drops them.
+_NOT_XML_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def feed_text(value: object) -> str:
+    """``value`` as text a feed may carry: the characters above dropped, the rest kept."""
+    return _NOT_XML_TEXT.sub("", str(value))
 
 
 def _updated(hit: Mapping[str, Any]) -> str:
@@ -67,10 +79,34 @@ def atom_feed(
             entry_author = ET.SubElement(entry, f"{{{ATOM}}}author")
             ET.SubElement(entry_author, f"{{{ATOM}}}name").text = str(name)
         ET.SubElement(entry, f"{{{ATOM}}}summary", type="text").text = _summary(hit)
+    # Every text and attribute value, whatever field or query it came from, in one place.
+    for element in feed.iter():
+        if element.text is not None:
+            element.text = feed_text(element.text)
+        for name, attribute in element.attrib.items():
+            element.set(name, feed_text(attribute))
     return bytes(ET.tostring(feed, encoding="utf-8", xml_declaration=True))
 
 
+def _clean_json(value: Any) -> Any:
+    """Every string in a JSON value (keys too) through ``feed_text``."""
+    if isinstance(value, str):
+        return feed_text(value)
+    if isinstance(value, dict):
+        return {feed_text(key): _clean_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_clean_json(item) for item in value]
+    return value
+
+
 def json_feed(
+    title: str, self_url: str, page_url: str, hits: Sequence[Mapping[str, Any]], article_url: Any
+) -> dict[str, Any]:
+    feed: dict[str, Any] = _clean_json(_json_feed(title, self_url, page_url, hits, article_url))
+    return feed
+
+
+def _json_feed(
     title: str, self_url: str, page_url: str, hits: Sequence[Mapping[str, Any]], article_url: Any
 ) -> dict[str, Any]:
     return {

@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from shared.http import PROBLEM_RESPONSE, PROBLEM_SCHEMA
+from shared.settings import Settings
 from shared.suggest import KINDS as SUGGEST_KINDS
 from web.entities import KINDS as ENTITY_KINDS
 from web.entities import MAX_NAME_CHARS as ENTITY_MAX_NAME_CHARS
 from web.pipeline import OPENAPI_PATHS as PIPELINE_PATHS
-from web.search import FACETS, MAX_RESULT_WINDOW, MODES, SORTS
+from web.search import FACETS, MAX_QUERY_PREFIXES, MAX_RESULT_WINDOW, MODES, SORTS
 from web.suggest import MAX_PREFIX_CHARS as SUGGEST_MAX_PREFIX_CHARS
 from web.suggest import MAX_SIZE as SUGGEST_MAX_SIZE
 
@@ -33,6 +34,10 @@ MAX_FILTER_CHARS = 300
 _NOT_CONTROL = r"[^\x00-\x1f\x7f-\x9f]"
 _NOT_CONTROL_OR_SPACE = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 ENTITY_NAME_PATTERN = f"^{_NOT_CONTROL}*{_NOT_CONTROL_OR_SPACE}{_NOT_CONTROL}*$"
+
+
+# web.search.query_problem: at most MAX_QUERY_PREFIXES asterisks anywhere in q.
+_FEW_PREFIXES = f"^[^*]*(?:[*][^*]*){{0,{MAX_QUERY_PREFIXES}}}$"
 
 
 def _query(
@@ -59,8 +64,10 @@ def _query(
 SEARCH_PARAMETERS = [
     _query(
         "q",
-        'simple_query_string syntax: "phrase", -word, a | b (or OR), prefix*',
-        {"type": "string", "maxLength": 1000},
+        'simple_query_string syntax: "phrase", -word, a | b (or OR), prefix*. At most '
+        f"{MAX_QUERY_PREFIXES} '*' (prefix operators: each expands to every word it starts); "
+        "more is refused (400, Query too expensive)",
+        {"type": "string", "maxLength": 1000, "pattern": _FEW_PREFIXES},
     ),
     _query("page", "1-based page", {"type": "integer", "minimum": 1, "maximum": MAX_RESULT_WINDOW}),
     _query("size", "hits per page", {"type": "integer", "minimum": 1, "maximum": 100}),
@@ -301,7 +308,11 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
                             "properties": {
                                 # web.saved.read_input: null is the same as leaving out.
                                 "name": {"type": ["string", "null"], "maxLength": 100},
-                                "q": {"type": ["string", "null"], "maxLength": 1000},
+                                "q": {
+                                    "type": ["string", "null"],
+                                    "maxLength": 1000,
+                                    "pattern": _FEW_PREFIXES,
+                                },
                                 "mode": {"enum": [*MODES, None]},
                                 "from": _BODY_DATE,
                                 "to": _BODY_DATE,
@@ -421,7 +432,11 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
 }
 
 
-def openapi_document() -> dict[str, Any]:
+_DEFAULT_EXPORT_MAX_ROWS: int = Settings.model_fields["export_max_rows"].default
+
+
+def openapi_document(export_max_rows: int = _DEFAULT_EXPORT_MAX_ROWS) -> dict[str, Any]:
+    """The document; ``export_max_rows`` is the running service's NEWSROOM_EXPORT_MAX_ROWS."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -458,20 +473,43 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [
                         _query(
                             "format",
-                            "csv (lists joined by '; ') or ndjson",
+                            "csv (lists joined by '; '; a cell that a spreadsheet would run as a "
+                            "formula, starting with = + - @ tab or a line break, gets a ' "
+                            "before it) or ndjson",
                             {"type": "string", "enum": ["csv", "ndjson"]},
+                        ),
+                        _query(
+                            "limit",
+                            "write only the first this many rows (in the search's sort). "
+                            "Without it, a search matching more rows than an export writes "
+                            "(the maximum here, NEWSROOM_EXPORT_MAX_ROWS; also the "
+                            "X-Export-Max-Rows header) is refused: 400 Export too large",
+                            {"type": "integer", "minimum": 1, "maximum": export_max_rows},
                         ),
                         *SEARCH_PARAMETERS,
                     ],
                     "responses": {
                         "200": {
-                            "description": "The file",
+                            "description": "The file, streamed. Should a page of it time out "
+                            "midway, the transfer is cut off rather than the file left short.",
+                            "headers": {
+                                "X-Export-Rows": {
+                                    "description": "rows the file holds, as matched when it "
+                                    "started",
+                                    "schema": {"type": "integer"},
+                                },
+                                "X-Export-Max-Rows": {
+                                    "description": "most rows an export writes",
+                                    "schema": {"type": "integer"},
+                                },
+                            },
                             "content": {
                                 "text/csv": {"schema": {"type": "string"}},
                                 "application/x-ndjson": {"schema": {"type": "string"}},
                             },
                         },
                         "400": _PROBLEM,
+                        "503": _PROBLEM,
                     },
                 }
             },
@@ -616,6 +654,11 @@ def openapi_document() -> dict[str, Any]:
                         "total_relation": {"type": "string", "enum": ["eq", "gte"]},
                         "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
                         "next_after": {"type": ["string", "null"]},
+                        "timed_out": {
+                            "type": "boolean",
+                            "description": "Elasticsearch ran out of time "
+                            "(NEWSROOM_SEARCH_TIMEOUT_S): hits and counts may be incomplete",
+                        },
                         "did_you_mean": {
                             "type": ["string", "null"],
                             "description": "the query with words no article contains corrected",

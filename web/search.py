@@ -18,6 +18,15 @@ from elasticsearch import Elasticsearch
 # Elasticsearch refuses from + size beyond this (index.max_result_window).
 MAX_RESULT_WINDOW = 10_000
 MAX_QUERY_CHARS = 1_000
+# Prefix operators ("word*") one query may hold. Each expands to every indexed term it starts
+# (one letter: thousands) on each of the five search fields, before any timeout can stop it,
+# and highlighting expands them again: 330 one-letter prefixes took 12x a normal query on a
+# 554-article index (docs/RELIABILITY.md, "Search and outputs"); 10 cost about what one does.
+# Every "*" counts, as web/openapi.py's pattern for q says.
+MAX_QUERY_PREFIXES = 10
+# How much of a field highlighting reads by default (Elasticsearch refuses a highlight over a
+# longer field unless told where to stop, up to index.highlight.max_analyzed_offset).
+HIGHLIGHT_MAX_CHARS = 1_000_000
 SEARCH_FIELDS = ["title^3", "body", "source.text^2", "authors.text^2", "dateline.place.text^2"]
 _LIST_SOURCE = [
     "id",
@@ -85,6 +94,18 @@ _QUOTED = re.compile(r'("[^"]*"?)')
 _OR = re.compile(r"(?<!\S)OR(?!\S)")
 _AND = re.compile(r"(?<!\S)AND(?!\S)")
 _NOT = re.compile(r"(?<!\S)NOT\s+(?=[^\s|+-])")
+
+
+def query_problem(text: str) -> str | None:
+    """Why a query's text is refused (too long, too many prefixes), or None."""
+    if len(text) > MAX_QUERY_CHARS:
+        return f"a query has at most {MAX_QUERY_CHARS} characters"
+    if text.count("*") > MAX_QUERY_PREFIXES:
+        return (
+            f"a query has at most {MAX_QUERY_PREFIXES} prefix operators (word*): each one "
+            "searches every word it starts"
+        )
+    return None
 
 
 def to_simple_query_syntax(text: str) -> str:
@@ -262,7 +283,9 @@ def corrected_query(query: str, suggest: Mapping[str, Any] | None) -> str | None
     return corrected if corrected != query else None
 
 
-def build_hits_body(request: SearchRequest) -> dict[str, Any]:
+def build_hits_body(
+    request: SearchRequest, highlight_max_chars: int = HIGHLIGHT_MAX_CHARS
+) -> dict[str, Any]:
     """The page of hits, highlighted, and how many articles match.
 
     The text and the dates narrow everything. Facet selections go in ``post_filter``, so hits
@@ -282,6 +305,9 @@ def build_hits_body(request: SearchRequest) -> dict[str, Any]:
             # The html encoder escapes the article text around the <mark> tags, so a snippet
             # is safe to insert into a page as is.
             "encoder": "html",
+            # Past this many characters of a field (a body of 1.9 million), highlighting
+            # stops instead of failing the whole search with a 400.
+            "max_analyzed_offset": highlight_max_chars,
             "pre_tags": ["<mark>"],
             "post_tags": ["</mark>"],
             "fields": {
@@ -438,9 +464,13 @@ def search_articles(
     alias: str,
     request: SearchRequest,
     embed: Callable[[str], list[float]] | None = None,
+    *,
+    timeout_s: float | None = None,
+    highlight_max_chars: int = HIGHLIGHT_MAX_CHARS,
 ) -> dict[str, Any]:
     """Run a search. ``embed`` turns the query into a vector for semantic and hybrid modes;
-    without it every search is a keyword search.
+    without it every search is a keyword search. With ``timeout_s`` each request answers
+    with the matches found by then (``timed_out`` in the result) rather than go on.
 
     The requests overlap, so a search waits for its longest chain, not for their sum
     (Elasticsearch runs each on a search thread of its own; numpy leaves the GIL while it
@@ -449,15 +479,18 @@ def search_articles(
     timeline after a bounds request that picks the timeline's interval.
     """
     options: dict[str, Any] = {"index": alias, "ignore_unavailable": True, "allow_no_indices": True}
+    if timeout_s is not None:
+        options["timeout"] = _timeout(timeout_s)
     mode = request.mode if request.ranked_by_meaning and embed is not None else "keyword"
     pool = _search_pool()
-    hits_body = build_hits_body(request)
+    hits_body = build_hits_body(request, highlight_max_chars)
     if embed is None or mode == "keyword":
         facets = pool.submit(_facets_and_timeline, es, options, request)
         response = es.search(**options, **hits_body)
         hits = response["hits"]["hits"]
         total = response["hits"]["total"]
         next_after = _next_cursor(request, hits)
+        timed_out = bool(response.get("timed_out"))
     else:
         vector = pool.submit(embed, request.query)
         keyword_body = hits_body | {"size": FUSION_DEPTH, "from": 0, **_IDS_ONLY}
@@ -467,13 +500,15 @@ def search_articles(
         # Only now the facets: started with the embedding, they slowed it (two cores), and
         # the embedding then kNN then the page is the longest chain.
         facets = pool.submit(_facets_and_timeline, es, options, request)
-        meaning = _hit_ids(es.search(**options, **knn_body))
+        by_meaning = es.search(**options, **knn_body)
+        meaning = _hit_ids(by_meaning)
         words = _hit_ids(response) if mode == "hybrid" else []
         fused = reciprocal_rank_fusion([words, meaning] if words else [meaning])
         page_ids = fused[request.offset : request.offset + request.size]
         hits = _page_by_ids(es, options, hits_body, page_ids)
         total = _fused_total(mode, response["hits"]["total"]["value"], words, meaning)
         next_after = None
+        timed_out = bool(response.get("timed_out") or by_meaning.get("timed_out"))
     counted, interval = facets.result()
     aggregations = counted.get("aggregations", {})
     return {
@@ -485,6 +520,8 @@ def search_articles(
         "total": total["value"],
         "total_relation": total["relation"],
         "took_ms": response["took"],
+        # Elasticsearch ran out of time (``timeout_s``) and counted or ranked only part.
+        "timed_out": timed_out or bool(counted.get("timed_out")),
         "hits": [shape_hit(hit) for hit in hits],
         "next_after": next_after,
         "facets": _shape_facets(request, aggregations),
@@ -544,24 +581,76 @@ EXPORT_FIELDS = (
 _EXPORT_SOURCE = [*(f for f in EXPORT_FIELDS if not f.startswith("dateline_")), "dateline"]
 
 
+def _timeout(seconds: float | None) -> str | None:
+    """A search's ``timeout`` parameter: Elasticsearch's time value in milliseconds."""
+    return None if seconds is None else f"{max(1, round(seconds * 1000))}ms"
+
+
+class ExportIncompleteError(RuntimeError):
+    """A page of an export timed out: the file would silently lack rows, so it is cut off
+    instead (the client sees a broken transfer, not a short file that looks whole)."""
+
+
+def _export_query(request: SearchRequest) -> dict[str, Any]:
+    """The export's matching: the search's words, dates and facet filters, unscored ranking
+    aside (keyword matching, as in ``build_hits_body``)."""
+    page = replace(request, mode="keyword")
+    return {
+        "bool": {
+            "must": [_text_query(page)],
+            "filter": _date_filter(page) + _facet_filters(page),
+        }
+    }
+
+
+def count_export(
+    es: Elasticsearch, alias: str, request: SearchRequest, up_to: int, timeout_s: float | None
+) -> tuple[int, bool]:
+    """How many articles an export of ``request`` would write, counted up to ``up_to`` (the
+    count, and whether it is exact)."""
+    found = es.search(
+        index=alias,
+        ignore_unavailable=True,
+        allow_no_indices=True,
+        query=_export_query(request),
+        size=0,
+        track_total_hits=up_to,
+        timeout=_timeout(timeout_s),
+    )["hits"]["total"]
+    return int(found["value"]), found["relation"] == "eq"
+
+
 def export_rows(
-    es: Elasticsearch, alias: str, request: SearchRequest, chunk: int = EXPORT_CHUNK
+    es: Elasticsearch,
+    alias: str,
+    request: SearchRequest,
+    chunk: int = EXPORT_CHUNK,
+    *,
+    limit: int | None = None,
+    timeout_s: float | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Every matching article (keyword matching, the request's sort), page by page with
-    search_after, so an export is not bounded by the 10,000-hit window. Articles indexed while
-    it runs may or may not appear."""
+    search_after, so an export is not bounded by the 10,000-hit window; at most ``limit``.
+    Articles indexed while it runs may or may not appear. A page that times out raises
+    ``ExportIncompleteError`` rather than skip its rows."""
     after: tuple[Any, ...] = ()
-    while True:
-        page = replace(request, page=1, size=chunk, after=after, mode="keyword")
+    written = 0
+    while limit is None or written < limit:
+        size = chunk if limit is None else min(chunk, limit - written)
+        page = replace(request, page=1, size=size, after=after, mode="keyword")
         body = build_hits_body(page)
         for unused in ("highlight", "post_filter"):
             body.pop(unused)
-        body["query"]["bool"]["filter"] = body["query"]["bool"]["filter"] + _facet_filters(page)
+        body["query"] = _export_query(page)
         body["track_total_hits"] = False
         body["_source"] = _EXPORT_SOURCE
-        hits = es.search(index=alias, ignore_unavailable=True, allow_no_indices=True, **body)[
-            "hits"
-        ]["hits"]
+        if timeout_s:
+            body["timeout"] = _timeout(timeout_s)
+        response = es.search(index=alias, ignore_unavailable=True, allow_no_indices=True, **body)
+        if response.get("timed_out"):
+            raise ExportIncompleteError(f"a page of the export timed out after {written} rows")
+        hits = response["hits"]["hits"]
+        written += len(hits)
         for hit in hits:
             source = hit["_source"]
             dateline = source.get("dateline") or {}
@@ -580,7 +669,7 @@ def export_rows(
                 "keywords": source.get("keywords") or [],
                 "word_count": source.get("word_count"),
             }
-        if len(hits) < chunk:
+        if len(hits) < size:
             return
         after = tuple(hits[-1]["sort"])
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
 from elasticsearch import ApiError as ESApiError
-from elasticsearch import TransportError
+from elasticsearch import Elasticsearch, TransportError
 from flask import (
     Blueprint,
     Response,
@@ -31,14 +29,14 @@ from shared.clients import get_elasticsearch, get_redis
 from shared.flask_metrics import pending
 from shared.http import ApiError, app_settings, health_response, json_body
 from shared.metrics import SEARCH_SECONDS
-from web import saved
+from shared.settings import Settings
+from web import export, saved
 from web.entities import KINDS as ENTITY_KINDS
 from web.entities import STORIES as ENTITY_STORIES
 from web.entities import entity_profile, invalid_name
 from web.feeds import FEED_SIZE, atom_feed, json_feed
 from web.openapi import openapi_document
 from web.search import (
-    EXPORT_FIELDS,
     FACETS,
     FUSION_DEPTH,
     MAX_QUERY_CHARS,
@@ -46,9 +44,11 @@ from web.search import (
     MODES,
     SORTS,
     SearchRequest,
+    count_export,
     decode_cursor,
     export_rows,
     get_article,
+    query_problem,
     related_articles,
     search_articles,
 )
@@ -112,13 +112,12 @@ def _filters(args: MultiDict[str, str]) -> dict[str, tuple[str, ...]]:
 
 def parse_search_request(args: MultiDict[str, str], default_size: int) -> SearchRequest:
     query = args.get("q", "")
-    if len(query) > MAX_QUERY_CHARS:
-        raise ApiError(
-            400,
-            "Query too long",
-            f"a query has at most {MAX_QUERY_CHARS} characters",
-            parameter="q",
-        )
+    problem = query_problem(query)
+    if problem:
+        # Saved searches come through here too: a query refused here is never stored as an
+        # alert that would run at every batch.
+        title = "Query too long" if len(query) > MAX_QUERY_CHARS else "Query too expensive"
+        raise ApiError(400, title, problem, parameter="q")
     size = _positive_int(args, "size", default_size, 100)
     page = _positive_int(args, "page", 1, MAX_RESULT_WINDOW)
     if page * size > MAX_RESULT_WINDOW and not args.get("after"):
@@ -187,20 +186,19 @@ def _query_vector(text: str) -> tuple[float, ...]:
     return tuple(embed_texts([text])[0])
 
 
-def _run_search(search: SearchRequest) -> dict[str, Any]:
-    settings = app_settings()
-    started = time.perf_counter()
+def search_client(settings: Settings) -> Elasticsearch:
+    """The Elasticsearch client for searches: it stops waiting at twice the search timeout
+    (Elasticsearch itself answers with partial results at the timeout; this catches what the
+    timeout does not cover, such as expanding prefixes and highlighting)."""
+    return get_elasticsearch(settings).options(request_timeout=2 * settings.search_timeout_s)
+
+
+@contextmanager
+def _search_errors() -> Iterator[None]:
+    """Elasticsearch's refusals and outages as problems: 400 for a search it calls invalid,
+    503 for the rest."""
     try:
-        found = search_articles(
-            get_elasticsearch(settings), settings.articles_alias, search, embed_query
-        )
-        # Written to Redis with the request's other metrics, after the answer.
-        pending().observe(
-            SEARCH_SECONDS,
-            time.perf_counter() - started,
-            mode=search.mode if search.ranked_by_meaning else "keyword",
-        )
-        return found
+        yield
     except ESApiError as error:
         if error.meta.status in (400, 404):
             # simple_query_string should not fail, but a client error is never a 500.
@@ -212,6 +210,27 @@ def _run_search(search: SearchRequest) -> dict[str, Any]:
         raise ApiError(
             503, "Search unavailable", f"Elasticsearch is unreachable: {error}"
         ) from error
+
+
+def _run_search(search: SearchRequest) -> dict[str, Any]:
+    settings = app_settings()
+    started = time.perf_counter()
+    with _search_errors():
+        found = search_articles(
+            search_client(settings),
+            settings.articles_alias,
+            search,
+            embed_query,
+            timeout_s=settings.search_timeout_s,
+            highlight_max_chars=settings.search_highlight_max_chars,
+        )
+    # Written to Redis with the request's other metrics, after the answer.
+    pending().observe(
+        SEARCH_SECONDS,
+        time.perf_counter() - started,
+        mode=search.mode if search.ranked_by_meaning else "keyword",
+    )
+    return found
 
 
 def _fetch_related(article: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -267,12 +286,15 @@ def _search_url(
     return url_for("ui.search_page", **query)
 
 
-def _export_url(export_format: str) -> str:
-    """This search's whole result set as a file."""
+def _export_url(export_format: str, total: int = 0) -> str:
+    """This search's whole result set as a file; its first NEWSROOM_EXPORT_MAX_ROWS rows when
+    it has ``total`` articles, more than an export writes."""
     args = request.args.copy()
-    for paging in ("page", "after", "size"):
+    for paging in ("page", "after", "size", "limit"):
         args.pop(paging, None)
     args["format"] = export_format
+    if total > app_settings().export_max_rows:
+        args["limit"] = str(app_settings().export_max_rows)
     query: dict[str, Any] = args.to_dict(flat=False)
     return url_for("api.api_export", **query)
 
@@ -335,6 +357,7 @@ def _search_helpers() -> dict[str, Any]:
         "search_url": _search_url,
         "toggle_url": _toggle_url,
         "export_url": _export_url,
+        "export_max_rows": app_settings().export_max_rows,
         "feed_url": _feed_url,
         "facet_labels": FACET_LABELS,
         "timeline_bars": timeline_bars,
@@ -575,44 +598,47 @@ def api_article(article_id: str) -> Response:
     return jsonify(_fetch_article(article_id))
 
 
-EXPORT_FORMATS = {"csv": "text/csv", "ndjson": "application/x-ndjson"}
-
-
 @api.get("/export")
 def api_export() -> Response:
-    """The whole result set of a search, streamed: ``format=csv`` (lists joined by "; ") or
-    ``format=ndjson``. Takes the search's parameters; matching is by keyword."""
+    """The whole result set of a search, streamed: ``format=csv`` (lists joined by "; ", cells
+    a spreadsheet would run as formulas prefixed with ') or ``format=ndjson``. Takes the
+    search's parameters; matching is by keyword. At most NEWSROOM_EXPORT_MAX_ROWS rows: a
+    search matching more is refused unless ``limit`` asks for its first rows."""
     export_format = request.args.get("format", "csv")
-    if export_format not in EXPORT_FORMATS:
+    if export_format not in export.FORMATS:
         raise ApiError(400, "Invalid parameter", "'format' is csv or ndjson", parameter="format")
-    search = parse_search_request(request.args, app_settings().web_page_size)
     settings = app_settings()
-    rows = export_rows(get_elasticsearch(settings), settings.articles_alias, search)
-
-    def lines() -> Iterator[str]:
-        if export_format == "ndjson":
-            for row in rows:
-                yield json.dumps(row, ensure_ascii=False) + "\n"
-            return
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(EXPORT_FIELDS)
-        for row in rows:
-            writer.writerow(
-                [
-                    "; ".join(v) if isinstance(v, list) else v
-                    for v in (row[f] for f in EXPORT_FIELDS)
-                ]
-            )
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-        yield buffer.getvalue()
-
-    response = Response(stream_with_context(lines()), mimetype=EXPORT_FORMATS[export_format])
+    search = parse_search_request(request.args, settings.web_page_size)
+    max_rows = settings.export_max_rows
+    limit = _positive_int(request.args, "limit", 0, max_rows) or None
+    es = search_client(settings)
+    # Counted before the answer starts, so a refusal or an outage is still a problem answer.
+    with _search_errors():
+        matching, exact = count_export(
+            es, settings.articles_alias, search, max_rows + 1, settings.search_timeout_s
+        )
+    if limit is None and (matching > max_rows or not exact):
+        raise ApiError(
+            400,
+            "Export too large",
+            f"{f'{matching:,}' if exact else f'more than {max_rows:,}'} articles match and an "
+            f"export writes at most {max_rows:,} rows: narrow the search, or ask for its first "
+            f"rows with limit={max_rows}",
+            parameter="limit",
+        )
+    rows_out = min(matching, limit or max_rows)
+    rows = export_rows(
+        es, settings.articles_alias, search, limit=rows_out, timeout_s=settings.search_timeout_s
+    )
+    lines = export.csv_lines(rows) if export_format == "csv" else export.ndjson_lines(rows)
+    response = Response(stream_with_context(lines), mimetype=export.FORMATS[export_format])
     response.headers["Content-Disposition"] = (
         f'attachment; filename="newsroom-export.{export_format}"'
     )
+    # What the file holds, as matched when it started (articles indexed meanwhile may or may
+    # not be in it), and the bound.
+    response.headers["X-Export-Rows"] = str(rows_out)
+    response.headers["X-Export-Max-Rows"] = str(max_rows)
     return response
 
 
@@ -673,7 +699,7 @@ def api_saved_delete(saved_id: str) -> Response:
 
 @api.get("/openapi.json")
 def api_openapi() -> Response:
-    return jsonify(openapi_document())
+    return jsonify(openapi_document(app_settings().export_max_rows))
 
 
 @api.get("/articles/<article_id>/related")
