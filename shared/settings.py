@@ -62,6 +62,18 @@ class Settings(BaseSettings):
     # Redis never redelivers a task still being worked on; also how long the tasks of a
     # worker killed outright wait before another worker gets them.
     broker_visibility_timeout_s: int = Field(600, gt=0)
+    # Bounded work (worker/tasks.py, worker/enrich/budget.py): wall seconds one article may
+    # spend in enrichment before the step running is interrupted and the article is
+    # dead-lettered with that step's name; Celery's soft limit per task (the batch is split
+    # into single articles, sent again) and hard limit (the process is killed, the message
+    # comes back and is split); a single article whose deliveries were lost with their worker
+    # (killed, out of memory, over the hard limit) this many times is dead-lettered.
+    enrich_article_budget_s: float = Field(60.0, gt=0)
+    task_soft_time_limit_s: int = Field(300, gt=0)
+    task_time_limit_s: int = Field(360, gt=0)
+    task_max_lost_deliveries: int = Field(2, ge=1)
+    # Seconds a new worker pool process may take to load its models and report up.
+    worker_process_start_timeout_s: float = Field(180.0, gt=0)
     status_ttl_s: int = Field(30 * 24 * 3600, gt=0)
     # A worker process above this after a task is replaced by a fresh one (a safety net: one
     # process holds ~600-700 MB of models and working memory).
@@ -128,3 +140,16 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+    @model_validator(mode="after")
+    def _time_limits_fit(self) -> Settings:
+        if not self.task_soft_time_limit_s < self.task_time_limit_s:
+            raise ValueError(
+                "NEWSROOM_TASK_SOFT_TIME_LIMIT_S must be below NEWSROOM_TASK_TIME_LIMIT_S"
+            )
+        if not self.task_time_limit_s < self.broker_visibility_timeout_s:
+            # Else Redis hands a task still running to a second worker.
+            raise ValueError(
+                "NEWSROOM_TASK_TIME_LIMIT_S must be below NEWSROOM_BROKER_VISIBILITY_TIMEOUT_S"
+            )
+        return self
+

@@ -17,7 +17,7 @@ from shared.metrics import commit_quietly
 from shared.settings import Settings
 from shared.status import State, set_states
 from worker.batch_metrics import batch_recorder, gave_up_recorder
-from worker.enrich import enrich_batch
+from worker.enrich import OnStep, enrich_batch
 from worker.enrich.duplicates import METHOD as NEAR_DUPLICATE_METHOD
 from worker.enrich.duplicates import assign_clusters
 from worker.indexing import BulkOutcome, bulk_index
@@ -43,18 +43,22 @@ def process_batch(
     es: Elasticsearch,
     redis_client: redis.Redis,
     settings: Settings,
+    on_step: OnStep | None = None,
 ) -> BatchOutcome:
     """Enrich every payload, bulk-index the results, record each article's state.
 
     An article whose enrichment raises, or that Elasticsearch refuses for now (429, 5xx), is
     returned in ``retry_later`` until it has had ``settings.article_max_attempts`` tries, then
-    dead-lettered; a document refused for good (mapping error) is dead-lettered at once. The
-    others go on. Elasticsearch or Redis being unreachable raises, so the task is retried as a
+    dead-lettered; a document refused for good (mapping error) or an article that overran its
+    time budget (``settings.enrich_article_budget_s``) is dead-lettered at once. The others go
+    on. Elasticsearch or Redis being unreachable raises, so the task is retried as a
     whole (indexing by id with external versions makes the replay harmless).
     """
     started = time.perf_counter()
-    enriched = enrich_batch(payloads)
+    enriched = enrich_batch(payloads, budget_s=settings.enrich_article_budget_s, on_step=on_step)
     docs = enriched.documents
+    note = on_step or (lambda _step: None)
+    note("near_duplicates")
     # Near-duplicates need the index shared by every worker (in Redis), so this is the one
     # enrichment that is not a pure step; idempotent, so a retried batch is harmless.
     clusters = assign_clusters(
@@ -70,6 +74,7 @@ def process_batch(
     for doc in docs:
         # What the client sent, verbatim: `newsroom reindex` re-enriches from it.
         doc["original"] = original_fields(by_id[doc["id"]])
+    note("index")
     targets = write_targets(es, settings, rebuild=any(p.get("rebuild") for p in payloads))
     # Revisions continue from the live index, also while a rebuild writes elsewhere.
     previous = previous_versions(es, settings.articles_write_alias, [doc["id"] for doc in docs])
@@ -85,7 +90,7 @@ def process_batch(
     for article_id, reason in (enriched.failures | bulk.retry).items():
         payload = by_id[article_id]
         attempts = int(payload.get("attempts") or 0) + 1
-        if attempts >= settings.article_max_attempts:
+        if attempts >= settings.article_max_attempts or article_id in enriched.permanent:
             letters.append((payload, reason, attempts))
         else:
             outcome.retry_later.append(payload | {"attempts": attempts, "last_error": reason})

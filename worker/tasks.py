@@ -7,18 +7,16 @@ import time
 from typing import Any, NoReturn
 
 from celery import Task
-from celery.exceptions import Reject
+from celery.exceptions import Reject, SoftTimeLimitExceeded
 from celery.signals import worker_process_init
-from elasticsearch import ConnectionError as ESConnectionError
-from elasticsearch import TransportError
 from kombu.exceptions import OperationalError
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import saved_searches
 from shared.clients import get_elasticsearch, get_redis
 from shared.settings import Settings, get_settings
+from shared.status import set_states
+from worker import deliveries
 from worker.alerts import deliver, evaluate_batch, new_delivery_id, webhook_payload
 from worker.celery_app import (
     DELIVER_WEBHOOK_TASK,
@@ -27,13 +25,12 @@ from worker.celery_app import (
     app,
 )
 from worker.enrich import warm_up
-from worker.pipeline import dead_letter_batch, process_batch
+from worker.errors import classify
+from worker.pipeline import BatchOutcome, dead_letter_batch, process_batch
 from worker.webhooks import DeliveryError
 
 log = logging.getLogger(__name__)
 
-# Outages that pass: the batch is retried with backoff, never dropped.
-TRANSIENT_ERRORS = (ESConnectionError, TransportError, RedisConnectionError, RedisTimeoutError)
 # How long a batch waits for the broker to take its retry before handing its message back.
 BROKER_WAIT_S = 60.0
 
@@ -71,39 +68,149 @@ def _load_models(**_: Any) -> None:
     acks_late=True,
     max_retries=None,  # bounded below by settings.task_max_retries
 )
-def process_articles(self: Task, payloads: list[dict[str, Any]]) -> dict[str, int]:
+def process_articles(
+    self: Task, payloads: list[dict[str, Any]], lost_before: int = 0
+) -> dict[str, int]:
+    """Enrich and index one batch. Every way it can end leaves each article indexed, queued
+    again (retried with backoff) or dead-lettered with its reason:
+
+    - an outage or an error answer that passes (``worker.errors.classify``: connection,
+      timeout, 429, 5xx, no master, circuit breaker, Redis OOM/READONLY/loading): the batch is
+      retried whole with backoff, then dead-lettered with the last error;
+    - an error about what the batch holds (a 400, an unexpected exception), the soft time
+      limit, or an earlier delivery lost with its worker process (killed, out of memory, over
+      the hard limit): the batch is split into single articles, sent again, and a single
+      article that fails so is dead-lettered with the reason and the step it was in.
+
+    ``lost_before``: how many deliveries of the batch this one was split from were lost.
+    """
     settings = get_settings()
+    redis_client = get_redis()
     try:
-        outcome = process_batch(
-            payloads, es=get_elasticsearch(), redis_client=get_redis(), settings=settings
+        delivery = deliveries.begin(
+            redis_client,
+            settings.index_prefix,
+            str(self.request.id),
+            int(self.request.retries),
+            ttl_s=settings.broker_visibility_timeout_s * 4,
         )
-    except TRANSIENT_ERRORS as error:
-        if self.request.retries < settings.task_max_retries:
-            _retry(self, error, min(2**self.request.retries, 60))
-        try:
-            dead_letter_batch(
-                payloads,
-                f"gave up after {self.request.retries} retries: {type(error).__name__}: {error}",
-                self.request.retries + 1,
-                redis_client=get_redis(),
-                settings=settings,
+    except RedisError as error:
+        _retry(self, error, _backoff(self))
+    try:
+        lost = delivery.lost_before
+        if lost and (len(payloads) > 1 or lost + lost_before >= settings.task_max_lost_deliveries):
+            reason = (
+                f"worker_lost: its delivery was lost with the worker process {lost + lost_before}"
+                " time(s) (killed, out of memory or over the hard time limit of"
+                f" {settings.task_time_limit_s} s) in step {delivery.last_step or 'unknown'}"
             )
-        except RedisError as redis_error:
-            # Not even the dead letters can take them: keep retrying rather than drop them.
-            _retry(self, redis_error, 60)
-        raise
+            return _isolate(self, payloads, reason, settings, lost_before=lost + lost_before)
+        try:
+            outcome = process_batch(
+                payloads,
+                es=get_elasticsearch(),
+                redis_client=redis_client,
+                settings=settings,
+                on_step=lambda step: deliveries.record_step(redis_client, delivery.key, step),
+            )
+        except SoftTimeLimitExceeded:
+            step = deliveries.current_step(redis_client, delivery.key)
+            reason = (
+                f"time_limit: over the task's soft time limit of {settings.task_soft_time_limit_s}"
+                f" s in step {step or 'unknown'}"
+            )
+            return _isolate(self, payloads, reason, settings, lost_before=lost_before)
+        except Exception as error:  # classified: every kind has its way out below
+            failure = classify(error)
+            log.warning("batch failed", extra={"kind": failure.kind, "articles": len(payloads)})
+            if not failure.transient:
+                return _isolate(self, payloads, failure.reason, settings, lost_before=lost_before)
+            if self.request.retries < settings.task_max_retries:
+                _retry(self, error, _backoff(self))
+            reason = f"gave up after {self.request.retries} retries: {failure.reason}"
+            _dead_letter(self, payloads, reason, settings)
+            return {"dead_lettered": len(payloads)}
+        return _after_batch(self, payloads, outcome, settings)
+    finally:
+        deliveries.finish(redis_client, delivery.key)
+
+
+def _backoff(task: Task) -> int:
+    return int(min(2 ** int(task.request.retries), 60))
+
+
+def _queue(task: Task, settings: Settings) -> str:
+    """The queue this message came from (live or bulk): what the batch sends again goes there."""
+    info = task.request.delivery_info or {}
+    return str(info.get("routing_key") or settings.queue_name)
+
+
+def _isolate(
+    task: Task,
+    payloads: list[dict[str, Any]],
+    reason: str,
+    settings: Settings,
+    *,
+    lost_before: int,
+) -> dict[str, int]:
+    """A batch that failed because of what it holds: each article is sent again on its own
+    (so the one that does it is found and the others are indexed), or, alone already, it is
+    dead-lettered with ``reason``."""
+    if len(payloads) == 1:
+        _dead_letter(task, payloads, reason, settings)
+        return {"dead_lettered": 1}
+    log.warning("batch split into single articles", extra={"why": reason})
+    try:
+        set_states(
+            get_redis(),
+            settings.index_prefix,
+            [(p["id"], "queued", f"retrying alone: {reason}") for p in payloads],
+            settings.status_ttl_s,
+        )
+        for payload in payloads:
+            app.send_task(
+                PROCESS_ARTICLES_TASK,
+                args=[[payload]],
+                kwargs={"lost_before": lost_before},
+                queue=_queue(task, settings),
+            )
+    except (OperationalError, RedisError) as error:
+        # The batch again, whole: articles already sent alone are indexed twice, identically.
+        _retry(task, error, _backoff(task))
+    return {"split": len(payloads)}
+
+
+def _dead_letter(
+    task: Task, payloads: list[dict[str, Any]], reason: str, settings: Settings
+) -> None:
+    try:
+        dead_letter_batch(
+            payloads,
+            reason,
+            int(task.request.retries) + 1,
+            redis_client=get_redis(),
+            settings=settings,
+        )
+    except RedisError as redis_error:
+        # Not even the dead letters can take them: keep retrying rather than drop them.
+        _retry(task, redis_error, 60)
+
+
+def _after_batch(
+    task: Task, payloads: list[dict[str, Any]], outcome: BatchOutcome, settings: Settings
+) -> dict[str, int]:
     if outcome.retry_later:
         attempts = max(int(p["attempts"]) for p in outcome.retry_later)
         try:
             app.send_task(
                 PROCESS_ARTICLES_TASK,
                 args=[outcome.retry_later],
-                queue=settings.queue_name,
+                queue=_queue(task, settings),
                 countdown=min(2**attempts, 60),
             )
         except (OperationalError, RedisError) as error:
             # The batch again, as a whole: what was indexed is rewritten identically.
-            _retry(self, error, min(2**self.request.retries, 60))
+            _retry(task, error, _backoff(task))
     if not any(p.get("rebuild") for p in payloads):  # a rebuild's articles are not news
         _send_quietly(EVALUATE_ALERTS_TASK, [outcome.indexed], settings)
     return {
@@ -139,8 +246,8 @@ def evaluate_alerts(self: Task, article_ids: list[str]) -> dict[str, int]:
         found = evaluate_batch(
             article_ids, es=get_elasticsearch(), redis_client=get_redis(), settings=settings
         )
-    except TRANSIENT_ERRORS as error:
-        if self.request.retries >= settings.task_max_retries:
+    except Exception as error:
+        if not classify(error).transient or self.request.retries >= settings.task_max_retries:
             log.error("alerts not evaluated", extra={"articles": len(article_ids)})
             raise
         _retry(self, error, min(2**self.request.retries, 60))

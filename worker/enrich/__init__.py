@@ -18,6 +18,9 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
+
+from worker.enrich.budget import BudgetExceeded, time_limit
 from worker.enrich.dateline import parse_dateline, split_date_prefix
 from worker.enrich.dates import resolve_day, resolve_mentions
 from worker.enrich.embedding import EMBEDDING_MODEL, embed_texts
@@ -291,7 +294,15 @@ def warm_up() -> None:
 class BatchResult:
     documents: list[Document] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)  # article id -> reason
+    # Failures that another attempt cannot mend (the article overran its time budget): the
+    # pipeline dead-letters these at once instead of trying them again.
+    permanent: set[str] = field(default_factory=set)
     step_seconds: dict[str, float] = field(default_factory=dict)  # wall time per step
+
+
+# Told the name of each step as it starts (the task records it, so a batch that kills its
+# worker is dead-lettered with the step it was in).
+OnStep = Callable[[str], None]
 
 
 def _is_batch(step: Step | BatchStep) -> bool:
@@ -328,47 +339,101 @@ def _finish(doc: Document, steps: Sequence[Step | BatchStep]) -> Document:
 
 
 def enrich_batch(
-    payloads: Sequence[Mapping[str, Any]], steps: Sequence[Step | BatchStep] = STEPS
+    payloads: Sequence[Mapping[str, Any]],
+    steps: Sequence[Step | BatchStep] = STEPS,
+    *,
+    budget_s: float | None = None,
+    on_step: OnStep | None = None,
 ) -> BatchResult:
     """Enrich every payload. An article whose step raises is reported in ``failures`` and left
-    out; the others go on (a batch step that raises is retried article by article to find it)."""
+    out; the others go on (a batch step that raises is retried article by article to find it).
+
+    ``budget_s`` bounds the wall time spent on each article across all steps (its share of a
+    batch step counted): the step that overruns it is interrupted and the article is a
+    ``permanent`` failure naming the step."""
     result = BatchResult()
     docs: list[Document] = []
     for payload in payloads:
         doc = base_document(payload)
         doc["_skipped"] = []
+        doc["_spent"] = 0.0
         docs.append(doc)
+    run = _Run(result, budget_s)
     # The parses live only inside this batch: spaCy forgets the words it learned from them.
     with nlp_memory_zone():
         for step in steps:
+            if on_step is not None:
+                on_step(step.__name__)
             started = time.perf_counter()
-            docs = _apply(step, docs, result)
+            docs = run.apply(step, docs)
             result.step_seconds[step.__name__] = time.perf_counter() - started
         result.documents = [_finish(doc, steps) for doc in docs]
     return result
 
 
-def _apply(step: Step | BatchStep, docs: list[Document], result: BatchResult) -> list[Document]:
-    """Run one step over the batch; return the documents that survived it."""
-    if _is_batch(step):
-        try:
-            for doc, fields in zip(docs, _run_batch(step, docs), strict=True):
-                _merge(doc, step.__name__, fields)
-            return docs
-        except Exception:
-            log.exception("batch step %s failed; retrying article by article", step.__name__)
-    survivors: list[Document] = []
-    for doc in docs:
-        try:
-            fields = _run_batch(step, [doc])[0] if _is_batch(step) else _run_one(step, doc)
-            _merge(doc, step.__name__, fields)
-            survivors.append(doc)
-        except Exception as error:  # one bad article must not sink its batch
-            log.exception("step %s failed", step.__name__, extra={"article_id": doc["id"]})
-            result.failures[doc["id"]] = (
-                f"enrichment step {step.__name__} failed: {type(error).__name__}: {error}"
+@dataclass
+class _Run:
+    result: BatchResult
+    budget_s: float | None
+
+    def _left(self, doc: Document) -> float | None:
+        return None if self.budget_s is None else self.budget_s - doc["_spent"]
+
+    def _fail(self, doc: Document, step: Step | BatchStep, error: Exception) -> None:
+        log.warning(
+            "step %s failed",
+            step.__name__,
+            exc_info=not isinstance(error, BudgetExceeded),
+            extra={"article_id": doc["id"]},
+        )
+        if isinstance(error, BudgetExceeded):
+            self.result.permanent.add(doc["id"])
+            reason = (
+                f"enrichment step {step.__name__} exceeded the article's time budget "
+                f"({self.budget_s:g} s; {doc['_spent']:.1f} s spent)"
             )
-    return survivors
+        else:
+            reason = f"enrichment step {step.__name__} failed: {type(error).__name__}: {error}"
+        self.result.failures[doc["id"]] = reason
+
+    def apply(self, step: Step | BatchStep, docs: list[Document]) -> list[Document]:
+        """Run one step over the batch; return the documents that survived it."""
+        if not docs:
+            return docs
+        if _is_batch(step):
+            # The whole batch may take what its most patient article has left: a normal batch
+            # needs a fraction of that; one that overruns falls back to one article at a time,
+            # each within its own budget.
+            lefts = [self._left(doc) for doc in docs]
+            whole = None if None in lefts else max(left or 0.0 for left in lefts)
+            started = time.perf_counter()
+            try:
+                with time_limit(whole):
+                    outputs = _run_batch(step, docs)
+                share = (time.perf_counter() - started) / len(docs)
+                for doc, fields in zip(docs, outputs, strict=True):
+                    doc["_spent"] += share
+                    _merge(doc, step.__name__, fields)
+                return docs
+            except SoftTimeLimitExceeded:
+                raise  # the task's own limit: the task splits the batch
+            except Exception:
+                log.exception("batch step %s failed; retrying article by article", step.__name__)
+        survivors: list[Document] = []
+        for doc in docs:
+            started = time.perf_counter()
+            try:
+                with time_limit(self._left(doc)):
+                    fields = _run_batch(step, [doc])[0] if _is_batch(step) else _run_one(step, doc)
+                doc["_spent"] += time.perf_counter() - started
+                _merge(doc, step.__name__, fields)
+                survivors.append(doc)
+            except SoftTimeLimitExceeded:
+                raise
+            except Exception as error:  # one bad article must not sink its batch
+                doc["_spent"] += time.perf_counter() - started
+                self._fail(doc, step, error)
+        return survivors
 
 
 def enrich(payload: Mapping[str, Any], steps: Sequence[Step | BatchStep] = STEPS) -> Document:
