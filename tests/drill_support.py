@@ -32,7 +32,7 @@ import requests
 from elasticsearch import Elasticsearch, NotFoundError
 
 from shared import metrics
-from shared.deadletters import list_dead_letters
+from shared.deadletters import get_dead_letters, list_dead_letters
 from shared.settings import Settings
 from worker.versions import external_version
 
@@ -891,6 +891,73 @@ def newest_version_problems(census: Census, versions: Mapping[str, Collection[st
                 f"accepted is {newest} (of {len(accepted)})"
             )
     return found
+
+
+# --- articles accepted outside a drill: where each one ended -----------------------------------
+
+
+@dataclass
+class FinalStates:
+    """Where accepted articles ended: indexed (status ``indexed`` and in the index),
+    dead-lettered (status ``failed`` with its reason, and a dead letter), or neither yet."""
+
+    indexed: set[str] = field(default_factory=set)
+    dead: dict[str, str] = field(default_factory=dict)  # id -> the dead letter's error
+    pending: dict[str, str] = field(default_factory=dict)  # id -> its state and error now
+    seconds: float = 0.0
+
+    def problems(self) -> list[str]:
+        return [f"{i}: {why}" for i, why in sorted(self.pending.items())]
+
+
+def final_states(
+    client: redis.Redis, es: Elasticsearch, prefix: str, alias: str, ids: Collection[str]
+) -> FinalStates:
+    """One look at where each of ``ids`` stands (status records, the index, the dead letters)."""
+    ordered = sorted(set(ids))
+    pipe = client.pipeline(transaction=False)
+    for article_id in ordered:
+        pipe.hgetall(f"{prefix}:article:{article_id}")
+    records: list[dict[str, str]] = pipe.execute()
+    letters = {letter.id: letter.error for letter in get_dead_letters(client, prefix, ordered)}
+    in_index: set[str] = set()
+    if ordered:
+        try:
+            found = es.mget(index=alias, ids=ordered, source=False)
+            in_index = {doc["_id"] for doc in found["docs"] if doc.get("found")}
+        except NotFoundError:
+            pass
+    outcome = FinalStates()
+    for article_id, record in zip(ordered, records, strict=True):
+        state, error = record.get("state"), record.get("error", "")
+        if state == "indexed" and article_id in in_index and article_id not in letters:
+            outcome.indexed.add(article_id)
+        elif state == "failed" and error and article_id in letters and article_id not in in_index:
+            outcome.dead[article_id] = letters[article_id]
+        else:
+            where = "indexed" if article_id in in_index else "not indexed"
+            where += ", dead-lettered" if article_id in letters else ""
+            outcome.pending[article_id] = f"{state!r} {error[:200]!r} ({where})"
+    return outcome
+
+
+def wait_final_states(
+    client: redis.Redis,
+    es: Elasticsearch,
+    prefix: str,
+    alias: str,
+    ids: Collection[str],
+    timeout_s: float,
+) -> FinalStates:
+    """Wait up to ``timeout_s`` for every one of ``ids`` to be indexed or dead-lettered with
+    its reason; return where they ended (``pending``: those that did not, and where they are)."""
+    started = time.monotonic()
+    while True:
+        outcome = final_states(client, es, prefix, alias, ids)
+        outcome.seconds = time.monotonic() - started
+        if not outcome.pending or outcome.seconds > timeout_s:
+            return outcome
+        time.sleep(1)
 
 
 # --- what ingest queued, seen from Redis -------------------------------------------------------

@@ -13,6 +13,13 @@ rules JSON Schema cannot state (``unstated_rule``, each with its reason).
 command short); the figures in docs/RELIABILITY.md come from a run with 5,000. Requests are
 counted as they are made, and the totals are written to tests/artifacts/fuzz-requests.json.
 
+The generated articles ingest accepts go through the real worker, on the run's own queues: the
+first ``NEWSROOM_FUZZ_FOLLOWED`` requests to ``POST /articles`` (default 60) reach an ingest
+that queues for the run's worker, and every article they got accepted must end indexed or
+dead-lettered with its reason, never stuck "queued", within ``FOLLOW_BOUND_S``. The rest of the
+budget (thousands of articles at 5,000) reaches an ingest whose queues no worker consumes,
+deleted at the end, so the fuzzing budget does not become an enrichment budget.
+
 schemathesis' own pytest integration (``schemathesis.pytest.from_fixture``) sets
 ``Node._nodeid``, which pytest 9 no longer has, so the operations' Hypothesis strategies are
 driven here with ``@given``.
@@ -43,14 +50,19 @@ import ingest
 from ingest.openapi import openapi_document as ingest_document
 from ingest.parsing import NDJSON_TYPES
 from shared import saved_searches
-from shared.clients import get_redis
+from shared.clients import get_elasticsearch, get_redis
 from shared.settings import Settings
+from tests.drill_support import wait_final_states
 from web.openapi import openapi_document as web_document
 
 pytestmark = [pytest.mark.stack, pytest.mark.usefixtures("worker")]
 
 BUDGET = int(os.environ.get("NEWSROOM_FUZZ_EXAMPLES", "500"))
+# Requests to POST /articles whose accepted articles the run's worker indexes (see above).
+FOLLOWED = int(os.environ.get("NEWSROOM_FUZZ_FOLLOWED", "60"))
+FOLLOW_BOUND_S = 300
 ARTIFACT = Path(__file__).parent / "artifacts" / "fuzz-requests.json"
+FOLLOWED_ARTIFACT = Path(__file__).parent / "artifacts" / "fuzz-followed.json"
 DOCUMENTS: dict[str, Callable[[], dict[str, Any]]] = {
     "ingest": ingest_document,
     "web": web_document,
@@ -107,6 +119,9 @@ class Tally:
     statuses: Counter[tuple[str, int]] = field(default_factory=Counter)  # (operation, status)
     excused: Counter[str] = field(default_factory=Counter)  # unstated rule -> requests
     seconds: float = 0.0
+    # Ids accepted by the followed requests (those that went to the worker's queues).
+    followed: list[str] = field(default_factory=list)
+    followed_requests: int = 0
 
     def count(self, api: str, label: str, status: int) -> None:
         self.requests[api] += 1
@@ -235,17 +250,38 @@ def _checks(names: list[str]) -> list[Any]:
     return [getattr(schemathesis.checks, name) for name in names]
 
 
+class _FollowFirst:
+    """The WSGI app schemathesis calls for ingest: the first ``FOLLOWED`` requests to
+    ``POST /articles`` go to ``followed`` (an ingest queueing for the run's worker), the rest
+    and every other request to ``unfollowed``. Hand-written: a dozen lines of routing, which
+    schemathesis (one app per schema) has no option for."""
+
+    def __init__(self, followed: Flask, unfollowed: Flask) -> None:
+        self.followed, self.unfollowed = followed, unfollowed
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        posting = (
+            environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") == "/articles"
+        )
+        if posting and TALLY.followed_requests < FOLLOWED:
+            TALLY.followed_requests += 1
+            return self.followed(environ, start_response)
+        return self.unfollowed(environ, start_response)
+
+
 @pytest.fixture(scope="module")
-def fuzz_ingest_app(settings: Settings, services: None) -> Iterator[Flask]:
-    """Ingest queueing to queues of its own (live and bulk): the run's worker (there for the
-    ``known`` articles) would otherwise enrich thousands of generated articles. Deleted at the
-    end."""
+def fuzz_ingest_app(settings: Settings, services: None) -> Iterator[_FollowFirst]:
+    """Ingest for the generated requests: the followed ones queue for the run's worker, the
+    others to queues of their own (live and bulk) that no worker consumes, deleted at the end."""
     queues = {
         "queue_name": f"{settings.queue_name}-fuzz",
         "bulk_queue_name": f"{settings.bulk_queue_name}-fuzz",
     }
-    fuzz = settings.model_copy(update=queues)
-    yield ingest.create_app({"TESTING": True, "NEWSROOM_SETTINGS": fuzz})
+    unfollowed = settings.model_copy(update=queues)
+    yield _FollowFirst(
+        ingest.create_app({"TESTING": True, "NEWSROOM_SETTINGS": settings}),
+        ingest.create_app({"TESTING": True, "NEWSROOM_SETTINGS": unfollowed}),
+    )
     get_redis(settings).delete(*queues.values())
 
 
@@ -290,7 +326,7 @@ def known(
 
 
 @pytest.fixture(scope="module")
-def schemas(fuzz_ingest_app: Flask, web_app: Flask) -> dict[str, Any]:
+def schemas(fuzz_ingest_app: _FollowFirst, web_app: Flask) -> dict[str, Any]:
     return {
         "ingest": schemathesis.openapi.from_wsgi("/openapi.json", fuzz_ingest_app),
         "web": schemathesis.openapi.from_wsgi("/api/openapi.json", web_app),
@@ -317,13 +353,17 @@ def test_generated_requests(
     def check(case: Any) -> None:
         nonlocal made
         started = time.perf_counter()
+        before = TALLY.followed_requests
         response = case.call()
+        followed = TALLY.followed_requests > before  # _FollowFirst sent it to the worker's queues
         TALLY.seconds += time.perf_counter() - started
         TALLY.count(run.api, operation.label, response.status_code)
         made += 1
         if operation.label == "POST /api/saved-searches" and response.status_code == 201:
             created = json.loads(response.content)
             created_searches[created["id"]] = created["token"]
+        if followed and response.status_code == 202:
+            TALLY.followed += [item["id"] for item in json.loads(response.content)["articles"]]
         case.validate_response(response, checks=_checks(CONFORMANCE))
         reason = unstated_rule(case, response)
         if reason is None:
@@ -377,3 +417,34 @@ def test_generated_request_totals() -> None:
     assert total >= BUDGET * 0.9, f"{total} generated requests for a budget of {BUDGET}"
     assert TALLY.statuses[("ingest POST /articles", 202)] > 0, "no generated article accepted"
     assert TALLY.statuses[("web GET /api/search", 200)] > 0
+
+
+def test_generated_articles_end_indexed_or_dead_lettered(settings: Settings) -> None:
+    """Every article the followed requests got accepted went through the run's worker and
+    ended indexed or dead-lettered with its reason, none left "queued", within the bound."""
+    if not TALLY.followed_requests:
+        pytest.skip("no generated request to POST /articles ran (deselected)")
+    assert TALLY.followed, f"none of {TALLY.followed_requests} followed requests was accepted"
+    outcome = wait_final_states(
+        get_redis(settings),
+        get_elasticsearch(settings),
+        settings.index_prefix,
+        settings.articles_alias,
+        TALLY.followed,
+        FOLLOW_BOUND_S,
+    )
+    figures = {
+        "followed_requests": TALLY.followed_requests,
+        "followed_articles": len(set(TALLY.followed)),
+        "indexed": len(outcome.indexed),
+        "dead_lettered": len(outcome.dead),
+        "dead_letter_reasons": sorted({why[:120] for why in outcome.dead.values()})[:10],
+        "not_settled": len(outcome.pending),
+        "seconds_to_settle": round(outcome.seconds, 1),
+    }
+    FOLLOWED_ARTIFACT.parent.mkdir(exist_ok=True)
+    FOLLOWED_ARTIFACT.write_text(json.dumps(figures, indent=2) + "\n")
+    assert not outcome.pending, (
+        f"{len(outcome.pending)} generated articles neither indexed nor dead-lettered after "
+        f"{FOLLOW_BOUND_S} s: {outcome.problems()[:5]}"
+    )

@@ -15,15 +15,16 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
-from flask import Flask
+from flask import Flask, Response, request
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 import ingest
 from ingest.openapi import HTTP_URL, LANGUAGE, NOT_BLANK
-from shared.clients import get_redis
+from shared.clients import get_elasticsearch, get_redis
 from shared.schema import ArticleIn, ValidationError
 from shared.settings import Settings
+from tests.drill_support import wait_final_states
 from web import openapi as web_openapi
 from web import views as web_views
 from web.search import decode_cursor, get_article
@@ -33,19 +34,24 @@ PROBLEM = "application/problem+json"
 NEVER_CALLED: Any = object()
 
 
+# Ids of every article this module's ingest accepted (its 202s): the run's worker must index or
+# dead-letter each of them (the last test of the module).
+ACCEPTED: list[str] = []
+SETTLE_BOUND_S = 300
+
+
 @pytest.fixture(scope="module")
-def quiet_ingest_app(settings: Settings, services: None) -> Iterator[Flask]:
-    """Ingest with queues of its own: the articles these tests get accepted are not for the
-    run's worker to index among other modules' articles. Deleted at the end."""
-    queues = {
-        "queue_name": f"{settings.queue_name}-hostile",
-        "bulk_queue_name": f"{settings.bulk_queue_name}-hostile",
-    }
-    app = ingest.create_app(
-        {"TESTING": True, "NEWSROOM_SETTINGS": settings.model_copy(update=queues)}
-    )
-    yield app
-    get_redis(settings).delete(*queues.values())
+def quiet_ingest_app(settings: Settings, services: None) -> Flask:
+    """Ingest queueing for the run's worker, noting the ids of every article it accepts."""
+    app = ingest.create_app({"TESTING": True, "NEWSROOM_SETTINGS": settings})
+
+    @app.after_request
+    def note_accepted(response: Response) -> Response:
+        if request.method == "POST" and request.path == "/articles" and response.status_code == 202:
+            ACCEPTED.extend(item["id"] for item in response.get_json()["articles"])
+        return response
+
+    return app
 
 
 @pytest.fixture
@@ -447,3 +453,25 @@ def test_the_entity_name_pattern_agrees_with_invalid_name() -> None:
     for char in _characters():
         for name in (char, f"a{char}", f"{char} {char}"):
             assert (invalid_name(name) is None) == _matches(pattern, name), repr(name)
+
+
+@pytest.mark.stack
+def test_every_accepted_hostile_article_ends_indexed_or_dead_lettered(
+    settings: Settings, worker: Any
+) -> None:
+    """What this module's hostile requests got accepted went through the run's worker, not a
+    side queue: each article indexed, or dead-lettered with its reason, none left "queued"."""
+    if not ACCEPTED:
+        pytest.skip("no test of this module got an article accepted (deselected)")
+    outcome = wait_final_states(
+        get_redis(settings),
+        get_elasticsearch(settings),
+        settings.index_prefix,
+        settings.articles_alias,
+        ACCEPTED,
+        SETTLE_BOUND_S,
+    )
+    assert not outcome.pending, (
+        f"{len(outcome.pending)} accepted articles neither indexed nor dead-lettered after "
+        f"{SETTLE_BOUND_S} s: {outcome.problems()[:5]}"
+    )
