@@ -166,6 +166,8 @@ ARTICLE_MAPPINGS: dict[str, Any] = {
                 "version": {"type": "keyword"},
                 "steps": {"type": "keyword"},
                 "skipped": {"type": "keyword", "ignore_above": 300},
+                # Steps that worked on a bounded part of their input (worker.enrich.truncated).
+                "truncated": {"type": "keyword", "ignore_above": 300},
                 "models": {"properties": {name: {"type": "keyword"} for name in MODEL_KINDS}},
             }
         },

@@ -20,17 +20,18 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
+from shared.schema import MAX_TITLE_CHARS
 from worker.enrich.budget import BudgetExceeded, time_limit
 from worker.enrich.dateline import parse_dateline, split_date_prefix
-from worker.enrich.dates import resolve_day, resolve_mentions
-from worker.enrich.embedding import EMBEDDING_MODEL, embed_texts
+from worker.enrich.dates import MAX_MENTIONS, resolve_day, resolve_mentions
+from worker.enrich.embedding import EMBEDDING_MODEL, clip, clip_changes, embed_texts
 from worker.enrich.embedding import warm_up as load_embedding_model
 from worker.enrich.entities import extract_entities
 from worker.enrich.html import extract_page
 from worker.enrich.keywords import extract_keywords
 from worker.enrich.language import UNDETERMINED, detect_language
 from worker.enrich.language import warm_up as load_language_models
-from worker.enrich.nlp import NLP_MODEL, parse_texts
+from worker.enrich.nlp import NLP_MODEL, cut_point, parse_input, parse_texts
 from worker.enrich.nlp import SUPPORTED_LANGUAGES as NLP_LANGUAGES
 from worker.enrich.nlp import memory_zone as nlp_memory_zone
 from worker.enrich.nlp import warm_up as load_parser
@@ -44,8 +45,13 @@ from worker.enrich.text import count_words, derive_title, split_headline
 log = logging.getLogger(__name__)
 
 # Bump when any step's output changes, so re-enrichment can target documents made by older code.
-ENRICHMENT_VERSION = "3"  # 3: autocomplete inputs (suggest)
+# 4: bounded work per article: enrichment.truncated; bodies over 100,000 characters parsed up
+# to a line break (quotes too), pages over 20,000 elements cut (docs/RELIABILITY.md).
+ENRICHMENT_VERSION = "4"  # 3: autocomplete inputs (suggest)
 WORDS_PER_MINUTE = 230
+# dateparser costs about a millisecond a mention: an article naming more dates than this (a
+# table of fixtures) has the rest left unread, and the cut recorded.
+MAX_DATE_MENTIONS = 1_000
 
 Document = dict[str, Any]
 Step = Callable[[Mapping[str, Any]], Document]
@@ -62,6 +68,12 @@ def skipped(reason: str) -> Document:
     """What a step returns when it does not apply to this article; recorded in
     ``enrichment.skipped``."""
     return {"_skip": reason}
+
+
+def truncated(*cuts: str) -> Document:
+    """What a step adds to its fields when it worked on a bounded part of its input (see
+    docs/RELIABILITY.md, "Bounded enrichment"); recorded in ``enrichment.truncated``."""
+    return {"_cut": list(cuts)} if cuts else {}
 
 
 def base_document(payload: Mapping[str, Any]) -> Document:
@@ -92,8 +104,12 @@ def extract_html(doc: Mapping[str, Any]) -> Document:
     if page is None:
         raise ValueError("the HTML page has no main text")
     found: Document = {"body": page.text, "original": {"html": html}}
+    cuts = list(page.cuts)
     if not doc.get("title") and page.title:
-        found["title"] = page.title
+        # As long as ingest lets a posted title be: later steps may read a title's every word.
+        found["title"] = page.title[:MAX_TITLE_CHARS]
+        if len(page.title) > MAX_TITLE_CHARS:
+            cuts.append(f"title cut at {MAX_TITLE_CHARS} of {len(page.title)} characters")
     if not doc.get("authors") and page.authors:
         found["authors"] = page.authors
     if not doc.get("source") and page.site_name:
@@ -102,7 +118,7 @@ def extract_html(doc: Mapping[str, Any]) -> Document:
         found["url"] = page.url
     if not doc.get("published_at") and page.published:
         found |= {"published_at": page.published, "published_at_source": "html"}
-    return found
+    return found | truncated(*cuts)
 
 
 def strip_date_line(doc: Mapping[str, Any]) -> Document:
@@ -224,9 +240,13 @@ def find_dates(doc: Mapping[str, Any]) -> Document:
         return skipped(f"no date recogniser for language {doc['language']}")
     reference = datetime.fromisoformat(doc.get("published_at") or doc["received_at"])
     mentions = [entity.text for entity in parsed.ents if entity.label_ == "DATE"]
-    return {
-        "dates_mentioned": resolve_mentions(mentions, reference=reference, language=doc["language"])
-    }
+    found = resolve_mentions(
+        mentions[:MAX_DATE_MENTIONS], reference=reference, language=doc["language"]
+    )
+    cut: Document = {}
+    if len(mentions) > MAX_DATE_MENTIONS and len(found) < MAX_MENTIONS:  # else it made no odds
+        cut = truncated(f"{MAX_DATE_MENTIONS} of {len(mentions)} date mentions read")
+    return {"dates_mentioned": found} | cut
 
 
 @batch_step
@@ -235,8 +255,10 @@ def parse_english(docs: Sequence[Mapping[str, Any]]) -> list[Document]:
     the entity, quote and date steps read it."""
     chosen = [index for index, doc in enumerate(docs) if doc["language"] in NLP_LANGUAGES]
     results = [skipped(f"no parser for language {doc['language']}") for doc in docs]
-    for index, parsed in zip(chosen, parse_texts([docs[i]["body"] for i in chosen]), strict=True):
-        results[index] = {"_parsed": parsed}
+    inputs = [parse_input(docs[i]["body"]) for i in chosen]
+    parsed_texts = parse_texts([bounded.text for bounded in inputs])
+    for index, bounded, parsed in zip(chosen, inputs, parsed_texts, strict=True):
+        results[index] = {"_parsed": parsed} | truncated(*bounded.cuts)
     return results
 
 
@@ -251,14 +273,26 @@ def find_quotes(doc: Mapping[str, Any]) -> Document:
     parsed = doc.get("_parsed")
     if parsed is None:
         return skipped(f"no quote attribution for language {doc['language']}")
-    return {"quotes": extract_quotes(doc["body"], parsed, doc.get("people") or [])}
+    # The part of the body that was parsed (the parse bounds it: see worker.enrich.nlp).
+    body = doc["body"]
+    end = cut_point(body)
+    cut = truncated(f"body cut at {end} of {len(body)} characters") if end < len(body) else {}
+    return {"quotes": extract_quotes(body[:end], parsed, doc.get("people") or [])} | cut
 
 
 @batch_step
 def embed_articles(docs: Sequence[Mapping[str, Any]]) -> list[Document]:
     """One vector per article from its headline and lead, for semantic search."""
     texts = [f"{doc.get('title') or ''}\n\n{doc['body']}".strip() for doc in docs]
-    return [{"embedding": vector} for vector in embed_texts(texts)]
+    return [
+        {"embedding": vector}
+        | (
+            truncated(f"text cut at {len(clip(text))} of {len(text)} characters")
+            if clip_changes(text)
+            else {}
+        )
+        for text, vector in zip(texts, embed_texts(texts), strict=True)
+    ]
 
 
 STEPS: tuple[Step | BatchStep, ...] = (
@@ -323,6 +357,8 @@ def _merge(doc: Document, step_name: str, fields: Document) -> None:
     reason = fields.pop("_skip", None)
     if reason:
         doc["_skipped"].append(f"{step_name}: {reason}")
+    for cut in fields.pop("_cut", None) or ():  # see truncated()
+        doc.setdefault("_truncated", []).append(f"{step_name}: {cut}")
     doc.update(fields)
 
 
@@ -333,6 +369,7 @@ def _finish(doc: Document, steps: Sequence[Step | BatchStep]) -> Document:
         "version": ENRICHMENT_VERSION,
         "steps": [step.__name__ for step in steps],
         "skipped": skipped_steps,
+        "truncated": doc.get("_truncated", []),  # see truncated()
         "models": model_versions(),
     }
     return final

@@ -36,6 +36,13 @@ _DATELINE = re.compile(
 )
 
 
+# A dateline opens the text: only this much of it (after leading whitespace) is read. Without
+# the bound, "A.B.C.D. ..., France." would make a place name as long as the body (an
+# Elasticsearch keyword refuses terms over 32,766 bytes) and the pattern's optional parts read
+# arbitrarily far.
+MAX_DATELINE_CHARS = 1_000
+
+
 @dataclass(frozen=True)
 class Dateline:
     raw: str
@@ -76,7 +83,7 @@ def parse_dateline(text: str) -> Dateline | None:
     An all-caps opening counts as a dateline only when it has a region, a date or an agency,
     or when its place is a known city: so "AI — the future" is not read as a place.
     """
-    match = _DATELINE.match(text)
+    match = _DATELINE.match(text.lstrip()[:MAX_DATELINE_CHARS])
     if not match:
         return None
     place_raw = match["place"].strip(" .")

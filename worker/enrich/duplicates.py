@@ -59,6 +59,8 @@ MAX_ATTEMPTS = 10
 # Part of the stored format: changing it (or the hash, shingles, num_perm) makes old signatures
 # incomparable, which the key namespace (``LshParams.tag``) takes care of.
 SEED = 1
+# Shingles hashed per update_batch call (see _minhash).
+_HASH_CHUNK = 8_192
 
 _WORD = re.compile(r"\w+")
 
@@ -119,7 +121,12 @@ def _minhash(shingle_set: Iterable[str], num_perm: int) -> Any:
         permutations=_permutations(num_perm),
         scheme="affine32",
     )
-    minhash.update_batch([shingle.encode() for shingle in shingle_set])
+    # update_batch makes (num_perm x shingles) arrays of 64-bit values: 1.9 MB of distinct words
+    # (280,000 shingles) took 320 MB at once. Chunk by chunk the minima, so the signature, are
+    # the same, and the memory bounded.
+    encoded = [shingle.encode() for shingle in shingle_set]
+    for start in range(0, len(encoded), _HASH_CHUNK):
+        minhash.update_batch(encoded[start : start + _HASH_CHUNK])
     return minhash
 
 

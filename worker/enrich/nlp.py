@@ -15,8 +15,10 @@ text, instead of on whole articles. The lemmatizer and attribute ruler are not l
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import version
 from typing import TYPE_CHECKING
@@ -36,9 +38,45 @@ _FRAGMENT_PIPES = ("tok2vec", "tagger", "parser")
 # nlp.pipe pads a batch to its longest text: texts are sorted by length first, and batches of
 # this size were fastest (32 sorted: 20 articles/s for NER alone; 1 at a time: 17).
 BATCH_SIZE = 32
-# Longer texts are cut: NER memory grows with length, and a story has named its people and
-# places long before this.
+# Longer texts are cut (at the last line break, else the last space, in the second half of the
+# first MAX_CHARS characters): NER time and memory grow with length, and a story has named its
+# people and places long before this. The cut is recorded in the article's provenance.
 MAX_CHARS = 100_000
+# A run this long without a space is no word (base64, a row of quote marks). spaCy's tokenizer
+# takes affixes off a run one at a time, searching the rest of it again each time: a run of n
+# quote marks costs about n² (40,000: over a minute). Such runs are blanked (spaces, same length,
+# so every other offset stays) before the parse, and recorded; a long URL is far shorter.
+MAX_WORD_CHARS = 1_000
+# Only from where a run starts, so that each run is read once.
+_LONG_RUN = re.compile(rf"(?<!\S)\S{{{MAX_WORD_CHARS + 1},}}")
+
+
+@dataclass(frozen=True)
+class ParseInput:
+    text: str  # what spaCy reads: the start of the article, over-long runs blanked
+    cuts: list[str]  # what was left out, for the article's provenance (enrichment.truncated)
+
+
+def cut_point(text: str) -> int:
+    """Where the parsed part of ``text`` ends (``len(text)`` when it is all parsed)."""
+    if len(text) <= MAX_CHARS:
+        return len(text)
+    head = text[:MAX_CHARS]
+    for separator in ("\n", " "):
+        found = head.rfind(separator)
+        if found >= MAX_CHARS // 2:
+            return found + 1
+    return MAX_CHARS
+
+
+def parse_input(text: str) -> ParseInput:
+    """The part of ``text`` that ``parse_texts`` reads, and what it leaves out."""
+    end = cut_point(text)
+    cuts = [f"body cut at {end} of {len(text)} characters"] if end < len(text) else []
+    head, runs = _LONG_RUN.subn(lambda run: " " * (run.end() - run.start()), text[:end])
+    if runs:
+        cuts.append(f"{runs} run(s) of over {MAX_WORD_CHARS} characters without a space blanked")
+    return ParseInput(head, cuts)
 
 
 @lru_cache(maxsize=1)
@@ -55,10 +93,12 @@ def get_nlp() -> Language:
 
 
 def parse_texts(texts: Sequence[str]) -> list[Doc]:
-    """Tokens, sentences and named entities for each text, in the order given."""
+    """Tokens, sentences and named entities for each text, in the order given; each text as
+    ``parse_input`` bounds it."""
     nlp = get_nlp()
-    order = sorted(range(len(texts)), key=lambda index: len(texts[index]))
-    parsed = nlp.pipe((texts[index][:MAX_CHARS] for index in order), batch_size=BATCH_SIZE)
+    bounded = [parse_input(text).text for text in texts]
+    order = sorted(range(len(bounded)), key=lambda index: len(bounded[index]))
+    parsed = nlp.pipe((bounded[index] for index in order), batch_size=BATCH_SIZE)
     docs: list[Doc | None] = [None] * len(texts)
     for index, doc in zip(order, parsed, strict=True):
         docs[index] = doc

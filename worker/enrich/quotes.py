@@ -81,12 +81,21 @@ _MALE_ROLES = frozenset({"chairman", "congressman", "spokesman", "king", "prince
 _DEFINITE = frozenset({"the", "this", "that"})
 # How many sentences back a person of known gender is preferred to a closer one of unknown.
 _GENDER_REACH = 3
+# How many earlier mentions (names and resolved pronouns) a pronoun or role is resolved among.
+# A bound, not a heuristic: each resolution read the whole history before, so an article of
+# "he he he ..." cost the square of its length (40,000 characters: 30 s). A news story refers
+# back to someone named within far fewer mentions than this (the corpus's quotations come out
+# the same: tests/test_enrich_bounds.py).
+_REFERENT_REACH = 200
 _APPOSITION = re.compile(r",\s+(?:an?|the)\s+(?P<words>(?:[\w-]+\s+){0,3}[\w-]+)")
 
 _WORD = re.compile(r"[a-z]+")
 _MARKS = re.compile(r"[\"“”]")
-# Paragraph breaks: newlines, or the runs of spaces that some feeds leave in their place.
-_PARAGRAPH_BREAK = re.compile(r"\s*\n\s*|(?<=[.!?\"”])\s{3,}")
+# Paragraph breaks: newlines, or the runs of spaces that some feeds leave in their place. Only a
+# whole run of whitespace can be one, so a match starts where a run starts, (?<!\s): tried
+# from every space of a run, as it was ("\s*\n\s*|..."), it cost the square of the run's
+# length (40,000 spaces: 4.8 s). Same breaks: tests/test_enrich_bounds.py compares the two.
+_PARAGRAPH_BREAK = re.compile(r"(?<!\s)(?:[^\S\n]*\n\s*|(?<=[.!?\"”])\s{3,})")
 _OPEN_CONTEXT = set(" \t\n([{—–-/:")
 _CLOSE_NEXT = set(" \t\n,.;:!?)]}—–-'’")
 # How far a quotation may run on without a closing mark, and how much clause is parsed.
@@ -97,7 +106,10 @@ _MAX_CONTEXT_CHARS = 150
 # name or a title, not speech.
 MIN_UNATTRIBUTED_WORDS = 5
 _STAND_IN = "Yes"
-_SENTENCE_BREAK = re.compile(r"(?P<word>[\w.-]+)[.!?][\"”]?\s+(?=[\"“]?[A-Z])")
+# A match can only start where a word starts, (?<![\w.-]): tried from every character of
+# "a.a.a.a." as it was, it cost the square of the word's length. Once the word is chosen the
+# whitespace after it is taken whole (\s++): only its end can be followed by a capital.
+_SENTENCE_BREAK = re.compile(r"(?<![\w.-])(?P<word>[\w.-]+)[.!?][\"”]?\s++(?=[\"“]?[A-Z])")
 _ABBREVIATION_WORDS = """
     Mr Mrs Ms Dr Sen Rep Gov Gen Lt Col Capt Sgt St Jr Sr Inc Co Corp Ltd No Mt Ft Prof Rev vs
     etc Jan Feb Aug Sept Oct Nov Dec U.S U.K U.N D.C Ave Blvd
@@ -106,7 +118,17 @@ _ABBREVIATIONS = frozenset(_ABBREVIATION_WORDS.split())
 # Initials ("J.") and party-state tags ("D-Mass.").
 _STATE_ABBREVIATION = re.compile(r"^(?:[A-Z]|[A-Z]-[A-Z][a-z]*|.*\.[A-Za-z])$")
 _GLUED_DASH = re.compile(r"(?<=[:.,;!?])-|-(?=\s*$)")
-_LAST_WORD = re.compile(r"(?P<word>[\w.-]+)\.\s*$")
+_NOT_SPACE = re.compile(r"\S")
+_LAST_WORD = re.compile(r"(?<![\w.-])(?P<word>[\w.-]+)\.\s*$")
+
+
+def _content_end(text: str, index: int) -> int:
+    """``len(text[:index].rstrip())`` without copying ``text[:index]`` (once per quotation
+    mark, that copy made the scan quadratic): only the whitespace just before ``index`` is
+    read, and that run is read again by no other mark."""
+    while index > 0 and text[index - 1].isspace():
+        index -= 1
+    return index
 
 
 def _is_abbreviation(word: str) -> bool:
@@ -173,7 +195,7 @@ def find_quotations(text: str) -> list[tuple[int, int, list[tuple[int, int]]]]:
             # Paragraphs flattened into one line leave the wire convention as '...leadership.
             # "We'll go...': a quotation that ends a sentence and a new opening mark before a
             # capital. Otherwise the earlier mark never closed and is dropped.
-            content_end = len(text[:index].rstrip())
+            content_end = _content_end(text, index)
             if (
                 text[content_end - 1 : content_end] in {".", "!", "?"}
                 and text[index + 1 : index + 2].isupper()
@@ -263,7 +285,8 @@ def _window(
     close_paragraph = bisect.bisect_right(paragraphs, quote.close)
     paragraph_end = paragraphs[close_paragraph] if close_paragraph < len(paragraphs) else len(text)
     # The sentence that holds the first word after the closing mark.
-    probe = after + len(text[after:]) - len(text[after:].lstrip())
+    first_after = _NOT_SPACE.search(text, after)
+    probe = first_after.start() if first_after else len(text)
     right_end = min(sentences.end(probe), next_open, paragraph_end, after + _MAX_CONTEXT_CHARS)
     right_end = max(right_end, after)
     ending = _ending(text, quote)
@@ -407,7 +430,9 @@ class _Referents:
     def resolve(
         self, offset: int, sentence: int, gender: str | None, role: str | None = None
     ) -> str | None:
-        earlier = [entry for entry in self.history if entry[0] < offset]
+        # The latest _REFERENT_REACH entries before ``offset`` (the history is in text order).
+        end = bisect.bisect_left(self.history, offset, key=lambda entry: entry[0])
+        earlier = self.history[max(0, end - _REFERENT_REACH) : end]
         compatible = [
             entry
             for entry in earlier
@@ -691,8 +716,8 @@ def _is_speech(quote: _Quotation, text: str) -> bool:
     capitalised = sum(w[:1].isupper() for w in words)
     if capitalised >= 0.6 * len(words):
         return False
-    before = text[: quote.open].rstrip()
-    embedded = bool(before) and before[-1].isalnum() and words[0][:1].islower()
+    before = _content_end(text, quote.open)
+    embedded = before > 0 and text[before - 1].isalnum() and words[0][:1].islower()
     return not embedded
 
 
@@ -706,7 +731,8 @@ def _as_dicts(quote: _Quotation, text: str, paragraphs: list[int]) -> list[dict[
     them one by one; ``part`` and ``parts`` keep them together."""
     by_paragraph: dict[int, list[tuple[int, int]]] = {}
     for start, end in quote.pieces:
-        cuts = [p for p in paragraphs if start < p < end]
+        first, last = bisect.bisect_right(paragraphs, start), bisect.bisect_left(paragraphs, end)
+        cuts = paragraphs[first:last]
         for piece_start, piece_end in zip([start, *cuts], [*cuts, end], strict=True):
             if text[piece_start:piece_end].strip():
                 paragraph = bisect.bisect_right(paragraphs, piece_start) - 1

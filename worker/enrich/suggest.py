@@ -64,8 +64,10 @@ def title_inputs(title: str) -> tuple[str, list[str]]:
     followed by the title as shown."""
     shown = shown_title(title)
     words = clean_text(title).split(" ")
+    # Joining only the words that can reach TITLE_START_CHARS (each has a character and a space)
+    # gives the same starts, and costs the title's length, not its square.
     starts = [
-        _clip(" ".join(words[index:]), TITLE_START_CHARS)
+        _clip(" ".join(words[index : index + TITLE_START_CHARS + 1]), TITLE_START_CHARS)
         for index in range(1, len(words))
         if _starts_title_suffix(words[index])
     ]
