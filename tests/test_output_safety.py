@@ -82,7 +82,7 @@ def test_a_spreadsheet_formula_never_starts_a_cell() -> None:
 def hostile_ids(
     worker: Any, ingest_app: Any, wait_indexed_module: Callable[[list[str]], None]
 ) -> list[str]:
-    articles = [
+    articles: list[dict[str, Any]] = [
         {
             "title": title,
             "body": f"The harbour board met on Tuesday ({WORD} {n}) and approved the quay, "

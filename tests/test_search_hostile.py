@@ -88,7 +88,7 @@ def long_article(
 
 
 def _hit(found: dict[str, Any], article_id: str) -> dict[str, Any]:
-    hits = {hit["id"]: hit for hit in found["hits"]}
+    hits: dict[str, dict[str, Any]] = {hit["id"]: hit for hit in found["hits"]}
     assert article_id in hits, [hit["title"] for hit in found["hits"]]
     return hits[article_id]
 
