@@ -47,6 +47,7 @@ def bench_env(prefix: str, queue: str, extra: Mapping[str, str] | None = None) -
             "NEWSROOM_INDEX_PREFIX": prefix,
             "NEWSROOM_QUEUE_NAME": queue,
             "NEWSROOM_BULK_QUEUE_NAME": f"{queue}-bulk",
+            "NEWSROOM_WEBHOOK_QUEUE_NAME": f"{queue}-webhooks",
             "HF_HUB_OFFLINE": "1",
             "PYTHONUNBUFFERED": "1",
         }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the whole stack on this machine: Redis, Elasticsearch, ingest, two Celery workers and web.
+# Run the whole stack on this machine: Redis, Elasticsearch, ingest, three Celery workers (live,
+# bulk, webhooks) and web.
 # Ctrl-C stops everything this script started.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,6 +34,13 @@ bulk=${NEWSROOM_BULK_QUEUE_NAME:-bulk}
 children+=($!)
 .venv/bin/celery -A worker.celery_app worker --queues "$bulk,$live" --concurrency 1 --loglevel INFO \
   --hostname "bulk@%h" &
+children+=($!)
+# Webhook deliveries have a queue and a worker of their own, so a slow receiver never holds an
+# article worker. Threads: deliveries wait on the network, and no models are loaded (those load
+# in prefork pool processes only), so this worker costs a few tens of MB.
+webhooks=${NEWSROOM_WEBHOOK_QUEUE_NAME:-webhooks}
+.venv/bin/celery -A worker.celery_app worker --queues "$webhooks" --pool threads --concurrency 4 \
+  --loglevel INFO --hostname "webhooks@%h" &
 children+=($!)
 .venv/bin/gunicorn --bind "127.0.0.1:$INGEST_PORT" --workers 2 --threads 4 "ingest:create_app()" &
 children+=($!)

@@ -109,6 +109,18 @@ class Settings(BaseSettings):
     # save a search make the worker POST to internal services (Elasticsearch, ...): refused
     # unless this is set (tests and local set-ups whose receiver runs on the same machine).
     alerts_webhook_allow_private: bool = False
+    # Webhooks cannot slow ingestion (worker/webhooks.py, worker/webhook_guard.py). Deliveries
+    # run on a queue of their own (a worker of their own); one delivery (name lookup, connect,
+    # send, the whole answer) ends after alerts_webhook_deadline_s of wall time whatever the
+    # receiver does (alerts_webhook_timeout_s bounds each read or write within it); at most
+    # alerts_webhook_max_per_host deliveries go to one host at once (the others wait for a slot,
+    # queued again); after alerts_webhook_breaker_failures failures in a row a host is not
+    # contacted for alerts_webhook_breaker_cooldown_s, then one trial delivery decides.
+    webhook_queue_name: str = "webhooks"
+    alerts_webhook_deadline_s: float = Field(10.0, gt=0, le=120)
+    alerts_webhook_max_per_host: int = Field(2, ge=1, le=100)
+    alerts_webhook_breaker_failures: int = Field(5, ge=1)
+    alerts_webhook_breaker_cooldown_s: float = Field(60.0, gt=0, le=300)
 
     @property
     def celery_broker_url(self) -> str:

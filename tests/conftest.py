@@ -32,6 +32,7 @@ os.environ.update(
         "NEWSROOM_INDEX_PREFIX": f"newsroom-test-{RUN_ID}",
         "NEWSROOM_QUEUE_NAME": f"test-{RUN_ID}",
         "NEWSROOM_BULK_QUEUE_NAME": f"test-{RUN_ID}-bulk",
+        "NEWSROOM_WEBHOOK_QUEUE_NAME": f"test-{RUN_ID}-webhooks",
         "HF_HUB_OFFLINE": "1",
         # The alert tests' webhook receivers listen on 127.0.0.1 (tests/test_alerts.py).
         "NEWSROOM_ALERTS_WEBHOOK_ALLOW_PRIVATE": "true",
@@ -113,7 +114,7 @@ def worker(
     process = start_worker(
         os.environ.copy(),
         tmp_path_factory.mktemp("worker") / "worker.log",
-        [settings.queue_name, settings.bulk_queue_name],
+        [settings.queue_name, settings.bulk_queue_name, settings.webhook_queue_name],
         f"test-{RUN_ID}",
     )
     yield process

@@ -157,7 +157,7 @@ def test_public_addresses(address: str, public: bool) -> None:
 
 def test_a_refused_address_is_never_contacted(receiver: Receiver) -> None:
     with pytest.raises(DeliveryError) as raised:
-        post_json(receiver.url, b"{}", headers={}, timeout_s=2, allow_private=False)
+        post_json(receiver.url, b"{}", headers={}, timeout_s=2, deadline_s=5, allow_private=False)
     assert raised.value.permanent
     assert "non-public" in str(raised.value)
     assert receiver.posts == []
@@ -167,10 +167,17 @@ def test_post_json_statuses(receiver: Receiver) -> None:
     receiver.statuses = [503, 404, 302]
     for permanent in (False, True, True):  # 5xx is retried; 4xx and redirects are not
         with pytest.raises(DeliveryError) as raised:
-            post_json(receiver.url, b"{}", headers={}, timeout_s=2, allow_private=True)
+            post_json(
+                receiver.url, b"{}", headers={}, timeout_s=2, deadline_s=5, allow_private=True
+            )
         assert raised.value.permanent is permanent
     delivered = post_json(
-        receiver.url, b'{"a":1}', headers={"X-Test": "1"}, timeout_s=2, allow_private=True
+        receiver.url,
+        b'{"a":1}',
+        headers={"X-Test": "1"},
+        timeout_s=2,
+        deadline_s=5,
+        allow_private=True,
     )
     assert delivered.status == 200
     last = receiver.posts[-1]
@@ -178,11 +185,16 @@ def test_post_json_statuses(receiver: Receiver) -> None:
     assert last["raw"] == b'{"a":1}'
     assert last["headers"]["X-Test"] == "1"
     assert last["headers"]["Content-Type"] == "application/json"
+    # The connection goes to the address checked; the Host header still names the URL's host.
+    assert last["headers"]["Host"] == receiver.url.split("/")[2]
+    assert last["headers"]["User-Agent"] == "Newsroom-Alerts/1"
 
 
 def test_a_closed_port_is_worth_retrying() -> None:
     with pytest.raises(DeliveryError) as raised:
-        post_json("http://127.0.0.1:9/x", b"{}", headers={}, timeout_s=2, allow_private=True)
+        post_json(
+            "http://127.0.0.1:9/x", b"{}", headers={}, timeout_s=2, deadline_s=5, allow_private=True
+        )
     assert not raised.value.permanent
 
 

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import redis
 from elasticsearch import Elasticsearch
 
 from shared import saved_searches as store
 from shared.settings import Settings
-from worker.webhooks import Delivered, DeliveryError, post_json, sign
+from worker import webhook_guard as guard
+from worker.webhooks import Delivered, DeliveryError, parse_url, post_json, sign
 
 log = logging.getLogger(__name__)
 
@@ -189,9 +191,148 @@ def deliver(
         body,
         headers=headers,
         timeout_s=settings.alerts_webhook_timeout_s,
+        deadline_s=settings.alerts_webhook_deadline_s,
         allow_private=settings.alerts_webhook_allow_private,
     )
 
 
 def new_delivery_id() -> str:
     return uuid.uuid4().hex
+
+
+# --- one delivery, within the destination's limits --------------------------------------------
+
+# Times a delivery may find its destination's slots all taken (each time queued again a few
+# seconds later, not counted as an attempt) before that counts as a failed attempt: a delivery
+# waits at most this many times per attempt, so its life stays bounded by the retry budget.
+MAX_SLOT_WAITS = 30
+# A slot outlives the longest delivery by this much before another worker may take it.
+SLOT_LEASE_MARGIN_S = 15.0
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """What to do with a delivery after one run: ``delivered`` / ``failed`` (done: recorded
+    on the saved search), ``retrying`` (an attempt failed; again after ``countdown_s``) or
+    ``waiting`` (no free slot; again after ``countdown_s``, the attempt not used).
+    ``attempt`` / ``slot_waits``: what the next run carries."""
+
+    state: Literal["delivered", "failed", "retrying", "waiting"]
+    detail: str
+    countdown_s: float = 0.0
+    attempt: int = 1
+    slot_waits: int = 0
+
+
+def backoff_s(attempt: int) -> float:
+    """Seconds before attempt ``attempt + 1``: 2, 4, 8 ... 300."""
+    return float(min(2**attempt, 300))
+
+
+def run_delivery(
+    search: store.SavedSearch,
+    payload: Mapping[str, Any],
+    delivery_id: str,
+    *,
+    attempt: int,
+    slot_waits: int,
+    redis_client: redis.Redis,
+    settings: Settings,
+) -> DeliveryOutcome:
+    """Attempt ``attempt`` (1-based) of one delivery, if its destination lets it: a free slot
+    (at most ``alerts_webhook_max_per_host`` at once) and a closed circuit breaker. An open
+    breaker counts the attempt without contacting the receiver and waits at least the rest of
+    the cool-down; ``alerts_webhook_max_retries`` failed attempts, or a permanent failure
+    (4xx, a refused address), end the delivery as ``failed``. Records the state on the saved
+    search (the page shows it), except while waiting for a slot."""
+    prefix = settings.index_prefix
+    if not search.webhook_url:
+        return DeliveryOutcome("failed", "the saved search has no webhook any more")
+    try:
+        host = parse_url(search.webhook_url).key
+    except DeliveryError as bad_url:
+        return _give_up(redis_client, prefix, search.id, f"attempt {attempt}: {bad_url}")
+    lease_s = settings.alerts_webhook_deadline_s + SLOT_LEASE_MARGIN_S
+    admission = guard.admit(
+        redis_client, prefix, host, limit=settings.alerts_webhook_max_per_host, lease_s=lease_s
+    )
+    wait_s = 0.0
+    result: Delivered | DeliveryError
+    if admission.verdict == "busy":
+        if slot_waits < MAX_SLOT_WAITS:
+            # A slot frees within a deadline; jittered, so waiting deliveries spread out.
+            upper = max(2.0, settings.alerts_webhook_deadline_s / 2)
+            countdown = random.uniform(1.0, upper)  # noqa: S311 -- jitter, not a secret
+            return DeliveryOutcome(
+                "waiting",
+                f"{host} has {settings.alerts_webhook_max_per_host} deliveries under way",
+                countdown,
+                attempt,
+                slot_waits + 1,
+            )
+        result = DeliveryError(f"no free slot for {host} after {slot_waits} waits", permanent=False)
+    elif admission.verdict == "open":
+        wait_s = admission.wait_s
+        result = DeliveryError(
+            f"not contacted: {host} failed {settings.alerts_webhook_breaker_failures} times in"
+            f" a row (circuit open for {wait_s:.0f} s more)",
+            permanent=False,
+        )
+    else:
+        result = _attempt(
+            search, payload, delivery_id, host, admission.token, redis_client, settings
+        )
+    if isinstance(result, Delivered):
+        detail = f"attempt {attempt}: HTTP {result.status}"
+        store.set_delivery(redis_client, prefix, search.id, "delivered", detail)
+        return DeliveryOutcome("delivered", detail, attempt=attempt)
+    detail = f"attempt {attempt}: {result}"
+    if result.permanent or attempt > settings.alerts_webhook_max_retries:
+        return _give_up(redis_client, prefix, search.id, detail)
+    store.set_delivery(redis_client, prefix, search.id, "retrying", detail)
+    countdown = max(backoff_s(attempt), wait_s)
+    return DeliveryOutcome("retrying", detail, countdown, attempt + 1, 0)
+
+
+def _attempt(
+    search: store.SavedSearch,
+    payload: Mapping[str, Any],
+    delivery_id: str,
+    host: str,
+    token: str,
+    redis_client: redis.Redis,
+    settings: Settings,
+) -> Delivered | DeliveryError:
+    """POST with the slot ``token`` held; give it back and tell the breaker how it went."""
+    outcome: guard.Outcome = "neutral"
+    try:
+        delivered = deliver(search, payload, delivery_id, settings=settings)
+        outcome = "up"
+        return delivered
+    except DeliveryError as failed:
+        # An answer, even a 4xx, says the receiver is up; a refused address says nothing.
+        outcome = "down" if not failed.permanent else "up" if failed.status else "neutral"
+        return failed
+    finally:
+        finished = guard.finish(
+            redis_client,
+            settings.index_prefix,
+            host,
+            token,
+            outcome,
+            threshold=settings.alerts_webhook_breaker_failures,
+            cooldown_s=settings.alerts_webhook_breaker_cooldown_s,
+        )
+        if finished is not None and finished.opened:
+            log.warning(
+                "webhook destination failing: circuit open",
+                extra={"host": host, "failures": finished.failures},
+            )
+
+
+def _give_up(
+    redis_client: redis.Redis, prefix: str, search_id: str, detail: str
+) -> DeliveryOutcome:
+    store.set_delivery(redis_client, prefix, search_id, "failed", detail)
+    log.warning("webhook not delivered", extra={"saved_search": search_id, "why": detail})
+    return DeliveryOutcome("failed", detail)

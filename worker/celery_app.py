@@ -1,6 +1,7 @@
 """The one Celery app. Ingest imports it only to send tasks by name; the worker runs it:
 
 celery -A worker.celery_app worker -Q live
+celery -A worker.celery_app worker -Q webhooks --pool threads --concurrency 4  (deliveries)
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
         # Ingest must answer 503 quickly when Redis is down rather than hang on publish.
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
         task_default_queue=settings.queue_name,
+        # Webhook deliveries never share a queue with articles (worker/tasks.py also names the
+        # queue when it sends them): a slow receiver holds a webhook worker, not ingestion.
+        task_routes={DELIVER_WEBHOOK_TASK: {"queue": settings.webhook_queue_name}},
         task_serializer="json",
         accept_content=["json"],
         task_ignore_result=True,

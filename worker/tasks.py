@@ -17,7 +17,13 @@ from shared.clients import get_elasticsearch, get_redis
 from shared.settings import Settings, get_settings
 from shared.status import set_states
 from worker import deliveries
-from worker.alerts import deliver, evaluate_batch, new_delivery_id, webhook_payload
+from worker.alerts import (
+    backoff_s,
+    evaluate_batch,
+    new_delivery_id,
+    run_delivery,
+    webhook_payload,
+)
 from worker.celery_app import (
     DELIVER_WEBHOOK_TASK,
     EVALUATE_ALERTS_TASK,
@@ -27,7 +33,6 @@ from worker.celery_app import (
 from worker.enrich import warm_up
 from worker.errors import classify
 from worker.pipeline import BatchOutcome, dead_letter_batch, process_batch
-from worker.webhooks import DeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -254,37 +259,61 @@ def evaluate_alerts(self: Task, article_ids: list[str]) -> dict[str, int]:
     webhooks = [alert for alert in found if alert.search.webhook_url]
     for alert in webhooks:
         payload = webhook_payload(alert)
-        _send_quietly(DELIVER_WEBHOOK_TASK, [alert.search.id, payload, new_delivery_id()], settings)
+        try:  # on the webhook queue: a slow receiver never holds a worker of the live queue
+            app.send_task(
+                DELIVER_WEBHOOK_TASK,
+                args=[alert.search.id, payload, new_delivery_id()],
+                queue=settings.webhook_queue_name,
+            )
+        except Exception:  # as _send_quietly: the batch is indexed; the delivery is lost, logged
+            log.exception("webhook delivery not queued", extra={"saved_search": alert.search.id})
     return {"saved_searches_matched": len(found), "webhooks": len(webhooks)}
 
 
 @app.task(  # type: ignore[untyped-decorator]
     bind=True, name=DELIVER_WEBHOOK_TASK, acks_late=True, max_retries=None
 )
-def deliver_webhook(self: Task, search_id: str, payload: dict[str, Any], delivery_id: str) -> str:
-    """POST one delivery, retried with backoff (2, 4 ... 300 s) while the receiver is down or
-    answers 5xx/429; the saved search is read afresh, so a deleted one gets nothing more."""
+def deliver_webhook(
+    self: Task,
+    search_id: str,
+    payload: dict[str, Any],
+    delivery_id: str,
+    attempt: int = 1,
+    slot_waits: int = 0,
+) -> str:
+    """One delivery attempt on the webhook queue (worker.alerts.run_delivery: a total deadline,
+    a slot of its destination, its circuit breaker). Failed attempts come back with backoff
+    (2, 4 ... 300 s, at least the breaker's cool-down), deliveries waiting for a slot a few
+    seconds later: as new messages carrying ``attempt`` and ``slot_waits``, so no worker ever
+    waits. The saved search is read afresh, so a deleted one gets nothing more."""
     settings = get_settings()
     redis_client = get_redis()
-    search = saved_searches.get(redis_client, settings.index_prefix, search_id)
-    if search is None or not search.webhook_url:
-        return "dropped: the saved search is gone"
-    attempt = self.request.retries + 1
+    # A copy queued by _retry (the broker refused the new message) counts as an attempt.
+    attempt += int(self.request.retries)
     try:
-        delivered = deliver(search, payload, delivery_id, settings=settings)
-    except DeliveryError as error:
-        prefix, detail = settings.index_prefix, f"attempt {attempt}: {error}"
-        if error.permanent or self.request.retries >= settings.alerts_webhook_max_retries:
-            saved_searches.set_delivery(redis_client, prefix, search_id, "failed", detail)
-            log.warning("webhook not delivered", extra={"saved_search": search_id, "why": detail})
-            return "failed"
-        saved_searches.set_delivery(redis_client, prefix, search_id, "retrying", detail)
-        _retry(self, error, min(2**attempt, 300))
-    saved_searches.set_delivery(
-        redis_client,
-        settings.index_prefix,
-        search_id,
-        "delivered",
-        f"attempt {attempt}: HTTP {delivered.status}",
-    )
-    return "delivered"
+        search = saved_searches.get(redis_client, settings.index_prefix, search_id)
+        if search is None or not search.webhook_url:
+            return "dropped: the saved search is gone"
+        outcome = run_delivery(
+            search,
+            payload,
+            delivery_id,
+            attempt=attempt,
+            slot_waits=slot_waits,
+            redis_client=redis_client,
+            settings=settings,
+        )
+    except RedisError as error:
+        _retry(self, error, int(backoff_s(attempt)))
+    if outcome.state in ("retrying", "waiting"):
+        try:
+            app.send_task(
+                DELIVER_WEBHOOK_TASK,
+                args=[search_id, payload, delivery_id],
+                kwargs={"attempt": outcome.attempt, "slot_waits": outcome.slot_waits},
+                countdown=outcome.countdown_s,
+                queue=settings.webhook_queue_name,
+            )
+        except (OperationalError, RedisError) as error:
+            _retry(self, error, max(1, round(outcome.countdown_s)))
+    return outcome.state
