@@ -7,7 +7,7 @@ import time
 from typing import Any, NoReturn
 
 from celery import Task
-from celery.exceptions import Reject, SoftTimeLimitExceeded
+from celery.exceptions import Reject, Retry, SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
@@ -102,42 +102,64 @@ def process_articles(
     except RedisError as error:
         _retry(self, error, _backoff(self))
     try:
-        lost = delivery.lost_before
-        if lost and (len(payloads) > 1 or lost + lost_before >= settings.task_max_lost_deliveries):
-            reason = (
-                f"worker_lost: its delivery was lost with the worker process {lost + lost_before}"
-                " time(s) (killed, out of memory or over the hard time limit of"
-                f" {settings.task_time_limit_s} s) in step {delivery.last_step or 'unknown'}"
-            )
-            return _isolate(self, payloads, reason, settings, lost_before=lost + lost_before)
-        try:
-            outcome = process_batch(
-                payloads,
-                es=get_elasticsearch(),
-                redis_client=redis_client,
-                settings=settings,
-                on_step=lambda step: deliveries.record_step(redis_client, delivery.key, step),
-            )
-        except SoftTimeLimitExceeded:
-            step = deliveries.current_step(redis_client, delivery.key)
-            reason = (
-                f"time_limit: over the task's soft time limit of {settings.task_soft_time_limit_s}"
-                f" s in step {step or 'unknown'}"
-            )
-            return _isolate(self, payloads, reason, settings, lost_before=lost_before)
-        except Exception as error:  # classified: every kind has its way out below
-            failure = classify(error)
-            log.warning("batch failed", extra={"kind": failure.kind, "articles": len(payloads)})
-            if not failure.transient:
-                return _isolate(self, payloads, failure.reason, settings, lost_before=lost_before)
-            if self.request.retries < settings.task_max_retries:
-                _retry(self, error, _backoff(self))
-            reason = f"gave up after {self.request.retries} retries: {failure.reason}"
-            _dead_letter(self, payloads, reason, settings)
-            return {"dead_lettered": len(payloads)}
-        return _after_batch(self, payloads, outcome, settings)
-    finally:
+        result = _deliver(self, payloads, lost_before, delivery, settings)
+    except (Retry, Reject):  # sent again, or handed back: this delivery has ended
         deliveries.finish(redis_client, delivery.key)
+        raise
+    except Exception as error:  # a fault in handling the batch's own failure
+        deliveries.finish(redis_client, delivery.key)
+        if self.request.retries < settings.task_max_retries:
+            _retry(self, error, _backoff(self))
+        _dead_letter(self, payloads, f"gave up: {classify(error).reason}", settings)
+        return {"dead_lettered": len(payloads)}
+    # Anything else (SystemExit from a terminating pool, the process killed outright) leaves
+    # the record: the next delivery of this message knows the last one was lost.
+    deliveries.finish(redis_client, delivery.key)
+    return result
+
+
+def _deliver(
+    task: Task,
+    payloads: list[dict[str, Any]],
+    lost_before: int,
+    delivery: deliveries.Delivery,
+    settings: Settings,
+) -> dict[str, int]:
+    redis_client = get_redis()
+    lost = delivery.lost_before
+    if lost and (len(payloads) > 1 or lost + lost_before >= settings.task_max_lost_deliveries):
+        reason = (
+            f"worker_lost: its delivery was lost with the worker process {lost + lost_before}"
+            " time(s) (killed, out of memory or over the hard time limit of"
+            f" {settings.task_time_limit_s} s) in step {delivery.last_step or 'unknown'}"
+        )
+        return _isolate(task, payloads, reason, settings, lost_before=lost + lost_before)
+    try:
+        outcome = process_batch(
+            payloads,
+            es=get_elasticsearch(),
+            redis_client=redis_client,
+            settings=settings,
+            on_step=lambda step: deliveries.record_step(redis_client, delivery.key, step),
+        )
+    except SoftTimeLimitExceeded:
+        step = deliveries.current_step(redis_client, delivery.key)
+        reason = (
+            f"time_limit: over the task's soft time limit of {settings.task_soft_time_limit_s}"
+            f" s in step {step or 'unknown'}"
+        )
+        return _isolate(task, payloads, reason, settings, lost_before=lost_before)
+    except Exception as error:  # classified: every kind has its way out below
+        failure = classify(error)
+        log.warning("batch failed", extra={"kind": failure.kind, "articles": len(payloads)})
+        if not failure.transient:
+            return _isolate(task, payloads, failure.reason, settings, lost_before=lost_before)
+        if task.request.retries < settings.task_max_retries:
+            _retry(task, error, _backoff(task))
+        reason = f"gave up after {task.request.retries} retries: {failure.reason}"
+        _dead_letter(task, payloads, reason, settings)
+        return {"dead_lettered": len(payloads)}
+    return _after_batch(task, payloads, outcome, settings)
 
 
 def _backoff(task: Task) -> int:

@@ -1,0 +1,268 @@
+"""Errors that are answers, and articles that kill their worker: each article still ends indexed
+or dead-lettered with its reason, never dropped and never stuck "queued".
+
+Real processes throughout: a Celery worker of its own (on a queue of its own) talks to the real
+Elasticsearch through a fault-injecting proxy on loopback (tests/fault_proxy.py), or runs with
+one fault of its own (tests/crashing_worker.py: an article that SIGKILLs its process in the
+quotation step, as the OOM killer or a segfault in a model would).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+
+import ingest
+from shared.clients import get_elasticsearch, get_redis
+from shared.deadletters import get_dead_letters
+from shared.index import ensure_index
+from shared.settings import Settings
+from tests.conftest import ROOT, RUN_ID, stop_worker, wait_until
+from tests.crashing_worker import CRASH_MARKER
+from tests.fault_proxy import FaultProxy, Rule
+
+pytestmark = pytest.mark.usefixtures("services")
+
+STORY = (
+    "The harbour authority said on Monday that the new container terminal would open in "
+    'spring. "We are ready for the ships," said Maria Lopez, the authority\'s director. '
+    "Dock workers welcomed the decision, and the city council approved the budget for "
+    "the access roads. Shipping lines expect the port to handle more cargo next year."
+)
+
+
+def _articles(tag: str, count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "title": f"Terminal story {tag} {n}",
+            "body": f"{STORY} Report {tag}-{n} from the harbour desk.",
+            "url": f"https://news.example/{tag}/{n}",
+            "language": "en",
+        }
+        for n in range(count)
+    ]
+
+
+def _start_worker(env: dict[str, str], log_path: Path, app_module: str) -> subprocess.Popen[bytes]:
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", app_module, "worker",
+             "--queues", env["NEWSROOM_QUEUE_NAME"], "--concurrency", "2", "--loglevel", "INFO",
+             "--without-gossip", "--without-mingle", "--hostname", f"{log_path.stem}-{RUN_ID}@%h"],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    deadline = time.monotonic() + 90
+    while b" ready." not in log_path.read_bytes():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"celery worker did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+    return process
+
+
+class Lane:
+    """A queue of its own: an ingest app posting to it and the states of what it accepted."""
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        self.queue = f"test-{RUN_ID}-{name}"
+        self.settings = settings.model_copy(update={"queue_name": self.queue})
+        self.app: Flask = ingest.create_app({"TESTING": True, "NEWSROOM_SETTINGS": self.settings})
+
+    def post(self, articles: list[dict[str, Any]]) -> list[str]:
+        response = self.app.test_client().post("/articles", json=articles)
+        assert response.status_code == 202, response.get_data(as_text=True)
+        return [item["id"] for item in response.get_json()["articles"]]
+
+    def states(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        client = self.app.test_client()
+        return {i: client.get(f"/articles/{i}").get_json() for i in ids}
+
+    def wait_final(self, ids: list[str], timeout_s: float) -> dict[str, dict[str, Any]]:
+        def final() -> dict[str, dict[str, Any]] | None:
+            states = self.states(ids)
+            done = all(s["state"] in {"indexed", "failed"} for s in states.values())
+            return states if done else None
+
+        found: dict[str, dict[str, Any]] = wait_until(final, timeout_s=timeout_s, interval_s=0.5)
+        return found
+
+    def broker_empty(self, client: redis.Redis) -> bool:
+        return int(client.llen(self.queue)) == 0
+
+
+def _env(settings: Settings, queue: str, **extra: str) -> dict[str, str]:
+    env = os.environ.copy()
+    env.update({"NEWSROOM_QUEUE_NAME": queue, "NEWSROOM_LOG_FORMAT": "text"} | extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def index_ready(settings: Settings) -> None:
+    ensure_index(get_elasticsearch(settings), settings)
+
+
+def test_error_answers_from_elasticsearch_are_retried_or_dead_lettered(
+    settings: Settings, index_ready: None, tmp_path: Path
+) -> None:
+    """429, 500, 503 and 400 answers to _bulk, _mget and the mapping call, in turn: each fault
+    is served, the passing ones are retried, and every article ends indexed or, when a 400 met
+    it alone, dead-lettered with that answer; nothing is left in the queue."""
+    lane = Lane(settings, "es-faults")
+    rules = [
+        Rule("PUT", r"/_mapping", [503, 400]),
+        Rule("POST", r"/_mget", [429, 500, 503, 400]),
+        Rule("PUT", r"^/_bulk|^/[^/]+/_bulk", [500, 503, 400]),
+        Rule("POST", r"^/_bulk|^/[^/]+/_bulk", [500, 503, 400]),
+    ]
+    with FaultProxy(settings.elasticsearch_url, rules) as proxy:
+        env = _env(settings, lane.queue, NEWSROOM_ELASTICSEARCH_URL=proxy.url)
+        process = _start_worker(env, tmp_path / "es-faults.log", "worker.celery_app")
+        try:
+            ids = lane.post(_articles(f"faults-{RUN_ID}", 12))
+            ids += lane.post(_articles(f"faults-b-{RUN_ID}", 12))
+            states = lane.wait_final(ids, timeout_s=240)
+            # Each fault of the mapping and _mget rules was served; of the two _bulk rules
+            # (the client sends PUT or POST), one carried the load.
+            served = {(rule.method, rule.path): rule.served for rule in rules}
+            assert served[("PUT", r"/_mapping")] == [503, 400]
+            assert served[("POST", r"/_mget")] == [429, 500, 503, 400]
+            bulk = [status for rule in rules if "_bulk" in rule.path for status in rule.served]
+            assert sorted(bulk) == [400, 500, 503], served
+        finally:
+            stop_worker(process)
+    log = (tmp_path / "es-faults.log").read_text()
+    assert "Retry in" in log  # the transient answers went through the retry path
+    assert "batch split into single articles" in log  # and a 400 to a batch through isolation
+    # A 400 is final: an article that met one alone is dead-lettered with it (at most one per
+    # injected 400); every other article is indexed.
+    failed = sorted(i for i, s in states.items() if s["state"] == "failed")
+    indexed = [i for i, s in states.items() if s["state"] == "indexed"]
+    assert len(failed) + len(indexed) == len(ids)
+    assert len(failed) <= 3, states
+    for letter in get_dead_letters(get_redis(settings), settings.index_prefix, failed):
+        assert letter.error.startswith("es_rejected: BadRequestError: 400"), letter.error
+    assert len(get_dead_letters(get_redis(settings), settings.index_prefix, failed)) == len(failed)
+    assert lane.broker_empty(get_redis(settings))
+    es = get_elasticsearch(settings)
+    es.indices.refresh(index=settings.articles_alias)
+    found = es.mget(index=settings.articles_alias, ids=indexed, source=False)["docs"]
+    assert all(doc["found"] for doc in found)
+
+
+def test_refused_for_good_is_dead_lettered_with_the_answer(
+    settings: Settings, index_ready: None, tmp_path: Path
+) -> None:
+    """A 400 to every _bulk: the batch is split, each article refused alone, and each is
+    dead-lettered with Elasticsearch's answer as its reason; none is lost or left queued."""
+    lane = Lane(settings, "es-refused")
+    bulk_refusals = [400] * 5  # the batch of 4, then each article alone
+    rules = [
+        Rule("PUT", r"^/_bulk|^/[^/]+/_bulk", list(bulk_refusals)),
+        Rule("POST", r"^/_bulk|^/[^/]+/_bulk", list(bulk_refusals)),
+    ]
+    with FaultProxy(settings.elasticsearch_url, rules) as proxy:
+        env = _env(settings, lane.queue, NEWSROOM_ELASTICSEARCH_URL=proxy.url)
+        process = _start_worker(env, tmp_path / "es-refused.log", "worker.celery_app")
+        try:
+            ids = lane.post(_articles(f"refused-{RUN_ID}", 4))
+            states = lane.wait_final(ids, timeout_s=120)
+        finally:
+            stop_worker(process)
+    assert {s["state"] for s in states.values()} == {"failed"}, states
+    letters = get_dead_letters(get_redis(settings), settings.index_prefix, ids)
+    assert sorted(letter.id for letter in letters) == sorted(ids)
+    for letter in letters:
+        assert letter.error.startswith("es_rejected: BadRequestError: 400"), letter.error
+        assert "injected 400 (mapper_parsing_exception)" in letter.error
+    assert lane.broker_empty(get_redis(settings))
+
+
+@pytest.fixture
+def crashing_worker(
+    settings: Settings, tmp_path: Path
+) -> Iterator[tuple[Lane, subprocess.Popen[bytes], Path]]:
+    lane = Lane(settings, "crash")
+    log_path = tmp_path / "crash.log"
+    process = _start_worker(_env(settings, lane.queue), log_path, "tests.crashing_worker")
+    yield lane, process, log_path
+    stop_worker(process)
+
+
+def test_an_article_that_kills_its_worker_is_found_and_dead_lettered(
+    settings: Settings,
+    index_ready: None,
+    crashing_worker: tuple[Lane, subprocess.Popen[bytes], Path],
+) -> None:
+    """One article in a batch of six kills its worker process each time it is enriched, and so
+    does an article posted alone: both are dead-lettered, with the step they died in, after a
+    bounded number of deliveries; the five others of the batch are indexed."""
+    lane, process, log_path = crashing_worker
+    batch = _articles(f"crash-{RUN_ID}", 6)
+    batch[3]["body"] += f" {CRASH_MARKER}"
+    lone = _articles(f"crash-lone-{RUN_ID}", 1)
+    lone[0]["body"] += f" {CRASH_MARKER}"
+    batch_ids = lane.post(batch)
+    lone_ids = lane.post(lone)
+    started = time.monotonic()
+    states = lane.wait_final(batch_ids + lone_ids, timeout_s=300)
+    took = time.monotonic() - started
+    killers = {batch_ids[3], lone_ids[0]}
+    for article_id, state in states.items():
+        if article_id in killers:
+            assert state["state"] == "failed", state
+        else:
+            assert state["state"] == "indexed", state
+    letters = get_dead_letters(get_redis(settings), settings.index_prefix, sorted(killers))
+    assert len(letters) == 2
+    for letter in letters:
+        assert letter.error.startswith("worker_lost:"), letter.error
+        assert "find_quotes" in letter.error, letter.error
+    log = log_path.read_text()
+    deaths = log.count("exited with 'signal 9 (SIGKILL)'")
+    # The batch once, its killer alone once more; the lone killer twice.
+    assert 3 <= deaths <= 4, log[-4000:]
+    assert process.poll() is None  # the worker itself lives on
+    assert lane.broker_empty(get_redis(settings))
+    print(f"killers dead-lettered in {took:.1f} s after {deaths} worker deaths")
+
+
+def test_hard_time_limit_comes_back_and_is_dead_lettered(
+    settings: Settings, index_ready: None, tmp_path: Path
+) -> None:
+    """An article whose quotation step hangs deaf to the soft limit's signal: the hard time
+    limit kills the process, the message is given back (not acknowledged, which would lose
+    it), and after its lost deliveries the article is dead-lettered with the step; the article
+    posted beside it is indexed."""
+    lane = Lane(settings, "hard-limit")
+    env = _env(
+        settings,
+        lane.queue,
+        NEWSROOM_TASK_SOFT_TIME_LIMIT_S="4",
+        NEWSROOM_TASK_TIME_LIMIT_S="6",
+        CRASHING_WORKER_HANG_S="60",
+    )
+    log_path = tmp_path / "hard.log"
+    process = _start_worker(env, log_path, "tests.crashing_worker")
+    try:
+        articles = _articles(f"hang-{RUN_ID}", 2)
+        articles[0]["body"] += f" {CRASH_MARKER}"
+        ids = lane.post(articles)
+        states = lane.wait_final(ids, timeout_s=180)
+    finally:
+        stop_worker(process)
+    assert states[ids[0]]["state"] == "failed", states
+    assert states[ids[1]]["state"] == "indexed", states
+    (letter,) = get_dead_letters(get_redis(settings), settings.index_prefix, ids[:1])
+    assert letter.error.startswith("worker_lost:"), letter.error
+    assert "find_quotes" in letter.error
+    assert "Hard time limit (6" in log_path.read_text()
+    assert lane.broker_empty(get_redis(settings))
