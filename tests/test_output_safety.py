@@ -11,10 +11,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import subprocess
 import uuid
+import xml.etree.ElementTree as ET
+import zipfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import feedparser
@@ -216,6 +220,72 @@ def test_a_csv_export_opens_as_text_in_a_spreadsheet(
     records = [json.loads(line) for line in lines]
     assert set(FORMULA_TITLES) <= {record["title"] for record in records}
     assert _hostile(f"Storm closes the quay {WORD}") in {record["title"] for record in records}
+
+
+_SHEET = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+
+
+def _open_in_libreoffice(
+    csv_files: list[Path], workdir: Path
+) -> dict[str, list[dict[str, tuple[str, Any]]]]:
+    """Each CSV file as LibreOffice Calc imports it (converted to .xlsx by soffice): its rows,
+    each {column letter: cell}, a cell being ("formula", text), ("text", value) or ("number",
+    value)."""
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        pytest.skip("LibreOffice (Debian's libreoffice-calc-nogui) is not installed")
+    subprocess.run(
+        [soffice, "--headless", "--convert-to", "xlsx", "--outdir", str(workdir),
+         *map(str, csv_files)],
+        check=True, capture_output=True, timeout=180,
+        env=os.environ | {"HOME": str(workdir)},  # its profile, away from the real home
+    )  # fmt: skip
+    sheets = {}
+    for path in csv_files:
+        with zipfile.ZipFile(path.with_suffix(".xlsx")) as book:
+            strings = [
+                "".join(t.text or "" for t in item.iter(f"{_SHEET}t"))
+                for item in ET.fromstring(book.read("xl/sharedStrings.xml"))
+            ]
+            sheet = ET.fromstring(book.read("xl/worksheets/sheet1.xml"))
+        rows = []
+        for row in sheet.iter(f"{_SHEET}row"):
+            cells: dict[str, tuple[str, Any]] = {}
+            for cell in row.iter(f"{_SHEET}c"):
+                column = "".join(char for char in cell.get("r", "") if char.isalpha())
+                formula, value = cell.find(f"{_SHEET}f"), cell.find(f"{_SHEET}v")
+                if formula is not None:
+                    cells[column] = ("formula", formula.text)
+                elif cell.get("t") == "s" and value is not None:
+                    cells[column] = ("text", strings[int(value.text or 0)])
+                else:
+                    cells[column] = ("number", value.text if value is not None else None)
+            rows.append(cells)
+        sheets[path.name] = rows
+    return sheets
+
+
+@pytest.mark.stack
+def test_libreoffice_opens_the_csv_export_as_text(
+    hostile_ids: list[str], web_client: FlaskClient, tmp_path: Path
+) -> None:
+    exported = web_client.get("/api/export", query_string={"q": WORD, "format": "csv"})
+    safe = tmp_path / "export.csv"
+    safe.write_bytes(exported.data)
+    # The same titles written without the remedy: the reader does run them (the check bites).
+    raw = tmp_path / "raw.csv"
+    with raw.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([["title"], *[[title] for title in FORMULA_TITLES]])
+    sheets = _open_in_libreoffice([safe, raw], tmp_path)
+    assert any(kind == "formula" for row in sheets["raw.csv"] for kind, _ in row.values())
+    rows = sheets["export.csv"]
+    assert len(rows) == 1 + len(hostile_ids)
+    assert not [cell for row in rows for cell in row.values() if cell[0] == "formula"]
+    title = "ABCDEFGHIJKLM"[list(EXPORT_FIELDS).index("title")]
+    assert rows[0][title] == ("text", "title")
+    titles = {row[title] for row in rows[1:]}
+    for formula in FORMULA_TITLES:
+        assert ("text", "'" + formula) in titles  # shown as written, the quote before it
 
 
 @pytest.mark.stack
