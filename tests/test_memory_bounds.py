@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import subprocess
 import time
 import uuid
@@ -414,3 +415,89 @@ def test_at_maxmemory_dead_letters_are_refused_whole_and_removals_still_work(
     assert dead_letter_bytes(small_redis, prefix) == counted
     assert remove_dead_letters(small_redis, prefix, [kept["id"]]) == 1
     assert dead_letter_bytes(small_redis, prefix) == 0
+
+
+# --- what each key family takes (docs/RELIABILITY.md, "Redis memory") ----------------------------
+
+SIZES = Path(__file__).resolve().parent / "artifacts" / "redis_memory.json"
+
+
+def _usage(client: redis.Redis, pattern: str) -> int:
+    """Bytes the keys matching ``pattern`` take (MEMORY USAGE, every element counted), their
+    expiry entries aside (some 40 bytes a key that has one)."""
+    return sum(int(client.memory_usage(key, samples=0) or 0) for key in client.scan_iter(pattern))
+
+
+def test_bytes_per_item_of_each_key_family(small_redis: redis.Redis, small: Settings) -> None:
+    """Measures (on this module's own Redis) what one item of each family takes, writes them to
+    tests/artifacts/redis_memory.json, and holds them to the bounds docs/RELIABILITY.md uses."""
+    from shared import metrics, saved_searches
+    from shared.monitoring import write_heartbeat
+    from shared.status import set_states
+    from worker.enrich.duplicates import assign_clusters
+
+    client, prefix, n = small_redis, small.index_prefix, 500
+    rng = random.Random(7)
+    vocabulary = [f"{a}{b}" for a in "bcdfghklmnprstvz" for b in ("an", "el", "ir", "ox", "um")]
+
+    def text(words: int) -> str:
+        return " ".join(rng.choice(vocabulary) for _ in range(words))
+
+    ids = [uuid.uuid4().hex for _ in range(n)]
+    sizes: dict[str, float] = {}
+    set_states(client, prefix, [(i, "indexed", None) for i in ids], 3600)
+    sizes["status_record_indexed"] = _usage(client, f"{prefix}:article:*") / n
+    failed = [(i, "failed", "dead-lettered after 3 attempt(s): " + text(20)) for i in ids]
+    set_states(client, prefix, failed, 3600)  # type: ignore[arg-type]
+    sizes["status_record_failed"] = _usage(client, f"{prefix}:article:*") / n
+    articles = [ArticleIn(title=text(8), body=text(400), source="Sizes") for _ in range(200)]
+    payloads = [to_payload(a, content_type="x", received_at=datetime.now(UTC)) for a in articles]
+    sizes["article_payload_json"] = sum(len(json.dumps(p)) for p in payloads) / len(payloads)
+    queue_articles(
+        articles,
+        content_type="application/json",
+        celery_app=celery_app,
+        redis_client=client,
+        settings=small.model_copy(update={"queue_name": "sizes"}),
+    )
+    sizes["queued_article"] = _usage(client, "sizes") / len(articles)
+    add_dead_letters(client, prefix, [(p, "gave up: " + text(20), 3) for p in payloads])
+    sizes["dead_letter"] = _usage(client, f"{prefix}:deadletters*") / len(payloads)
+    sizes["dead_letter_counted"] = dead_letter_bytes(client, prefix) / len(payloads)
+    assign_clusters(
+        [(uuid.uuid4().hex, text(400)) for _ in range(200)],
+        redis_client=client,
+        prefix=prefix,
+        ttl_s=3600,
+    )
+    sizes["near_duplicate_entry"] = _usage(client, f"{prefix}:dup:*") / 200
+    recorder = metrics.Recorder()
+    recorder.inc(metrics.INDEXED, 20).inc(metrics.QUEUED, 20, origin="ingest")
+    recorder.failure("a" * 32, "boom " * 40, stage="enrichment", final=True, title=text(8))
+    recorder.commit(client, prefix)
+    sizes["metrics_minute_series"] = _usage(client, f"{prefix}:metrics:minute:*")
+    sizes["metrics_failure"] = _usage(client, f"{prefix}:metrics:failures")
+    write_heartbeat(client, prefix, "host:1234", {"state": "busy", "queues": "live"})
+    sizes["worker_heartbeat"] = _usage(client, f"{prefix}:workers")
+    client.hset(f"{prefix}:saved:searches", "s1", "{}")  # record_matches needs it to exist
+    matches = [
+        saved_searches.match_record(
+            {"title": text(10), "url": "https://example.com/" + uuid.uuid4().hex,
+             "source": "Sizes", "authors": ["A. Writer"], "published_at": "2026-12-01T10:00:00Z",
+             "language": "en", "summary": text(120)},
+            uuid.uuid4().hex,
+        )
+        for _ in range(200)
+    ]  # fmt: skip
+    saved_searches.record_matches(client, prefix, "s1", matches, keep=200, max_per_hour=1000)
+    sizes["saved_search_match"] = _usage(client, f"{prefix}:saved:s1:*") / 200
+    rounded = {key: round(value) for key, value in sizes.items()}
+    SIZES.parent.mkdir(parents=True, exist_ok=True)
+    SIZES.write_text(json.dumps(rounded, indent=2, sort_keys=True) + "\n")
+    # The figures docs/RELIABILITY.md's table works with, give or take.
+    assert rounded["status_record_indexed"] <= 250, rounded
+    # base64 (4/3) and the envelope; allocator size classes for the records' strings.
+    assert rounded["queued_article"] <= 1.6 * rounded["article_payload_json"], rounded
+    assert rounded["dead_letter"] <= 1.4 * rounded["dead_letter_counted"], rounded
+    assert rounded["near_duplicate_entry"] <= 12_000, rounded
+    assert rounded["saved_search_match"] <= 1.5 * 1024, rounded
