@@ -83,11 +83,12 @@ class Settings(BaseSettings):
     # Search and outputs (web/search.py, web/views.py). Elasticsearch stops collecting a
     # search's matches after search_timeout_s and answers with what it found (the answer says
     # timed_out); the web stops waiting at twice that (503). Highlighting reads at most
-    # search_highlight_max_chars of a field (the rest is left unmarked; Elasticsearch refuses
-    # more than its index.highlight.max_analyzed_offset, 1,000,000 by default). An export
+    # search_highlight_max_chars of a field (the rest is left unmarked; its cost grows with
+    # them; Elasticsearch refuses more than its index.highlight.max_analyzed_offset,
+    # 1,000,000 by default). An export
     # writes at most export_max_rows rows (a larger result set needs `limit`, or is refused).
     search_timeout_s: float = Field(5.0, gt=0, le=60)
-    search_highlight_max_chars: int = Field(1_000_000, gt=0, le=1_000_000)
+    search_highlight_max_chars: int = Field(100_000, gt=0, le=1_000_000)
     export_max_rows: int = Field(100_000, gt=0, le=10_000_000)
 
     # Logs on stderr: "json" (one object per line, for log collectors), "text" (for people),

@@ -24,9 +24,10 @@ MAX_QUERY_CHARS = 1_000
 # 554-article index (docs/RELIABILITY.md, "Search and outputs"); 10 cost about what one does.
 # Every "*" counts, as web/openapi.py's pattern for q says.
 MAX_QUERY_PREFIXES = 10
-# How much of a field highlighting reads by default (Elasticsearch refuses a highlight over a
-# longer field unless told where to stop, up to index.highlight.max_analyzed_offset).
-HIGHLIGHT_MAX_CHARS = 1_000_000
+# How much of a field highlighting reads by default (NEWSROOM_SEARCH_HIGHLIGHT_MAX_CHARS):
+# Elasticsearch refuses a highlight over a longer field unless told where to stop (at most its
+# index.highlight.max_analyzed_offset), and the time it takes grows with what it reads.
+HIGHLIGHT_MAX_CHARS = 100_000
 SEARCH_FIELDS = ["title^3", "body", "source.text^2", "authors.text^2", "dateline.place.text^2"]
 _LIST_SOURCE = [
     "id",
