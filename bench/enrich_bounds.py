@@ -28,7 +28,7 @@ from typing import Any
 # The largest article ingest accepts (shared/schema.py: MAX_BODY_CHARS 2,000,000 and
 # MAX_HTML_CHARS 5,000,000), a little under so that the words around the hostile part fit.
 BODY_CHARS = 1_900_000
-HTML_CHARS = 5_000_000
+HTML_CHARS = 4_990_000
 
 _LEAD = 'Dilshod Saidzhanov said in Tashkent on Monday: "Yes." '
 _TAIL = " Then he left for Baku."
@@ -96,16 +96,38 @@ def _foreign_spaces(n: int) -> dict[str, Any]:
 def _html_empty(n: int) -> dict[str, Any]:
     unit = "<div class='x'><span></span></div>\n"
     head = "<html><head><title>Nothing here</title></head><body>"
-    return {"html": head + unit * (n // len(unit)) + "</body></html>", "body": None}
+    return {"html": head + unit * (n // len(unit)) + "</body></html>"}
 
 
 def _html_nested(n: int) -> dict[str, Any]:
     unit = "<div>"
-    return {"html": "<html><body>" + unit * (n // len(unit)) + "</body></html>", "body": None}
+    return {"html": "<html><body>" + unit * (n // len(unit)) + "</body></html>"}
 
 
 def _html_spaces(n: int) -> dict[str, Any]:
-    return {"html": "<html><body><p>" + " " * n + "</p></body></html>", "body": None}
+    return {"html": "<html><body><p>" + " " * n + "</p></body></html>"}
+
+
+def _many_words(n: int) -> dict[str, Any]:
+    # Distinct words: as many distinct shingles as words for the near-duplicate signature.
+    words: list[str] = []
+    size = 0
+    while size < n:
+        words.append(f"w{len(words)}")
+        size += len(words[-1]) + 1
+    return {"body": " ".join(words)}
+
+
+def _html_paragraphs(n: int) -> dict[str, Any]:
+    unit = "<p>The port terminal reopened on Monday after the strike.</p>\n"
+    return {"html": "<html><body>" + unit * (n // len(unit)) + "</body></html>"}
+
+
+def _html_title(n: int) -> dict[str, Any]:
+    # A title as long as the page: autocomplete inputs are made from a title's every word.
+    body = "<p>The port terminal reopened on Monday after a strike of three weeks.</p>" * 5
+    title = "word " * (n // 5)
+    return {"html": f"<html><head><title>{title}</title></head><body>{body}</body></html>"}
 
 
 # name -> (payload fields for a hostile part of about n characters, n at ingest's largest size)
@@ -126,13 +148,16 @@ HOSTILE: dict[str, tuple[Callable[[int], dict[str, Any]], int]] = {
     "html_empty": (_html_empty, HTML_CHARS),
     "html_nested": (_html_nested, HTML_CHARS),
     "html_spaces": (_html_spaces, HTML_CHARS),
+    "many_words": (_many_words, BODY_CHARS),
+    "html_paragraphs": (_html_paragraphs, HTML_CHARS),
+    "html_title": (_html_title, HTML_CHARS),
 }
 
 
 def hostile_payload(name: str, chars: int | None = None) -> dict[str, Any]:
     """The queued payload of one hostile article (English unless the input says otherwise)."""
     build, largest = HOSTILE[name]
-    fields = {"language": "en", **build(largest if chars is None else chars)}
+    fields = {"language": "en", "body": None, **build(largest if chars is None else chars)}
     return {
         "id": f"hostile-{name}",
         "received_at": datetime(2025, 10, 2, 9, 0, tzinfo=UTC).isoformat(),

@@ -31,7 +31,7 @@ from worker.enrich.html import extract_page
 from worker.enrich.keywords import extract_keywords
 from worker.enrich.language import UNDETERMINED, detect_language
 from worker.enrich.language import warm_up as load_language_models
-from worker.enrich.nlp import NLP_MODEL, cut_point, parse_input, parse_texts
+from worker.enrich.nlp import NLP_MODEL, parse_input, parse_inputs
 from worker.enrich.nlp import SUPPORTED_LANGUAGES as NLP_LANGUAGES
 from worker.enrich.nlp import memory_zone as nlp_memory_zone
 from worker.enrich.nlp import warm_up as load_parser
@@ -49,9 +49,10 @@ log = logging.getLogger(__name__)
 # to a line break (quotes too), pages over 20,000 elements cut (docs/RELIABILITY.md).
 ENRICHMENT_VERSION = "4"  # 3: autocomplete inputs (suggest)
 WORDS_PER_MINUTE = 230
-# dateparser costs about a millisecond a mention: an article naming more dates than this (a
-# table of fixtures) has the rest left unread, and the cut recorded.
-MAX_DATE_MENTIONS = 1_000
+# dateparser costs 1 to 7 ms a mention (idle to loaded machine): an article naming more dates
+# than this (a table of fixtures) has the rest left unread, and the cut recorded. It makes no
+# difference when MAX_MENTIONS distinct dates are found before it, as they are in long stories.
+MAX_DATE_MENTIONS = 500
 
 Document = dict[str, Any]
 Step = Callable[[Mapping[str, Any]], Document]
@@ -256,9 +257,9 @@ def parse_english(docs: Sequence[Mapping[str, Any]]) -> list[Document]:
     chosen = [index for index, doc in enumerate(docs) if doc["language"] in NLP_LANGUAGES]
     results = [skipped(f"no parser for language {doc['language']}") for doc in docs]
     inputs = [parse_input(docs[i]["body"]) for i in chosen]
-    parsed_texts = parse_texts([bounded.text for bounded in inputs])
-    for index, bounded, parsed in zip(chosen, inputs, parsed_texts, strict=True):
-        results[index] = {"_parsed": parsed} | truncated(*bounded.cuts)
+    for index, bounded, parsed in zip(chosen, inputs, parse_inputs(inputs), strict=True):
+        results[index] = {"_parsed": parsed, "_parsed_chars": bounded.chars}
+        results[index] |= truncated(*bounded.cuts)
     return results
 
 
@@ -274,8 +275,7 @@ def find_quotes(doc: Mapping[str, Any]) -> Document:
     if parsed is None:
         return skipped(f"no quote attribution for language {doc['language']}")
     # The part of the body that was parsed (the parse bounds it: see worker.enrich.nlp).
-    body = doc["body"]
-    end = cut_point(body)
+    body, end = doc["body"], doc["_parsed_chars"]
     cut = truncated(f"body cut at {end} of {len(body)} characters") if end < len(body) else {}
     return {"quotes": extract_quotes(body[:end], parsed, doc.get("people") or [])} | cut
 
