@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,7 @@ from shared.clients import get_elasticsearch, get_redis
 from shared.settings import Settings
 from tests.conftest import ROOT, RUN_ID, wait_until
 from worker import webhook_guard as guard
+from worker import webhooks
 from worker.alerts import DeliveryOutcome, run_delivery
 from worker.webhooks import MAX_RESPONSE_BYTES, DeliveryError, post_json
 
@@ -257,24 +261,128 @@ def test_an_unanswered_connect_is_cut_at_the_deadline() -> None:
     assert took < 1.5 + SLACK_S
 
 
+# --- TLS: the address checked, the certificate of the name ------------------------------------
+
+
+def _certificate(directory: Path, name: str) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    key, cert = directory / f"{name}.key", directory / f"{name}.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}",
+         "-addext", f"subjectAltName=DNS:{name}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return key, cert
+
+
+@dataclass
+class TLSReceiver:
+    url: str
+    cert: Path  # for localhost
+    other: tuple[Path, Path]  # key and certificate for another name
+    context: ssl.SSLContext  # the server's: load another chain to switch certificates
+    seen: list[tuple[str, str]]  # ("sni", name) per handshake, ("host", header) per request
+
+
+@pytest.fixture
+def tls_receiver(tmp_path: Path) -> Iterator[TLSReceiver]:
+    """An HTTPS receiver on the address ``localhost`` resolves to, with a certificate for
+    ``localhost``."""
+    key, cert = _certificate(tmp_path, "localhost")
+    other = _certificate(tmp_path, "other.test")
+    seen: list[tuple[str, str]] = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+
+    def on_sni(_sock: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
+        seen.append(("sni", name or ""))
+
+    context.sni_callback = on_sni
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            seen.append(("host", self.headers["Host"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    address = str(socket.getaddrinfo("localhost", 0, type=socket.SOCK_STREAM)[0][4][0])
+    if ":" in address:
+        pytest.skip("localhost resolves to IPv6 first here")
+    server = ThreadingHTTPServer((address, 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield TLSReceiver(
+        f"https://localhost:{server.server_address[1]}/hook", cert, other, context, seen
+    )
+    server.shutdown()
+    server.server_close()
+
+
+def test_tls_verifies_the_certificate_of_the_name(
+    tls_receiver: TLSReceiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = tls_receiver
+    # Not trusted (self-signed): refused, worth retrying.
+    _, result = _post(receiver.url, timeout_s=2, deadline_s=5)
+    assert isinstance(result, DeliveryError), result
+    assert "CERTIFICATE_VERIFY_FAILED" in str(result)
+    # Trusted: delivered to the address checked, with the name as SNI and as Host.
+    trusted = tmp_path / "trusted.pem"
+    trusted.write_bytes(receiver.cert.read_bytes() + receiver.other[1].read_bytes())
+    monkeypatch.setattr(webhooks, "_tls", ssl.create_default_context(cafile=str(trusted)))
+    _, result = _post(receiver.url, timeout_s=2, deadline_s=5)
+    assert getattr(result, "status", None) == 200, result
+    port = receiver.url.split(":")[2].split("/")[0]
+    assert ("sni", "localhost") in receiver.seen
+    assert ("host", f"localhost:{port}") in receiver.seen
+    # A trusted certificate for another name: refused (checked against the URL's name, not
+    # the address connected to).
+    receiver.context.load_cert_chain(receiver.other[1], receiver.other[0])
+    _, result = _post(receiver.url, timeout_s=2, deadline_s=5)
+    assert isinstance(result, DeliveryError), result
+    assert "localhost" in str(result) or "mismatch" in str(result).lower(), result
+
+
 # --- per-destination concurrency and the circuit breaker (real Redis) ----------------------------
 
 
-def _search(settings: Settings, url: str) -> store.SavedSearch:
-    search = store.SavedSearch(
-        id=store.new_id(),
-        name="Webhook isolation",
-        params={},
-        query={"match_all": {}},
-        knn_filter=[],
-        mode="keyword",
-        similarity=None,
-        created_at="2025-01-01T00:00:00Z",
-        token_hash=store.hash_token("t"),
-        webhook_url=url,
-    )
-    assert store.create(get_redis(settings), settings.index_prefix, search, None, max_saved=10_000)
-    return search
+SavedFactory = Callable[[str], store.SavedSearch]
+
+
+@pytest.fixture
+def saved(services: None, settings: Settings) -> Iterator[SavedFactory]:
+    """Saved searches with a webhook to the URL given, in the session's store; deleted after
+    the test (other tests list the store)."""
+    made: list[store.SavedSearch] = []
+    redis_client = get_redis(settings)
+
+    def make(url: str) -> store.SavedSearch:
+        search = store.SavedSearch(
+            id=store.new_id(),
+            name="Webhook isolation",
+            params={"q": "webhook isolation", "mode": "keyword"},
+            query={"match_all": {}},
+            knn_filter=[],
+            mode="keyword",
+            similarity=None,
+            created_at="2025-01-01T00:00:00Z",
+            token_hash=store.hash_token("t"),
+            webhook_url=url,
+        )
+        assert store.create(redis_client, settings.index_prefix, search, None, max_saved=10_000)
+        made.append(search)
+        return search
+
+    yield make
+    for search in made:
+        store.delete(redis_client, settings.index_prefix, search.id, "t")
 
 
 def _run(search: store.SavedSearch, settings: Settings, attempt: int = 1) -> DeliveryOutcome:
@@ -290,10 +398,12 @@ def _run(search: store.SavedSearch, settings: Settings, attempt: int = 1) -> Del
 
 
 @pytest.mark.usefixtures("services")
-def test_at_most_n_deliveries_at_once_per_destination(settings: Settings, peer: Peer) -> None:
+def test_at_most_n_deliveries_at_once_per_destination(
+    settings: Settings, peer: Peer, saved: SavedFactory
+) -> None:
     own = settings.model_copy(update={"alerts_webhook_max_per_host": 2})
     peer.hold_s = 1.0
-    search = _search(settings, peer.url)
+    search = saved(peer.url)
     with ThreadPoolExecutor(6) as pool:
         started = time.monotonic()
         outcomes = list(pool.map(lambda _: (_run(search, own), time.monotonic()), range(6)))
@@ -340,14 +450,14 @@ def test_a_slot_held_by_a_dead_worker_expires(settings: Settings) -> None:
 
 @pytest.mark.usefixtures("services")
 def test_the_breaker_opens_after_k_failures_and_a_trial_closes_it(
-    settings: Settings, peer: Peer
+    settings: Settings, peer: Peer, saved: SavedFactory
 ) -> None:
     own = settings.model_copy(
         update={"alerts_webhook_breaker_failures": 3, "alerts_webhook_breaker_cooldown_s": 2.0}
     )
     redis_client = get_redis(settings)
     peer.status = 500
-    search = _search(settings, peer.url)
+    search = saved(peer.url)
     host = f"127.0.0.1:{peer.port}"
     for attempt in (1, 2, 3):
         outcome = _run(search, own, attempt)
@@ -384,12 +494,14 @@ def test_the_breaker_opens_after_k_failures_and_a_trial_closes_it(
 
 
 @pytest.mark.usefixtures("services")
-def test_one_trial_at_a_time_after_the_cool_down(settings: Settings, peer: Peer) -> None:
+def test_one_trial_at_a_time_after_the_cool_down(
+    settings: Settings, peer: Peer, saved: SavedFactory
+) -> None:
     own = settings.model_copy(
         update={"alerts_webhook_breaker_failures": 1, "alerts_webhook_breaker_cooldown_s": 1.0}
     )
     peer.status = 503
-    search = _search(settings, peer.url)
+    search = saved(peer.url)
     assert _run(search, own).state == "retrying"
     time.sleep(1.1)
     peer.status, peer.hold_s = 200, 1.0
@@ -401,12 +513,14 @@ def test_one_trial_at_a_time_after_the_cool_down(settings: Settings, peer: Peer)
 
 
 @pytest.mark.usefixtures("services")
-def test_the_retry_budget_ends_in_failed(settings: Settings, peer: Peer) -> None:
+def test_the_retry_budget_ends_in_failed(
+    settings: Settings, peer: Peer, saved: SavedFactory
+) -> None:
     own = settings.model_copy(
         update={"alerts_webhook_max_retries": 2, "alerts_webhook_breaker_failures": 100}
     )
     peer.status = 502
-    search = _search(settings, peer.url)
+    search = saved(peer.url)
     redis_client = get_redis(settings)
     assert [_run(search, own, attempt).state for attempt in (1, 2, 3)] == [
         "retrying",
