@@ -236,7 +236,7 @@ def _run_search(search: SearchRequest) -> dict[str, Any]:
 def _fetch_related(article: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     settings = app_settings()
     try:
-        return related_articles(get_elasticsearch(settings), settings.articles_alias, article)
+        return related_articles(search_client(settings), settings.articles_alias, article)
     except TransportError as error:
         raise ApiError(503, "Related stories unavailable", f"Elasticsearch: {error}") from error
 
@@ -447,7 +447,7 @@ def _fetch_entity(kind: str, name: str, size: int = ENTITY_STORIES) -> dict[str,
     settings = app_settings()
     try:
         profile = entity_profile(
-            get_elasticsearch(settings), settings.articles_alias, kind, name, size=size
+            search_client(settings), settings.articles_alias, kind, name, size=size
         )
     except ESApiError as error:
         raise ApiError(
@@ -658,7 +658,7 @@ def api_suggest() -> Response:
         return jsonify(query=prefix, suggestions=[])
     settings = app_settings()
     try:
-        found = suggest(get_elasticsearch(settings), settings.articles_alias, prefix, size)
+        found = suggest(search_client(settings), settings.articles_alias, prefix, size)
     except (ESApiError, TransportError) as error:
         # Nothing typed can make a valid prefix fail: an error here is the index's, not the
         # client's (one made before the suggest field existed, until a worker updates it).
