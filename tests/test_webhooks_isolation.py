@@ -37,8 +37,8 @@ from shared.settings import Settings
 from tests.conftest import ROOT, RUN_ID, wait_until
 from worker import webhook_guard as guard
 from worker import webhooks
-from worker.alerts import DeliveryOutcome, run_delivery
-from worker.webhooks import MAX_RESPONSE_BYTES, DeliveryError, post_json
+from worker.alerts import DeliveryOutcome, backoff_s, run_delivery
+from worker.webhooks import MAX_RESPONSE_BYTES, DeliveryError, parse_url, post_json
 
 DRIP_EVERY_S = 0.25
 # What a delivery may overrun its deadline by: asyncio notices the deadline within
@@ -192,6 +192,36 @@ def _post(url: str, *, timeout_s: float, deadline_s: float) -> tuple[float, Any]
     except DeliveryError as error:
         result = error
     return time.monotonic() - started, result
+
+
+# --- pure functions -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "key", "host_header", "target"),
+    [
+        ("https://Hooks.Example.org/x?y=1", "hooks.example.org:443", "hooks.example.org", "/x?y=1"),
+        ("http://hooks.example.org:8080", "hooks.example.org:8080", "hooks.example.org:8080", "/"),
+        ("http://[2001:db8::1]/h", "2001:db8::1:80", "[2001:db8::1]", "/h"),
+        ("https://[2001:db8::1]:8443/h", "2001:db8::1:8443", "[2001:db8::1]:8443", "/h"),
+    ],
+)
+def test_destinations(url: str, key: str, host_header: str, target: str) -> None:
+    destination = parse_url(url)
+    assert destination.key == key  # one destination, whatever the path: its limits are shared
+    assert destination.host_header == host_header
+    assert destination.target == target
+
+
+@pytest.mark.parametrize("url", ["ftp://example.org/x", "http:///x", "http://example.org:99999/"])
+def test_bad_urls_fail_for_good(url: str) -> None:
+    with pytest.raises(DeliveryError) as raised:
+        parse_url(url)
+    assert raised.value.permanent
+
+
+def test_backoff() -> None:
+    assert [backoff_s(n) for n in (1, 2, 3, 8, 9, 20)] == [2, 4, 8, 256, 300, 300]
 
 
 # --- the deadline: whatever the receiver does ---------------------------------------------------

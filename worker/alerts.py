@@ -242,9 +242,9 @@ def run_delivery(
     """Attempt ``attempt`` (1-based) of one delivery, if its destination lets it: a free slot
     (at most ``alerts_webhook_max_per_host`` at once) and a closed circuit breaker. An open
     breaker counts the attempt without contacting the receiver and waits at least the rest of
-    the cool-down; ``alerts_webhook_max_retries`` failed attempts, or a permanent failure
-    (4xx, a refused address), end the delivery as ``failed``. Records the state on the saved
-    search (the page shows it), except while waiting for a slot."""
+    the cool-down. A failed attempt past ``alerts_webhook_max_retries`` retries, or a
+    permanent failure (4xx, a refused address), ends the delivery as ``failed``. Records the
+    state on the saved search (the page shows it), except while waiting for a slot."""
     prefix = settings.index_prefix
     if not search.webhook_url:
         return DeliveryOutcome("failed", "the saved search has no webhook any more")
