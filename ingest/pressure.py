@@ -45,10 +45,22 @@ class Load:
     max_memory: int  # its maxmemory; 0: none set
     dead_letter_bytes: int
     read_at: float = 0.0
+    # Estimated from the tasks: what this process queues, per task, on average.
+    queued_articles: float = 0.0
 
 
 _loads: dict[tuple[int, int, str, str], Load] = {}
 _lock = threading.Lock()
+# Articles and tasks this process has queued, per queue: a task holds from one article (a
+# single POST) to the batch size, and the reservation below needs articles.
+_pushed: dict[str, tuple[int, int]] = {}
+
+
+def articles_per_task(queue: str, default: int) -> float:
+    """What a task of ``queue`` holds on average, as far as this process has seen; ``default``
+    (the batch size: the most) before it has queued any."""
+    articles, tasks = _pushed.get(queue, (0, 0))
+    return articles / tasks if tasks else float(default)
 
 
 def _memory(info: Any) -> tuple[int, int]:
@@ -116,18 +128,31 @@ def current_load(broker: redis.Redis, store: redis.Redis, queue: str, settings: 
     ):
         return cached
     load = read_load(broker, store, queue, settings.index_prefix)
+    per_task = articles_per_task(queue, settings.ingest_task_batch_size)
+    load = replace(load, queued_articles=load.queued_tasks * per_task)
     with _lock:
         _loads[key] = load
     return load
 
 
 def note_pushed(
-    broker: redis.Redis, store: redis.Redis, queue: str, settings: Settings, depth: int, size: int
+    broker: redis.Redis,
+    store: redis.Redis,
+    queue: str,
+    settings: Settings,
+    *,
+    depth: int,
+    size: int,
+    articles: int,
+    tasks: int,
 ) -> None:
     """Count what this process just queued (``depth``: the ``LPUSH`` reply; ``size``: the
-    messages' bytes) in its reading, so the next requests see it before the next read."""
+    messages' bytes; ``articles`` in ``tasks``) in its reading, so the next requests see it
+    before the next read."""
     key = (id(broker), id(store), queue, settings.index_prefix)
     with _lock:
+        done_articles, done_tasks = _pushed.get(queue, (0, 0))
+        _pushed[queue] = (done_articles + articles, done_tasks + tasks)
         cached = _loads.get(key)
         if cached is not None:
             _loads[key] = replace(
@@ -135,6 +160,7 @@ def note_pushed(
                 queued_tasks=depth,
                 queued_bytes=cached.queued_bytes + size,
                 used_memory=cached.used_memory + size,
+                queued_articles=depth * articles_per_task(queue, 1),
             )
 
 
@@ -142,15 +168,21 @@ def refusal(load: Load, settings: Settings) -> ApiError | None:
     """Why ingest must not take more now (the error to answer), or ``None``."""
     retry = settings.ingest_retry_after_s
     high_water = settings.ingest_redis_memory_high_water
-    if load.max_memory and load.used_memory >= high_water * load.max_memory:
+    # What the articles waiting will take once indexed (status, near-duplicate index) counts
+    # as used already: draining the queue must not take Redis past the high-water mark.
+    reserved = int(load.queued_articles * settings.ingest_reserved_bytes_per_article)
+    if load.max_memory and load.used_memory + reserved >= high_water * load.max_memory:
         return ApiError(
             503,
             "Redis memory nearly full",
             f"Redis uses {load.used_memory / _MB:.1f} MB of its maxmemory "
-            f"{load.max_memory / _MB:.1f} MB; ingest takes no more above {high_water:.0%}, so "
-            f"that queued work can still be done; send again after {retry} s",
+            f"{load.max_memory / _MB:.1f} MB, and the ~{load.queued_articles:.0f} articles "
+            f"waiting will take ~{reserved / _MB:.1f} MB more once indexed; ingest takes no "
+            f"more above {high_water:.0%}, so that queued work can still be done; send again "
+            f"after {retry} s",
             retry_after_s=retry,
             redis_used_bytes=load.used_memory,
+            redis_reserved_bytes=reserved,
             redis_max_bytes=load.max_memory,
         )
     budget = settings.deadletters_max_bytes

@@ -100,7 +100,16 @@ def enqueue_payloads(
         messages = [_task_message(celery_app, batch, queue).encode() for batch in batches]
         push_tasks(pipe, queue, messages)
         depth = int(pipe.execute()[-1])
-        note_pushed(broker, redis_client, queue, settings, depth, sum(len(m) for m in messages))
+        note_pushed(
+            broker,
+            redis_client,
+            queue,
+            settings,
+            depth=depth,
+            size=sum(len(m) for m in messages),
+            articles=len(payloads),
+            tasks=len(messages),
+        )
     except redis.RedisError as error:
         full = isinstance(error, OutOfMemoryError)  # at maxmemory: the whole MULTI refused
         why = "Redis was at its maxmemory" if full else "the broker was unavailable"

@@ -45,9 +45,12 @@ class Settings(BaseSettings):
     # queue's task messages take this many bytes in Redis, and 503 while Redis uses more than
     # this fraction of its maxmemory (the rest is headroom for the workers' own writes) or the
     # dead letters hold more than their budget (a dead letter is never dropped to make room).
-    ingest_max_queued_bytes: int = Field(512 * 1024 * 1024, gt=0)
+    ingest_max_queued_bytes: int = Field(256 * 1024 * 1024, gt=0)
     ingest_redis_memory_high_water: float = Field(0.8, gt=0, le=1)
-    deadletters_max_bytes: int = Field(256 * 1024 * 1024, gt=0)
+    # What one queued article will take in Redis once indexed (its status record and its
+    # near-duplicate entry: ~10 KB measured), reserved under the high-water mark.
+    ingest_reserved_bytes_per_article: int = Field(10 * 1024, ge=0)
+    deadletters_max_bytes: int = Field(128 * 1024 * 1024, gt=0)
 
     queue_name: str = "live"
     # Archive loads (`newsroom ingest`, `POST /articles?queue=bulk`) and rebuilds (`newsroom

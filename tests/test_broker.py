@@ -84,7 +84,7 @@ def test_queue_depth_is_reused_briefly_and_only_under_the_limit(
         time.sleep(pressure.MAX_AGE_S * 1.5)
         assert depth() == 2
         # An LPUSH reply said 3: at the limit, so it is read again at once.
-        pressure.note_pushed(client, store, queue, limited, 3, 10)
+        pressure.note_pushed(client, store, queue, limited, depth=3, size=10, articles=3, tasks=3)
         assert depth() == 2
     finally:
         client.delete(queue)
