@@ -57,12 +57,13 @@ def _nested_quotes(n: int) -> dict[str, Any]:
     return {"body": _LEAD + unit * (n // len(unit))}
 
 
+# With a title: without one, the first line would become it and the rest be stripped.
 def _newlines(n: int) -> dict[str, Any]:
-    return {"body": _LEAD + "and" + "\n" * n + _TAIL}
+    return {"body": _LEAD + "and" + "\n" * n + _TAIL, "title": "Newlines"}
 
 
 def _spaced_newlines(n: int) -> dict[str, Any]:
-    return {"body": _LEAD + " \n" * (n // 2) + _TAIL}
+    return {"body": _LEAD + " \n" * (n // 2) + _TAIL, "title": "Spaced newlines"}
 
 
 def _capital_dots(n: int) -> dict[str, Any]:
