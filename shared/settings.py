@@ -145,18 +145,6 @@ class Settings(BaseSettings):
         return f"{self.index_prefix}-articles-next"
 
     @model_validator(mode="after")
-    def _production_needs_secrets(self) -> Settings:
-        if self.environment == "production" and self.ingest_api_key is None:
-            raise ValueError(
-                "NEWSROOM_INGEST_API_KEY must be set when NEWSROOM_ENVIRONMENT=production"
-            )
-        return self
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings()
-    @model_validator(mode="after")
     def _time_limits_fit(self) -> Settings:
         if not self.task_soft_time_limit_s < self.task_time_limit_s:
             raise ValueError(
@@ -169,3 +157,15 @@ def get_settings() -> Settings:
             )
         return self
 
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> Settings:
+        if self.environment == "production" and self.ingest_api_key is None:
+            raise ValueError(
+                "NEWSROOM_INGEST_API_KEY must be set when NEWSROOM_ENVIRONMENT=production"
+            )
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
