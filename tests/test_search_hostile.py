@@ -12,21 +12,28 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import feedparser
 import pytest
+from elastic_transport import ConnectionTimeout
+from elasticsearch import helpers
 from flask.testing import FlaskClient
 
 import web
+from shared.clients import get_elasticsearch
+from shared.index import create_index, index_name
 from shared.settings import Settings
 from tests.conftest import RUN_ID
-from web.search import MAX_QUERY_PREFIXES, query_problem
+from web.search import EXPORT_CHUNK, MAX_QUERY_PREFIXES, query_problem
 
 WORD = f"wharf{RUN_ID}"
 LONG_CHARS = 1_900_000
@@ -255,3 +262,115 @@ def test_a_search_gives_up_on_a_hung_elasticsearch(
     highlighted = [body for body in sent if "highlight" in body]
     assert highlighted, "the hits request was not sent"
     assert all(body["highlight"]["max_analyzed_offset"] == 250_000 for body in highlighted)
+
+
+class StallingProxy:
+    """An HTTP proxy on loopback in front of the real Elasticsearch that forwards its first
+    ``forward`` requests and then holds every later one unanswered (an Elasticsearch that
+    stalls midway)."""
+
+    def __init__(self, target: str, forward: int) -> None:
+        self.forwarded = 0
+        self.stalled = threading.Event()
+        proxy = self
+        upstream = urlsplit(target)
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if proxy.forwarded >= forward:
+                    proxy.stalled.set()
+                    time.sleep(30)  # the client gives up first
+                    return
+                proxy.forwarded += 1
+                connection = http.client.HTTPConnection(str(upstream.hostname), upstream.port)
+                connection.request(self.command, self.path, body, dict(self.headers))
+                answer = connection.getresponse()
+                data = answer.read()
+                self.send_response(answer.status)
+                for name, value in answer.getheaders():
+                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                connection.close()
+
+            do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _any  # noqa: N815
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def export_index(services: None, settings: Settings) -> Iterator[Settings]:
+    """Settings whose index holds more articles than one page of an export (bulk-indexed: this
+    is about the export's paging, not enrichment), apart from the run's shared index."""
+    own = settings.model_copy(update={"index_prefix": f"{settings.index_prefix}-export"})
+    es = get_elasticsearch(own)
+    create_index(es, own, index_name(own), {own.articles_alias: {}})
+    helpers.bulk(
+        es,
+        (
+            {
+                "_index": own.articles_alias,
+                "_id": f"{n:032x}",
+                "_source": {
+                    "id": f"{n:032x}",
+                    "title": f"Quay report {n}",
+                    "body": "The terminal opened its new quay in the spring.",
+                    "published_at": "2025-04-01",
+                },
+            }
+            for n in range(EXPORT_CHUNK + 20)
+        ),
+        refresh=True,
+    )
+    yield own
+    es.indices.delete(index=index_name(own))
+
+
+def _stalling(export_settings: Settings, forward: int) -> tuple[StallingProxy, FlaskClient]:
+    proxy = StallingProxy(export_settings.elasticsearch_url.split(",")[0], forward)
+    stalling = export_settings.model_copy(
+        update={"elasticsearch_url": f"http://127.0.0.1:{proxy.port}", "search_timeout_s": 0.5}
+    )
+    return proxy, web.create_app({"TESTING": True, "NEWSROOM_SETTINGS": stalling}).test_client()
+
+
+@pytest.mark.stack
+def test_an_export_that_stalls_midway_is_cut_off_not_short(export_index: Settings) -> None:
+    """Elasticsearch answers the count and the first page, then stops answering. The answer
+    has started (200, the first rows), so the transfer must fail (a server then closes it
+    unfinished), never end cleanly as a file that looks whole but lacks rows."""
+    proxy, client = _stalling(export_index, forward=2)
+    try:
+        response = client.get("/api/export", query_string={"q": "quay", "format": "ndjson"})
+        assert response.status_code == 200
+        assert response.headers["X-Export-Rows"] == str(EXPORT_CHUNK + 20)
+        with pytest.raises(ConnectionTimeout):
+            response.get_data()
+        assert proxy.stalled.is_set()
+    finally:
+        proxy.close()
+
+
+@pytest.mark.stack
+def test_an_export_whose_first_page_stalls_is_a_problem(export_index: Settings) -> None:
+    proxy, client = _stalling(export_index, forward=1)  # the count only
+    try:
+        response = client.get("/api/export", query_string={"q": "quay"})
+        assert response.status_code == 503
+        assert response.get_json()["title"] == "Search unavailable"
+        assert proxy.stalled.is_set()
+    finally:
+        proxy.close()

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, timedelta
 from functools import lru_cache
+from itertools import chain, islice
 from typing import Any
 
 from elasticsearch import ApiError as ESApiError
@@ -43,6 +44,7 @@ from web.search import (
     MAX_RESULT_WINDOW,
     MODES,
     SORTS,
+    ExportIncompleteError,
     SearchRequest,
     count_export,
     decode_cursor,
@@ -630,6 +632,15 @@ def api_export() -> Response:
     rows = export_rows(
         es, settings.articles_alias, search, limit=rows_out, timeout_s=settings.search_timeout_s
     )
+    # The first page too is read before the answer starts: a server sends the status with the
+    # first bytes, so a failure here would otherwise be its bare 500. A later page that fails
+    # cuts the transfer off (ExportIncompleteError or the client's error, raised mid-stream).
+    with _search_errors():
+        try:
+            first = list(islice(rows, 1))
+        except ExportIncompleteError as error:
+            raise ApiError(503, "Search unavailable", str(error)) from error
+    rows = chain(first, rows)
     lines = export.csv_lines(rows) if export_format == "csv" else export.ndjson_lines(rows)
     response = Response(stream_with_context(lines), mimetype=export.FORMATS[export_format])
     response.headers["Content-Disposition"] = (
