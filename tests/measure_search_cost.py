@@ -20,6 +20,7 @@ import string
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from itertools import cycle, islice
 from typing import Any
 
@@ -89,14 +90,14 @@ def main() -> None:
             ("10 one-letter prefixes (the most allowed)", PREFIXES_10),
             ("330 words, no prefix (allowed, 1000 chars)", WORDS_330),
         ):
-            spent, found = _median_ms(args.runs, lambda q=query: _hits_request(es, alias, q, True))
+            spent, found = _median_ms(args.runs, partial(_hits_request, es, alias, query, True))
             took = found["took"] if not isinstance(found, str) else found
             print(f"  {label:45s} {spent:7.1f} ms  (took {took})")
 
         print("\nthe 1.9-million-character article, 'terminal spring':")
         for label, bounded in (("without max_analyzed_offset", False), ("with it", True)):
             spent, found = _median_ms(
-                args.runs, lambda b=bounded: _hits_request(es, alias, "terminal spring", b)
+                args.runs, partial(_hits_request, es, alias, "terminal spring", bounded)
             )
             if isinstance(found, str):
                 print(f"  {label:45s} {spent:7.1f} ms  answered {found}")
@@ -115,7 +116,7 @@ def main() -> None:
         ):
             spent, response = _median_ms(
                 args.runs,
-                lambda q=query: client.get("/api/search", query_string={"q": q, "mode": "keyword"}),
+                partial(client.get, "/api/search", query_string={"q": query, "mode": "keyword"}),
             )
             print(f"  {label:45s} {spent:7.1f} ms  {response.status_code}")
     finally:
