@@ -21,7 +21,7 @@ MAX_QUERY_CHARS = 1_000
 # Prefix operators ("word*") one query may hold. Each expands to every indexed term it starts
 # (one letter: thousands) on each of the five search fields, before any timeout can stop it,
 # and highlighting expands them again: 330 one-letter prefixes took 10-21x a normal query on a
-# 554-article index (docs/RELIABILITY.md, "Search and outputs"); 10 cost about what one does.
+# 554-article index (docs/RELIABILITY.md, "Search and outputs"), 10 of them 2-7x.
 # Every "*" counts, as web/openapi.py's pattern for q says.
 MAX_QUERY_PREFIXES = 10
 # How much of a field highlighting reads by default (NEWSROOM_SEARCH_HIGHLIGHT_MAX_CHARS):
