@@ -390,7 +390,10 @@ class Drill:
 
     # processes
 
-    def start_ingest(self) -> Proc:
+    def start_ingest(self, healthy: bool = True) -> Proc:
+        """Start ingest; return once ``/healthz`` answers 200 (Redis and Elasticsearch usable),
+        or, with ``healthy=False``, once it answers at all (ingest needs only Redis to accept:
+        a drill may start it while Elasticsearch is still booting)."""
         port = free_port()
         proc = Proc(
             f"{self.name}-ingest",
@@ -406,9 +409,10 @@ class Drill:
             if not proc.alive():
                 raise RuntimeError(f"ingest exited:\n{proc.log()[-3000:]}")
             try:
-                return requests.get(f"{self.ingest_url}/healthz", timeout=2).status_code == 200
+                status = requests.get(f"{self.ingest_url}/healthz", timeout=5).status_code
             except requests.RequestException:
                 return False
+            return status == 200 or (not healthy and status == 503)
 
         wait_for("ingest to answer", up, 60, 0.2)
         return proc
