@@ -33,7 +33,7 @@ from shared.clients import get_elasticsearch
 from shared.index import create_index, index_name
 from shared.settings import Settings
 from tests.conftest import RUN_ID
-from web.search import EXPORT_CHUNK, MAX_QUERY_PREFIXES, query_problem
+from web.search import EXPORT_CHUNK, MAX_QUERY_PREFIXES, ExportIncompleteError, query_problem
 
 WORD = f"wharf{RUN_ID}"
 LONG_CHARS = 1_900_000
@@ -267,10 +267,12 @@ def test_a_search_gives_up_on_a_hung_elasticsearch(
 class StallingProxy:
     """An HTTP proxy on loopback in front of the real Elasticsearch that forwards its first
     ``forward`` requests and then holds every later one unanswered (an Elasticsearch that
-    stalls midway)."""
+    stalls midway). From the ``time_out_from``-th request on, it answers searches as
+    Elasticsearch does when a search runs past its ``timeout``: ``"timed_out": true``."""
 
-    def __init__(self, target: str, forward: int) -> None:
+    def __init__(self, target: str, forward: int, time_out_from: int | None = None) -> None:
         self.forwarded = 0
+        self.timed_out = 0
         self.stalled = threading.Event()
         proxy = self
         upstream = urlsplit(target)
@@ -287,6 +289,10 @@ class StallingProxy:
                 connection.request(self.command, self.path, body, dict(self.headers))
                 answer = connection.getresponse()
                 data = answer.read()
+                late = time_out_from is not None and proxy.forwarded >= time_out_from
+                if late and "/_search" in self.path and answer.status == 200:
+                    data = json.dumps(json.loads(data) | {"timed_out": True}).encode()
+                    proxy.timed_out += 1
                 self.send_response(answer.status)
                 for name, value in answer.getheaders():
                     if name.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -339,8 +345,10 @@ def export_index(services: None, settings: Settings) -> Iterator[Settings]:
     es.indices.delete(index=index_name(own))
 
 
-def _stalling(export_settings: Settings, forward: int) -> tuple[StallingProxy, FlaskClient]:
-    proxy = StallingProxy(export_settings.elasticsearch_url.split(",")[0], forward)
+def _stalling(
+    export_settings: Settings, forward: int, time_out_from: int | None = None
+) -> tuple[StallingProxy, FlaskClient]:
+    proxy = StallingProxy(export_settings.elasticsearch_url.split(",")[0], forward, time_out_from)
     stalling = export_settings.model_copy(
         update={"elasticsearch_url": f"http://127.0.0.1:{proxy.port}", "search_timeout_s": 0.5}
     )
@@ -374,3 +382,50 @@ def test_an_export_whose_first_page_stalls_is_a_problem(export_index: Settings) 
         assert proxy.stalled.is_set()
     finally:
         proxy.close()
+
+
+@pytest.mark.stack
+def test_a_search_that_timed_out_says_so(export_index: Settings) -> None:
+    """Elasticsearch answers with what it found by the timeout: the API says timed_out, the
+    page says the results may be incomplete."""
+    proxy, client = _stalling(export_index, forward=1000, time_out_from=1)
+    try:
+        found = client.get("/api/search", query_string={"q": "quay", "mode": "keyword"})
+        assert found.status_code == 200
+        assert found.get_json()["timed_out"] is True
+        page = client.get("/", query_string={"q": "quay", "mode": "keyword"})
+        assert "may be incomplete" in page.get_data(as_text=True)
+        assert proxy.timed_out >= 2
+    finally:
+        proxy.close()
+    # Without the fault, none of that.
+    client = web.create_app({"TESTING": True, "NEWSROOM_SETTINGS": export_index}).test_client()
+    found = client.get("/api/search", query_string={"q": "quay", "mode": "keyword"})
+    assert found.get_json()["timed_out"] is False
+    page = client.get("/", query_string={"q": "quay", "mode": "keyword"})
+    assert "may be incomplete" not in page.get_data(as_text=True)
+
+
+@pytest.mark.stack
+def test_an_export_page_that_timed_out_is_never_written_short(export_index: Settings) -> None:
+    # The count and the first page in time, the second page timed out: the transfer is cut.
+    proxy, client = _stalling(export_index, forward=1000, time_out_from=3)
+    try:
+        response = client.get("/api/export", query_string={"q": "quay", "format": "ndjson"})
+        assert response.status_code == 200
+        with pytest.raises(ExportIncompleteError, match="timed out after 500 rows"):
+            response.get_data()
+        assert proxy.timed_out == 1
+    finally:
+        proxy.close()
+    # The count or the first page timed out: nothing has been sent yet, so a problem (a short
+    # count would make a short file look whole).
+    for time_out_from, detail in ((1, "counting the export's rows"), (2, "after 0 rows")):
+        proxy, client = _stalling(export_index, forward=1000, time_out_from=time_out_from)
+        try:
+            response = client.get("/api/export", query_string={"q": "quay"})
+            assert response.status_code == 503
+            assert detail in response.get_json()["detail"]
+            assert proxy.timed_out == 1
+        finally:
+            proxy.close()

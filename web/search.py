@@ -608,8 +608,9 @@ def count_export(
     es: Elasticsearch, alias: str, request: SearchRequest, up_to: int, timeout_s: float | None
 ) -> tuple[int, bool]:
     """How many articles an export of ``request`` would write, counted up to ``up_to`` (the
-    count, and whether it is exact)."""
-    found = es.search(
+    count, and whether it is exact). A count cut short by the timeout would make a short file
+    look whole: it raises ``ExportIncompleteError``."""
+    response = es.search(
         index=alias,
         ignore_unavailable=True,
         allow_no_indices=True,
@@ -617,7 +618,10 @@ def count_export(
         size=0,
         track_total_hits=up_to,
         timeout=_timeout(timeout_s),
-    )["hits"]["total"]
+    )
+    if response.get("timed_out"):
+        raise ExportIncompleteError("counting the export's rows timed out")
+    found = response["hits"]["total"]
     return int(found["value"]), found["relation"] == "eq"
 
 

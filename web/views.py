@@ -201,6 +201,8 @@ def _search_errors() -> Iterator[None]:
     503 for the rest."""
     try:
         yield
+    except ExportIncompleteError as error:  # an export's count or first page timed out
+        raise ApiError(503, "Search unavailable", str(error)) from error
     except ESApiError as error:
         if error.meta.status in (400, 404):
             # simple_query_string should not fail, but a client error is never a 500.
@@ -636,10 +638,7 @@ def api_export() -> Response:
     # first bytes, so a failure here would otherwise be its bare 500. A later page that fails
     # cuts the transfer off (ExportIncompleteError or the client's error, raised mid-stream).
     with _search_errors():
-        try:
-            first = list(islice(rows, 1))
-        except ExportIncompleteError as error:
-            raise ApiError(503, "Search unavailable", str(error)) from error
+        first = list(islice(rows, 1))
     rows = chain(first, rows)
     lines = export.csv_lines(rows) if export_format == "csv" else export.ndjson_lines(rows)
     response = Response(stream_with_context(lines), mimetype=export.FORMATS[export_format])
