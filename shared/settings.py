@@ -75,9 +75,15 @@ class Settings(BaseSettings):
     task_soft_time_limit_s: int = Field(300, gt=0)
     task_time_limit_s: int = Field(360, gt=0)
     task_max_lost_deliveries: int = Field(2, ge=1)
+    # Seconds before the articles of a lost delivery are tried again (alone): time for the
+    # pool to replace the process that died, so a suspect never takes the last one with it.
+    lost_retry_delay_s: float = Field(30.0, ge=0, le=300)
     # Seconds a new worker pool process may take to load its models and report up.
     worker_process_start_timeout_s: float = Field(180.0, gt=0)
     status_ttl_s: int = Field(30 * 24 * 3600, gt=0)
+    # Seconds an article stays findable as the original of near-duplicates (about 10 KB of
+    # Redis per article: at the default, a 2 GB Redis holds about 21,000 articles a day).
+    near_duplicate_ttl_s: int = Field(7 * 24 * 3600, gt=0)
     # A worker process above this after a task is replaced by a fresh one (a safety net: one
     # process holds ~600-700 MB of models and working memory).
     worker_max_memory_mb: int = Field(1200, gt=0)

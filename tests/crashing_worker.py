@@ -15,10 +15,12 @@ import time
 from typing import Any
 
 import worker.enrich
+import worker.enrich.quotes
 from worker.celery_app import app
 
 CRASH_MARKER = "\u2620 kill-the-worker \u2620"
-_extract_quotes = worker.enrich.extract_quotes
+# find_quotes looks extract_quotes up in worker.enrich at each call: replace it there.
+_extract_quotes = worker.enrich.quotes.extract_quotes
 
 
 def _extract_quotes_or_die(text: str, *args: Any, **kwargs: Any) -> Any:
@@ -34,6 +36,6 @@ def _extract_quotes_or_die(text: str, *args: Any, **kwargs: Any) -> Any:
     return _extract_quotes(text, *args, **kwargs)
 
 
-worker.enrich.extract_quotes = _extract_quotes_or_die  # type: ignore[assignment]
+setattr(worker.enrich, "extract_quotes", _extract_quotes_or_die)  # noqa: B010
 
 __all__ = ["app"]

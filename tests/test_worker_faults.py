@@ -9,26 +9,22 @@ quotation step, as the OOM killer or a segfault in a model would).
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
-from flask import Flask
 
-import ingest
 from shared.clients import get_elasticsearch, get_redis
 from shared.deadletters import get_dead_letters
 from shared.index import ensure_index
 from shared.settings import Settings
-from tests.conftest import ROOT, RUN_ID, stop_worker, wait_until
+from tests.conftest import RUN_ID, stop_worker
 from tests.crashing_worker import CRASH_MARKER
 from tests.fault_proxy import FaultProxy, Rule
+from tests.worker_support import Lane, start_app_worker, worker_env
 
 pytestmark = pytest.mark.usefixtures("services")
 
@@ -52,59 +48,6 @@ def _articles(tag: str, count: int) -> list[dict[str, Any]]:
     ]
 
 
-def _start_worker(env: dict[str, str], log_path: Path, app_module: str) -> subprocess.Popen[bytes]:
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", app_module, "worker",
-             "--queues", env["NEWSROOM_QUEUE_NAME"], "--concurrency", "2", "--loglevel", "INFO",
-             "--without-gossip", "--without-mingle", "--hostname", f"{log_path.stem}-{RUN_ID}@%h"],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
-    deadline = time.monotonic() + 90
-    while b" ready." not in log_path.read_bytes():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"celery worker did not start:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.2)
-    return process
-
-
-class Lane:
-    """A queue of its own: an ingest app posting to it and the states of what it accepted."""
-
-    def __init__(self, settings: Settings, name: str) -> None:
-        self.queue = f"test-{RUN_ID}-{name}"
-        self.settings = settings.model_copy(update={"queue_name": self.queue})
-        self.app: Flask = ingest.create_app({"TESTING": True, "NEWSROOM_SETTINGS": self.settings})
-
-    def post(self, articles: list[dict[str, Any]]) -> list[str]:
-        response = self.app.test_client().post("/articles", json=articles)
-        assert response.status_code == 202, response.get_data(as_text=True)
-        return [item["id"] for item in response.get_json()["articles"]]
-
-    def states(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        client = self.app.test_client()
-        return {i: client.get(f"/articles/{i}").get_json() for i in ids}
-
-    def wait_final(self, ids: list[str], timeout_s: float) -> dict[str, dict[str, Any]]:
-        def final() -> dict[str, dict[str, Any]] | None:
-            states = self.states(ids)
-            done = all(s["state"] in {"indexed", "failed"} for s in states.values())
-            return states if done else None
-
-        found: dict[str, dict[str, Any]] = wait_until(final, timeout_s=timeout_s, interval_s=0.5)
-        return found
-
-    def broker_empty(self, client: redis.Redis) -> bool:
-        return int(client.llen(self.queue)) == 0
-
-
-def _env(settings: Settings, queue: str, **extra: str) -> dict[str, str]:
-    env = os.environ.copy()
-    env.update({"NEWSROOM_QUEUE_NAME": queue, "NEWSROOM_LOG_FORMAT": "text"} | extra)
-    return env
-
-
 @pytest.fixture(scope="module")
 def index_ready(settings: Settings) -> None:
     ensure_index(get_elasticsearch(settings), settings)
@@ -124,8 +67,8 @@ def test_error_answers_from_elasticsearch_are_retried_or_dead_lettered(
         Rule("POST", r"^/_bulk|^/[^/]+/_bulk", [500, 503, 400]),
     ]
     with FaultProxy(settings.elasticsearch_url, rules) as proxy:
-        env = _env(settings, lane.queue, NEWSROOM_ELASTICSEARCH_URL=proxy.url)
-        process = _start_worker(env, tmp_path / "es-faults.log", "worker.celery_app")
+        env = worker_env(lane.queue, NEWSROOM_ELASTICSEARCH_URL=proxy.url)
+        process = start_app_worker(env, tmp_path / "es-faults.log", "worker.celery_app")
         try:
             ids = lane.post(_articles(f"faults-{RUN_ID}", 12))
             ids += lane.post(_articles(f"faults-b-{RUN_ID}", 12))
@@ -170,8 +113,8 @@ def test_refused_for_good_is_dead_lettered_with_the_answer(
         Rule("POST", r"^/_bulk|^/[^/]+/_bulk", list(bulk_refusals)),
     ]
     with FaultProxy(settings.elasticsearch_url, rules) as proxy:
-        env = _env(settings, lane.queue, NEWSROOM_ELASTICSEARCH_URL=proxy.url)
-        process = _start_worker(env, tmp_path / "es-refused.log", "worker.celery_app")
+        env = worker_env(lane.queue, NEWSROOM_ELASTICSEARCH_URL=proxy.url)
+        process = start_app_worker(env, tmp_path / "es-refused.log", "worker.celery_app")
         try:
             ids = lane.post(_articles(f"refused-{RUN_ID}", 4))
             states = lane.wait_final(ids, timeout_s=120)
@@ -192,7 +135,7 @@ def crashing_worker(
 ) -> Iterator[tuple[Lane, subprocess.Popen[bytes], Path]]:
     lane = Lane(settings, "crash")
     log_path = tmp_path / "crash.log"
-    process = _start_worker(_env(settings, lane.queue), log_path, "tests.crashing_worker")
+    process = start_app_worker(worker_env(lane.queue), log_path, "tests.crashing_worker")
     yield lane, process, log_path
     stop_worker(process)
 
@@ -243,15 +186,14 @@ def test_hard_time_limit_comes_back_and_is_dead_lettered(
     it), and after its lost deliveries the article is dead-lettered with the step; the article
     posted beside it is indexed."""
     lane = Lane(settings, "hard-limit")
-    env = _env(
-        settings,
+    env = worker_env(
         lane.queue,
         NEWSROOM_TASK_SOFT_TIME_LIMIT_S="4",
         NEWSROOM_TASK_TIME_LIMIT_S="6",
         CRASHING_WORKER_HANG_S="60",
     )
     log_path = tmp_path / "hard.log"
-    process = _start_worker(env, log_path, "tests.crashing_worker")
+    process = start_app_worker(env, log_path, "tests.crashing_worker")
     try:
         articles = _articles(f"hang-{RUN_ID}", 2)
         articles[0]["body"] += f" {CRASH_MARKER}"

@@ -25,17 +25,18 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
         # mid-task gives it back instead of losing it.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        # Every task is bounded in time. Past the soft limit a batch is split and sent again
-        # (worker/tasks.py); past the hard one the process is killed and the message goes back
-        # to the queue rather than being acknowledged (lost): its next delivery knows it was
-        # lost (worker/deliveries.py) and splits it, or dead-letters a lone article.
+        # Every task is bounded in time. Past the soft limit a batch is split into single
+        # articles, sent again (worker/tasks.py); past the hard one the process is killed and
+        # the message goes back to the queue rather than being acknowledged (lost): its next
+        # delivery knows it was lost (worker/deliveries.py) and splits it, or dead-letters a
+        # lone article.
         task_soft_time_limit=settings.task_soft_time_limit_s,
         task_time_limit=settings.task_time_limit_s,
         task_acks_on_timeout=False,
         # A new pool process loads its models (worker_process_init) before it reports up;
         # Celery's 4 s default killed every replacement of a lost process, one after another.
         worker_proc_alive_timeout=settings.worker_process_start_timeout_s,
+        worker_prefetch_multiplier=1,
         worker_max_memory_per_child=settings.worker_max_memory_mb * 1024,  # KiB
         broker_transport_options={
             "visibility_timeout": settings.broker_visibility_timeout_s,

@@ -65,7 +65,7 @@ def process_batch(
         [(doc["id"], doc["body"]) for doc in docs],
         redis_client=redis_client,
         prefix=settings.index_prefix,
-        ttl_s=settings.status_ttl_s,
+        ttl_s=settings.near_duplicate_ttl_s,
     )
     for doc in docs:
         doc["duplicates"] = clusters[doc["id"]].as_fields()

@@ -126,14 +126,26 @@ def _deliver(
     settings: Settings,
 ) -> dict[str, int]:
     redis_client = get_redis()
-    lost = delivery.lost_before
-    if lost and (len(payloads) > 1 or lost + lost_before >= settings.task_max_lost_deliveries):
+    lost = delivery.lost_before + (lost_before if delivery.lost_before else 0)
+    if lost:
         reason = (
-            f"worker_lost: its delivery was lost with the worker process {lost + lost_before}"
+            f"worker_lost: its delivery was lost with the worker process {lost}"
             " time(s) (killed, out of memory or over the hard time limit of"
             f" {settings.task_time_limit_s} s) in step {delivery.last_step or 'unknown'}"
         )
-        return _isolate(task, payloads, reason, settings, lost_before=lost + lost_before)
+        if len(payloads) == 1 and lost >= settings.task_max_lost_deliveries:
+            _dead_letter(task, payloads, reason, settings)
+            return {"dead_lettered": 1}
+        # Sent again alone, later: the process that died is being replaced, and a suspect run
+        # at once would kill the other process too, leaving none for the rest of the queue.
+        return _send_alone(
+            task,
+            payloads,
+            reason,
+            settings,
+            lost_before=lost,
+            countdown=settings.lost_retry_delay_s,
+        )
     try:
         outcome = process_batch(
             payloads,
@@ -186,6 +198,19 @@ def _isolate(
     if len(payloads) == 1:
         _dead_letter(task, payloads, reason, settings)
         return {"dead_lettered": 1}
+    return _send_alone(task, payloads, reason, settings, lost_before=lost_before, countdown=0)
+
+
+def _send_alone(
+    task: Task,
+    payloads: list[dict[str, Any]],
+    reason: str,
+    settings: Settings,
+    *,
+    lost_before: int,
+    countdown: float,
+) -> dict[str, int]:
+    """Each article of the batch as a task of its own, its state saying why."""
     log.warning("batch split into single articles", extra={"why": reason})
     try:
         set_states(
@@ -200,6 +225,7 @@ def _isolate(
                 args=[[payload]],
                 kwargs={"lost_before": lost_before},
                 queue=_queue(task, settings),
+                countdown=countdown,
             )
     except (OperationalError, RedisError) as error:
         # The batch again, whole: articles already sent alone are indexed twice, identically.

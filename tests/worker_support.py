@@ -1,0 +1,75 @@
+"""A worker of a test's own: a queue (a lane) with an ingest app posting to it, and a real Celery
+worker process consuming it, started from any app module (worker.celery_app, or
+tests.crashing_worker with its one fault) and with its own environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+
+import ingest
+from shared.settings import Settings
+from tests.conftest import ROOT, RUN_ID, wait_until
+
+
+def start_app_worker(
+    env: dict[str, str], log_path: Path, app_module: str
+) -> subprocess.Popen[bytes]:
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", app_module, "worker",
+             "--queues", env["NEWSROOM_QUEUE_NAME"], "--concurrency", "2", "--loglevel", "INFO",
+             "--without-gossip", "--without-mingle", "--hostname", f"{log_path.stem}-{RUN_ID}@%h"],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    deadline = time.monotonic() + 90
+    while b" ready." not in log_path.read_bytes():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"celery worker did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+    return process
+
+
+class Lane:
+    """A queue of its own: an ingest app posting to it and the states of what it accepted."""
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        self.queue = f"test-{RUN_ID}-{name}"
+        self.settings = settings.model_copy(update={"queue_name": self.queue})
+        self.app: Flask = ingest.create_app({"TESTING": True, "NEWSROOM_SETTINGS": self.settings})
+
+    def post(self, articles: list[dict[str, Any]]) -> list[str]:
+        response = self.app.test_client().post("/articles", json=articles)
+        assert response.status_code == 202, response.get_data(as_text=True)
+        return [item["id"] for item in response.get_json()["articles"]]
+
+    def states(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        client = self.app.test_client()
+        return {i: client.get(f"/articles/{i}").get_json() for i in ids}
+
+    def wait_final(self, ids: list[str], timeout_s: float) -> dict[str, dict[str, Any]]:
+        def final() -> dict[str, dict[str, Any]] | None:
+            states = self.states(ids)
+            done = all(s["state"] in {"indexed", "failed"} for s in states.values())
+            return states if done else None
+
+        found: dict[str, dict[str, Any]] = wait_until(final, timeout_s=timeout_s, interval_s=0.5)
+        return found
+
+    def broker_empty(self, client: redis.Redis) -> bool:
+        return int(client.llen(self.queue)) == 0
+
+
+def worker_env(queue: str, **extra: str) -> dict[str, str]:
+    env = os.environ.copy()
+    env.update({"NEWSROOM_QUEUE_NAME": queue, "NEWSROOM_LOG_FORMAT": "text"} | extra)
+    return env
