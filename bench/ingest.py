@@ -62,7 +62,14 @@ def measure_ingest(
     env = bench_env(
         PREFIX,
         QUEUE,
-        {"NEWSROOM_INGEST_MAX_QUEUED_TASKS": "100000000", "NEWSROOM_STATUS_TTL_S": "3600"},
+        {
+            # Nothing consumes this queue: ingest's bounds (tasks, bytes, the Redis memory
+            # reserved for what queued articles become) would refuse the load part-way.
+            "NEWSROOM_INGEST_MAX_QUEUED_TASKS": "100000000",
+            "NEWSROOM_INGEST_MAX_QUEUED_BYTES": str(2**62),
+            "NEWSROOM_INGEST_RESERVED_BYTES_PER_ARTICLE": "0",
+            "NEWSROOM_STATUS_TTL_S": "3600",
+        },
     )
     sizes: dict[str, int] = {}
     if gunicorn_workers:

@@ -21,6 +21,17 @@ command -v docker-compose >/dev/null || {
     $SUDO apt-get update -q >/dev/null && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
 }
 
+command -v promtool >/dev/null || {
+  # /metrics is checked by Prometheus's own linter; only promtool is taken out of Debian's
+  # prometheus package (no daemon installed).
+  echo "test: installing promtool from Debian's prometheus package" >&2
+  if [ "$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi
+  tmp=$(mktemp -d)
+  (cd "$tmp" && { apt-get download prometheus >/dev/null 2>&1 || { $SUDO apt-get update -q >/dev/null && apt-get download prometheus >/dev/null; }; } \
+    && dpkg-deb -x prometheus_*.deb x) && $SUDO install -m 755 "$tmp/x/usr/bin/promtool" /usr/local/bin/promtool
+  rm -rf "$tmp"
+}
+
 services_were_up=0
 scripts/services.sh status && services_were_up=1
 scripts/services.sh start

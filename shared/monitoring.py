@@ -76,9 +76,11 @@ def read_workers(
 
 
 def queue_depths(settings: Settings, broker_client: redis.Redis) -> tuple[dict[str, int], int]:
-    """Tasks waiting in each queue (live, and bulk for archive loads and rebuilds), and the
-    tasks workers hold, in one round trip to the broker."""
-    names = list(dict.fromkeys([settings.queue_name, settings.bulk_queue_name]))
+    """Tasks waiting in each queue (live; bulk for archive loads and rebuilds; webhook
+    deliveries), and the tasks workers hold, in one round trip to the broker."""
+    names = list(
+        dict.fromkeys([settings.queue_name, settings.bulk_queue_name, settings.webhook_queue_name])
+    )
     pipe = broker_client.pipeline(transaction=False)
     for name in names:
         pipe.llen(name)
@@ -144,7 +146,10 @@ def pipeline_snapshot(
         "at": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
         "queue": {
             "name": settings.queue_name,
-            "waiting_tasks": sum(queues.values()),
+            # Article tasks (what ingest's limit counts); webhook deliveries are listed apart.
+            "waiting_tasks": sum(
+                depth for name, depth in queues.items() if name != settings.webhook_queue_name
+            ),
             "queues": queues,
             "max_waiting_tasks": settings.ingest_max_queued_tasks,
             "reserved_tasks": int(reserved),

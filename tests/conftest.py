@@ -73,7 +73,7 @@ def services(settings: Settings) -> Iterator[None]:
         es.indices.delete(index=",".join(names))
     redis_client = get_redis(settings)
     keys = list(redis_client.scan_iter(f"{settings.index_prefix}:*", count=1000))
-    keys += [settings.queue_name, settings.bulk_queue_name]
+    keys += [settings.queue_name, settings.bulk_queue_name, settings.webhook_queue_name]
     redis_client.delete(*keys)
 
 
