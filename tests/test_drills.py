@@ -64,8 +64,12 @@ ARTICLES = 1000
 ES_STOPPED_S = 60 if SOAK else 5
 # Drill 1 kills a worker's main process: the batches it held stay in Redis ("unacked") until the
 # visibility timeout, when another worker queues them again. The drill shortens the timeout
-# (production: NEWSROOM_BROKER_VISIBILITY_TIMEOUT_S=3600) so that happens within the drill.
-KILL_VISIBILITY_TIMEOUT_S = 10
+# (production: NEWSROOM_BROKER_VISIBILITY_TIMEOUT_S=3600) so that happens within the drill,
+# and the task time limits with it (they must stay below it: shared/settings.py). The timeout
+# also stays above the countdown of a lost delivery's retry (NEWSROOM_LOST_RETRY_DELAY_S,
+# 30 s), which a worker holds in "unacked" meanwhile.
+KILL_VISIBILITY_TIMEOUT_S = 45
+KILL_TIME_LIMITS = {"task_soft_time_limit_s": 25, "task_time_limit_s": 35}
 # Static node settings (elasticsearch.yml or -E only): one write thread, one queued write.
 TINY_WRITE_POOL = "-Ethread_pool.write.size=1 -Ethread_pool.write.queue_size=1"
 FIRST_DRILL = "test_bulk_rejections_429"
@@ -177,7 +181,12 @@ def test_worker_killed_mid_batch(make_drill: MakeDrill, stack: Stack) -> None:
     """Drill 1: kill -9 a pool child doing a batch, later the worker's main process; start a new
     worker, then SIGTERM all its processes at once (kombu#1836); start another."""
     stack.use_es_options("")
-    drill = make_drill("1-kill-worker", 1, broker_visibility_timeout_s=KILL_VISIBILITY_TIMEOUT_S)
+    drill = make_drill(
+        "1-kill-worker",
+        1,
+        broker_visibility_timeout_s=KILL_VISIBILITY_TIMEOUT_S,
+        **KILL_TIME_LIMITS,
+    )
     drill.start_ingest()
     # Everything is queued first, so both kills hit a worker in the middle of the backlog.
     result = drill.post(make_articles("kill", ARTICLES, seed=1), PostResult())
