@@ -83,33 +83,50 @@ def enqueue_payloads(
     Raises ``ApiError(503)`` when Redis cannot take them; then none was queued.
     """
     queue = queue or settings.queue_name
-    size = settings.ingest_task_batch_size
-    batches = [payloads[start : start + size] for start in range(0, len(payloads), size)]
+    light: list[dict[str, Any]] = list(payloads)
+    heavy: list[dict[str, Any]] = []
+    if queue == settings.queue_name:
+        light, heavy = split_heavy(payloads, settings.ingest_heavy_article_chars)
     broker = get_broker_redis(settings)
     pipe = redis_client.pipeline(transaction=True)
     try:
+        heavy_note = (
+            f"queued on {settings.bulk_queue_name}: over "
+            f"{settings.ingest_heavy_article_chars:,} characters"
+        )
         queue_state_records(
             pipe,
             settings.index_prefix,
-            [(p["id"], "queued", None) for p in payloads],
+            [(p["id"], "queued", None) for p in light]
+            + [(p["id"], "queued", heavy_note) for p in heavy],
             settings.status_ttl_s,
         )
         if broker is not redis_client:
             pipe.execute()
             pipe = broker.pipeline(transaction=True)
+        if heavy:  # one article a task: each is slow enough alone
+            push_tasks(
+                pipe,
+                settings.bulk_queue_name,
+                [_task_message(celery_app, [p], settings.bulk_queue_name).encode() for p in heavy],
+            )
+        size = settings.ingest_task_batch_size
+        batches = [light[start : start + size] for start in range(0, len(light), size)]
         messages = [_task_message(celery_app, batch, queue).encode() for batch in batches]
-        push_tasks(pipe, queue, messages)
-        depth = int(pipe.execute()[-1])
-        note_pushed(
-            broker,
-            redis_client,
-            queue,
-            settings,
-            depth=depth,
-            size=sum(len(m) for m in messages),
-            articles=len(payloads),
-            tasks=len(messages),
-        )
+        if messages:
+            push_tasks(pipe, queue, messages)
+        replies = pipe.execute()
+        if messages:
+            note_pushed(
+                broker,
+                redis_client,
+                queue,
+                settings,
+                depth=int(replies[-1]),
+                size=sum(len(m) for m in messages),
+                articles=len(light),
+                tasks=len(messages),
+            )
     except redis.RedisError as error:
         full = isinstance(error, OutOfMemoryError)  # at maxmemory: the whole MULTI refused
         why = "Redis was at its maxmemory" if full else "the broker was unavailable"
@@ -132,6 +149,20 @@ def enqueue_payloads(
             retry_after_s=settings.ingest_retry_after_s,
             not_queued_ids=[p["id"] for p in payloads],
         ) from error
+
+
+def split_heavy(
+    payloads: Sequence[dict[str, Any]], limit_chars: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(light, heavy)``: articles whose text (body and HTML page) is over ``limit_chars``
+    take seconds of a worker each; they go to the bulk queue, whose worker is not the one
+    that keeps live articles fresh (no single article may stall the stream)."""
+    light: list[dict[str, Any]] = []
+    heavy: list[dict[str, Any]] = []
+    for payload in payloads:
+        size = len(payload.get("body") or "") + len(payload.get("html") or "")
+        (heavy if size > limit_chars else light).append(payload)
+    return light, heavy
 
 
 def _task_message(celery_app: Celery, batch: Sequence[dict[str, Any]], queue: str) -> str:

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     # What one queued article will take in Redis once indexed (its status record and its
     # near-duplicate entry: ~10 KB measured), reserved under the high-water mark.
     ingest_reserved_bytes_per_article: int = Field(10 * 1024, ge=0)
+    # An article posted to the live queue whose text (body plus HTML page) is longer than
+    # this goes to the bulk queue instead, one per task: it takes seconds of a worker, and
+    # the live queue's worker is what keeps the stream fresh.
+    ingest_heavy_article_chars: int = Field(200_000, gt=0)
     deadletters_max_bytes: int = Field(128 * 1024 * 1024, gt=0)
 
     queue_name: str = "live"

@@ -19,6 +19,7 @@ from redis.exceptions import (
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from ingest.queueing import split_heavy
 from worker.enrich import batch_step, enrich_batch
 from worker.enrich.budget import BudgetExceeded, time_limit
 from worker.errors import KINDS, classify
@@ -142,3 +143,18 @@ def test_an_elasticsearch_answer_is_quoted_in_the_reason() -> None:
     assert failure.reason == (
         "es_rejected: ApiError: 400 mapper_parsing_exception: a mapper_parsing_exception"
     )
+
+
+# --- heavy articles take the bulk queue ---------------------------------------------------------
+
+
+def test_heavy_articles_are_split_off_by_their_text() -> None:
+    payloads = [
+        {"id": "a", "body": "x" * 100},
+        {"id": "b", "body": "x" * 150, "html": "<p>" + "y" * 60 + "</p>"},
+        {"id": "c", "body": None, "html": "z" * 201},
+        {"id": "d", "body": "x" * 200},
+    ]
+    light, heavy = split_heavy(payloads, 200)
+    assert [p["id"] for p in light] == ["a", "d"]
+    assert [p["id"] for p in heavy] == ["b", "c"]

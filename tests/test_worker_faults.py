@@ -24,7 +24,7 @@ from shared.settings import Settings
 from tests.conftest import RUN_ID, stop_worker
 from tests.crashing_worker import CRASH_MARKER
 from tests.fault_proxy import FaultProxy, Rule
-from tests.worker_support import Lane, start_app_worker, worker_env
+from tests.worker_support import Lane, start_app_worker
 
 pytestmark = pytest.mark.usefixtures("services")
 
@@ -67,7 +67,7 @@ def test_error_answers_from_elasticsearch_are_retried_or_dead_lettered(
         Rule("POST", r"^/_bulk|^/[^/]+/_bulk", [500, 503, 400]),
     ]
     with FaultProxy(settings.elasticsearch_url, rules) as proxy:
-        env = worker_env(lane.queue, NEWSROOM_ELASTICSEARCH_URL=proxy.url)
+        env = lane.env(NEWSROOM_ELASTICSEARCH_URL=proxy.url)
         process = start_app_worker(env, tmp_path / "es-faults.log", "worker.celery_app")
         try:
             ids = lane.post(_articles(f"faults-{RUN_ID}", 12))
@@ -113,7 +113,7 @@ def test_refused_for_good_is_dead_lettered_with_the_answer(
         Rule("POST", r"^/_bulk|^/[^/]+/_bulk", list(bulk_refusals)),
     ]
     with FaultProxy(settings.elasticsearch_url, rules) as proxy:
-        env = worker_env(lane.queue, NEWSROOM_ELASTICSEARCH_URL=proxy.url)
+        env = lane.env(NEWSROOM_ELASTICSEARCH_URL=proxy.url)
         process = start_app_worker(env, tmp_path / "es-refused.log", "worker.celery_app")
         try:
             ids = lane.post(_articles(f"refused-{RUN_ID}", 4))
@@ -135,7 +135,7 @@ def crashing_worker(
 ) -> Iterator[tuple[Lane, subprocess.Popen[bytes], Path]]:
     lane = Lane(settings, "crash")
     log_path = tmp_path / "crash.log"
-    process = start_app_worker(worker_env(lane.queue), log_path, "tests.crashing_worker")
+    process = start_app_worker(lane.env(), log_path, "tests.crashing_worker")
     yield lane, process, log_path
     stop_worker(process)
 
@@ -186,8 +186,7 @@ def test_hard_time_limit_comes_back_and_is_dead_lettered(
     it), and after its lost deliveries the article is dead-lettered with the step; the article
     posted beside it is indexed."""
     lane = Lane(settings, "hard-limit")
-    env = worker_env(
-        lane.queue,
+    env = lane.env(
         NEWSROOM_TASK_SOFT_TIME_LIMIT_S="4",
         NEWSROOM_TASK_TIME_LIMIT_S="6",
         CRASHING_WORKER_HANG_S="60",

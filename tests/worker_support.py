@@ -21,12 +21,19 @@ from tests.conftest import ROOT, RUN_ID, wait_until
 
 
 def start_app_worker(
-    env: dict[str, str], log_path: Path, app_module: str
+    env: dict[str, str],
+    log_path: Path,
+    app_module: str,
+    *,
+    queues: list[str] | None = None,
+    concurrency: int = 2,
 ) -> subprocess.Popen[bytes]:
+    """A worker on ``queues`` (by default the lane's live and bulk queues from ``env``)."""
+    queues = queues or [env["NEWSROOM_QUEUE_NAME"], env["NEWSROOM_BULK_QUEUE_NAME"]]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", app_module, "worker",
-             "--queues", env["NEWSROOM_QUEUE_NAME"], "--concurrency", "2", "--loglevel", "INFO",
+             "--queues", ",".join(queues), "--concurrency", str(concurrency), "--loglevel", "INFO",
              "--without-gossip", "--without-mingle", "--hostname", f"{log_path.stem}-{RUN_ID}@%h"],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
@@ -44,7 +51,10 @@ class Lane:
 
     def __init__(self, settings: Settings, name: str) -> None:
         self.queue = f"test-{RUN_ID}-{name}"
-        self.settings = settings.model_copy(update={"queue_name": self.queue})
+        self.bulk_queue = f"{self.queue}-bulk"
+        self.settings = settings.model_copy(
+            update={"queue_name": self.queue, "bulk_queue_name": self.bulk_queue}
+        )
         self.app: Flask = ingest.create_app({"TESTING": True, "NEWSROOM_SETTINGS": self.settings})
 
     def post(self, articles: list[dict[str, Any]]) -> list[str]:
@@ -66,10 +76,17 @@ class Lane:
         return found
 
     def broker_empty(self, client: redis.Redis) -> bool:
-        return int(client.llen(self.queue)) == 0
+        return int(client.llen(self.queue)) == 0 and int(client.llen(self.bulk_queue)) == 0
 
-
-def worker_env(queue: str, **extra: str) -> dict[str, str]:
-    env = os.environ.copy()
-    env.update({"NEWSROOM_QUEUE_NAME": queue, "NEWSROOM_LOG_FORMAT": "text"} | extra)
-    return env
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment of a worker for this lane."""
+        env = os.environ.copy()
+        env.update(
+            {
+                "NEWSROOM_QUEUE_NAME": self.queue,
+                "NEWSROOM_BULK_QUEUE_NAME": self.bulk_queue,
+                "NEWSROOM_LOG_FORMAT": "text",
+            }
+            | extra
+        )
+        return env

@@ -136,14 +136,16 @@ def _deliver(
         if len(payloads) == 1 and lost >= settings.task_max_lost_deliveries:
             _dead_letter(task, payloads, reason, settings)
             return {"dead_lettered": 1}
-        # Sent again alone, later: the process that died is being replaced, and a suspect run
-        # at once would kill the other process too, leaving none for the rest of the queue.
+        # Sent again alone, later, on the bulk queue: the process that died is being
+        # replaced, and a suspect run at once on the live queue would kill the other process
+        # too, leaving none for the stream.
         return _send_alone(
             task,
             payloads,
             reason,
             settings,
             lost_before=lost,
+            queue=settings.bulk_queue_name,
             countdown=settings.lost_retry_delay_s,
         )
     try:
@@ -160,7 +162,15 @@ def _deliver(
             f"time_limit: over the task's soft time limit of {settings.task_soft_time_limit_s}"
             f" s in step {step or 'unknown'}"
         )
-        return _isolate(task, payloads, reason, settings, lost_before=lost_before)
+        # Slow rather than wrong: tried alone on the bulk queue, away from the stream.
+        return _isolate(
+            task,
+            payloads,
+            reason,
+            settings,
+            lost_before=lost_before,
+            queue=settings.bulk_queue_name,
+        )
     except Exception as error:  # classified: every kind has its way out below
         failure = classify(error)
         log.warning("batch failed", extra={"kind": failure.kind, "articles": len(payloads)})
@@ -191,14 +201,23 @@ def _isolate(
     settings: Settings,
     *,
     lost_before: int,
+    queue: str | None = None,
 ) -> dict[str, int]:
     """A batch that failed because of what it holds: each article is sent again on its own
-    (so the one that does it is found and the others are indexed), or, alone already, it is
-    dead-lettered with ``reason``."""
+    (to ``queue``, by default the one it came from; so the one that does it is found and the
+    others are indexed), or, alone already, it is dead-lettered with ``reason``."""
     if len(payloads) == 1:
         _dead_letter(task, payloads, reason, settings)
         return {"dead_lettered": 1}
-    return _send_alone(task, payloads, reason, settings, lost_before=lost_before, countdown=0)
+    return _send_alone(
+        task,
+        payloads,
+        reason,
+        settings,
+        lost_before=lost_before,
+        queue=queue or _queue(task, settings),
+        countdown=0,
+    )
 
 
 def _send_alone(
@@ -208,6 +227,7 @@ def _send_alone(
     settings: Settings,
     *,
     lost_before: int,
+    queue: str,
     countdown: float,
 ) -> dict[str, int]:
     """Each article of the batch as a task of its own, its state saying why."""
@@ -224,7 +244,7 @@ def _send_alone(
                 PROCESS_ARTICLES_TASK,
                 args=[[payload]],
                 kwargs={"lost_before": lost_before},
-                queue=_queue(task, settings),
+                queue=queue,
                 countdown=countdown,
             )
     except (OperationalError, RedisError) as error:
