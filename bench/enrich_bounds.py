@@ -16,6 +16,7 @@ the same inputs.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -67,7 +68,8 @@ def _spaced_newlines(n: int) -> dict[str, Any]:
 
 
 def _capital_dots(n: int) -> dict[str, Any]:
-    return {"body": "A.B.C.D." * (n // 8)}
+    # After a quotation: the sentence breaks are looked for only in a text that has one.
+    return {"body": 'He said "yes." ' + "A.B.C.D." * (n // 8)}
 
 
 def _said_quotes(n: int) -> dict[str, Any]:
@@ -119,6 +121,22 @@ def _many_words(n: int) -> dict[str, Any]:
     return {"body": " ".join(words)}
 
 
+def _many_people(n: int) -> dict[str, Any]:
+    # A new person in every sentence, named again by surname and by "he": every person, mention
+    # and pronoun is compared with the others.
+    syllables = ["ka", "lo", "mi", "ren", "tos", "vel", "dar", "nik", "sor", "bal", "tem", "gus"]
+    firsts = ["Mark", "Anna", "John", "Maria", "Peter", "Olga", "David", "Laura"]
+    parts: list[str] = []
+    size = 0
+    for index, letters in enumerate(itertools.product(syllables, repeat=5)):
+        last = "".join(letters).capitalize()
+        parts.append(f'{firsts[index % 8]} {last} said "the plan works." {last} agreed. He left. ')
+        size += len(parts[-1])
+        if size >= n:
+            break
+    return {"body": "".join(parts)[:n]}
+
+
 def _html_paragraphs(n: int) -> dict[str, Any]:
     unit = "<p>The port terminal reopened on Monday after the strike.</p>\n"
     return {"html": "<html><body>" + unit * (n // len(unit)) + "</body></html>"}
@@ -150,6 +168,7 @@ HOSTILE: dict[str, tuple[Callable[[int], dict[str, Any]], int]] = {
     "html_nested": (_html_nested, HTML_CHARS),
     "html_spaces": (_html_spaces, HTML_CHARS),
     "many_words": (_many_words, BODY_CHARS),
+    "many_people": (_many_people, BODY_CHARS),
     "html_paragraphs": (_html_paragraphs, HTML_CHARS),
     "html_title": (_html_title, HTML_CHARS),
 }
