@@ -78,17 +78,24 @@ def services(settings: Settings) -> Iterator[None]:
 
 
 def start_worker(
-    env: dict[str, str], log_path: Path, queues: list[str], name: str
+    env: dict[str, str],
+    log_path: Path,
+    queues: list[str],
+    name: str,
+    *options: str,
+    app: str = "worker.celery_app",
 ) -> subprocess.Popen[bytes]:
-    """A real Celery worker process, started and ready (its output in ``log_path``)."""
+    """A real Celery worker process of ``app``, started and ready (its output in
+    ``log_path``); ``options`` go to ``celery worker`` (two pool processes by default)."""
+    options = options or ("--concurrency", "2")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-             "--queues", ",".join(queues), "--concurrency", "2", "--loglevel", "INFO",
-             "--without-gossip", "--without-mingle", "--hostname", f"{name}@%h"],
+            [sys.executable, "-m", "celery", "-A", app, "worker",
+             "--queues", ",".join(queues), "--loglevel", "INFO",
+             "--without-gossip", "--without-mingle", "--hostname", f"{name}@%h", *options],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while b" ready." not in log_path.read_bytes():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()

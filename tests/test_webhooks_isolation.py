@@ -11,12 +11,10 @@ from __future__ import annotations
 import os
 import select
 import shutil
-import signal
 import socket
 import ssl
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,7 +32,7 @@ import web
 from shared import saved_searches as store
 from shared.clients import get_elasticsearch, get_redis
 from shared.settings import Settings
-from tests.conftest import ROOT, RUN_ID, wait_until
+from tests.conftest import RUN_ID, start_worker, stop_worker, wait_until
 from worker import webhook_guard as guard
 from worker import webhooks
 from worker.alerts import DeliveryOutcome, backoff_s, run_delivery
@@ -570,33 +568,6 @@ def test_the_retry_budget_ends_in_failed(
 # --- the stack: a live worker and a webhook worker, real processes --------------------------------
 
 
-def _start_worker(
-    env: dict[str, str], log_path: Path, queues: list[str], name: str, *options: str
-) -> subprocess.Popen[bytes]:
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-             "--queues", ",".join(queues), "--loglevel", "INFO", "--without-gossip",
-             "--without-mingle", "--hostname", f"{name}@%h", *options],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while b" ready." not in log_path.read_bytes():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"celery worker did not start:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.2)
-    return process
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
 @dataclass
 class Stack:
     settings: Settings
@@ -655,10 +626,10 @@ def stack(
         "NEWSROOM_ALERTS_WEBHOOK_MAX_PER_HOST": "1",
     }
     logs = tmp_path_factory.mktemp("webhooks")
-    live = _start_worker(
+    live = start_worker(
         env, logs / "live.log", [own.queue_name], f"wh-live-{RUN_ID}", "--concurrency", "1"
     )
-    hooks = _start_worker(
+    hooks = start_worker(
         env,
         logs / "webhooks.log",
         [own.webhook_queue_name],
@@ -677,8 +648,8 @@ def stack(
             logs / "webhooks.log",
         )
     finally:
-        _stop(hooks)
-        _stop(live)
+        stop_worker(hooks)
+        stop_worker(live)
         es = get_elasticsearch(settings)
         names = list(es.indices.get(index=f"{own.index_prefix}-*", allow_no_indices=True))
         if names:

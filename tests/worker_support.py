@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis
 from flask import Flask
 
 import ingest
 from shared.settings import Settings
-from tests.conftest import ROOT, RUN_ID, wait_until
+from tests.conftest import RUN_ID, start_worker, wait_until
 
 
 def start_app_worker(
@@ -28,22 +25,13 @@ def start_app_worker(
     queues: list[str] | None = None,
     concurrency: int = 2,
 ) -> subprocess.Popen[bytes]:
-    """A worker on ``queues`` (by default the lane's live and bulk queues from ``env``)."""
+    """A worker of ``app_module`` on ``queues`` (by default the lane's live and bulk queues
+    from ``env``)."""
     queues = queues or [env["NEWSROOM_QUEUE_NAME"], env["NEWSROOM_BULK_QUEUE_NAME"]]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", app_module, "worker",
-             "--queues", ",".join(queues), "--concurrency", str(concurrency), "--loglevel", "INFO",
-             "--without-gossip", "--without-mingle", "--hostname", f"{log_path.stem}-{RUN_ID}@%h"],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
-    deadline = time.monotonic() + 90
-    while b" ready." not in log_path.read_bytes():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"celery worker did not start:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.2)
-    return process
+    name = f"{log_path.stem}-{RUN_ID}"
+    return start_worker(
+        env, log_path, queues, name, "--concurrency", str(concurrency), app=app_module
+    )
 
 
 class Lane:
