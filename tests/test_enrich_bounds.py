@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import trafilatura
 from datasketch import MinHash
+from trafilatura.deduplication import LRU_TEST
 
 from bench.enrich_bounds import HOSTILE, hostile_payload
 from shared.schema import MAX_BODY_CHARS, MAX_HTML_CHARS, MAX_TITLE_CHARS
@@ -221,6 +222,7 @@ def _page(article: str, index: int) -> str:
 
 
 def _trafilatura_as_before(html: str) -> dict[str, Any] | None:
+    LRU_TEST.clear()  # as in a fresh process (see test_the_same_page_extracts_the_same_every_time)
     found = trafilatura.bare_extraction(
         html,
         with_metadata=True,
@@ -251,6 +253,16 @@ def test_pages_extract_as_before() -> None:
     assert (
         extract_page("<html><head><title>Only a title</title></head><body> </body></html>") is None
     )
+
+
+def test_the_same_page_extracts_the_same_every_time() -> None:
+    from tests.test_enrich_more_unit import PAGE
+
+    first = extract_page(PAGE)
+    assert first is not None
+    assert "harbour reopened" in first.text
+    for _ in range(4):  # trafilatura's deduplication counted paragraphs across pages
+        assert extract_page(PAGE) == first
 
 
 def test_a_page_of_too_many_elements_is_cut() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import trafilatura
 from lxml.html import HtmlElement
+from trafilatura.deduplication import LRU_TEST
 from trafilatura.utils import load_html
 
 # A news page has a few thousand elements; a big one with its comments, about 10,000.
@@ -64,6 +65,10 @@ def extract_page(html: str, *, url: str | None = None) -> ExtractedPage | None:
     if tree is None or not tree.xpath(_READABLE_TEXT):
         return None
     cuts = _bounded(tree)
+    # ``deduplicate`` drops a paragraph seen more than twice, counted in one cache for the whole
+    # process: the same page enriched a third time (a retried batch, a re-post, a re-enrichment)
+    # came out empty and was dead-lettered as "no main text". Counted per page, as intended.
+    LRU_TEST.clear()
     found = trafilatura.bare_extraction(
         tree,
         url=url,
