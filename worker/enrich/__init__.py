@@ -45,8 +45,9 @@ from worker.enrich.text import count_words, derive_title, split_headline
 log = logging.getLogger(__name__)
 
 # Bump when any step's output changes, so re-enrichment can target documents made by older code.
-# 4: bounded work per article: enrichment.truncated; bodies over 100,000 characters parsed up
-# to a line break (quotes too), pages over 20,000 elements cut (docs/RELIABILITY.md).
+# 4: bounded work per article: enrichment.truncated; bodies over 100,000 characters or 25,000
+# tokens parsed up to a line break (quotes too), pages over 20,000 elements cut, the same page
+# extracted the same every time (docs/RELIABILITY.md, "Bounded enrichment").
 ENRICHMENT_VERSION = "4"  # 3: autocomplete inputs (suggest)
 WORDS_PER_MINUTE = 230
 # dateparser costs 1 to 7 ms a mention (idle to loaded machine): an article naming more dates
