@@ -149,7 +149,7 @@ def test_an_elasticsearch_answer_is_quoted_in_the_reason() -> None:
 
 
 def test_heavy_articles_are_split_off_by_their_text() -> None:
-    payloads = [
+    payloads: list[dict[str, Any]] = [
         {"id": "a", "body": "x" * 100},
         {"id": "b", "body": "x" * 150, "html": "<p>" + "y" * 60 + "</p>"},
         {"id": "c", "body": None, "html": "z" * 201},
