@@ -244,6 +244,8 @@ def test_match_bodies_by_mode() -> None:
     hybrid = match_body(_saved("hybrid"), [0.1, 0.2], ids)
     assert "query" in hybrid
     assert "knn" in hybrid
+    assert "timeout" not in hybrid
+    assert match_body(_saved("keyword"), None, ids, 2.5)["timeout"] == "2500ms"
 
 
 def test_webhook_payload_and_signature() -> None:

@@ -40,7 +40,10 @@ class Alert:
 
 
 def match_body(
-    search: store.SavedSearch, vector: Sequence[float] | None, ids: Sequence[str]
+    search: store.SavedSearch,
+    vector: Sequence[float] | None,
+    ids: Sequence[str],
+    timeout_s: float | None = None,
 ) -> dict[str, Any]:
     """One ``_msearch`` body: which of ``ids`` the saved search matches. Keyword searches match
     by words (and filters); semantic ones by meaning (a kNN hit from the search's cosine
@@ -51,6 +54,8 @@ def match_body(
         "_source": list(store.MATCH_FIELDS),
         "track_total_hits": False,
     }
+    if timeout_s is not None:  # a stored query that turns out slow answers with what it found
+        body["timeout"] = f"{int(timeout_s * 1000)}ms"
     by_meaning = vector is not None and search.mode in ("semantic", "hybrid")
     if not by_meaning or search.mode == "hybrid":
         body["query"] = {"bool": {"must": [search.query], "filter": [only_these]}}
@@ -110,7 +115,7 @@ def evaluate_batch(
         for chunk in _chunks(searches, MSEARCH_CHUNK):
             lines: list[Mapping[str, Any]] = []
             for search, vector in chunk:
-                lines += [{}, match_body(search, vector, id_chunk)]
+                lines += [{}, match_body(search, vector, id_chunk, settings.search_timeout_s)]
             responses = es.msearch(index=alias, searches=lines)["responses"]
             for (search, _), response in zip(chunk, responses, strict=True):
                 if "error" in response:
