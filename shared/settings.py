@@ -165,6 +165,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "NEWSROOM_TASK_TIME_LIMIT_S must be below NEWSROOM_BROKER_VISIBILITY_TIMEOUT_S"
             )
+        if not self.lost_retry_delay_s < self.broker_visibility_timeout_s:
+            # A task waiting for its countdown is held unacknowledged by a worker.
+            raise ValueError(
+                "NEWSROOM_LOST_RETRY_DELAY_S must be below NEWSROOM_BROKER_VISIBILITY_TIMEOUT_S"
+            )
         return self
 
     @model_validator(mode="after")
