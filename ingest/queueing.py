@@ -40,6 +40,18 @@ def refuse_when_backlogged(settings: Settings, queue: str) -> None:
         raise refused
 
 
+def refuse_heavy_when_backlogged(
+    articles: Sequence[ArticleIn], settings: Settings, queue: str
+) -> None:
+    """The bulk queue's bounds too, when some of these articles will go there (see
+    ``split_heavy``) although they were posted to the live queue."""
+    limit = settings.ingest_heavy_article_chars
+    if queue == settings.queue_name and any(
+        len(article.body or "") + len(article.html or "") > limit for article in articles
+    ):
+        refuse_when_backlogged(settings, settings.bulk_queue_name)
+
+
 def queue_articles(
     articles: Sequence[ArticleIn],
     *,
@@ -104,27 +116,28 @@ def enqueue_payloads(
         if broker is not redis_client:
             pipe.execute()
             pipe = broker.pipeline(transaction=True)
-        if heavy:  # one article a task: each is slow enough alone
-            push_tasks(
-                pipe,
-                settings.bulk_queue_name,
-                [_task_message(celery_app, [p], settings.bulk_queue_name).encode() for p in heavy],
-            )
         size = settings.ingest_task_batch_size
-        batches = [light[start : start + size] for start in range(0, len(light), size)]
-        messages = [_task_message(celery_app, batch, queue).encode() for batch in batches]
-        if messages:
-            push_tasks(pipe, queue, messages)
+        # Heavy articles one a task: each is slow enough alone.
+        pushes = [
+            (settings.bulk_queue_name, [[p] for p in heavy]),
+            (queue, [light[start : start + size] for start in range(0, len(light), size)]),
+        ]
+        pushed = []  # (queue, messages, its last reply's index)
+        for target, batches in pushes:
+            messages = [_task_message(celery_app, batch, target).encode() for batch in batches]
+            if messages:
+                push_tasks(pipe, target, messages)
+                pushed.append((target, messages, len(pipe) - 1))
         replies = pipe.execute()
-        if messages:
+        for target, messages, last in pushed:
             note_pushed(
                 broker,
                 redis_client,
-                queue,
+                target,
                 settings,
-                depth=int(replies[-1]),
+                depth=int(replies[last]),
                 size=sum(len(m) for m in messages),
-                articles=len(light),
+                articles=len(heavy) if target != queue else len(light),
                 tasks=len(messages),
             )
     except redis.RedisError as error:

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 
 from ingest.openapi import openapi_document
 from ingest.parsing import parse_articles
-from ingest.queueing import queue_articles, refuse_when_backlogged
+from ingest.queueing import queue_articles, refuse_heavy_when_backlogged, refuse_when_backlogged
 from ingest.states import lookup_states, parse_ids
 from shared import metrics
 from shared.clients import get_elasticsearch, get_redis
@@ -110,6 +110,7 @@ def post_articles() -> tuple[Response, int]:
         raise ApiError(
             422, "Invalid articles", "no article in the request is valid", rejected=rejected
         )
+    refuse_heavy_when_backlogged(parsed.articles, settings, queue)
     payloads = queue_articles(
         parsed.articles,
         content_type=request.mimetype,

@@ -99,15 +99,38 @@ class ArticleIn(BaseModel):
 
     @model_validator(mode="after")
     def _bounded_metadata(self) -> ArticleIn:
-        if len(self.all_metadata()) > MAX_METADATA_KEYS:
+        metadata = self.all_metadata()
+        if len(metadata) > MAX_METADATA_KEYS:
             raise ValueError(
                 f"at most {MAX_METADATA_KEYS} metadata fields (unknown fields count too)"
             )
+        # Typed fields refuse lone surrogates; metadata values are any JSON, so check them:
+        # UTF-8 cannot hold one, and the task message is UTF-8.
+        if not _is_unicode(metadata):
+            raise ValueError("a metadata value holds a lone surrogate, which is no text")
         return self
 
     def all_metadata(self) -> dict[str, Any]:
         """Explicit ``metadata`` merged with the unknown top-level fields."""
         return {**self.metadata, **(self.model_extra or {})}
+
+
+def _is_unicode(value: Any) -> bool:
+    """Whether every string in ``value`` (a JSON value: keys too) can be written as UTF-8."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 def canonical_url(url: str) -> str:

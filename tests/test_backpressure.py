@@ -81,3 +81,40 @@ def test_archive_loads_go_to_the_bulk_queue(services: None, settings: Settings) 
         assert wrong.get_json()["parameter"] == "queue"
     finally:
         redis_client.delete(live, bulk)
+
+
+def test_heavy_articles_take_the_bulk_queue_and_its_limit(
+    services: None, settings: Settings
+) -> None:
+    """An article longer than NEWSROOM_INGEST_HEAVY_ARTICLE_CHARS posted to the live queue is
+    queued on the bulk one, alone, its state saying so; while the bulk queue is full, such an
+    article is refused (429) and a light one is still accepted on the live queue."""
+    live, bulk = f"{settings.queue_name}-h-live", f"{settings.queue_name}-h-bulk"
+    own = settings.model_copy(
+        update={
+            "queue_name": live,
+            "bulk_queue_name": bulk,
+            "ingest_max_queued_tasks": 2,
+            "ingest_heavy_article_chars": 1000,
+        }
+    )
+    client = ingest.create_app({"TESTING": True, "NEWSROOM_SETTINGS": own}).test_client()
+    redis_client = get_redis(settings)
+    try:
+        posted = client.post(
+            "/articles",
+            json=[{"body": "h" * 1001 + " one"}, {"body": "light"}, {"body": "h" * 1001 + " two"}],
+        )
+        assert posted.status_code == 202
+        heavy_id = posted.get_json()["articles"][0]["id"]
+        assert (redis_client.llen(live), redis_client.llen(bulk)) == (1, 2)
+        state = get_state(redis_client, settings.index_prefix, heavy_id)
+        assert state is not None
+        assert state["state"] == "queued"
+        assert f"queued on {bulk}" in state["error"]
+        refused = client.post("/articles", json={"body": "h" * 1001 + " three"})
+        assert refused.status_code == 429
+        assert client.post("/articles", json={"body": "light again"}).status_code == 202
+        assert (redis_client.llen(live), redis_client.llen(bulk)) == (2, 2)
+    finally:
+        redis_client.delete(live, bulk)

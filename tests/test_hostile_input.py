@@ -150,6 +150,10 @@ def test_a_10_mb_title_is_422_naming_the_field_without_echoing_it(
         ({"body": "x", "url": "http://example.org:port/a"}, "url"),
         ({"body": "x", "url": "http://[::1/a"}, "url"),
         ({"body": "x\ud800"}, "body"),  # a lone surrogate is no text
+        # Regression: metadata is any JSON, and a lone surrogate there failed the UTF-8 task
+        # message (UnicodeEncodeError, a 500).
+        ({"body": "x", "note": "\ud800"}, "(article)"),
+        ({"body": "x", "metadata": {"tags": ["a", {"\udfff": 1}]}}, "(article)"),
     ],
 )
 def test_values_python_cannot_handle_are_422(

@@ -406,7 +406,8 @@ def test_at_maxmemory_a_post_is_a_clear_503_and_nothing_is_half_queued(
     instead of 0.1 s) refuses the whole MULTI with OOM: a 503 saying so, never a 500, no task
     queued."""
     monkeypatch.setattr(pressure, "MAX_AGE_S", 60.0)
-    client = _client(small, ingest_redis_memory_high_water=1.0)
+    # The big article stays on the live queue (else the bulk queue's fresh reading refuses it).
+    client = _client(small, ingest_redis_memory_high_water=1.0, ingest_heavy_article_chars=10**7)
     first = client.post("/articles", json={"body": "taken before Redis filled up"})
     assert first.status_code == 202
     _fill(small_redis, lambda: False)  # until Redis answers OOM

@@ -4,6 +4,7 @@ tests.crashing_worker with its one fault) and with its own environment."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -64,7 +65,20 @@ class Lane:
         return found
 
     def broker_empty(self, client: redis.Redis) -> bool:
-        return int(client.llen(self.queue)) == 0 and int(client.llen(self.bulk_queue)) == 0
+        """Nothing of this lane in its queues, nor held by a worker (kombu's ``unacked``
+        hash, where countdown retries wait too; the shared Redis holds other lanes' there)."""
+        if int(client.llen(self.queue)) or int(client.llen(self.bulk_queue)):
+            return False
+        held: list[str] = client.hvals("unacked")  # type: ignore[assignment]
+        for raw in held:
+            _message, _exchange, routing_key = json.loads(raw)
+            if routing_key in (self.queue, self.bulk_queue):
+                return False
+        return True
+
+    def wait_broker_empty(self, client: redis.Redis, timeout_s: float = 60) -> None:
+        """Until the lane's last tasks (alert evaluations after the last batch) are done."""
+        wait_until(lambda: self.broker_empty(client), timeout_s=timeout_s)
 
     def env(self, **extra: str) -> dict[str, str]:
         """The environment of a worker for this lane."""

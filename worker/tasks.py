@@ -138,13 +138,14 @@ def _deliver(
             return {"dead_lettered": 1}
         # Sent again alone, later, on the bulk queue: the process that died is being
         # replaced, and a suspect run at once on the live queue would kill the other process
-        # too, leaving none for the stream.
+        # too, leaving none for the stream. Only an article lost alone carries the count: its
+        # batch-mates start again from none, so an unrelated loss later cannot condemn them.
         return _send_alone(
             task,
             payloads,
             reason,
             settings,
-            lost_before=lost,
+            lost_before=lost if len(payloads) == 1 else 0,
             queue=settings.bulk_queue_name,
             countdown=settings.lost_retry_delay_s,
         )

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+REPEAT_S = 0.25
+
 
 class BudgetExceeded(Exception):  # noqa: N818  (reads as the event it is)
     """The article's time budget ran out while a step was working on it."""
@@ -49,7 +51,9 @@ def time_limit(seconds: float | None) -> Iterator[None]:
             raise BudgetExceeded(seconds)
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # Again every 0.25 s until the block ends: libraries that catch Exception around their
+    # slow paths (trafilatura's fallbacks, dateparser) would swallow a single alarm.
+    signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT_S)
     try:
         yield
     finally:
