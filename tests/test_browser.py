@@ -123,7 +123,9 @@ class Watched:
         assert self.server_errors == [], self.server_errors
 
 
-@pytest.fixture(scope="session")
+# Module scope: the sync API keeps an event loop running in the main thread while it lives,
+# which no later test module should inherit.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(

@@ -8,6 +8,7 @@ live worker and a webhook worker as real Celery processes.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import select
 import shutil
@@ -237,6 +238,21 @@ def test_a_dripping_receiver_is_cut_at_the_deadline(peer: Peer) -> None:
     assert 2 <= took < 2 + SLACK_S
     wait_until(lambda: peer.durations(), timeout_s=5)
     assert peer.durations()[0] < 2 + SLACK_S  # the connection was closed, not left dripping
+
+
+def test_a_caller_with_its_own_running_event_loop_can_deliver(peer: Peer) -> None:
+    """asyncio.run cannot nest: called from a thread whose event loop is running (an async
+    caller; Playwright's sync API left one running in the test session), the delivery runs
+    in a thread of its own, under the same deadline."""
+    peer.mode = "drip"
+
+    async def caller() -> tuple[float, Any]:
+        return _post(peer.url, timeout_s=1, deadline_s=1.5)
+
+    took, result = asyncio.run(caller())
+    assert isinstance(result, DeliveryError)
+    assert "deadline" in str(result)
+    assert 1.5 <= took < 1.5 + SLACK_S
 
 
 def test_a_status_then_a_dripping_body_counts_by_its_status(peer: Peer) -> None:

@@ -22,8 +22,10 @@ import ipaddress
 import socket
 import ssl
 import threading
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -188,6 +190,18 @@ async def _post(
                 break
 
 
+def _run(coroutine: Coroutine[Any, Any, None]) -> None:
+    """``asyncio.run``, also from a thread whose own event loop is running (an async caller,
+    or a library such as Playwright's sync API), where it cannot nest: then in a thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coroutine)
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
+
+
 def post_json(
     url: str,
     body: bytes,
@@ -213,7 +227,7 @@ def post_json(
             await work
 
     try:
-        asyncio.run(bounded())
+        _run(bounded())
     except (TimeoutError, httpx.HTTPError, OSError) as error:
         if not answer:  # with a status, the rest of the answer does not matter
             detail = (
