@@ -48,7 +48,12 @@ def _hostile(tag: str) -> dict[str, dict[str, Any]]:
     return {
         "whitespace": {
             "title": f"Whitespace {tag}",
-            "body": " " * (SIZE // 2) + "harbour terminal opens" + "\n \t" * (SIZE // 6),
+            # Inside the text: ingest strips what surrounds it.
+            "body": "The harbour"
+            + " " * (SIZE // 2)
+            + "terminal opens"
+            + "\n \t" * (SIZE // 6)
+            + "in spring.",
             "language": "en",
         },
         "a_dots": {
