@@ -66,6 +66,11 @@ def services(settings: Settings) -> Iterator[None]:
     except Exception as error:
         pytest.fail(f"Redis/Elasticsearch not reachable ({error}); run the tests with `make test`")
     yield
+    drop_data(settings)
+
+
+def drop_data(settings: Settings) -> None:
+    """Delete the indices, Redis keys and queues of ``settings`` (a run's, or a test's own)."""
     es = get_elasticsearch(settings)
     # Deleting by wildcard is refused (action.destructive_requires_name): name each index.
     names = list(es.indices.get(index=f"{settings.index_prefix}-*", allow_no_indices=True))

@@ -31,9 +31,9 @@ from flask.testing import FlaskClient
 import ingest
 import web
 from shared import saved_searches as store
-from shared.clients import get_elasticsearch, get_redis
+from shared.clients import get_redis
 from shared.settings import Settings
-from tests.conftest import RUN_ID, start_worker, stop_worker, wait_until
+from tests.conftest import RUN_ID, drop_data, start_worker, stop_worker, wait_until
 from worker import webhook_guard as guard
 from worker import webhooks
 from worker.alerts import DeliveryOutcome, backoff_s, run_delivery
@@ -666,13 +666,7 @@ def stack(
     finally:
         stop_worker(hooks)
         stop_worker(live)
-        es = get_elasticsearch(settings)
-        names = list(es.indices.get(index=f"{own.index_prefix}-*", allow_no_indices=True))
-        if names:
-            es.indices.delete(index=",".join(names))
-        redis_client = get_redis(settings)
-        keys = list(redis_client.scan_iter(f"{own.index_prefix}:*", count=1000))
-        redis_client.delete(own.queue_name, own.bulk_queue_name, own.webhook_queue_name, *keys)
+        drop_data(own)
 
 
 def _delivery_state(stack: Stack, saved_id: str) -> str | None:
