@@ -2,6 +2,7 @@
 
     python -m quality            # everything (a few minutes)
     python -m quality --quick    # smaller samples
+    python -m quality heldout {run,pending,figures}   # the held-out judge (quality/heldout.py)
 
 Needs Redis (the near-duplicate index lives there): ``make services-up`` starts it.
 """
@@ -19,7 +20,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from quality import datelines, entities, language, near_duplicates, quotes
+from quality import datelines, entities, heldout, language, near_duplicates, quotes
 from shared.clients import get_redis
 from shared.schema import ArticleIn, to_payload
 from worker.enrich import ENRICHMENT_VERSION, enrich
@@ -139,6 +140,9 @@ def render(results: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["heldout"]:
+        heldout.main(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
