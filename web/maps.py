@@ -18,7 +18,7 @@ import functools
 import importlib.resources
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
@@ -42,6 +42,7 @@ SIMPLIFY_PX = 0.6
 MIN_RING_PX = 1.5  # rings smaller than this either way (specks of islands) are left out
 POINT_R_PX = 4.5
 DATELINE_R_PX = 6.5
+SPECK_R_PX = 3.0  # a highlighted country smaller than MIN_RING_PX is a dot this size
 LABEL_FONT_PX = 12.0  # must match .place-map .map-label in style.css
 MAX_LABELS = 8
 # Levels of detail kept per country: tolerance FINEST_TOLERANCE_DEG * 2**(level / 2)
@@ -308,8 +309,13 @@ class _Rings:
 
     whole: list[NDArray[np.object_]]
     crossing: list[NDArray[np.object_]]
+    # (lon, lat) centres of highlighted countries too small to see here: drawn as a dot.
+    specks: list[tuple[float, float]] = field(default_factory=list)
 
-    def add(self, view: View, index: int, level: int) -> None:
+    def add(self, view: View, index: int, level: int, *, highlight: bool = False) -> None:
+        """Add a country's rings that the view shows. A highlighted country too small to
+        see at this scale (Vatican City, an atoll state) is drawn anyway, at full detail,
+        with a dot (``specks``) where it is, since sub-pixel outlines do not show."""
         country = _world()[index]
         lon_min, lat_min, lon_max, lat_max = view.bounds(margin_px=4)
         b = country.ring_bounds
@@ -320,6 +326,14 @@ class _Rings:
         inside = (b[:, 0] >= lon_min) & (b[:, 2] <= lon_max) & (b[:, 1] >= lat_min)
         inside &= b[:, 3] <= lat_max
         keep = seen & big
+        if highlight and not keep.any() and seen.any():
+            keep, level = seen, -1
+            self.specks.append(
+                (
+                    float(b[seen, 0].min() + b[seen, 2].max()) / 2,
+                    float(b[seen, 1].min() + b[seen, 3].max()) / 2,
+                )
+            )
         if not keep.any():
             return
         rings = country.rings if level < 0 else _simplified(index, level)
@@ -334,13 +348,15 @@ class _Rings:
         polygons = np.concatenate(self.whole) if self.whole else np.empty(0, dtype=object)
         if self.crossing:
             clipped = shapely.clip_by_rect(np.concatenate(self.crossing), *view.bounds(4))
-            polygons = np.concatenate((polygons, shapely.get_parts(clipped)))
+            polygons = np.concatenate((polygons, clipped))
+        # Simplifying a ring (GEOS >= 3.12 repairs what Douglas-Peucker leaves invalid) or
+        # clipping it can give a MultiPolygon, or a polygon with holes: the contiguous United
+        # States at most zoom levels. Keeping only Polygon results dropped such rings, drawing
+        # the country as sea; every part and every ring of it is drawn (even-odd fill).
+        polygons = shapely.get_parts(polygons)
         polygons = polygons[shapely.get_type_id(polygons) == shapely.GeometryType.POLYGON]
         polygons = polygons[~shapely.is_empty(polygons)]
-        # Clipping a polygon without holes gives polygons without holes: exteriors are all.
-        coords, which = shapely.get_coordinates(
-            shapely.get_exterior_ring(polygons), return_index=True
-        )
+        coords, which = shapely.get_coordinates(shapely.get_rings(polygons), return_index=True)
         if not len(coords):
             return ""
         xs = np.rint(
@@ -379,12 +395,19 @@ def _country_paths(view: View, highlight: Mapping[str, str]) -> tuple[str, list[
             background.add(view, index, level)
             continue
         own = _Rings([], [])
-        own.add(view, index, level)
+        own.add(view, index, level, highlight=True)
         data = own.path_data(view)
+        name = escape(highlight[country.code] or country.name)
         if data:
-            name = highlight[country.code] or country.name
             highlighted.append(
-                f'<path class="map-land map-hl" d="{data}"><title>{escape(name)}</title></path>'
+                f'<path class="map-land map-hl" d="{data}"><title>{name}</title></path>'
+            )
+        for lon, lat in own.specks:
+            x, y = view.project(lon, lat)
+            highlighted.append(
+                f'<circle class="map-land map-hl" cx="{round(x * UNITS_PER_PX)}"'
+                f' cy="{round(y * UNITS_PER_PX)}" r="{round(SPECK_R_PX * UNITS_PER_PX)}">'
+                f"<title>{name}</title></circle>"
             )
     return background.path_data(view), highlighted
 
