@@ -220,8 +220,9 @@ def _story_sentences(doc: Mapping[str, Any]) -> list[str]:
 def find_keywords(doc: Mapping[str, Any]) -> Document:
     if doc.get("language") == UNDETERMINED:
         return skipped("language undetermined")
-    body = _without_dateline(doc, doc["body"])
-    keywords = extract_keywords(doc.get("title"), body, doc["language"], doc.get("_parsed"))
+    body = doc["body"]
+    start = len(body) - len(_without_dateline(doc, body))  # the story starts after the dateline
+    keywords = extract_keywords(doc.get("title"), body, doc["language"], doc.get("_parsed"), start)
     return {"keywords": keywords}
 
 
