@@ -23,7 +23,12 @@ from celery.exceptions import SoftTimeLimitExceeded
 from shared.schema import MAX_TITLE_CHARS
 from worker.enrich.budget import BudgetExceeded, time_limit
 from worker.enrich.dateline import parse_dateline, split_date_prefix
-from worker.enrich.dates import MAX_MENTIONS, resolve_day, resolve_mentions
+from worker.enrich.dates import (
+    MAX_MENTIONS,
+    resolve_day,
+    resolve_mentions,
+    unresolved_mentions,
+)
 from worker.enrich.embedding import EMBEDDING_MODEL, clip, clip_changes, embed_texts
 from worker.enrich.embedding import warm_up as load_embedding_model
 from worker.enrich.entities import extract_entities
@@ -168,6 +173,9 @@ def identify_language(doc: Mapping[str, Any]) -> Document:
 
 
 def date_from_dateline(doc: Mapping[str, Any]) -> Document:
+    """The dateline's day as the publication date when none was given. A year written in the
+    dateline is used; without one ("FEB 26") the year is inferred: the latest such day not after
+    the article was received. Either way ``published_at_source`` says "dateline"."""
     date_text = (doc.get("dateline") or {}).get("date_text")
     if doc.get("published_at") or not date_text:
         return {}
@@ -241,14 +249,25 @@ def find_dates(doc: Mapping[str, Any]) -> Document:
     parsed = doc.get("_parsed")
     if parsed is None:
         return skipped(f"no date recogniser for language {doc['language']}")
-    reference = datetime.fromisoformat(doc.get("published_at") or doc["received_at"])
+    # Relative mentions ("on Tuesday", "last week") resolve against the article's own date,
+    # never the day it reached us: an undated article lists only dates that carry their year.
+    published = doc.get("published_at")
+    reference = datetime.fromisoformat(published) if published else None
     mentions = [entity.text for entity in parsed.ents if entity.label_ == "DATE"]
-    found = resolve_mentions(
-        mentions[:MAX_DATE_MENTIONS], reference=reference, language=doc["language"]
-    )
+    read = mentions[:MAX_DATE_MENTIONS]
+    found = resolve_mentions(read, reference=reference, language=doc["language"])
     cut: Document = {}
     if len(mentions) > MAX_DATE_MENTIONS and len(found) < MAX_MENTIONS:  # else it made no odds
         cut = truncated(f"{MAX_DATE_MENTIONS} of {len(mentions)} date mentions read")
+    unresolved = unresolved_mentions(read) if reference is None else []
+    if unresolved:
+        shown = ", ".join(f'"{text}"' for text in unresolved[:3])
+        more = f" and {len(unresolved) - 3} more" if len(unresolved) > 3 else ""
+        note = skipped(
+            f"no publication date: {len(unresolved)} relative date mention(s) not resolved "
+            f"({shown}{more})"
+        )
+        return {"dates_mentioned": found} | cut | note
     return {"dates_mentioned": found} | cut
 
 

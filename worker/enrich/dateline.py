@@ -1,46 +1,237 @@
 """Leading ``date YYYY-MM-DD`` lines and datelines such as ``BAKU, Azerbaijan, September 30.``.
 
-Written by hand: no maintained library parses news datelines; the patterns follow the wire
-styles (AP, Reuters, AFP, Trend) of ``PLACE[, Region][, Month Day] [(Agency)] <separator>``.
+Written by hand: no maintained library parses news datelines (dateparser reads the date once it
+is found, geotext/mordecai find places anywhere in a text, not the opening's structure). The
+parser reads the opening as a place followed by a few optional parts in any order, then a
+separator, which covers the wire styles of several decades:
+
+- Reuters ``NEW YORK, FEB 26 -`` (1987), ``LONDON 1996-08-30`` (RCV1/CoNLL), ``LONDON, March 3
+  (Reuters) -``; AP ``KYIV, Ukraine (AP) —``, ``WASHINGTON (AP) _``; AFP, UPI ``--``; Xinhua
+  ``BEIJING, Dec. 1 (Xinhua) --``; TASS ``MOSCOW, February 9. /TASS/.``; PTI ``New Delhi, Jan 5
+  (PTI)`` with no separator; EFE ``MADRID, 3 Mar (EFE).-``; Trend ``BAKU, Azerbaijan, Sept. 30.``
+  and ``Azerbaijan, Baku, 5 December / Trend /``; press releases ``TEMPE, Ariz., Feb. 8, 2017
+  /PRNewswire/ --``, ``SAN FRANCISCO--(BUSINESS WIRE)--``, ``(GLOBE NEWSWIRE) --``.
+- Parts: a region or state (``N.J.``, ``Calif.``, ``Ohio``, ``Ukraine``), a date (``Feb 26``,
+  ``FEB 26``, ``Sept. 30``, ``26 Feb``, ``May 5, 2004``, ``1996-08-30``), an agency in brackets
+  or between slashes, before or after the date; whitespace between parts may be a line break
+  (hard-wrapped copy).
+
+Every token is matched at a fixed position with bounded repetition, on at most
+``MAX_DATELINE_CHARS`` of the text: the cost is linear in that cap, whatever the input.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import date
 
-from worker.enrich.gazetteer import Place, find_city, find_country, is_us_state, resolve_place
+from worker.enrich.gazetteer import (
+    Place,
+    country_place,
+    find_city,
+    find_country,
+    resolve_place,
+    us_state_code,
+)
 
 _DATE_PREFIX = re.compile(
     r"^\s*date\s*:?\s*(?P<date>\d{4}-\d{2}-\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2})?)?\s+",
     re.IGNORECASE,
 )
 
-_MONTH = (
-    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
-    r"|Sept?(?:ember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
-)
-_DAY_MONTH = rf"(?:{_MONTH}\s+\d{{1,2}}(?:,?\s+\d{{4}})?|\d{{1,2}}\s+{_MONTH}(?:\s+\d{{4}})?)"
-_CAPS_WORD = r"[A-Z][A-Z'’.\-]*[A-Z.]"
-_TITLE_WORD = r"[A-Z][A-Za-z'’.\-]*"
-_DATELINE = re.compile(
-    rf"^\s*(?P<place>{_CAPS_WORD}(?:\s+{_CAPS_WORD}){{0,3}})"
-    r"(?:\s*\((?P<region_in_brackets>[A-Z][A-Za-z .'-]{1,30})\))?"
-    rf"(?:\s*,\s*(?!{_DAY_MONTH})(?P<region>{_TITLE_WORD}(?:\s+{_TITLE_WORD}){{0,3}}))?"
-    rf"(?:\s*,\s*(?P<date>{_DAY_MONTH}))?"
-    r"\s*(?:\((?P<agency>[^()\n]{1,40})\))?"
-    # Wire credits written between slashes: "February 7. /TASS/." or "2017 /PRNewswire/.-"
-    r"(?:\s*[.,]?\s*/(?P<wire>[A-Za-z][A-Za-z .-]{1,30})/)?"
-    r"\s*(?P<separator>\.-|--|[-–—:]|\.)"
-)
-
-
 # A dateline opens the text: only this much of it (after leading whitespace) is read. Without
 # the bound, "A.B.C.D. ..., France." would make a place name as long as the body (an
 # Elasticsearch keyword refuses terms over 32,766 bytes) and the pattern's optional parts read
 # arbitrarily far.
 MAX_DATELINE_CHARS = 1_000
+
+_UPPER = "A-ZÀ-ÖØ-ÞĀ-Ž"
+_LETTER = "A-Za-zÀ-ÖØ-öø-ÿĀ-ž"
+# Months in any case ("FEB", "Feb.", "Sept", "september"), never a longer word ("MAYOR").
+_MONTH = (
+    r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)(?![A-Za-z])\.?"
+)
+_WEEKDAY = r"(?i:(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?)(?![A-Za-z])\.?"
+_DAY = r"(?:[12]\d|3[01]|0?[1-9])(?i:st|nd|rd|th)?(?![\d:])"
+_YEAR = r"(?:1[89]|20)\d\d(?!\d)"
+_DATE_TEXT = (
+    rf"(?:{_WEEKDAY},?\s+)?"
+    rf"(?:{_MONTH}\s*{_DAY}(?:,?[ \t]+{_YEAR}|,\s*{_YEAR})?"
+    rf"|{_DAY}\s+{_MONTH}(?:,?[ \t]+{_YEAR})?"
+    r"|(?:1[89]|20)\d\d-[01]\d-[0-3]\d(?!\d))"
+)
+# One word of a place or region: "NEW", "St.", "N'DJAMENA", "Port-au-Prince", "N.J.", but not
+# a month-day ("Feb 26") or a weekday, which start the date instead.
+_WORD = (
+    rf"(?!{_MONTH}\s*\d)(?!{_WEEKDAY},?\s+{_MONTH})"
+    rf"[{_UPPER}][{_LETTER}'’.]*(?:-[{_LETTER}'’.]+)*"
+)
+_CONNECTOR = (
+    r"(?:de|da|do|dos|das|del|di|du|des|es|el|al|la|le|les|los|of|on|upon|am|an|der|sur|en|au|aux)"
+)
+_NAME = rf"{_WORD}(?:[ \t]+(?:{_CONNECTOR}[ \t]+)?{_WORD}){{0,4}}"
+# "NEW YORK/LONDON": several places; the first one is the dateline's.
+_PLACE = re.compile(rf"\s*(?P<place>{_NAME})(?P<more>(?:\s*/\s*{_NAME}){{0,3}})")
+
+_DATE = re.compile(rf"\s*(?:[,.]\s*)?(?P<date>{_DATE_TEXT})")
+# "--(BUSINESS WIRE)--Jan. 5, 2004--": a date between dashes after the agency.
+_DASHED_DATE = re.compile(rf"\s*(?:--|—)\s*(?P<date>{_DATE_TEXT})(?=\s*(?:--|—))")
+_BRACKET = re.compile(
+    r"\s*\((?P<bracket>[^()\n]{1,40})\)"
+    # "SAN FRANCISCO--(BUSINESS WIRE)--": the agency between dashes.
+    r"|\s*(?:--|[—–])\s*\((?P<dashed>[^()\n]{1,40})\)(?=\s*(?:--|[—–]))"
+)
+# Wire credits written between slashes: "February 7. /TASS/." or "2017 /PRNewswire/.-"
+_WIRE = re.compile(r"\s*[.,]?\s*/\s*(?P<wire>[A-Za-z][A-Za-z0-9 .&,-]{0,40}?)\s*/")
+_REGION = re.compile(rf"\s*,\s*(?P<region>{_NAME})")
+_SEPARATOR = re.compile(r"[ \t]*(?P<separator>\.-|-{2,}|[-–—_:]|\.(?!\w\.)|/)")
+# After a date or an agency, the dateline may stand on its own line ("LONDON 1996-08-30\n"), or
+# end with no mark before a capital ("New Delhi, Jan 5 (PTI) The").
+_LINE_END = re.compile(r"[ \t]*\r?\n")
+_BEFORE_CAPITAL = re.compile(rf"[ \t]+(?=[{_UPPER}\"“‘'])")
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Agencies a Title-case opening may credit ("London (Reuters) -"); an all-caps place may credit
+# any bracketed name.
+_AGENCIES = _words(
+    """reuters ap afp upi xinhua tass itar-tass pti ians trend efe ansa dpa kyodo yonhap
+    bernama anadolu aa apa ria-novosti interfax sputnik azertac irna isna mehr fars tasnim kuna
+    wam spa qna bna ona mena petra nna sana wafa antara pna vna cna cns kazinform uza ukrinform
+    unian belta bta mti pap ctk hina tanjug ani uni bss app bloomberg businesswire
+    globenewswire prnewswire marketwired marketwire accesswire prweb newswire cnw ips jta rfe/rl
+    xinhuanet"""
+) | frozenset(
+    {
+        "associated press",
+        "the associated press",
+        "agence france-presse",
+        "agence france presse",
+        "united press international",
+        "business wire",
+        "globe newswire",
+        "pr newswire",
+        "dow jones",
+        "ria novosti",
+        "itar tass",
+        "xinhua news agency",
+    }
+)
+# Words an all-caps opening uses that are labels, not places: "NEW: ...", "BREAKING NEWS -".
+_LABELS = _words(
+    """new breaking news update updated exclusive watch live analysis opinion factbox editorial
+    corrected correction urgent flash alert note photo photos video review interview commentary
+    insight explainer wrapup poll feature special report refile repeat advisory bulletin
+    summary preview timeline quotebox table graphic column comment sports weather"""
+)
+
+# Abbreviated US states as datelines write them (AP style, plus older forms), Canadian
+# provinces and Australian states: region -> (country code, US state code).
+_US_ABBREVIATIONS = {
+    "ala": "AL",
+    "ariz": "AZ",
+    "ark": "AR",
+    "calif": "CA",
+    "cal": "CA",
+    "colo": "CO",
+    "conn": "CT",
+    "del": "DE",
+    "fla": "FL",
+    "ga": "GA",
+    "ill": "IL",
+    "ind": "IN",
+    "kan": "KS",
+    "kans": "KS",
+    "ky": "KY",
+    "la": "LA",
+    "md": "MD",
+    "mass": "MA",
+    "mich": "MI",
+    "minn": "MN",
+    "miss": "MS",
+    "mo": "MO",
+    "mont": "MT",
+    "neb": "NE",
+    "nebr": "NE",
+    "nev": "NV",
+    "n.h": "NH",
+    "n.j": "NJ",
+    "n.m": "NM",
+    "n.mex": "NM",
+    "n.y": "NY",
+    "n.c": "NC",
+    "n.d": "ND",
+    "n.dak": "ND",
+    "okla": "OK",
+    "ore": "OR",
+    "oreg": "OR",
+    "pa": "PA",
+    "penn": "PA",
+    "r.i": "RI",
+    "s.c": "SC",
+    "s.d": "SD",
+    "s.dak": "SD",
+    "tenn": "TN",
+    "tex": "TX",
+    "vt": "VT",
+    "va": "VA",
+    "wash": "WA",
+    "w.va": "WV",
+    "wis": "WI",
+    "wisc": "WI",
+    "wyo": "WY",
+    "d.c": "DC",
+    "dc": "DC",
+}
+_OTHER_REGIONS = {
+    # Canada
+    "alberta": "CA",
+    "alta": "CA",
+    "british columbia": "CA",
+    "b.c": "CA",
+    "manitoba": "CA",
+    "man": "CA",
+    "new brunswick": "CA",
+    "n.b": "CA",
+    "newfoundland": "CA",
+    "nfld": "CA",
+    "nova scotia": "CA",
+    "n.s": "CA",
+    "ontario": "CA",
+    "ont": "CA",
+    "quebec": "CA",
+    "québec": "CA",
+    "que": "CA",
+    "saskatchewan": "CA",
+    "sask": "CA",
+    "prince edward island": "CA",
+    "p.e.i": "CA",
+    "yukon": "CA",
+    # Australia
+    "new south wales": "AU",
+    "nsw": "AU",
+    "n.s.w": "AU",
+    "queensland": "AU",
+    "qld": "AU",
+    "victoria": "AU",
+    "vic": "AU",
+    "tasmania": "AU",
+    "tas": "AU",
+    "south australia": "AU",
+    "western australia": "AU",
+    "northern territory": "AU",
+    # United Kingdom
+    "england": "GB",
+    "scotland": "GB",
+    "wales": "GB",
+    "northern ireland": "GB",
+}
 
 
 @dataclass(frozen=True)
@@ -56,6 +247,14 @@ class Dateline:
     agency: str | None
 
 
+@dataclass(frozen=True)
+class _Region:
+    written: str
+    country_code: str
+    country: str
+    state_code: str | None = None
+
+
 def split_date_prefix(text: str) -> tuple[date | None, str]:
     """A leading ``date 2025-09-30`` (on its own line or not) and the text after it."""
     match = _DATE_PREFIX.match(text)
@@ -68,54 +267,199 @@ def split_date_prefix(text: str) -> tuple[date | None, str]:
     return found, text[match.end() :]
 
 
-def _dateline_city(name: str, country_code: str | None) -> Place | None:
+def _key(name: str) -> str:
+    return " ".join(name.replace("’", "'").casefold().split()).rstrip(".")
+
+
+def _resolve_region(written: str, place: str | None = None) -> _Region | None:
+    """A region as datelines write it: a country, a US state (in full, by postal code or by
+    its AP abbreviation), a Canadian province or an Australian state. A name that is both a
+    state and a country (Georgia) is the state when ``place`` is a city of that state."""
+    key = _key(written)
+    state = _US_ABBREVIATIONS.get(key) or _US_ABBREVIATIONS.get(key.replace(". ", "."))
+    if state is None:
+        state = us_state_code(written)
+        both = state is not None and find_country(written) is not None
+        if both and (place is None or find_city(place, "US", state) is None):
+            state = None
+    if state is not None:
+        return _Region(written, "US", "United States", state)
+    country = find_country(written)
+    if country is None:
+        story_place = resolve_place(written)
+        if story_place is not None and story_place.kind == "country":
+            country = (story_place.country_code, story_place.country)
+    if country is not None:
+        return _Region(written, *country)
+    code = _OTHER_REGIONS.get(key)
+    country_of_region = country_place(code) if code else None
+    if country_of_region is not None:
+        return _Region(written, country_of_region.country_code, country_of_region.country)
+    return None
+
+
+def _city(name: str, region: _Region | None) -> Place | None:
     """A dateline names a city: the gazetteer's best city reading (so "ST. PETERSBURG" is
-    Russia's, not Florida's), within the stated country when there is one."""
-    place = resolve_place(name, (country_code,) if country_code else ())
-    if place is not None and place.kind == "city" and country_code in (None, place.country_code):
+    Russia's, not Florida's), within the stated country (and state) when there is one; but the
+    city the name itself names when the best reading is its neighbour (NEW DELHI, not Delhi)."""
+    code = region.country_code if region else None
+    if region is not None and region.state_code is not None:
+        in_state = find_city(name, "US", region.state_code)
+        if in_state is not None:
+            return in_state
+    named = find_city(name, code)
+    place = resolve_place(name, (code,) if code else ())
+    if place is None or place.kind != "city" or code not in (None, place.country_code):
+        return named
+    if named is not None and _near(named, place):
+        return named
+    return place
+
+
+def _near(one: Place, other: Place) -> bool:
+    """Within about 50 km (an equirectangular approximation is plenty at that distance)."""
+    dx = math.radians(one.longitude - other.longitude) * math.cos(math.radians(one.latitude))
+    dy = math.radians(one.latitude - other.latitude)
+    return 6371.0 * math.hypot(dx, dy) < 50.0
+
+
+def _is_caps(text: str) -> bool:
+    letters = [char for char in text if char.isalpha()]
+    return bool(letters) and all(char.isupper() for char in letters)
+
+
+def _display(place: str) -> str:
+    """An all-caps place as a reader writes it: "NEW YORK" -> "New York"."""
+    if not _is_caps(place):
         return place
-    return find_city(name, country_code)
+    words = []
+    for word in place.split():
+        parts = re.split(r"([-'’])", word.lower())
+        words.append("".join(part[:1].upper() + part[1:] for part in parts))
+    return " ".join(words)
+
+
+def _is_agency(name: str) -> bool:
+    key = _key(name)
+    return key in _AGENCIES or any(part in _AGENCIES for part in re.split(r"[ /,-]+", key))
+
+
+@dataclass
+class _Parts:
+    regions: list[str]
+    date_text: str | None = None
+    agency: str | None = None
+    separator: str | None = None
+    end: int = 0
+
+
+def _read_parts(text: str, position: int) -> _Parts | None:
+    """The optional parts after the place, in any order, up to the separator; None when the
+    opening does not end as a dateline does."""
+    parts = _Parts(regions=[])
+    for _ in range(8):  # place, region(s), date, agency, wire credit: a handful of parts
+        if parts.date_text is None and (
+            match := _DASHED_DATE.match(text, position) or _DATE.match(text, position)
+        ):
+            parts.date_text = match["date"]
+        elif match := _BRACKET.match(text, position):
+            bracket = (match["bracket"] or match["dashed"]).strip()
+            if not parts.regions and parts.date_text is None and _resolve_region(bracket):
+                parts.regions.append(bracket)  # "BANGALORE (India)"
+            elif parts.agency is None:
+                parts.agency = bracket
+            else:
+                return None
+        elif parts.agency is None and (match := _WIRE.match(text, position)):
+            parts.agency = match["wire"].strip()
+        elif (
+            len(parts.regions) < 2
+            and parts.date_text is None
+            and (match := _REGION.match(text, position))
+        ):
+            parts.regions.append(match["region"])
+        else:
+            break
+        position = match.end()
+    separator = _SEPARATOR.match(text, position)
+    if separator is not None and (separator["separator"] != "/" or parts.agency):
+        parts.separator, parts.end = separator["separator"], separator.end()
+        return parts
+    if parts.date_text or parts.agency:
+        for pattern in (_LINE_END, _BEFORE_CAPITAL):
+            if (ending := pattern.match(text, position)) is not None:
+                if pattern is _BEFORE_CAPITAL and not (
+                    parts.agency or re.fullmatch(r"[\d-]+", parts.date_text or "")
+                ):
+                    continue  # "KABUL, Oct 4 The" is too weak; "LONDON 1996-08-30 The" is not
+                parts.separator, parts.end = (
+                    "",
+                    ending.start() if pattern is _LINE_END else position,
+                )
+                return parts
+    return None
 
 
 def parse_dateline(text: str) -> Dateline | None:
     """The dateline that opens ``text``, with its place resolved to a country when possible.
 
-    An all-caps opening counts as a dateline only when it has a region, a date or an agency,
-    or when its place is a known city: so "AI — the future" is not read as a place.
+    An all-caps opening counts as a dateline when it has a date, an agency or a known region, or
+    when its place is a known city or country: so "AI — the future", "NEW: ..." or "NATO -" are
+    not read as places. A Title-case place ("New York, Feb 26 -") needs a date or a known agency,
+    or a known city in the region it names.
     """
-    match = _DATELINE.match(text.lstrip()[:MAX_DATELINE_CHARS])
-    if not match:
+    head = text.lstrip()[:MAX_DATELINE_CHARS]
+    place_match = _PLACE.match(head)
+    if place_match is None:
         return None
-    place_raw = match["place"].strip(" .")
-    region = match["region"]
-    agency = match["agency"] or match["wire"]
-    # "BANGALORE (India)" names a region; "WASHINGTON (Reuters)" an agency.
-    bracketed = match["region_in_brackets"]
-    if bracketed and (find_country(bracketed) or is_us_state(bracketed)):
-        region = region or bracketed
-    elif bracketed:
-        agency = agency or bracketed
-    country_code: str | None = None
-    country: str | None = None
-    if region:
-        found_country = find_country(region)
-        if found_country:
-            country_code, country = found_country
-        elif is_us_state(region):
-            country_code, country = "US", "United States"
-    city = _dateline_city(place_raw, country_code)
-    if city is None and not (region or match["date"] or agency):
+    place_raw = place_match["place"].strip(" .,")
+    parts = _read_parts(head, place_match.end())
+    if parts is None or not place_raw:
         return None
-    if city is not None and country_code is None:
-        country_code, country = city.country_code, city.country
+    caps = _is_caps(place_raw)
+    if all(word in _LABELS for word in _key(place_raw).split()):
+        return None
+    regions = [found for written in parts.regions if (found := _resolve_region(written, place_raw))]
+    region = regions[0] if regions else None
+    written_region = parts.regions[0] if parts.regions else None
+    city = None
+    if parts.regions and region is None:
+        # "Azerbaijan, Baku, 5 December / Trend /": the country is written before the city.
+        first = _resolve_region(place_raw)
+        if first is not None and first.state_code is None:
+            city = _city(parts.regions[0], first)
+            if city is not None:
+                place_raw, written_region, region = parts.regions[0], place_raw, first
+    city = city or _city(place_raw, region)
+    as_country = _resolve_region(place_raw) if city is None and region is None else None
+    agency_known = parts.agency is not None and _is_agency(parts.agency)
+    if caps:
+        short_acronym = len(place_raw) <= 3 and " " not in place_raw
+        evidence = parts.date_text or agency_known or region is not None
+        known_place = city is not None or as_country is not None
+        if not evidence and (short_acronym or not known_place):
+            return None
+    elif not (parts.date_text or agency_known or (region is not None and city is not None)):
+        return None
+    country_code = region.country_code if region else None
+    country = region.country if region else None
+    name = _display(place_raw)
+    if city is not None:
+        name = city.name
+        if country_code is None:
+            country_code, country = city.country_code, city.country
+    elif as_country is not None:
+        country_code, country = as_country.country_code, as_country.country
+        if as_country.state_code is None:
+            name = as_country.country
     return Dateline(
-        raw=match.group(0).strip(),
-        place=city.name if city else place_raw.title(),
-        region=region,
+        raw=head[: parts.end].strip(),
+        place=name,
+        region=written_region,
         country=country,
         country_code=country_code,
         latitude=city.latitude if city else None,
         longitude=city.longitude if city else None,
-        date_text=match["date"],
-        agency=agency,
+        date_text=" ".join(parts.date_text.split()) if parts.date_text else None,
+        agency=parts.agency,
     )

