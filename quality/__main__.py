@@ -3,6 +3,7 @@
     python -m quality            # everything (a few minutes)
     python -m quality --quick    # smaller samples
     python -m quality heldout {run,pending,figures}   # the held-out judge (quality/heldout.py)
+    python -m quality datelines [--split dev|test]    # labelled wire openings, by style
 
 Needs Redis (the near-duplicate index lives there): ``make services-up`` starts it.
 """
@@ -142,6 +143,9 @@ def render(results: dict[str, Any]) -> str:
 def main() -> None:
     if sys.argv[1:2] == ["heldout"]:
         heldout.main(sys.argv[2:])
+        return
+    if sys.argv[1:2] == ["datelines"]:
+        datelines.main(sys.argv[2:])
         return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
