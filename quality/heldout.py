@@ -3,7 +3,7 @@ stories of 2001-2002 that nobody tuning the enrichment reads.
 
     python -m quality heldout run [--out PATH]         # enrich the 100, write their outputs
     python -m quality heldout pending --write FILE     # items still to judge (others re-used)
-    python -m quality heldout figures --judgements FILE  # precision, useful share, summaries
+    python -m quality heldout figures [--judgements FILE]  # precision, useful share, summaries
 
 Data: gensim 4.3.3's wheel (fetched with ``pip download`` into the quality cache, never
 committed), ``gensim/test/test_data/lee_background.cor`` (300 lines) and ``lee.cor`` (50
@@ -61,6 +61,26 @@ ENTITY_TYPES = ("person", "organisation", "place")
 # Words as the summary ratio counts them, the same regex before and after any change to the
 # enrichment (worker.enrich.text.count_words may change; this must not).
 _WORD = re.compile(r"\w+(?:[-'’]\w+)*")
+# Reporting verbs, counted in keyphrases without judging (the issue's bar: none).
+REPORTING_VERBS = frozenset(
+    [
+        "said",
+        "says",
+        "say",
+        "saying",
+        "told",
+        "tells",
+        "added",
+        "adds",
+        "reported",
+        "declared",
+        "announced",
+        "stated",
+        "claimed",
+        "quoted",
+        "according",
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -294,14 +314,58 @@ def pending(outputs: dict[str, Any], judgement_files: Sequence[Path]) -> dict[st
                 reused += 1
                 row |= {k: old.get(k) for k in ("verdict", "kind", "reason")}
             keyphrases.append(row)
+    # What the figures need besides the items, so the judgements file stands on its own.
+    articles = {
+        article: {
+            key: output.get(key)
+            for key in ("text_sha1", "article_words", "summary_words", "hashes")
+        }
+        for article, output in outputs["articles"].items()
+        if "failed" not in output
+    }
     return {
         "protocol": "quality/data/heldout_protocol.md",
         "outputs_commit": outputs.get("commit"),
         "outputs_made": outputs.get("made"),
+        "enrichment_version": outputs.get("enrichment_version"),
         "reused": reused,
+        "failed": sorted(a for a, o in outputs["articles"].items() if "failed" in o),
+        "articles": articles,
         "entities": entities,
         "keyphrases": keyphrases,
     }
+
+
+def outputs_from_judgements(judgements: dict[str, Any]) -> dict[str, Any]:
+    """The listed items and summary counts recorded in a judgements file (``pending`` writes
+    them), in the shape ``figures`` reads: the figures of a judged run need no other file."""
+    articles: dict[str, dict[str, Any]] = {
+        article: {
+            "people": [],
+            "organisations": [],
+            "places": [],
+            "keywords": [],
+            "article_words": counts["article_words"],
+            "summary_words": counts["summary_words"],
+        }
+        for article, counts in judgements["articles"].items()
+    }
+    lists = {"person": "people", "organisation": "organisations"}
+    for row in judgements["entities"]:
+        output = articles[row["article"]]
+        if row["type"] == "place":
+            output["places"].append(
+                {
+                    "name": row["name"],
+                    "geonameid": row.get("geonameid"),
+                    "mentioned_as": row.get("mentioned_as", []),
+                }
+            )
+        else:
+            output[lists[row["type"]]].append(row["name"])
+    for row in judgements["keyphrases"]:
+        articles[row["article"]]["keywords"].append(row["phrase"])
+    return {"articles": articles}
 
 
 def print_pending(judgements: dict[str, Any], texts: dict[str, str]) -> int:
@@ -342,6 +406,7 @@ def figures(outputs: dict[str, Any], judgements: dict[str, Any]) -> dict[str, An
     phrase_counts: Counter[str] = Counter()
     phrase_kinds: Counter[str] = Counter()
     ratios: list[float] = []
+    reporting: list[str] = []
     articles = 0
     for article, output in outputs["articles"].items():
         if "failed" in output:
@@ -363,6 +428,8 @@ def figures(outputs: dict[str, Any], judgements: dict[str, Any]) -> dict[str, An
             row = known_keyphrases.get(keyphrase_key(article, phrase))
             verdict = row.get("verdict") if row else None
             phrase_counts["listed"] += 1
+            if REPORTING_VERBS & set(phrase.casefold().split()):
+                reporting.append(phrase)
             if verdict is None:
                 phrase_counts["unjudged"] += 1
             elif verdict == "useful":
@@ -398,12 +465,15 @@ def figures(outputs: dict[str, Any], judgements: dict[str, Any]) -> dict[str, An
             "unjudged": phrase_counts["unjudged"],
             "useful_share": _share(phrase_counts["useful"], judged_phrases),
             "errors": dict(phrase_kinds.most_common()),
+            "with_reporting_verb": len(reporting),
+            "reporting_verb_examples": reporting[:10],
         },
         "summaries": {
             "articles": len(ratios),
             "median_ratio": statistics.median(ratios) if ratios else 0.0,
             "over_half": _share(sum(r > 0.5 for r in ratios), len(ratios)),
             "over_half_count": sum(r > 0.5 for r in ratios),
+            "at_least_90_percent_count": sum(r >= 0.9 for r in ratios),
             "median_article_words": statistics.median(
                 o["article_words"] for o in outputs["articles"].values() if "failed" not in o
             ),
@@ -424,13 +494,15 @@ def render(result: dict[str, Any]) -> str:
     unjudged = f", {k['unjudged']} unjudged" if k["unjudged"] else ""
     lines.append(
         f"keyphrases: useful {100 * k['useful_share']:.1f}% ({k['useful']}/"
-        f"{k['useful'] + k['not_useful']}{unjudged}); errors {k['errors']}"
+        f"{k['useful'] + k['not_useful']}{unjudged}); errors {k['errors']}; "
+        f"{k['with_reporting_verb']} with a reporting verb"
     )
     s = result["summaries"]
     lines.append(
         f"summaries: median {100 * s['median_ratio']:.1f}% of the article's words "
         f"(median article {s['median_article_words']} words); over half the article: "
-        f"{100 * s['over_half']:.1f}% ({s['over_half_count']}/{s['articles']})"
+        f"{100 * s['over_half']:.1f}% ({s['over_half_count']}/{s['articles']}); 90% or more: "
+        f"{s['at_least_90_percent_count']}"
     )
     return "\n".join(lines)
 
@@ -456,9 +528,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--write if it exists",
     )
     pend_p.add_argument("--write", type=Path, required=True, help="the judgements file to write")
-    fig_p = sub.add_parser("figures", help="the figures from outputs and judgements")
-    fig_p.add_argument("--outputs", type=Path, default=outputs_path())
+    fig_p = sub.add_parser("figures", help="the figures from a judgements file")
     fig_p.add_argument("--judgements", type=Path, default=BEFORE)
+    fig_p.add_argument(
+        "--outputs",
+        type=Path,
+        help="count over these outputs' items instead of those the judgements file lists "
+        "(items it has no verdict for are reported as unjudged)",
+    )
     fig_p.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     if args.command == "run":
@@ -475,7 +552,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         print_pending(result, texts)
         print(f"wrote {args.write} ({result['reused']} verdicts re-used)", file=sys.stderr)
     else:
-        result = figures(load_json(args.outputs), load_json(args.judgements))
+        judgements = load_json(args.judgements)
+        outputs = load_json(args.outputs) if args.outputs else outputs_from_judgements(judgements)
+        result = figures(outputs, judgements)
         print(json.dumps(result, indent=1) if args.json else render(result))
 
 
