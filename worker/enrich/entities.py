@@ -8,19 +8,44 @@ The small English model's labels are noisy on names it has not seen ("Saidzhanov
 - a PERSON in a list of places ("Khiva, Samarkand, Bukhara") that the gazetteer knows is a place;
 - a later single surname maps to the fuller name it ends ("Saidzhanov" → "Dilshod Saidzhanov"),
   whatever its label, and so does the bare surname where the model saw no entity at all.
+
+Types are then checked against what we know (``_check_types``), name by name over all of its
+mentions in the article:
+
+- person evidence is a title before a mention ("Mr Jordan", "President Howard") or, for a
+  single word, being a word of a fuller person name in the article ("Michael Jordan" makes
+  "Jordan" a person). A reporting verb is not evidence either way ("Jordan said" is as often
+  the country's government).
+- a PERSON or ORG whose whole name the gazetteer knows as a country, US state or continent is
+  a place unless there is person evidence; as a city (by its main name, or by another name of
+  a city of a million), it is a place when it has more than one word ("Alice Springs"), or,
+  for one word, when the city has 100,000 people, or a mention follows "in", "at", "near" ...
+  ("in Marlow"), or it stands in a list of places; always unless there is person evidence.
+- a PERSON the gazetteer does not know is no person when spaCy labels another mention of the
+  same name GPE/LOC, or a mention follows "in", "at", "near" ... ("at Tora Bora"; not "in
+  Smith's"): it is kept as an unresolved place.
+- a one-word PERSON or ORG without person evidence that is an English word (spaCy's stop
+  words, or the WordNet lemma index spaCy's model ships for its lemmatizer, plural forms
+  included) is no name when the word also occurs in lower case in the article ("Police ...
+  police"), or when every mention starts a sentence or line, where capitals say nothing
+  ("Diamond Shamrock Corp said" split by the model).
 """
 
 from __future__ import annotations
 
 import bisect
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from worker.enrich.dateline import parse_dateline
 from worker.enrich.gazetteer import Place, find_city, resolve_place
+from worker.enrich.nlp import MODEL_PACKAGE
 
 if TYPE_CHECKING:
     from spacy.tokens import Doc, Span
@@ -64,6 +89,22 @@ _LIST_SEPARATOR = re.compile(r"^\s*(?:,|,?\s*and|,?\s*or)\s*$")
 MAX_NAME_TOKENS = 6
 # The model tags some cities FAC: a FAC is a place only if it is a country or a city this big.
 _FAC_MIN_POPULATION = 100_000
+# Titles that make a name a person's whatever the gazetteer says ("Mr Jordan"): a stricter set
+# than _TITLES, which also strips words like "state" or "former" off names.
+_HONORIFIC_WORDS = """
+    mr mrs ms miss mx dr prof professor sir dame lord lady president sen senator rep gov
+    governor mayor minister premier chancellor ambassador judge justice sheikh king queen prince
+    princess pope gen general col colonel capt captain lt lieutenant sgt sergeant adm admiral rev
+    reverend father brother sister cardinal archbishop bishop rabbi imam chairman chairwoman
+    secretary detective inspector constable superintendent coach
+"""
+_HONORIFICS = frozenset(_HONORIFIC_WORDS.split())
+# Words before a name that make it a place ("in Marlow", "at Tora Bora").
+_PLACE_PREPOSITION_WORDS = "in at near outside around across throughout inside towards toward via"
+_PLACE_PREPOSITIONS = frozenset(_PLACE_PREPOSITION_WORDS.split())
+_POSSESSIVE_TOKENS = frozenset({"'s", "’s", "'", "’"})
+# A city known only by another of its names must be this large to take a name off a person.
+_ALTERNATE_CITY_POPULATION = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -299,11 +340,13 @@ def extract_entities(parsed: Doc, *, dateline_place: str | None) -> dict[str, An
     person_raw: list[Mention] = []
     organisations: list[Mention] = []
     place_raw: list[Mention] = []
+    classified = []
     for index, entity in enumerate(entities):
         mention = _classify(entity, index, entities, text, name_tokens)
-        if mention is None:
-            continue
-        kind, name = mention
+        if mention is not None:
+            classified.append((index, *mention))
+    for index, kind, name in _check_types(classified, entities, text, story_start, name_tokens):
+        entity = entities[index]
         item = Mention(entity.start_char, entity.end_char, entity.text, name)
         if kind == "place":
             place_raw.append(item)
@@ -359,7 +402,9 @@ def _classify(
     entity: Span, index: int, entities: Sequence[Span], text: str, name_tokens: set[str]
 ) -> tuple[str, str] | None:
     """("person" | "organisation" | "place", normalised name), or None to ignore it.
-    NORP entities are dropped here; a NORP that is a surname comes back in ``person_mentions``."""
+    NORP entities are dropped here; a NORP that is a surname comes back in ``person_mentions``.
+    People and organisations are checked against the gazetteer later, name by name
+    (``_check_types``)."""
     label = entity.label_
     if label not in {"PERSON", "ORG", "NORP", "GPE", "LOC", "FAC"}:
         return None
@@ -368,31 +413,224 @@ def _classify(
         return None
     if label in PLACE_LABELS:
         return "place", place_name
+    if label == "PERSON":
+        name = normalise_person(entity.text)
+        return ("person", name) if name else None
+    if label == "ORG":
+        org = normalise_organisation(entity.text)
+        return ("organisation", org) if org else None
     resolved = resolve_place(place_name)
     if (
         resolved is not None
         and resolved.kind == "country"
         and place_name.casefold() not in name_tokens
     ):
-        return "place", place_name  # "Uzbekistan" labelled ORG, NORP or PERSON
-    if label == "FAC":
-        if resolved is not None and resolved.population >= _FAC_MIN_POPULATION:
-            return "place", place_name
-        return None
-    if label == "PERSON":
-        name = normalise_person(entity.text)
-        if name is None:
-            return None
-        lone = " " not in name and name.casefold() not in name_tokens
-        if lone and resolved is not None and _in_place_list(index, entities, text):
-            return "place", place_name  # "Khiva, Samarkand, Bukhara"
-        if lone and _big_city(name):
-            return "place", place_name  # "Kiev"
-        return "person", name
-    if label == "ORG":
-        org = normalise_organisation(entity.text)
-        return ("organisation", org) if org else None
+        return "place", place_name  # "Uzbekistan" labelled NORP
+    if label == "FAC" and resolved is not None and resolved.population >= _FAC_MIN_POPULATION:
+        return "place", place_name
     return None
+
+
+# --- types checked against the gazetteer, the context and a lexicon (module docstring) --------
+
+
+@lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """Lowercase English words: spaCy's stop words and the WordNet lemma index (nouns, verbs,
+    adjectives, adverbs; about 91,000 words) that the installed model ships for its
+    lemmatizer, which the pipeline does not load. Read once (about 30 ms, 6 MB)."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+    from spacy.lookups import Lookups
+    from spacy.util import get_package_path
+
+    words: set[str] = set(STOP_WORDS)
+    for folder in Path(get_package_path(MODEL_PACKAGE)).glob("*/lemmatizer/lookups"):
+        index = Lookups().from_disk(folder).get_table("lemma_index")
+        for _part_of_speech, lemmas in index.items():
+            words.update(lemmas)
+    return frozenset(words)
+
+
+def is_english_word(word: str) -> bool:
+    """Is ``word`` (any case) an English word or the plural of one ("Mosques")?"""
+    folded = word.casefold()
+    words = english_words()
+    if folded in words:
+        return True
+    if folded.endswith("ies") and folded[:-3] + "y" in words:
+        return True
+    return (folded.endswith("es") and folded[:-2] in words) or (
+        folded.endswith("s") and folded[:-1] in words
+    )
+
+
+def _plain(name: str) -> str:
+    """Case-folded, accents off: "Kandahār" is "kandahar"."""
+    decomposed = unicodedata.normalize("NFKD", name.strip(" ."))
+    return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
+
+
+def gazetteer_place(name: str, *, person: bool = False) -> Place | None:
+    """The place the gazetteer knows by this whole name: a country, US state or continent, or a
+    city by its main name. For a ``person``'s name the main name must match with its accents
+    ("Bush" is not Būsh, Egypt) or be another name of a city of a million ("Kiev"); else
+    accents aside ("Kandahar"). A city known only by another, translated name ("White House",
+    Casablanca) does not count."""
+    place = resolve_place(name)
+    if place is None or place.kind != "city":
+        return place
+    if person:
+        exact = place.name.casefold() == name.casefold()
+        big = " " not in name and place.population >= _ALTERNATE_CITY_POPULATION
+        return place if exact or big else None
+    return place if _plain(place.name) == _plain(name) else None
+
+
+@dataclass
+class _Evidence:
+    """What the article says about one name, over all its mentions."""
+
+    titled: bool = False  # a title before a mention: "Mr Jordan"
+    place_context: bool = False  # "in Marlow", "at Tora Bora"
+    place_labels: int = 0  # mentions spaCy labelled GPE/LOC
+    person_labels: int = 0  # ... and PERSON
+    in_place_list: bool = False  # "Khiva, Samarkand and Bukhara"
+    mid_sentence: bool = False  # a mention that does not start a sentence or line
+    indices: list[int] = field(default_factory=list)
+
+
+def _previous_word(entity: Span) -> str:
+    """The word before the entity in its sentence, case-folded, without a final dot ("Mr."
+    → "mr"); "" at the start of a sentence."""
+    if entity.start <= entity.sent.start:
+        return ""
+    return entity.doc[entity.start - 1].text.casefold().rstrip(".")
+
+
+def _starts_sentence(entity: Span, story_start: int, text: str) -> bool:
+    """Does the entity start its sentence or line (only punctuation before it)?"""
+    sentence = entity.sent
+    before = entity.doc[sentence.start : entity.start]
+    if all(token.is_punct or token.is_space for token in before):
+        return True
+    line_start = text.rfind("\n", 0, entity.start_char) + 1
+    return not text[max(line_start, story_start) : entity.start_char].strip(" \t\"'“‘(-–—")
+
+
+def _evidence_key(entity: Span) -> str | None:
+    name = normalise_person(entity.text) or normalise_place(entity.text)
+    return name.casefold() if name else None
+
+
+def _collect_evidence(
+    entities: Sequence[Span], text: str, story_start: int
+) -> dict[str, _Evidence]:
+    """Evidence for every name, from all its mentions; linear in the entities."""
+    evidence: dict[str, _Evidence] = {}
+    for index, entity in enumerate(entities):
+        key = _evidence_key(entity)
+        if key is None:
+            continue
+        found = evidence.setdefault(key, _Evidence())
+        found.indices.append(index)
+        first_word = entity[0].text.casefold().rstrip(".")
+        previous = _previous_word(entity)
+        if first_word in _HONORIFICS or previous in _HONORIFICS:
+            found.titled = True
+        doc = entity.doc
+        possessive = entity[-1].text in _POSSESSIVE_TOKENS or (
+            entity.end < len(doc) and doc[entity.end].text in _POSSESSIVE_TOKENS
+        )
+        if previous in _PLACE_PREPOSITIONS and not possessive:
+            found.place_context = True  # "in Marlow", not "in Ben Stiller's film"
+        if entity.label_ in PLACE_LABELS:
+            found.place_labels += 1
+        elif entity.label_ == "PERSON":
+            found.person_labels += 1
+        if _in_place_list(index, entities, text):
+            found.in_place_list = True
+        if not _starts_sentence(entity, story_start, text):
+            found.mid_sentence = True
+    return evidence
+
+
+def _lowercase_words(parsed: Doc) -> set[str]:
+    return {token.text for token in parsed if token.is_lower}
+
+
+def _check_type(
+    kind: str,
+    name: str,
+    place_name: str,
+    found: _Evidence,
+    name_tokens: set[str],
+    lowercase: set[str],
+) -> tuple[str, str] | None:
+    """The checked (kind, name) of a person or organisation mention, or None: no name."""
+    one_word = " " not in name
+    in_full_name = one_word and name.casefold() in name_tokens  # "Michael Jordan" → "Jordan"
+    is_acronym = name.replace(".", "").isupper()  # "UN" is no city "Un"; "EU" no word "eu"
+    place = gazetteer_place(place_name, person=kind == "person")
+    if place is not None and is_acronym and place.kind == "city":
+        place = None
+    if place is not None and not in_full_name:
+        if place.kind != "city":
+            return "place", place_name  # "Jordan"; a title does not make "Miss Hungary" a person
+        if not found.titled and (
+            not one_word
+            or place.population >= _PERSON_AS_CITY_POPULATION
+            or found.place_context
+            or found.in_place_list
+        ):
+            return "place", place_name  # "Alice Springs", "Kiev", "in Marlow", "Khiva, Bukhara"
+    if found.titled or in_full_name:
+        return kind, name
+    if (
+        kind == "person"
+        and place is None
+        and (found.place_context or found.place_labels >= 2 * found.person_labels)
+    ):
+        return "place", place_name  # "at Tora Bora": kept as an unresolved place
+    if (
+        one_word
+        and name.isalpha()  # "O'Neill", "Abd-Rabbu" are no common words
+        and not is_acronym
+        and is_english_word(name)
+        # Organisations start sentences as often as not ("Apple said"): only the lower case
+        # tells there.
+        and (name.casefold() in lowercase or (kind == "person" and not found.mid_sentence))
+    ):
+        return None  # "Police ... police", "Diamond Shamrock Corp said"
+    return kind, name
+
+
+def _check_types(
+    classified: Sequence[tuple[int, str, str]],
+    entities: Sequence[Span],
+    text: str,
+    story_start: int,
+    name_tokens: set[str],
+) -> list[tuple[int, str, str]]:
+    """``classified`` (entity index, kind, name) with people and organisations checked (module
+    docstring); what is no name is left out."""
+    if not any(kind != "place" for _, kind, _ in classified):
+        return list(classified)
+    evidence = _collect_evidence(entities, text, story_start)
+    lowercase = _lowercase_words(entities[0].doc) if entities else set()
+    checked: list[tuple[int, str, str]] = []
+    for index, kind, name in classified:
+        entity = entities[index]
+        key = _evidence_key(entity)
+        place_name = normalise_place(entity.text)
+        if kind == "place" or key is None or place_name is None:
+            checked.append((index, kind, name))
+            continue
+        if kind == "person":
+            place_name = _LEADING_THE.sub("", name)
+        decided = _check_type(kind, name, place_name, evidence[key], name_tokens, lowercase)
+        if decided is not None:
+            checked.append((index, *decided))
+    return checked
 
 
 def _merge_organisations(mentions: Sequence[Mention]) -> tuple[Counter[str], list[str]]:
