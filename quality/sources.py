@@ -212,7 +212,8 @@ _RCV1_TITLE = re.compile(r"^(?P<n>\d+) (?P<title>.*)\. (?P<dateline>[^.]*? \d{4}
 def rcv1_lda_openings() -> Iterator[Opening]:
     """PyPI lda 3.0.2: the titles of 395 RCV1 stories (August 1996), each ending with the
     story's dateline as RCV1 and CoNLL-2003 print it ("DRESDEN, Germany 1996-08-21"). The
-    bodies are not shipped: the opening is the dateline line alone (the headline is the title).
+    bodies are not shipped: the opening is the dateline line alone, ended by its line break as
+    RCV1 and CoNLL-2003 lay it out above the body (the headline is the title).
     The dateline is what follows the headline's last full stop (the one before for "ST.",
     "FT.", "MT.", as in "ST. PETERSBURG 1996-08-22")."""
     wheel = _pip("lda==3.0.2", "lda-3.0.2-*.whl", wheel=True)
@@ -227,7 +228,7 @@ def rcv1_lda_openings() -> Iterator[Opening]:
         if (cut := re.search(r"\.\s(?P<abbr>ST|FT|MT)$", title)) is not None:
             dateline = f"{cut['abbr']}. {dateline}"
             title = title[: cut.start()]
-        yield Opening("rcv1-lda", match["n"], _opening(dateline), f"{title}.")
+        yield Opening("rcv1-lda", match["n"], f"{_opening(dateline)}\n", f"{title}.")
 
 
 def lee_openings() -> Iterator[Opening]:
