@@ -19,7 +19,7 @@ STYLES = [
     # Reuters 1987 (Reuters-21578): all-caps month, states abbreviated, hard-wrapped body.
     (
         "NEW YORK, FEB 26 - Diamond Shamrock Corp said that\neffective today it had cut",
-        "New York City",
+        "New York",
         "United States",
         "FEB 26",
         None,
@@ -29,19 +29,32 @@ STYLES = [
     ("TAHLEQUAH, OKLA., March 2 - x", "Tahlequah", "United States", "March 2", None),
     ("GARDEN CITY, N.Y., March 2 - x", "Garden City", "United States", "March 2", None),
     ("CALGARY, Alberta, Feb 26 - Nova", "Calgary", "Canada", "Feb 26", None),
-    ("New York, Feb 26 - American Express", "New York City", "United States", "Feb 26", None),
+    ("New York, Feb 26 - American Express", "New York", "United States", "Feb 26", None),
     ("BAHRAIN, March 1 - Deputy oil ministers", "Bahrain", "Bahrain", "March 1", None),
     ("LONDON, Mar 2 - Shares", "London", "United Kingdom", "Mar 2", None),
     ("LONDON, 26 Feb - Shares", "London", "United Kingdom", "26 Feb", None),
     # Reuters 1996 (RCV1, CoNLL-2003): place and ISO date on a line of their own.
     ("LONDON 1996-08-30\nWest Indian all-rounder", "London", "United Kingdom", "1996-08-30", None),
     ("BRUSSELS 1996-08-22 The European Commission", "Brussels", "Belgium", "1996-08-22", None),
+    ("LOWELL, Mass 1997-01-19", "Lowell", "United States", "1997-01-19", None),  # all there is
+    (
+        "[CORRECTED 21:48 GMT] WASHINGTON 1997-04-13",
+        "Washington",
+        "United States",
+        "1997-04-13",
+        None,
+    ),
+    # The place as written, when the gazetteer knows it by another name.
+    ("KUWAIT, March 1 - Kuwait's Oil Minister", "Kuwait", "Kuwait", "March 1", None),
+    ("CALCUTTA, India 1997-03-16", "Calcutta", "India", "1997-03-16", None),
+    # Papers in Indian scripts: the place and a colon (the gazetteer has no such names).
+    ("বীরভূম: লোকসভা নির্বাচনে", "বীরভূম", None, None, None),
     # Reuters today.
     ("LONDON, March 3 (Reuters) - Oil", "London", "United Kingdom", "March 3", "Reuters"),
     ("WASHINGTON (Reuters) - The", "Washington", "United States", None, "Reuters"),
     (
         "NEW YORK/LONDON, Feb 3 (Reuters) - Stocks",
-        "New York City",
+        "New York",
         "United States",
         "Feb 3",
         "Reuters",
@@ -92,7 +105,7 @@ STYLES = [
     ),
     (
         "NEW YORK, March 3, 2021 (GLOBE NEWSWIRE) -- Acme",
-        "New York City",
+        "New York",
         "United States",
         "March 3, 2021",
         "GLOBE NEWSWIRE",
@@ -100,7 +113,7 @@ STYLES = [
     # Others.
     (
         "NEW YORK, Tuesday, March 3 (Reuters) - x",
-        "New York City",
+        "New York",
         "United States",
         "Tuesday, March 3",
         "Reuters",

@@ -74,7 +74,17 @@ _CONNECTOR = (
 )
 _NAME = rf"{_WORD}(?:[ \t]+(?:{_CONNECTOR}[ \t]+)?{_WORD}){{0,4}}"
 # "NEW YORK/LONDON": several places; the first one is the dateline's.
-_PLACE = re.compile(rf"\s*(?P<place>{_NAME})(?P<more>(?:\s*/\s*{_NAME}){{0,3}})")
+_PLACE = re.compile(
+    # An editor's tag before the dateline: "[CORRECTED 21:48 GMT] WASHINGTON 1997-04-13".
+    r"\s*(?:\[[^\[\]\n]{1,60}\]\s*)?"
+    rf"(?P<place>{_NAME})(?P<more>(?:\s*/\s*{_NAME}){{0,3}})"
+)
+# Papers in Indian scripts open with the place and a colon: "বীরভূম: লোকসভা ...", "नई दिल्ली: ".
+# The gazetteer holds Latin-script names only: the place is kept as written, its country unknown.
+_INDIC = "\u0900-\u0963\u0966-\u0dff"  # Devanagari to Sinhala, without the danda
+_INDIC_DATELINE = re.compile(
+    rf"\s*(?P<place>[{_INDIC}]+(?:[ \t][{_INDIC}]+){{0,2}})[ \t]*[:：][ \t]"
+)
 
 _DATE = re.compile(rf"\s*(?:[,.]\s*)?(?P<date>{_DATE_TEXT})")
 # "--(BUSINESS WIRE)--Jan. 5, 2004--": a date between dashes after the agency.
@@ -88,9 +98,10 @@ _BRACKET = re.compile(
 _WIRE = re.compile(r"\s*[.,]?\s*/\s*(?P<wire>[A-Za-z][A-Za-z0-9 .&,-]{0,40}?)\s*/")
 _REGION = re.compile(rf"\s*,\s*(?P<region>{_NAME})")
 _SEPARATOR = re.compile(r"[ \t]*(?P<separator>\.-|-{2,}|[-–—_:]|\.(?!\w\.)|/)")
-# After a date or an agency, the dateline may stand on its own line ("LONDON 1996-08-30\n"), or
+# After a date or an agency, the dateline may stand on its own line ("LONDON 1996-08-30\n", or
+# the whole text as RCV1 keeps it apart), or
 # end with no mark before a capital ("New Delhi, Jan 5 (PTI) The").
-_LINE_END = re.compile(r"[ \t]*\r?\n")
+_LINE_END = re.compile(r"[ \t]*(?:\r?\n|\Z)")
 _BEFORE_CAPITAL = re.compile(rf"[ \t]+(?=[{_UPPER}\"“‘'])")
 
 
@@ -329,14 +340,24 @@ def _is_caps(text: str) -> bool:
 
 
 def _display(place: str) -> str:
-    """An all-caps place as a reader writes it: "NEW YORK" -> "New York"."""
+    """An all-caps place as a reader writes it: "NEW YORK" -> "New York", "RIO DE JANEIRO" ->
+    "Rio de Janeiro", "PORT-AU-PRINCE" -> "Port-au-Prince", "N'DJAMENA" -> "N'Djamena", "ST.
+    JOHN'S" -> "St. John's"."""
     if not _is_caps(place):
         return place
-    words = []
-    for word in place.split():
-        parts = re.split(r"([-'’])", word.lower())
-        words.append("".join(part[:1].upper() + part[1:] for part in parts))
-    return " ".join(words)
+    out: list[str] = []
+    for part in re.split(r"([\s\-'’]+)", place.lower()):
+        if not part or not part[0].isalpha():
+            out.append(part)
+            continue
+        previous = "".join(out).rstrip()
+        after_apostrophe = previous.endswith(("'", "’"))
+        lower = bool(previous) and (
+            re.fullmatch(_CONNECTOR, part) is not None
+            or (after_apostrophe and len(previous.rstrip("'’").split()[-1].split("-")[-1]) > 1)
+        )
+        out.append(part if lower else part[:1].upper() + part[1:])
+    return "".join(out)
 
 
 def _is_agency(name: str) -> bool:
@@ -409,6 +430,9 @@ def parse_dateline(text: str) -> Dateline | None:
     or a known city in the region it names.
     """
     head = text.lstrip()[:MAX_DATELINE_CHARS]
+    if indic := _INDIC_DATELINE.match(head):
+        raw = indic.group(0).strip()
+        return Dateline(raw, indic["place"], None, None, None, None, None, None, None)
     place_match = _PLACE.match(head)
     if place_match is None:
         return None
@@ -443,9 +467,10 @@ def parse_dateline(text: str) -> Dateline | None:
         return None
     country_code = region.country_code if region else None
     country = region.country if region else None
+    # The place as the dateline writes it (Issue 13: the article's own spelling when it
+    # resolves to the same place: "CALCUTTA" stays Calcutta, "KUWAIT" is not "Kuwait City").
     name = _display(place_raw)
     if city is not None:
-        name = city.name
         if country_code is None:
             country_code, country = city.country_code, city.country
     elif as_country is not None:
