@@ -94,6 +94,7 @@ _NOT_TOPICS = frozenset({"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINA
 _NOUNS = frozenset({"NN", "NNS", "NNP", "NNPS"})
 _MODIFIERS = frozenset({"JJ", "JJR", "JJS", "HYPH", "AFX"}) | _NOUNS
 _PARTICIPLES = frozenset({"VBN", "VBG"})
+_ADJECTIVES = frozenset({"JJ", "JJR", "JJS"})
 # Inside a phrase, "anniversary of reunification" (not "and": "Uzbekistan and Azerbaijan" is
 # two tags).
 _INNER_FUNCTION_WORDS = frozenset({"of"})
@@ -179,6 +180,8 @@ _EDGE_WORDS = frozenset(
     {"the", "a", "an", "of", "in", "as", "at", "on", "for", "and", "to", "by", "with", "from"}
 )
 # A name holding one of these is a run of text the model took for a name ('Gallery The "Kunst').
+# The lower-case words a name holds ("Council on Arctic and Antarctica", "Leaders-Female").
+_NAME_LINKS = _EDGE_WORDS | {"de", "du", "des", "la", "le", "von", "van", "der", "al", "bin", "-"}
 _NOT_IN_NAMES = re.compile(r"[\"“”‘:;()\[\]{}|/\n]")
 
 
@@ -202,6 +205,11 @@ class _Name:
     label: str
 
 
+def _lower_word(token: Token) -> bool:
+    """A word of its own in lower case ("in"; not "hye" of "Geun-hye")."""
+    return token.is_lower and token.is_alpha and bool(token.doc[token.i - 1].whitespace_)
+
+
 def _names(parsed: Doc) -> dict[tuple[str, ...], _Name]:
     """The article's named entities that can be topics, by their casefolded words. A person
     named also with a title ("President Park Geun-hye", when "Park Geun-hye" is named too) reads
@@ -216,6 +224,8 @@ def _names(parsed: Doc) -> dict[tuple[str, ...], _Name]:
         words = tuple(token.lower_ for token in trimmed)
         if not words or words in names or _NOT_IN_NAMES.search(trimmed.text):
             continue
+        if any(_lower_word(token) and token.lower_ not in _NAME_LINKS for token in trimmed[1:]):
+            continue  # "Republic in 2017": a run of text, not a name
         if len(words) == 1 and re.search(rf"\b{re.escape(words[0])}\b", text):
             continue
         names[words] = _Name(words, trimmed.text, entity.label_)
@@ -303,6 +313,30 @@ def _entity_at(token: Token) -> Span | None:
     return next((entity for entity in token.doc.ents if entity.start <= token.i < entity.end), None)
 
 
+def _describes_a_person(span: Span, boundary: int) -> bool:
+    """Whether ``span`` stands right before a person's name, or in apposition after one: a title
+    or a description ("Spanish painter Pablo Picasso", "Maria Zakharova, the Russian diplomat"),
+    not a topic."""
+    doc = span.doc
+    if any(token.ent_type_ not in {"", "NORP"} for token in span) or span[-1].tag_ not in _NOUNS:
+        return False  # a name, not a description ("Julia" after "Elmo,")
+    if (
+        span.end < len(doc)
+        and span.end != boundary
+        and doc[span.end].ent_iob_ == "B"
+        and doc[span.end].ent_type_ == "PERSON"
+    ):
+        return True
+    index = span.start - 1
+    if span.start == boundary:
+        return False
+    if index >= 0 and doc[index].tag_ == "DT":
+        index -= 1
+    if index < 1 or doc[index].text != ",":
+        return False
+    return doc[index - 1].ent_type_ == "PERSON"
+
+
 def _stem(word: str) -> str:
     """Enough of a plural gone to match "floods" with "flood" (written by hand: no lemmatizer
     runs, see ``worker.enrich.nlp``)."""
@@ -329,7 +363,10 @@ class _Checker:
         words = tuple(token.lower() for token in tokens)
         if not words:
             return None
-        for span in _occurrences(words, self.doc):
+        spans = _occurrences(words, self.doc)
+        if any(_describes_a_person(span, self.body_start) for span in spans):
+            return None  # "prime minister" Theresa May, Zakharova, "the Russian diplomat"
+        for span in spans:
             if self.title_case and span.start < self.body_start:
                 continue  # a Title Case Headline's tags are guesses
             found = self._at(span, [token.text for token in span] == tokens)
@@ -359,7 +396,24 @@ class _Checker:
             return None
         if len(span) == 1 and not self._topic_word(span[0]):
             return None
-        return span.text
+        if self._recurs(span):
+            return span.text
+        # A lower-case adjective on a phrase said once, in passing, is more often the writer's
+        # word than the topic's ("big victory", "formal letter", "fake coloring book"): it goes,
+        # and what is left stays if still a phrase ("coloring book").
+        start = span.start
+        while start < span.end and span[start - span.start].tag_ in _ADJECTIVES:
+            start += 1
+        rest = span.doc[start : span.end]
+        return rest.text if start == span.start or len(rest) > 1 else None
+
+    def _recurs(self, span: Span) -> bool:
+        """Whether the phrase is in the headline, or the article says it more than once, or it
+        starts with no lower-case adjective."""
+        if span.start < self.body_start or not (span[0].is_lower and span[0].tag_ in _ADJECTIVES):
+            return True
+        pattern = rf"\b{re.escape(span.text.casefold())}\b"
+        return len(re.findall(pattern, self.article)) >= 2
 
     def _name(self, name: Span, span: Span) -> str | None:
         known = self.names.get(tuple(token.lower_ for token in name))
