@@ -48,6 +48,8 @@ ARTICLE_MAPPINGS: dict[str, Any] = {
         "title": {"type": "text", "fields": {"keyword": _KEYWORD}},
         "title_derived": {"type": "boolean"},
         "body": {"type": "text"},
+        # The body as posted was hard-wrapped and is stored joined into paragraphs (reflow_body).
+        "body_reflowed": {"type": "boolean"},
         "authors": {"type": "keyword", "ignore_above": 300, "fields": {"text": {"type": "text"}}},
         "language": {"type": "keyword"},
         "language_detected": {"type": "boolean"},

@@ -45,7 +45,7 @@ from worker.enrich.sentiment import SUPPORTED_LANGUAGES as SENTIMENT_LANGUAGES
 from worker.enrich.sentiment import score_tone
 from worker.enrich.suggest import add_suggestions
 from worker.enrich.summary import split_sentences, summarise
-from worker.enrich.text import count_words, derive_title, split_headline
+from worker.enrich.text import count_words, derive_title, reflow, split_headline
 
 log = logging.getLogger(__name__)
 
@@ -140,11 +140,28 @@ def strip_date_line(doc: Mapping[str, Any]) -> Document:
     return found
 
 
+def reflow_body(doc: Mapping[str, Any]) -> Document:
+    """Hard-wrapped text (wire copy wrapped at 60-80 columns) joined into paragraphs before any
+    other step reads the body, so sentences, quotations, names and datelines that ran across a
+    line break come out whole; any other text is left as posted (worker.enrich.text.reflow).
+    The stored body is the reflowed one; ``body_reflowed`` says whether it changed."""
+    body = reflow(doc["body"])
+    if body == doc["body"]:
+        return {"body_reflowed": False}
+    return {"body": body, "body_reflowed": True}
+
+
 def take_headline(doc: Mapping[str, Any]) -> Document:
+    """A first line that is clearly a headline becomes the title and leaves the body; any other
+    first line stays in the body (worker.enrich.text.split_headline states the rules)."""
     if doc.get("title"):
         return {}
-    headline, rest = split_headline(doc["body"])
+    headline, rest = split_headline(doc["body"], _opens_with_dateline)
     return {"title": headline, "body": rest} if headline else {}
+
+
+def _opens_with_dateline(line: str) -> bool:
+    return parse_dateline(line) is not None
 
 
 def find_dateline(doc: Mapping[str, Any]) -> Document:
@@ -319,6 +336,7 @@ def embed_articles(docs: Sequence[Mapping[str, Any]]) -> list[Document]:
 STEPS: tuple[Step | BatchStep, ...] = (
     extract_html,
     strip_date_line,
+    reflow_body,
     take_headline,
     find_dateline,
     identify_language,
