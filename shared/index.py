@@ -100,9 +100,18 @@ ARTICLE_MAPPINGS: dict[str, Any] = {
                 "mentions": {"type": "integer"},
             }
         },
+        # mentioned_as: the forms as written ("Arafat", "Abdel Aziz"); merged: why a short form
+        # became a name known from other articles (worker/enrich/names.py), kept as evidence.
         "entity_mentions": {
             "properties": {
-                kind: {"properties": {"name": _ENTITY, "mentions": {"type": "integer"}}}
+                kind: {
+                    "properties": {
+                        "name": _ENTITY,
+                        "mentions": {"type": "integer"},
+                        "mentioned_as": {"type": "keyword", "ignore_above": 200},
+                        "merged": {"type": "keyword", "index": False, "doc_values": False},
+                    }
+                }
                 for kind in ("people", "organisations")
             }
         },

@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     # Seconds an article stays findable as the original of near-duplicates (about 10 KB of
     # Redis per article: at the default, a 2 GB Redis holds about 21,000 articles a day).
     near_duplicate_ttl_s: int = Field(7 * 24 * 3600, gt=0)
+    # People's full names known across articles, by surname and first word, for merging short
+    # forms ("Arafat" -> "Yasser Arafat", worker/enrich/names.py): a key is forgotten this long
+    # after its last use; a full name must be seen in this many articles before short forms
+    # merge into it; each key keeps at most this many names (the least seen are dropped).
+    name_index_ttl_s: int = Field(30 * 24 * 3600, gt=0)
+    name_merge_min_articles: int = Field(2, ge=1)
+    name_index_max_per_key: int = Field(32, ge=2, le=1000)
     # A worker process above this after a task is replaced by a fresh one (a safety net: one
     # process holds ~600-700 MB of models and working memory).
     worker_max_memory_mb: int = Field(1200, gt=0)

@@ -198,7 +198,9 @@ def test_surname_maps_to_full_name() -> None:
         "where Merkel's aides had prepared the talks."
     )
     assert found["people"] == ["Angela Merkel"]
-    assert found["entity_mentions"]["people"] == [{"name": "Angela Merkel", "mentions": 3}]
+    assert found["entity_mentions"]["people"] == [
+        {"name": "Angela Merkel", "mentions": 3, "mentioned_as": ["Angela Merkel", "Merkel"]}
+    ]
 
 
 def test_pronoun_resolves_to_compatible_person() -> None:

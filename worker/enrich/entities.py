@@ -84,9 +84,12 @@ _LEADING_THE = re.compile(r"^the\s+", re.IGNORECASE)
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 # A middle initial, dropped when comparing names ("Donald J. Trump" is "Donald Trump").
 _INITIAL = re.compile(r"^[A-Z]\.?$")
+_NAME_SEPARATORS = re.compile(r"[\s\-‐–]+")
 # Two entities separated only by this are in one list ("Khiva, Samarkand and Bukhara").
 _LIST_SEPARATOR = re.compile(r"^\s*(?:,|,?\s*and|,?\s*or)\s*$")
 MAX_NAME_TOKENS = 6
+# Forms of a person's name kept as written (entity_mentions.people[].mentioned_as).
+MAX_MENTIONED_AS = 10
 # The model tags some cities FAC: a FAC is a place only if it is a country or a city this big.
 _FAC_MIN_POPULATION = 100_000
 # Titles that make a name a person's whatever the gazetteer says ("Mr Jordan"): a stricter set
@@ -165,9 +168,10 @@ def normalise_place(text: str) -> str | None:
     return None if _is_junk(name) or _PARTY_STATE.match(name) else name
 
 
-def _name_key(name: str) -> tuple[str, ...]:
-    """The tokens that identify a name, case-folded, without middle initials."""
-    tokens = name.casefold().split()
+def name_key(name: str) -> tuple[str, ...]:
+    """The tokens that identify a name, case-folded, hyphens as spaces ("Abdel-Aziz
+    al-Rantissi" is "Abdel Aziz al Rantissi"), without middle initials."""
+    tokens = _NAME_SEPARATORS.split(name.casefold().strip(" -"))
     if len(tokens) > 2:
         tokens = [
             tokens[0],
@@ -178,7 +182,23 @@ def _name_key(name: str) -> tuple[str, ...]:
 
 
 def _last_token(name: str) -> str:
-    return name.split()[-1].casefold()
+    return name_key(name)[-1]
+
+
+def _prefix_forms(names: Iterable[str]) -> dict[str, str]:
+    """Names of two words or more that begin exactly one longer name of ``names``, word for
+    word (hyphens as spaces): "Abdel Aziz" → "Abdel-Aziz al-Rantissi". Linear in the words."""
+    longer: dict[tuple[str, ...], set[str]] = {}
+    keys = {name: name_key(name) for name in names}
+    for name, key in keys.items():
+        for end in range(2, len(key)):
+            longer.setdefault(key[:end], set()).add(name)
+    found: dict[str, str] = {}
+    for name, key in keys.items():
+        candidates = longer.get(key, set()) if len(key) >= 2 else set()
+        if len({keys[c] for c in candidates}) == 1:
+            found[name] = next(iter(candidates))
+    return found
 
 
 def canonical_people(mentions: Sequence[Mention]) -> dict[str, str]:
@@ -188,11 +208,13 @@ def canonical_people(mentions: Sequence[Mention]) -> dict[str, str]:
     counts = Counter(m.name for m in mentions)
     by_key: dict[tuple[str, ...], list[str]] = {}
     for name in counts:
-        by_key.setdefault(_name_key(name), []).append(name)
+        by_key.setdefault(name_key(name), []).append(name)
     canonical: dict[str, str] = {}
     for names in by_key.values():
         best = max(names, key=lambda n: (counts[n], -len(n)))
         canonical.update(dict.fromkeys(names, best))
+    prefixes = _prefix_forms(set(canonical.values()))
+    canonical = {name: prefixes.get(full, full) for name, full in canonical.items()}
     full_counts = Counter(canonical[m.name] for m in mentions if " " in canonical[m.name])
     by_given = _by_given_name(full_counts)
     last_full: dict[str, str] = {}  # surname → the latest full name seen so far
@@ -234,7 +256,16 @@ def person_mentions(
     ``text`` is ``parsed.text`` if the caller has it (``Doc.text`` joins every token anew)."""
     if not people:
         return []
-    by_key = {_name_key(p): p for p in people}
+    by_key = {name_key(p): p for p in people}
+    # "Abdel Aziz" for "Abdel-Aziz al-Rantissi": the start of exactly one longer name.
+    prefixes: dict[tuple[str, ...], set[str]] = {}
+    for full in people:
+        key = name_key(full)
+        for end in range(2, len(key)):
+            prefixes.setdefault(key[:end], set()).add(full)
+    for key, fuller in prefixes.items():
+        if key not in by_key and len(fuller) == 1:
+            by_key[key] = next(iter(fuller))
     by_surname: dict[str, list[str]] = {}
     for full in sorted(people, key=lambda p: -len(p.split())):  # full names first
         by_surname.setdefault(_last_token(full), []).append(full)
@@ -254,7 +285,7 @@ def person_mentions(
     found: list[Mention] = []
     last_full: dict[str, str] = {}
     for begin, end, written, name in raw:
-        person = by_key.get(_name_key(name))
+        person = by_key.get(name_key(name))
         if person is None and " " not in name:
             folded = name.casefold()
             candidates = by_surname.get(folded, []) or by_given.get(folded, [])
@@ -360,6 +391,12 @@ def extract_entities(parsed: Doc, *, dateline_place: str | None) -> dict[str, An
     people_found = person_mentions(parsed, names, start=story_start, text=text)
     person_counts = Counter(m.name for m in people_found)
     people = sorted(person_counts, key=lambda n: -person_counts[n])  # stable: first seen first
+    written_as: dict[str, dict[str, None]] = {}  # ordered sets
+    for m in people_found:
+        form = normalise_person(m.written) or clean_text(m.written)
+        forms = written_as.setdefault(m.name, {})
+        if len(forms) < MAX_MENTIONED_AS:
+            forms[form] = None
 
     # A bare surname the model labelled ORG/GPE is a person, not an organisation or a place.
     person_spans = {(m.start, m.end) for m in people_found}
@@ -374,7 +411,10 @@ def extract_entities(parsed: Doc, *, dateline_place: str | None) -> dict[str, An
         "places": places,
         "unresolved_places": unresolved,
         "entity_mentions": {
-            "people": [{"name": n, "mentions": person_counts[n]} for n in people],
+            "people": [
+                {"name": n, "mentions": person_counts[n], "mentioned_as": list(written_as[n])}
+                for n in people
+            ],
             "organisations": [{"name": n, "mentions": org_counts[n]} for n in org_names],
         },
     }
