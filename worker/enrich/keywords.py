@@ -110,15 +110,24 @@ def _extractor(language: str) -> yake.KeywordExtractor:
     )
 
 
-def _dedupe(phrases: list[str]) -> list[str]:
-    """Case-insensitively unique, and no phrase kept whose words all stand inside a longer kept
-    phrase ("Media Development" goes when "Media Development Agency" is there)."""
+def _dedupe(phrases: list[str], places: frozenset[str] = frozenset()) -> list[str]:
+    """Unique by case and by a plural ("security feature", "security features"), and no phrase
+    kept whose words all stand inside a longer kept phrase ("coloring book" goes when "adult
+    coloring book" is there); a place the article names (``places``, casefolded) always stays
+    ("Azerbaijan" beside "Azerbaijan Media Development Agency")."""
     kept: list[str] = []
+    keys: set[tuple[str, ...]] = set()
     for phrase in sorted(dict.fromkeys(phrases), key=lambda p: -len(p.split())):
         words = phrase.casefold().split()
-        if any(_contains(other.casefold().split(), words) for other in kept):
+        key = (*words[:-1], _stem(words[-1]))
+        if key in keys:
+            continue
+        if phrase.casefold() not in places and any(
+            _contains(other.casefold().split(), words) for other in kept
+        ):
             continue
         kept.append(phrase)
+        keys.add(key)
     order = {phrase: index for index, phrase in enumerate(phrases)}
     return sorted(kept, key=order.__getitem__)
 
@@ -465,4 +474,10 @@ def extract_keywords(
     checker = _Checker(doc, body_start, title_case, names, parsed.text.casefold(), stems)
     found = (checker.keyphrase(phrase) for phrase in proposals)
     kept = (phrase for phrase in found if phrase and len(phrase.split()) <= MAX_WORDS)
-    return _dedupe(_unique(kept))[:MAX_KEYWORDS]
+    people = [name.words for name in names.values() if name.label == "PERSON"]
+    places = frozenset(
+        name.text.casefold()
+        for name in names.values()
+        if name.label in {"GPE", "LOC"} and not any(_contains(p, name.words) for p in people)
+    )
+    return _dedupe(_unique(kept), places)[:MAX_KEYWORDS]
