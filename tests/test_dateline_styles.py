@@ -82,6 +82,8 @@ STYLES = [
     ("BEIJING, Dec. 1 (Xinhua) -- China's", "Beijing", "China", "Dec. 1", "Xinhua"),
     ("MOSCOW, December 1. /TASS/. The Kremlin", "Moscow", "Russia", "December 1", "TASS"),
     ("MOSCOW, March 3 /ITAR-TASS/. Russia", "Moscow", "Russia", "March 3", "ITAR-TASS"),
+    ("BONN /Germany/, February 16. /TASS/. Russian", "Bonn", "Germany", "February 16", "TASS"),
+    ("KUMERTAU (Bashkiria), March 30. /TASS/. The", "Kumertau", "Russia", "March 30", "TASS"),
     ("New Delhi, Jan 5 (PTI) The government", "New Delhi", "India", "Jan 5", "PTI"),
     ("MADRID, 3 Mar (EFE).- El Gobierno", "Madrid", "Spain", "3 Mar", "EFE"),
     ("MOSCOW. Dec 1 (Interfax) - Russia", "Moscow", "Russia", "Dec 1", "Interfax"),
@@ -173,6 +175,8 @@ def test_dateline_styles(
         "On Tuesday, March 3, the council voted",
         "In March 2020 - the",
         "COVID-19: cases rise",
+        "Sunday, 9 January-2011 was the day",
+        "DW: Donald Trump has handed over",
     ],
 )
 def test_not_datelines(opening: str) -> None:

@@ -66,7 +66,7 @@ _DATE_TEXT = (
 # One word of a place or region: "NEW", "St.", "N'DJAMENA", "Port-au-Prince", "N.J.", but not
 # a month-day ("Feb 26") or a weekday, which start the date instead.
 _WORD = (
-    rf"(?!{_MONTH}\s*\d)(?!{_WEEKDAY},?\s+{_MONTH})"
+    rf"(?!{_MONTH}\s*\d)(?!{_WEEKDAY}[\s,])"
     rf"[{_UPPER}][{_LETTER}'’.]*(?:-[{_LETTER}'’.]+)*"
 )
 _CONNECTOR = (
@@ -77,7 +77,8 @@ _NAME = rf"{_WORD}(?:[ \t]+(?:{_CONNECTOR}[ \t]+)?{_WORD}){{0,4}}"
 _PLACE = re.compile(
     # An editor's tag before the dateline: "[CORRECTED 21:48 GMT] WASHINGTON 1997-04-13".
     r"\s*(?:\[[^\[\]\n]{1,60}\]\s*)?"
-    rf"(?P<place>{_NAME})(?P<more>(?:\s*/\s*{_NAME}){{0,3}})"
+    # "NEW YORK/LONDON" (not TASS's region between slashes: "BADEN-BADEN /Germany/").
+    rf"(?P<place>{_NAME})(?P<more>(?:/{_NAME}(?![{_LETTER}'’.\-]|\s*/)){{0,3}})"
 )
 # Papers in Indian scripts open with the place and a colon: "বীরভূম: লোকসভা ...", "नई दिल्ली: ".
 # The gazetteer holds Latin-script names only: the place is kept as written, its country unknown.
@@ -97,7 +98,8 @@ _BRACKET = re.compile(
 # Wire credits written between slashes: "February 7. /TASS/." or "2017 /PRNewswire/.-"
 _WIRE = re.compile(r"\s*[.,]?\s*/\s*(?P<wire>[A-Za-z][A-Za-z0-9 .&,-]{0,40}?)\s*/")
 _REGION = re.compile(rf"\s*,\s*(?P<region>{_NAME})")
-_SEPARATOR = re.compile(r"[ \t]*(?P<separator>\.-|-{2,}|[-–—_:]|\.(?!\w\.)|/)")
+# '"' is a dash that lost its encoding ("PEORIA, Ill. \" Nikita"), after a region or a date only.
+_SEPARATOR = re.compile(r"[ \t]*(?P<separator>\.-|-{2,}|[-–—_:]|\.(?!\w\.)|/|\"(?=\s))")
 # After a date or an agency, the dateline may stand on its own line ("LONDON 1996-08-30\n", or
 # the whole text as RCV1 keeps it apart), or
 # end with no mark before a capital ("New Delhi, Jan 5 (PTI) The").
@@ -344,7 +346,11 @@ def _display(place: str) -> str:
     "Rio de Janeiro", "PORT-AU-PRINCE" -> "Port-au-Prince", "N'DJAMENA" -> "N'Djamena", "ST.
     JOHN'S" -> "St. John's"."""
     if not _is_caps(place):
-        return place
+        # "St PETERSBURG": only its words in capitals are recased.
+        words = place.split(" ")
+        if not any(len(word) > 2 and _is_caps(word) for word in words):
+            return place
+        return " ".join(_display(w) if len(w) > 2 and _is_caps(w) else w for w in words)
     out: list[str] = []
     for part in re.split(r"([\s\-'’]+)", place.lower()):
         if not part or not part[0].isalpha():
@@ -378,21 +384,24 @@ def _read_parts(text: str, position: int) -> _Parts | None:
     """The optional parts after the place, in any order, up to the separator; None when the
     opening does not end as a dateline does."""
     parts = _Parts(regions=[])
+    credits: list[str] = []
     for _ in range(8):  # place, region(s), date, agency, wire credit: a handful of parts
         if parts.date_text is None and (
             match := _DASHED_DATE.match(text, position) or _DATE.match(text, position)
         ):
             parts.date_text = match["date"]
-        elif match := _BRACKET.match(text, position):
-            bracket = (match["bracket"] or match["dashed"]).strip()
-            if not parts.regions and parts.date_text is None and _resolve_region(bracket):
-                parts.regions.append(bracket)  # "BANGALORE (India)"
-            elif parts.agency is None:
-                parts.agency = bracket
+        elif match := _BRACKET.match(text, position) or _WIRE.match(text, position):
+            # "BANGALORE (India)", TASS's "BADEN-BADEN /Germany/": a region; "(Reuters)",
+            # "/TASS/": the agency; "CARRIER (Severomorsk), February 9. /TASS/.": a detail.
+            groups = match.groupdict()
+            named = groups.get("bracket") or groups.get("dashed") or groups.get("wire") or ""
+            named = named.strip()
+            if not parts.regions and parts.date_text is None and _resolve_region(named):
+                parts.regions.append(named)
+            elif len(credits) < 2:
+                credits.append(named)
             else:
                 return None
-        elif parts.agency is None and (match := _WIRE.match(text, position)):
-            parts.agency = match["wire"].strip()
         elif (
             len(parts.regions) < 2
             and parts.date_text is None
@@ -402,8 +411,14 @@ def _read_parts(text: str, position: int) -> _Parts | None:
         else:
             break
         position = match.end()
+    known = [credit for credit in credits if _is_agency(credit)]
+    parts.agency = known[0] if known else (credits[0] if credits else None)
     separator = _SEPARATOR.match(text, position)
-    if separator is not None and (separator["separator"] != "/" or parts.agency):
+    if separator is not None and (
+        separator["separator"] not in ("/", '"')
+        or parts.agency
+        or (separator["separator"] == '"' and (parts.regions or parts.date_text))
+    ):
         parts.separator, parts.end = separator["separator"], separator.end()
         return parts
     if parts.date_text or parts.agency:
