@@ -435,11 +435,19 @@ def article_page(article_id: str) -> tuple[str, int]:
         article = _fetch_article(article_id)
     except ApiError as error:
         return render_template("error.html", error=error), error.status
-    paragraphs = [part.strip() for part in article.get("body", "").split("\n") if part.strip()]
+    paragraphs = body_paragraphs(article.get("body") or "")
     related = _fetch_related(article)
     return render_template(
         "article.html", article=article, paragraphs=paragraphs, related=related
     ), 200
+
+
+def body_paragraphs(body: str) -> list[str]:
+    """The paragraphs of a stored body: each non-blank line, indentation dropped. A body posted
+    hard-wrapped is stored reflowed (``body_reflowed``), one paragraph a line, its paragraphs
+    kept apart by the blank lines or indented first lines it came with; an older body was
+    posted one paragraph a line, with or without blank lines between, and reads as before."""
+    return [part.strip() for part in body.split("\n") if part.strip()]
 
 
 def _fetch_entity(kind: str, name: str, size: int = ENTITY_STORIES) -> dict[str, Any]:
