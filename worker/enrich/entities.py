@@ -539,22 +539,40 @@ class _Evidence:
     indices: list[int] = field(default_factory=list)
 
 
-def _previous_word(entity: Span) -> str:
+def _previous_word(entity: Span, sentence_starts: set[int]) -> str:
     """The word before the entity in its sentence, case-folded, without a final dot ("Mr."
     → "mr"); "" at the start of a sentence."""
-    if entity.start <= entity.sent.start:
+    if entity.start == 0 or entity.start in sentence_starts:
         return ""
     return entity.doc[entity.start - 1].text.casefold().rstrip(".")
 
 
-def _starts_sentence(entity: Span, story_start: int, text: str) -> bool:
-    """Does the entity start its sentence or line (only punctuation before it)?"""
-    sentence = entity.sent
-    before = entity.doc[sentence.start : entity.start]
-    if all(token.is_punct or token.is_space for token in before):
-        return True
-    line_start = text.rfind("\n", 0, entity.start_char) + 1
-    return not text[max(line_start, story_start) : entity.start_char].strip(" \t\"'“‘(-–—")
+# Tokens looked at before an entity to tell whether it starts a sentence or line: punctuation
+# ("- Diamond", '"Police'). A fixed few, so that the check is constant per entity.
+_LOOKBACK = 4
+
+
+def _starts_sentence(entity: Span, sentence_starts: set[int], story_start: int) -> bool:
+    """Does the entity start its sentence, its line or the story (only punctuation before)?"""
+    doc = entity.doc
+    index = entity.start - 1
+    for _ in range(_LOOKBACK):
+        if index < 0 or index + 1 in sentence_starts:
+            return True
+        token = doc[index]
+        if token.idx + len(token.text) <= story_start or (token.is_space and "\n" in token.text):
+            return True  # after the dateline ("NEW YORK, FEB 26 - Diamond") or a line break
+        if not (token.is_punct or token.is_space):
+            return False
+        index -= 1
+    return False
+
+
+def _sentence_starts(doc: Doc) -> set[int]:
+    try:
+        return {sentence.start for sentence in doc.sents}
+    except ValueError:  # no sentence boundaries: every token could be anywhere
+        return set()
 
 
 def _evidence_key(entity: Span) -> str | None:
@@ -567,6 +585,7 @@ def _collect_evidence(
 ) -> dict[str, _Evidence]:
     """Evidence for every name, from all its mentions; linear in the entities."""
     evidence: dict[str, _Evidence] = {}
+    sentence_starts = _sentence_starts(entities[0].doc) if entities else set()
     for index, entity in enumerate(entities):
         key = _evidence_key(entity)
         if key is None:
@@ -574,7 +593,7 @@ def _collect_evidence(
         found = evidence.setdefault(key, _Evidence())
         found.indices.append(index)
         first_word = entity[0].text.casefold().rstrip(".")
-        previous = _previous_word(entity)
+        previous = _previous_word(entity, sentence_starts)
         if first_word in _HONORIFICS or previous in _HONORIFICS:
             found.titled = True
         doc = entity.doc
@@ -589,7 +608,7 @@ def _collect_evidence(
             found.person_labels += 1
         if _in_place_list(index, entities, text):
             found.in_place_list = True
-        if not _starts_sentence(entity, story_start, text):
+        if not _starts_sentence(entity, sentence_starts, story_start):
             found.mid_sentence = True
     return evidence
 

@@ -67,6 +67,11 @@ return #KEYS
 """
 
 
+# An article's people looked up and counted, the most mentioned first (``people`` is in that
+# order): bounds a batch's keys however many names an article holds.
+MAX_NAMES_PER_ARTICLE = 50
+
+
 @dataclass(frozen=True)
 class Merge:
     """A name of one article as the full name known from others."""
@@ -196,7 +201,7 @@ def merge_names(
     (and from the batch), then count the batch's full names. Mutates ``docs``; returns the
     merges by article id. One pipelined read and one script call."""
     docs = list(docs)
-    people_of = {doc["id"]: list(doc.get("people") or []) for doc in docs}
+    people_of = {doc["id"]: list(doc.get("people") or [])[:MAX_NAMES_PER_ARTICLE] for doc in docs}
     wanted = sorted(
         {key for names in people_of.values() for name in names for key in lookup_keys(name, prefix)}
     )
@@ -225,7 +230,7 @@ def merge_names(
     keys: list[str] = []
     counted: list[str] = []
     for doc in docs:  # the full names as indexed, after the merges
-        for name in dict.fromkeys(doc.get("people") or []):
+        for name in list(dict.fromkeys(doc.get("people") or []))[:MAX_NAMES_PER_ARTICLE]:
             for key in count_keys(name, prefix):
                 keys.append(key)
                 counted.append(name)
