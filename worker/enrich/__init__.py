@@ -45,6 +45,7 @@ from worker.enrich.sentiment import SUPPORTED_LANGUAGES as SENTIMENT_LANGUAGES
 from worker.enrich.sentiment import score_tone
 from worker.enrich.suggest import add_suggestions
 from worker.enrich.summary import split_sentences, summarise
+from worker.enrich.summary import too_short as summary_too_short
 from worker.enrich.text import count_words, derive_title, reflow, split_headline
 
 log = logging.getLogger(__name__)
@@ -252,8 +253,16 @@ def find_keywords(doc: Mapping[str, Any]) -> Document:
 
 
 def summarise_article(doc: Mapping[str, Any]) -> Document:
-    summary = summarise(_story_sentences(doc), title=doc.get("title"), language=doc["language"])
-    return {"summary": " ".join(summary)} if summary else skipped("no sentence to summarise")
+    """Whole sentences, at most three and a third of the article's words (worker.enrich.summary);
+    none for an article too short to reduce, with the reason in ``enrichment.skipped``."""
+    sentences = _story_sentences(doc)
+    reason = summary_too_short(sentences)
+    if reason:
+        return skipped(reason)
+    summary = summarise(sentences, title=doc.get("title"), language=doc["language"])
+    if not summary:
+        return skipped("no sentence fits a third of the article")
+    return {"summary": " ".join(summary)}
 
 
 def score_sentiment(doc: Mapping[str, Any]) -> Document:
