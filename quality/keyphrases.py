@@ -47,9 +47,16 @@ _STEPS = (
 )
 
 
-def development_articles(n: int, seed: int = SEED) -> list[tuple[str, str, str]]:
-    """``n`` development articles as (id, title, text), drawn with ``seed``."""
-    articles = [a for a in news_articles() if a.title and len(a.text.split()) >= 40]
+def development_articles(
+    n: int, seed: int = SEED, max_words: int | None = None
+) -> list[tuple[str, str, str]]:
+    """``n`` development articles as (id, title, text), drawn with ``seed`` from those of at
+    least 40 words (and at most ``max_words``)."""
+    articles = [
+        a
+        for a in news_articles()
+        if a.title and 40 <= len(a.text.split()) <= (max_words or len(a.text.split()))
+    ]
     chosen = random.Random(seed).sample(articles, n)
     return [(a.article_id, a.title, a.text) for a in chosen]
 
@@ -88,9 +95,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=40)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--file", nargs="*", default=None)
+    parser.add_argument("--max-words", type=int, default=None, help="short stories only")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    articles = file_articles(args.file) if args.file else development_articles(args.n, args.seed)
+    articles = (
+        file_articles(args.file)
+        if args.file
+        else development_articles(args.n, args.seed, args.max_words)
+    )
     for row in read(articles):
         if args.json:
             print(json.dumps(row, ensure_ascii=False))

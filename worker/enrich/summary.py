@@ -1,5 +1,10 @@
 """An extractive summary: the two or three sentences that best cover the article.
 
+A summary is a real reduction of the article: whole sentences only (never cut), at most
+``MAX_SENTENCES`` of them, and at most ``MAX_SHARE`` (a third) of the article's words. An article
+of fewer than ``MIN_SENTENCES`` sentences or ``MIN_ARTICLE_WORDS`` words is too short to reduce
+and gets none (``too_short`` says why; the step records it in ``enrichment.skipped``).
+
 Written by hand: the summarisation libraries (sumy, gensim's removed summariser) need NLTK data
 downloaded at run time or are unmaintained. Scoring follows the classic frequency method
 (Luhn; Nenkova & Vanderwende 2005) with a lead bonus, since news puts the essentials first.
@@ -20,6 +25,10 @@ _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])[\"'”’»)]*\s+(?=[\"'“‘«(]?[A-
 _MIN_WORDS, _MAX_WORDS = 6, 60
 _LEAD_BONUS = (0.35, 0.15, 0.05)
 _MAX_OVERLAP = 0.5
+MAX_SENTENCES = 3
+MAX_SHARE = 1 / 3
+MIN_SENTENCES = 3
+MIN_ARTICLE_WORDS = 60
 
 
 @lru_cache(maxsize=32)
@@ -48,10 +57,25 @@ def _overlap(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b)
 
 
+def too_short(sentences: Sequence[str]) -> str | None:
+    """Why an article of these sentences gets no summary, or None when it can be reduced."""
+    words = sum(len(sentence.split()) for sentence in sentences)
+    if len(sentences) < MIN_SENTENCES or words < MIN_ARTICLE_WORDS:
+        return (
+            f"article too short to summarise ({len(sentences)} sentences, {words} words; "
+            f"a summary needs {MIN_SENTENCES} sentences and {MIN_ARTICLE_WORDS} words)"
+        )
+    return None
+
+
 def summarise(
-    sentences: Sequence[str], *, title: str | None, language: str, size: int = 3
+    sentences: Sequence[str], *, title: str | None, language: str, size: int = MAX_SENTENCES
 ) -> list[str]:
-    """Up to ``size`` sentences, in the article's order."""
+    """Up to ``size`` whole sentences, in the article's order, of at most ``MAX_SHARE`` of the
+    article's words together; none when the article is ``too_short``."""
+    if too_short(sentences):
+        return []
+    budget = int(MAX_SHARE * sum(len(sentence.split()) for sentence in sentences))
     stops = stop_words(language)
     tokenised = [_words(sentence, stops) for sentence in sentences]
     frequencies = Counter(word for words in tokenised for word in words)
@@ -71,9 +95,14 @@ def summarise(
         scored.append((score, index))
     word_sets = [set(words) for words in tokenised]
     chosen: list[int] = []
+    used = 0
     for _score, index in sorted(scored, reverse=True):
+        count = len(sentences[index].split())
+        if used + count > budget:
+            continue
         if all(_overlap(word_sets[index], word_sets[other]) < _MAX_OVERLAP for other in chosen):
             chosen.append(index)
+            used += count
         if len(chosen) == size:
             break
     return [sentences[index] for index in sorted(chosen)]
