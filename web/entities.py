@@ -16,7 +16,15 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from web.search import _LIST_SOURCE, FACETS, choose_interval, shape_hit
+from web.search import (
+    _LIST_SOURCE,
+    FACETS,
+    choose_interval,
+    place_filter,
+    place_label,
+    place_label_agg,
+    shape_hit,
+)
 
 # Kind (as in URLs) -> the search facet that filters on it.
 KINDS: dict[str, str] = {"person": "people", "organisation": "organisations", "place": "places"}
@@ -170,7 +178,21 @@ def build_profile_body(kind: str, names: Sequence[str], size: int = STORIES) -> 
     come back, so the buckets are bounded by the number of stories, not by the span.
     """
     facet = KINDS[kind]
-    entity_filter = {"terms": {FACETS[facet]: list(names)}}
+    if kind == "place":
+        # A place page is one GeoNames id; a name (an older link) also matches what an
+        # article wrote ("Kiev" finds Kyiv), and the page lists the places it points to.
+        ids = [n for n in names if n.isdigit()]
+        by_name = [n for n in names if not n.isdigit()]
+        entity_filter = place_filter(ids) if ids else place_filter(by_name)
+        if by_name and not ids:
+            entity_filter = {
+                "bool": {
+                    "should": [entity_filter, {"terms": {"places.mentioned_as": by_name}}],
+                    "minimum_should_match": 1,
+                }
+            }
+    else:
+        entity_filter = {"terms": {FACETS[facet]: list(names)}}
     aggs: dict[str, Any] = {
         "days": {
             "date_histogram": {
@@ -186,6 +208,8 @@ def build_profile_body(kind: str, names: Sequence[str], size: int = STORIES) -> 
         if other == facet:
             terms["exclude"] = list(names)
         aggs[f"with_{other}"] = {"terms": terms}
+        if other == "places":  # ids, each with its name
+            aggs[f"with_{other}"]["aggs"] = {"label": place_label_agg()}
     if kind == "person":
         by_speaker = {"terms": {"quotes.speaker": list(names)}}
         aggs["quote_count"] = {
@@ -302,15 +326,24 @@ def shape_quotes(hits: Iterable[Mapping[str, Any]], names: Sequence[str]) -> lis
     return quotes[:MAX_QUOTES]
 
 
+def _is_place(place: Mapping[str, Any], name: str) -> bool:
+    """Is this stored place the one of the page: its GeoNames id, or a name it has or was
+    written as in the article."""
+    if name.isdigit():
+        return str(place.get("geonameid")) == name
+    return place.get("name") == name or name in (place.get("mentioned_as") or ())
+
+
 def shape_locations(hits: Iterable[Mapping[str, Any]], name: str) -> list[dict[str, Any]]:
     """Where a place name points in these stories: one entry per gazetteer place (a name can
     be two places: Springfield, Illinois and Springfield, Missouri), the most stories first.
     Places are not nested in the index, so this reads the stories' sources, not an
-    aggregation: it covers the stories listed."""
+    aggregation: it covers the stories listed. ``name`` may be a GeoNames id: then it is one
+    place, named as its newest story names it (hits come newest first)."""
     found: dict[tuple[Any, ...], dict[str, Any]] = {}
     for hit in hits:
         for place in hit.get("_source", {}).get("places") or []:
-            if place.get("name") != name:
+            if not _is_place(place, name):
                 continue
             location = place.get("location") or {}
             key = (place.get("geonameid"), location.get("lat"), location.get("lon"))
@@ -318,6 +351,7 @@ def shape_locations(hits: Iterable[Mapping[str, Any]], name: str) -> list[dict[s
                 key,
                 {
                     "geonameid": place.get("geonameid"),
+                    "name": place.get("name"),
                     "kind": place.get("kind"),
                     "country": place.get("country"),
                     "country_code": place.get("country_code"),
@@ -334,7 +368,15 @@ def shape_locations(hits: Iterable[Mapping[str, Any]], name: str) -> list[dict[s
 
 
 def _counts(aggregation: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [{"name": b["key"], "count": b["doc_count"]} for b in aggregation.get("buckets", [])]
+    counts = []
+    for bucket in aggregation.get("buckets", []):
+        if "label" in bucket:  # a place: its id, with its name
+            key = str(bucket["key"])
+            item = {"name": place_label(bucket) or key, "geonameid": key}
+        else:
+            item = {"name": bucket["key"]}
+        counts.append({**item, "count": bucket["doc_count"]})
+    return counts
 
 
 def shape_profile(
@@ -378,6 +420,16 @@ def shape_profile(
         }
     if kind == "place":
         profile["locations"] = shape_locations(hits, name)
+        # The place itself is no companion of its own (a name page cannot exclude its ids
+        # in the request: they are known only from the stories).
+        own = {str(where["geonameid"]) for where in profile["locations"]}
+        profile["cooccurring"]["places"] = [
+            other for other in profile["cooccurring"]["places"] if other.get("geonameid") not in own
+        ]
+        if name.isdigit():
+            profile["geonameid"] = name
+            labels = [loc["name"] for loc in profile["locations"] if loc.get("name")]
+            profile["name"] = labels[0] if labels else name
     return profile
 
 

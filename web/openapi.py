@@ -671,6 +671,11 @@ def openapi_document(export_max_rows: int = _DEFAULT_EXPORT_MAX_ROWS) -> dict[st
                                     "type": "object",
                                     "properties": {
                                         "value": {"type": "string"},
+                                        "label": {
+                                            "type": "string",
+                                            "description": "places: the name of the place "
+                                            "whose GeoNames id is the value",
+                                        },
                                         "count": {"type": ["integer", "null"]},
                                         "selected": {"type": "boolean"},
                                     },

@@ -48,10 +48,52 @@ FACETS: dict[str, str] = {
     "language": "language",
     "people": "people",
     "organisations": "organisations",
-    "places": "places.name",
+    # A place is its GeoNames id: "Kiev" and "Kyiv" are one entry, two Springfields are two.
+    # Its label is the name the newest article gives that id (PLACE_LABEL); a value that is
+    # not an id (a link from before ids) filters on the name (PLACE_NAME_FIELD).
+    "places": "places.geonameid",
     "keywords": "keywords",
     "country": "dateline.country",
 }
+PLACE_NAME_FIELD = "places.name"
+
+
+def place_label_agg(size: int = 1) -> dict[str, Any]:
+    """A sub-aggregation of a bucket of place ids: the newest article's places, from which
+    ``place_label`` picks that id's name. One small _source per bucket."""
+    return {
+        "top_hits": {
+            "size": size,
+            "sort": [{"published_at": {"order": "desc", "missing": "_last"}}],
+            "_source": {"includes": ["places.geonameid", "places.name"]},
+        }
+    }
+
+
+def place_label(bucket: Mapping[str, Any], key: str | None = None) -> str | None:
+    """The name of place ``key`` (the bucket's key by default) in the bucket's label hit."""
+    key = str(bucket.get("key")) if key is None else key
+    for hit in bucket.get("label", {}).get("hits", {}).get("hits", []):
+        for place in hit.get("_source", {}).get("places") or []:
+            if isinstance(place, Mapping) and str(place.get("geonameid")) == key:
+                name = place.get("name")
+                if isinstance(name, str) and name:
+                    return name
+    return None
+
+
+def place_filter(values: Sequence[str]) -> dict[str, Any]:
+    """Articles naming any of these places: GeoNames ids, or names (links made before the
+    facet was by id, and pages of a name)."""
+    ids = [value for value in values if value.isdigit()]
+    names = [value for value in values if not value.isdigit()]
+    clauses = [{"terms": {FACETS["places"]: ids}}] if ids else []
+    clauses += [{"terms": {PLACE_NAME_FIELD: names}}] if names else []
+    if len(clauses) == 1:
+        return clauses[0]
+    return {"bool": {"should": clauses, "minimum_should_match": 1}}
+
+
 FACET_SIZE = 10
 SORTS = ("relevance", "newest", "oldest")
 # hybrid: BM25 and kNN rankings fused by reciprocal rank fusion (ours: Elasticsearch's RRF
@@ -181,7 +223,7 @@ def _date_filter(request: SearchRequest) -> list[dict[str, Any]]:
 
 def _facet_filters(request: SearchRequest, leave_out: str | None = None) -> list[dict[str, Any]]:
     return [
-        {"terms": {FACETS[name]: list(values)}}
+        place_filter(values) if name == "places" else {"terms": {FACETS[name]: list(values)}}
         for name, values in request.filters.items()
         if values and name != leave_out
     ]
@@ -328,6 +370,14 @@ def build_facets_body(request: SearchRequest, interval: str = "month") -> dict[s
         }
         for name, field_name in FACETS.items()
     }
+    aggs["places"]["aggs"]["values"]["aggs"] = {"label": place_label_agg()}
+    # The labels of selected places, counted or not (a selection may fall out of the top).
+    selected = [v for v in request.filters.get("places", ()) if v.isdigit()]
+    if selected:
+        aggs["places"]["aggs"]["selected"] = {
+            "terms": {"field": FACETS["places"], "include": selected, "size": len(selected)},
+            "aggs": {"label": place_label_agg()},
+        }
     aggs["timeline"] = {
         "filter": {"bool": {"filter": _facet_filters(request)}},
         "aggs": {
@@ -364,6 +414,15 @@ def _shape_facets(
         # A selected value stays visible even when it falls out of the top counts.
         shown = {v["value"] for v in values}
         values += [{"value": value, "count": None, "selected": True} for value in selected - shown]
+        if name == "places":
+            labels = {
+                str(b["key"]): place_label(b)
+                for key in ("values", "selected")
+                for b in aggregations.get(name, {}).get(key, {}).get("buckets", [])
+            }
+            for value in values:
+                # An id names its place; a name (an older link) is its own label.
+                value["label"] = labels.get(value["value"]) or value["value"]
         facets[name] = values
     return facets
 

@@ -473,11 +473,18 @@ def _fetch_entity(kind: str, name: str, size: int = ENTITY_STORIES) -> dict[str,
 
 
 @ui.get("/entities/<kind>/<path:name>")
-def entity_page(kind: str, name: str) -> tuple[str, int]:
+def entity_page(kind: str, name: str) -> tuple[str, int] | Response:
     try:
         profile = _fetch_entity(kind, name)
     except ApiError as error:
         return render_template("error.html", error=error), error.status
+    place_ids = {str(loc["geonameid"]) for loc in profile.get("locations", [])}
+    place_ids.discard("None")
+    if kind == "place" and not name.isdigit() and len(place_ids) == 1:
+        # A place's page is its GeoNames id; a name ("Kiev", an older link) that points to
+        # one place leads there. A name of two places (Springfield) lists both.
+        (place_id,) = place_ids
+        return make_response(redirect(url_for("ui.entity_page", kind=kind, name=place_id), 301))
     return render_template("entity.html", profile=profile), 200
 
 
