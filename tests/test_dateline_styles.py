@@ -25,6 +25,7 @@ STYLES = [
         None,
     ),
     ("CRANFORD, N.J., Feb 26 - Ohio Mattress", "Cranford", "United States", "Feb 26", None),
+    ("HOUSTON, Feb 26\n- Marathon Petroleum", "Houston", "United States", "Feb 26", None),
     ("CORNING, N.Y., March 2 - Corning Glass", "Corning", "United States", "March 2", None),
     ("TAHLEQUAH, OKLA., March 2 - x", "Tahlequah", "United States", "March 2", None),
     ("GARDEN CITY, N.Y., March 2 - x", "Garden City", "United States", "March 2", None),

@@ -99,7 +99,9 @@ _BRACKET = re.compile(
 _WIRE = re.compile(r"\s*[.,]?\s*/\s*(?P<wire>[A-Za-z][A-Za-z0-9 .&,-]{0,40}?)\s*/")
 _REGION = re.compile(rf"\s*,\s*(?P<region>{_NAME})")
 # '"' is a dash that lost its encoding ("PEORIA, Ill. \" Nikita"), after a region or a date only.
-_SEPARATOR = re.compile(r"[ \t]*(?P<separator>\.-|-{2,}|[-–—_:]|\.(?!\w\.)|/|\"(?=\s))")
+_SEPARATOR = re.compile(
+    r"[ \t]*(?:\r?\n[ \t]*)?(?P<separator>\.-|-{2,}|[-–—_:]|\.(?!\w\.)|/|\"(?=\s))"
+)
 # After a date or an agency, the dateline may stand on its own line ("LONDON 1996-08-30\n", or
 # the whole text as RCV1 keeps it apart), or
 # end with no mark before a capital ("New Delhi, Jan 5 (PTI) The").
