@@ -37,7 +37,7 @@ import bisect
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -185,11 +185,13 @@ def _last_token(name: str) -> str:
     return name_key(name)[-1]
 
 
-def _prefix_forms(names: Iterable[str]) -> dict[str, str]:
-    """Names of two words or more that begin exactly one longer name of ``names``, word for
-    word (hyphens as spaces): "Abdel Aziz" → "Abdel-Aziz al-Rantissi". Linear in the words."""
+def _prefix_forms(counts: Mapping[str, int]) -> dict[str, str]:
+    """Names of two words or more that begin exactly one longer name of ``counts`` (name →
+    mentions), word for word (hyphens as spaces), mentioned at least as often: "Abdel Aziz" →
+    "Abdel-Aziz al-Rantissi", but not "Donald Trump" (twice) → "Donald Trump Europe" (once, the
+    model's cut). Linear in the words."""
     longer: dict[tuple[str, ...], set[str]] = {}
-    keys = {name: name_key(name) for name in names}
+    keys = {name: name_key(name) for name in counts}
     for name, key in keys.items():
         for end in range(2, len(key)):
             longer.setdefault(key[:end], set()).add(name)
@@ -197,7 +199,11 @@ def _prefix_forms(names: Iterable[str]) -> dict[str, str]:
     for name, key in keys.items():
         candidates = longer.get(key, set()) if len(key) >= 2 else set()
         if len({keys[c] for c in candidates}) == 1:
-            found[name] = next(iter(candidates))
+            fuller = next(iter(candidates))
+            rest = " ".join(fuller.split()[len(name.split()) :])
+            rest_place = resolve_place(rest) if rest else None
+            if counts[fuller] >= counts[name] and (rest_place is None or rest_place.kind == "city"):
+                found[name] = fuller  # not "Donald Trump" → "Donald Trump Europe" (a cut)
     return found
 
 
@@ -213,7 +219,7 @@ def canonical_people(mentions: Sequence[Mention]) -> dict[str, str]:
     for names in by_key.values():
         best = max(names, key=lambda n: (counts[n], -len(n)))
         canonical.update(dict.fromkeys(names, best))
-    prefixes = _prefix_forms(set(canonical.values()))
+    prefixes = _prefix_forms(Counter(canonical[m.name] for m in mentions))
     canonical = {name: prefixes.get(full, full) for name, full in canonical.items()}
     full_counts = Counter(canonical[m.name] for m in mentions if " " in canonical[m.name])
     by_given = _by_given_name(full_counts)
@@ -630,7 +636,13 @@ def _check_type(
     in_full_name = one_word and name.casefold() in name_tokens  # "Michael Jordan" → "Jordan"
     is_acronym = name.replace(".", "").isupper()  # "UN" is no city "Un"; "EU" no word "eu"
     place = gazetteer_place(place_name, person=kind == "person")
-    if place is not None and is_acronym and place.kind == "city":
+    # "UN" is no city Un; "Delta", "Corona", "in Time" are no cities.
+    if (
+        place is not None
+        and place.kind == "city"
+        and one_word
+        and (is_acronym or (kind == "organisation" and is_english_word(name)))
+    ):
         place = None
     if place is not None and not in_full_name:
         if place.kind != "city":
