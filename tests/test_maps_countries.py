@@ -79,18 +79,21 @@ def _rings(d: str) -> Iterator[NDArray[np.int64]]:
         yield np.vstack([start, start + np.cumsum(steps, axis=0)])
 
 
+@functools.lru_cache(maxsize=64)
+def _edges(d: str) -> NDArray[np.float64]:
+    """Every edge of every ring of the path, closing edges included: (n, 4) x0 y0 x1 y1."""
+    parts = [np.column_stack((ring, np.roll(ring, -1, axis=0))).astype(float) for ring in _rings(d)]
+    return np.concatenate(parts) if parts else np.empty((0, 4))
+
+
 def _filled(d: str, x: float, y: float) -> bool:
     """Is (x, y) filled by this path under the even-odd rule? Count the crossings of a ray
-    to the right with every edge of every ring (closing edges included)."""
-    crossings = 0
-    for ring in _rings(d):
-        x0, y0 = ring[:, 0].astype(float), ring[:, 1].astype(float)
-        x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
-        spans = (y0 > y) != (y1 > y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            at = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
-        crossings += int(np.count_nonzero(spans & (x < at)))
-    return crossings % 2 == 1
+    to the right with every edge of every ring."""
+    x0, y0, x1, y1 = _edges(d).T
+    spans = (y0 > y) != (y1 > y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        at = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
+    return int(np.count_nonzero(spans & (x < at))) % 2 == 1
 
 
 def _distance(d: str, x: float, y: float) -> float:
@@ -217,3 +220,24 @@ def test_a_microstate_named_is_a_dot_where_it_is() -> None:
     x, y = view.project(lon, lat)
     cx, cy, r = map(int, dots[0])
     assert np.hypot(cx - x * UNITS_PER_PX, cy - y * UNITS_PER_PX) <= r
+
+
+def test_the_world_view_draws_every_country_big_enough_to_see() -> None:
+    """The coarsest level of detail: every country highlighted at once, then none."""
+    probes = _probes()
+    corners = (MapPoint("a", "a", -60, -180), MapPoint("b", "b", 80, 180))
+    for highlight in (True, False):
+        countries = {p.code: p.name for p in probes if p.code} if highlight else {}
+        data = ArticleMap(points=corners, countries=countries, named={})
+        view = map_view(data)
+        assert view is not None
+        paths = re.findall(r'<path class="[^"]*" d="([^"]*)"', str(render_map(data)))
+        sea = []
+        for probe in probes:
+            x, y = view.project(probe.lon, probe.lat)
+            depth_px = probe.depth_deg * view.px_per_deg * min(1.0, view.x_stretch)
+            if depth_px < FILLED_PX:
+                continue
+            if not any(_filled(d, x * UNITS_PER_PX, y * UNITS_PER_PX) for d in paths):
+                sea.append(probe.name)
+        assert not sea, (highlight, sea)
