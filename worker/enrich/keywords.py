@@ -28,6 +28,7 @@ need only the tagger, run on the lead alone (about a twentieth of the cost of th
 from __future__ import annotations
 
 import re
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -224,7 +225,7 @@ def _names(parsed: Doc) -> dict[tuple[str, ...], _Name]:
     named also with a title ("President Park Geun-hye", when "Park Geun-hye" is named too) reads
     as the name alone; a one-word "name" that the article also writes in lower case ("State",
     "Company", "Body") is no name."""
-    text = parsed.text
+    lower_case = {token.text for token in parsed if token.is_lower}
     names: dict[tuple[str, ...], _Name] = {}
     for entity in parsed.ents:
         if entity.label_ in _NOT_TOPICS:
@@ -235,14 +236,17 @@ def _names(parsed: Doc) -> dict[tuple[str, ...], _Name]:
             continue
         if any(_lower_word(token) and token.lower_ not in _NAME_LINKS for token in trimmed[1:]):
             continue  # "Republic in 2017": a run of text, not a name
-        if len(words) == 1 and re.search(rf"\b{re.escape(words[0])}\b", text):
+        if len(words) == 1 and words[0] in lower_case:
             continue
         names[words] = _Name(words, trimmed.text, entity.label_)
     people = [name for name in names.values() if name.label == "PERSON" and len(name.words) > 1]
+    by_last_word: dict[str, list[_Name]] = defaultdict(list)
+    for name in people:
+        by_last_word[name.words[-1]].append(name)
     for name in people:
         tails = [
             other
-            for other in people
+            for other in by_last_word[name.words[-1]]
             if len(other.words) < len(name.words) and name.words[-len(other.words) :] == other.words
         ]
         if tails:
@@ -282,7 +286,9 @@ def _lead_doc(
     head = get_nlp().make_doc(title)
     marked: list[Span] = []
     taken: set[int] = set()
-    for words, name in sorted(names.items(), key=lambda item: -len(item[0])):
+    head_words = {token.lower_ for token in head}
+    in_head = [item for item in names.items() if item[0][0] in head_words]
+    for words, name in sorted(in_head, key=lambda item: -len(item[0])):
         for span in _occurrences(words, head):
             if taken.isdisjoint(range(span.start, span.end)):
                 marked.append(Span(head, span.start, span.end, label=name.label))
@@ -362,6 +368,7 @@ class _Checker:
     title_case: bool
     names: dict[tuple[str, ...], _Name]
     article: str  # the whole text, casefolded
+    counts: Counter[str]  # its words, casefolded
     headline_stems: frozenset[str]
 
     def keyphrase(self, phrase: str) -> str | None:
@@ -452,7 +459,7 @@ class _Checker:
         back to it (without a headline: three times)."""
         if token.tag_ in {"NNP", "NNPS"}:
             return False  # a capitalised word no name holds: "President", "Administration"
-        count = len(re.findall(rf"\b{re.escape(token.lower_)}\b", self.article))
+        count = self.counts[token.lower_]
         if not self.headline_stems:
             return count >= _LONE_WORD_MIN_COUNT
         return _stem(token.lower_) in self.headline_stems and count >= 2
@@ -471,7 +478,8 @@ def extract_keywords(
     doc, body_start = _lead_doc(title, parsed, start, names)
     stems = frozenset(_stem(word) for word in re.findall(r"\w+", (title or "").casefold()))
     title_case = bool(title) and _title_case(title or "")
-    checker = _Checker(doc, body_start, title_case, names, parsed.text.casefold(), stems)
+    counts = Counter(token.lower_ for token in parsed)
+    checker = _Checker(doc, body_start, title_case, names, parsed.text.casefold(), counts, stems)
     found = (checker.keyphrase(phrase) for phrase in proposals)
     kept = (phrase for phrase in found if phrase and len(phrase.split()) <= MAX_WORDS)
     people = [name.words for name in names.values() if name.label == "PERSON"]
