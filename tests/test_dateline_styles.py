@@ -48,6 +48,14 @@ STYLES = [
     # The place as written, when the gazetteer knows it by another name.
     ("KUWAIT, March 1 - Kuwait's Oil Minister", "Kuwait", "Kuwait", "March 1", None),
     ("CALCUTTA, India 1997-03-16", "Calcutta", "India", "1997-03-16", None),
+    # Other languages: day-first months of Spanish, French, German, Russian.
+    ("Madrid, 3 jun (EFE).- El Gobierno", "Madrid", "Spain", "3 jun", "EFE"),
+    ("BERLIN, 18. Juni (dpa) - Die", "Berlin", "Germany", "18. Juni", "dpa"),
+    ("МОСКВА, 18 июня. /ТАСС/. Президент", "Москва", None, "18 июня.", "ТАСС"),
+    # Chinese, Japanese, Korean agencies; the place as written.
+    ("新华社北京6月18日电（记者张三）中国", "北京", None, "6月18日", "新华社"),
+    ("【ワシントン＝共同】トランプ", "ワシントン", None, None, "共同"),
+    ("(서울=연합뉴스) 김철수 기자 =", "서울", None, None, "연합뉴스"),
     # Papers in Indian scripts: the place and a colon (the gazetteer has no such names).
     ("বীরভূম: লোকসভা নির্বাচনে", "বীরভূম", None, None, None),
     # Reuters today.
@@ -220,6 +228,8 @@ def test_dateline_day_uses_a_written_year_and_infers_a_missing_one() -> None:
     assert resolve_day("Dec 2", reference=RECEIVED) == date(2026, 12, 2)
     assert resolve_day("Dec 3", reference=RECEIVED) == date(2025, 12, 3)
     assert resolve_day("Feb 29", reference=RECEIVED) == date(2024, 2, 29)
+    assert resolve_day("18 июня.", reference=RECEIVED) == date(2026, 6, 18)
+    assert resolve_day("6月18日", reference=RECEIVED) == date(2026, 6, 18)
 
 
 def _doc(body: str, **fields: object) -> dict[str, object]:

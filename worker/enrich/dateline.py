@@ -47,20 +47,31 @@ _DATE_PREFIX = re.compile(
 # arbitrarily far.
 MAX_DATELINE_CHARS = 1_000
 
-_UPPER = "A-ZÀ-ÖØ-ÞĀ-Ž"
-_LETTER = "A-Za-zÀ-ÖØ-öø-ÿĀ-ž"
+_UPPER = "A-ZÀ-ÖØ-ÞĀ-ŽА-ЯЁ"  # Latin and Cyrillic ("МОСКВА, 18 июня. /ТАСС/.")
+_LETTER = "A-Za-zÀ-ÖØ-öø-ÿĀ-žА-яЁё"
 # Months in any case ("FEB", "Feb.", "Sept", "september"), never a longer word ("MAYOR").
 _MONTH = (
     r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-    r"|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)(?![A-Za-z])\.?"
+    r"|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)(?![^\W\d_])\.?"
 )
-_WEEKDAY = r"(?i:(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?)(?![A-Za-z])\.?"
+# Months of the other languages wire datelines are written in, day first: EFE "MADRID, 3 jun
+# (EFE).-", AFP "PARIS, 18 juin (AFP) -", dpa "BERLIN, 18. Juni (dpa) -", TASS and RIA "МОСКВА,
+# 18 июня. /ТАСС/." (dateparser reads them all).
+_FOREIGN_MONTH = (
+    r"(?i:ene(?:ro)?|feb(?:rero)?|mar(?:zo)?|abr(?:il)?|may(?:o)?|jun(?:io)?|jul(?:io)?"
+    r"|ago(?:sto)?|sep(?:tiembre)?|set(?:iembre)?|oct(?:ubre)?|nov(?:iembre)?|dic(?:iembre)?"
+    r"|janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[ûu]t|septembre|octobre|novembre"
+    r"|d[ée]cembre|januar|februar|m[äa]e?rz|juni|juli|oktober|dezember"
+    r"|января|февраля|марта|апреля|мая|июня|июля|августа|сентября|октября|ноября|декабря"
+    r"|янв|фев|мар|апр|июн|июл|авг|сен|окт|ноя|дек)(?![^\W\d_])\.?"
+)
+_WEEKDAY = r"(?i:(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?)(?![^\W\d_])\.?"
 _DAY = r"(?:[12]\d|3[01]|0?[1-9])(?i:st|nd|rd|th)?(?![\d:])"
 _YEAR = r"(?:1[89]|20)\d\d(?!\d)"
 _DATE_TEXT = (
     rf"(?:{_WEEKDAY},?\s+)?"
     rf"(?:{_MONTH}\s*{_DAY}(?:,?[ \t]+{_YEAR}|,\s*{_YEAR})?"
-    rf"|{_DAY}\s+{_MONTH}(?:,?[ \t]+{_YEAR})?"
+    rf"|{_DAY}\.?\s+(?:{_MONTH}|{_FOREIGN_MONTH})(?:,?[ \t]+{_YEAR})?"
     r"|(?:1[89]|20)\d\d-[01]\d-[0-3]\d(?!\d))"
 )
 # One word of a place or region: "NEW", "St.", "N'DJAMENA", "Port-au-Prince", "N.J.", but not
@@ -86,6 +97,21 @@ _INDIC = "\u0900-\u0963\u0966-\u0dff"  # Devanagari to Sinhala, without the dand
 _INDIC_DATELINE = re.compile(
     rf"\s*(?P<place>[{_INDIC}]+(?:[ \t][{_INDIC}]+){{0,2}})[ \t]*[:：][ \t]"
 )
+# Chinese, Japanese and Korean wire openings: Xinhua's "新华社北京6月18日电", Kyodo's
+# "【ワシントン＝共同】" or "【北京共同】", Yonhap's "(서울=연합뉴스)". The place is kept as written
+# (see _INDIC_DATELINE).
+_CJK_AGENCIES = (
+    "新华社|中新社|中新网|中国新闻网|人民网|央视网|新华网|环球网|本报|法新社|路透社|美联社|共同社"
+)
+_EAST_ASIAN_DATELINES = (
+    re.compile(
+        rf"\s*(?P<agency>{_CJK_AGENCIES})(?:记者)?(?P<place>[\u4e00-\u9fff]{{2,8}}?)"
+        r"(?P<date>\d{1,2}月\d{1,2}日)(?:电|消息)"
+    ),
+    re.compile(r"\s*【(?P<place>[^\s【】＝=]{1,12})[＝=](?P<agency>[^\s【】]{1,10})】"),
+    re.compile(r"\s*【(?P<place>[^\s【】＝=]{1,12}?)(?P<agency>共同|時事|ロイター|AFP時事)】"),
+    re.compile(r"\s*[(（](?P<place>[가-힣]{1,10})[=＝](?P<agency>연합뉴스|뉴시스|뉴스1)[)）]"),
+)
 
 _DATE = re.compile(rf"\s*(?:[,.]\s*)?(?P<date>{_DATE_TEXT})")
 # "--(BUSINESS WIRE)--Jan. 5, 2004--": a date between dashes after the agency.
@@ -96,7 +122,7 @@ _BRACKET = re.compile(
     r"|\s*(?:--|[—–])\s*\((?P<dashed>[^()\n]{1,40})\)(?=\s*(?:--|[—–]))"
 )
 # Wire credits written between slashes: "February 7. /TASS/." or "2017 /PRNewswire/.-"
-_WIRE = re.compile(r"\s*[.,]?\s*/\s*(?P<wire>[A-Za-z][A-Za-z0-9 .&,-]{0,40}?)\s*/")
+_WIRE = re.compile(rf"\s*[.,]?\s*/\s*(?P<wire>[{_LETTER}][{_LETTER}0-9 .&,-]{{0,40}}?)\s*/")
 _REGION = re.compile(rf"\s*,\s*(?P<region>{_NAME})")
 # '"' is a dash that lost its encoding ("PEORIA, Ill. \" Nikita"), after a region or a date only.
 _SEPARATOR = re.compile(
@@ -121,7 +147,8 @@ _AGENCIES = _words(
     wam spa qna bna ona mena petra nna sana wafa antara pna vna cna cns kazinform uza ukrinform
     unian belta bta mti pap ctk hina tanjug ani uni bss app bloomberg businesswire
     globenewswire prnewswire marketwired marketwire accesswire prweb newswire cnw ips jta rfe/rl
-    xinhuanet"""
+    xinhuanet efe lusa europa notimex telam ansa apa tass тасс итар-тасс риа интерфакс рбк
+    прайм регнум"""
 ) | frozenset(
     {
         "associated press",
@@ -134,6 +161,8 @@ _AGENCIES = _words(
         "pr newswire",
         "dow jones",
         "ria novosti",
+        "риа новости",
+        "europa press",
         "itar tass",
         "xinhua news agency",
     }
@@ -450,6 +479,20 @@ def parse_dateline(text: str) -> Dateline | None:
     if indic := _INDIC_DATELINE.match(head):
         raw = indic.group(0).strip()
         return Dateline(raw, indic["place"], None, None, None, None, None, None, None)
+    for pattern in _EAST_ASIAN_DATELINES:
+        if east := pattern.match(head):
+            groups = east.groupdict()
+            return Dateline(
+                raw=east.group(0).strip(),
+                place=groups["place"],
+                region=None,
+                country=None,
+                country_code=None,
+                latitude=None,
+                longitude=None,
+                date_text=groups.get("date"),
+                agency=groups["agency"],
+            )
     place_match = _PLACE.match(head)
     if place_match is None:
         return None
