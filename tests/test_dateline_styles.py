@@ -121,7 +121,15 @@ STYLES = [
         "March 3, 2021",
         "GLOBE NEWSWIRE",
     ),
+    (
+        "VANCOUVER, BC / ACCESSWIRE / December 1, 2026 / Acme",
+        "Vancouver",
+        "Canada",
+        "December 1, 2026",
+        "ACCESSWIRE",
+    ),
     # Others.
+    ("WELLINGTON, N.Z. (AP) — x", "Wellington", "New Zealand", None, "AP"),
     (
         "NEW YORK, Tuesday, March 3 (Reuters) - x",
         "New York",

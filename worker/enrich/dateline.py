@@ -257,6 +257,17 @@ _OTHER_REGIONS = {
     "prince edward island": "CA",
     "p.e.i": "CA",
     "yukon": "CA",
+    # press releases write provinces by postal code: "VANCOUVER, BC", "TORONTO, ON"
+    "bc": "CA",
+    "ab": "CA",
+    "sk": "CA",
+    "mb": "CA",
+    "on": "CA",
+    "qc": "CA",
+    "ns": "CA",
+    "nb": "CA",
+    "nl": "CA",
+    "pe": "CA",
     # Australia
     "new south wales": "AU",
     "nsw": "AU",
@@ -270,6 +281,11 @@ _OTHER_REGIONS = {
     "south australia": "AU",
     "western australia": "AU",
     "northern territory": "AU",
+    # New Zealand, South Africa as older copy abbreviates them
+    "n.z": "NZ",
+    "nz": "NZ",
+    "s. africa": "ZA",
+    "s.africa": "ZA",
     # United Kingdom
     "england": "GB",
     "scotland": "GB",
