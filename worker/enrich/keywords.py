@@ -191,7 +191,9 @@ _EDGE_WORDS = frozenset(
 )
 # A name holding one of these is a run of text the model took for a name ('Gallery The "Kunst').
 # The lower-case words a name holds ("Council on Arctic and Antarctica", "Leaders-Female").
-_NAME_LINKS = _EDGE_WORDS | {"de", "du", "des", "la", "le", "von", "van", "der", "al", "bin", "-"}
+_NAME_LINKS = frozenset(
+    {"of", "for", "and", "the", "on", "de", "du", "des", "la", "le", "von", "van", "der", "al"}
+)
 _NOT_IN_NAMES = re.compile(r"[\"“”‘:;()\[\]{}|/\n]")
 
 
@@ -237,6 +239,11 @@ def _names(parsed: Doc) -> dict[tuple[str, ...], _Name]:
         if any(_lower_word(token) and token.lower_ not in _NAME_LINKS for token in trimmed[1:]):
             continue  # "Republic in 2017": a run of text, not a name
         if len(words) == 1 and words[0] in lower_case:
+            continue
+        if entity.label_ == "PERSON" and len(trimmed) > 2 and trimmed[0].lower_ in lower_case:
+            # "Chair Devin Nunes" where the article writes "chair" too: the name is the rest
+            name = _Name(words[1:], trimmed[1:].text, entity.label_)
+            names[words] = names.setdefault(words[1:], name)
             continue
         names[words] = _Name(words, trimmed.text, entity.label_)
     people = [name for name in names.values() if name.label == "PERSON" and len(name.words) > 1]
@@ -459,6 +466,8 @@ class _Checker:
         back to it (without a headline: three times)."""
         if token.tag_ in {"NNP", "NNPS"}:
             return False  # a capitalised word no name holds: "President", "Administration"
+        if any(t.lower_ == token.lower_ and t.ent_type_ in _NOT_TOPICS for t in token.doc):
+            return False  # "months" of "four months": a measure
         count = self.counts[token.lower_]
         if not self.headline_stems:
             return count >= _LONE_WORD_MIN_COUNT
