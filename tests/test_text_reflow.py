@@ -167,6 +167,16 @@ def test_a_headline_and_a_dateline_line_are_not_joined_to_the_story() -> None:
     assert reflow(text).startswith("By Mary Walsh\nNEW YORK, Feb 26 - Harbour Oil Corp said that ")
 
 
+def test_a_dateline_broken_before_its_dash_is_joined_but_a_list_is_kept() -> None:
+    story = WIRE.split("\n", 1)[1]
+    text = f"HOUSTON, Feb 26\n- Harbour Oil Corp said that\n{story}"
+    assert reflow(text).startswith("HOUSTON, Feb 26 - Harbour Oil Corp said that effective")
+    listed = f"{WIRE}\n    It named three fields:\n- Permian\n- Eagle Ford\n- Bakken"
+    assert reflow(listed).endswith(
+        "\n    It named three fields:\n- Permian\n- Eagle Ford\n- Bakken"
+    )
+
+
 def test_reflow_is_linear_on_inputs_of_the_largest_size() -> None:
     """Ingest's largest body (2 MB) in hard-wrapped lines, one long line, and newlines only; the
     bound is the hostile-input one of tests/test_enrich_bounds.py (30 s a step), which a

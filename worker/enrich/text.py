@@ -155,6 +155,8 @@ def _breaks(lines: Sequence[str], width: int) -> list[bool]:
             or (
                 _LIST_ITEM.match(following)
                 and (ends_sentence(line) or _LIST_ITEM.match(line) or length < full)
+                # "HOUSTON, Feb 26" / "- Marathon ...": a dateline broken before its dash
+                and not (index in opening and opens_like_dateline(line + " - "))
             )
             or _TABLE_ROW.search(line)
             or _TABLE_ROW.search(following)
@@ -222,7 +224,8 @@ def reflow(text: str) -> str:
     1. KEPT when the next line is indented more than the text's least-indented lines (a
        paragraph's first line, a block quote, a signature); or is a list item (``-``, ``*``,
        ``•``, ``1.``, ``2)``, ``(a)``) after a line that ends a sentence, is short (under
-       0.6 W) or is a list item too (else "- " is a dash the wrap put first); or either line
+       0.6 W) or is a list item too (else "- " is a dash the wrap put first), unless the
+       line, among the text's first three, is a dateline broken before its dash; or either line
        is a table row (three spaces or a tab between words) or is over 100 characters; or
        the line is in capitals and the next is not (a headline, a heading).
     2. JOINED when the next line starts in lower case, or the line ends on a function word
