@@ -67,6 +67,41 @@ def test_a_word_inside_a_name_is_no_surname() -> None:
     assert decide("Rantissi", {"Abdel-Aziz al-Rantissi": 5}, min_articles=2) is not None
 
 
+def test_a_surname_after_a_particle() -> None:
+    merge = decide("Assad", {"Bashar al-Assad": 2}, min_articles=2)
+    assert merge is not None
+    assert merge.full == "Bashar al-Assad"
+    assert decide("al-Assad", {"Bashar al-Assad": 2}, min_articles=2) is not None
+    # A hyphenated surname is one word: "Murza" is no surname of "Vladimir Kara-Murza".
+    assert decide("Kara-Murza", {"Vladimir Kara-Murza": 2}, min_articles=2) is not None
+    assert decide("Murza", {"Vladimir Kara-Murza": 2}, min_articles=2) is None
+
+
+# --- within one article -----------------------------------------------------------------------
+
+
+def _people(text: str) -> list[str]:
+    found = extract_entities(parse_texts([text])[0], dateline_place=None)
+    people: list[str] = found["people"]
+    return people
+
+
+def test_within_an_article_variants_and_starts_of_a_name_merge() -> None:
+    assert _people(
+        "Hamas leader Abdel-Aziz al-Rantissi was killed. Abdel Aziz had vowed revenge. "
+        "Rantissi was 56."
+    ) == ["Abdel-Aziz al-Rantissi"]
+
+
+def test_within_an_article_a_son_or_a_cut_is_another_name() -> None:
+    people = _people(
+        "He will dine with his friend, Donald Trump. The company is run by Eric and "
+        "Donald Trump Jr. and Allen Weisselberg."
+    )
+    assert "Donald Trump" in people
+    assert "Donald Trump Jr" in people
+
+
 # --- across articles, on the real Redis -------------------------------------------------------
 
 

@@ -181,8 +181,12 @@ def name_key(name: str) -> tuple[str, ...]:
     return tuple(tokens)
 
 
-def _last_token(name: str) -> str:
-    return name_key(name)[-1]
+def surname_keys(name: str) -> tuple[str, ...]:
+    """What a bare surname of this name may be, case-folded: its last word, and that word
+    without a particle prefix ("al-Assad": "al-assad", "assad")."""
+    last = name.split()[-1].casefold() if name.split() else ""
+    particle, _, rest = last.partition("-")
+    return (last, rest) if rest and particle in _NAME_PARTICLES else (last,)
 
 
 def _prefix_forms(counts: Mapping[str, int]) -> dict[str, str]:
@@ -200,11 +204,31 @@ def _prefix_forms(counts: Mapping[str, int]) -> dict[str, str]:
         candidates = longer.get(key, set()) if len(key) >= 2 else set()
         if len({keys[c] for c in candidates}) == 1:
             fuller = next(iter(candidates))
-            rest = " ".join(fuller.split()[len(name.split()) :])
-            rest_place = resolve_place(rest) if rest else None
-            if counts[fuller] >= counts[name] and (rest_place is None or rest_place.kind == "city"):
-                found[name] = fuller  # not "Donald Trump" → "Donald Trump Europe" (a cut)
+            if counts[fuller] >= counts[name] and continues_name(fuller, key):
+                found[name] = fuller
     return found
+
+
+# "Donald Trump Jr" is another person than "Donald Trump".
+_GENERATIONS = frozenset({"jr", "sr", "ii", "iii", "iv"})
+
+
+def continues_name(fuller: str, start: tuple[str, ...]) -> bool:
+    """Do the words of ``fuller`` after ``start`` look like the rest of one name: capitalised
+    or name particles ("al-Rantissi"), no generation ("Jr"), no repeat of the start (the model's
+    "Normandie Keith Normandie Keith"), not a country or continent ("Donald Trump Europe"), no
+    lowercase word glued on by a hyphen ("Daniel Hurwitz-highlights")?"""
+    rest = [word for word in _NAME_SEPARATORS.split(fuller.strip(" -")) if word][len(start) :]
+    if not rest:
+        return False
+    for word in rest:
+        folded = word.casefold().rstrip(".")
+        if folded in _GENERATIONS or folded in start:
+            return False
+        if not word[:1].isupper() and folded not in _NAME_PARTICLES:
+            return False
+    place = resolve_place(" ".join(rest))
+    return place is None or place.kind == "city"
 
 
 def canonical_people(mentions: Sequence[Mention]) -> dict[str, str]:
@@ -227,7 +251,7 @@ def canonical_people(mentions: Sequence[Mention]) -> dict[str, str]:
     for m in mentions:  # in text order
         name = canonical[m.name]
         if " " in name:
-            last_full[_last_token(name)] = name
+            last_full.update(dict.fromkeys(surname_keys(name), name))
             continue
         surname = name.casefold()
         fuller = last_full.get(surname) or _most_frequent_with_surname(surname, full_counts)
@@ -241,7 +265,7 @@ def _by_given_name(people: Iterable[str]) -> dict[str, list[str]]:
     """Two-word names by their first word, where that word is no one's surname and starts
     only one of them: "Xi" is "Xi Jinping" (family name first)."""
     names = [p for p in people if len(p.split()) == 2]
-    surnames = {_last_token(p) for p in people}
+    surnames = {key for p in people for key in surname_keys(p)}
     by_first: dict[str, list[str]] = {}
     for name in names:
         by_first.setdefault(name.split()[0].casefold(), []).append(name)
@@ -249,7 +273,7 @@ def _by_given_name(people: Iterable[str]) -> dict[str, list[str]]:
 
 
 def _most_frequent_with_surname(surname: str, counts: Counter[str]) -> str | None:
-    matching = [name for name in counts if _last_token(name) == surname]
+    matching = [name for name in counts if surname in surname_keys(name)]
     return max(matching, key=lambda n: counts[n]) if matching else None
 
 
@@ -270,11 +294,12 @@ def person_mentions(
         for end in range(2, len(key)):
             prefixes.setdefault(key[:end], set()).add(full)
     for key, fuller in prefixes.items():
-        if key not in by_key and len(fuller) == 1:
+        if key not in by_key and len(fuller) == 1 and continues_name(next(iter(fuller)), key):
             by_key[key] = next(iter(fuller))
     by_surname: dict[str, list[str]] = {}
     for full in sorted(people, key=lambda p: -len(p.split())):  # full names first
-        by_surname.setdefault(_last_token(full), []).append(full)
+        for surname in surname_keys(full):
+            by_surname.setdefault(surname, []).append(full)
     by_given = _by_given_name(people)
     raw: list[tuple[int, int, str, str]] = []  # start, end, as written, normalised
     spans: list[tuple[int, int]] = []
@@ -299,7 +324,7 @@ def person_mentions(
         if person is None:
             continue
         if " " in person:
-            last_full[_last_token(person)] = person
+            last_full.update(dict.fromkeys(surname_keys(person), person))
         found.append(Mention(begin, end, written, person))
     return found
 
@@ -660,6 +685,7 @@ def _check_type(
         kind == "person"
         and place is None
         and (found.place_context or found.place_labels >= 2 * found.person_labels)
+        and not (one_word and is_english_word(name))  # "in Bush v. Gore"
     ):
         return "place", place_name  # "at Tora Bora": kept as an unresolved place
     if (

@@ -38,7 +38,7 @@ from typing import Any
 
 import redis
 
-from worker.enrich.entities import name_key
+from worker.enrich.entities import continues_name, name_key, surname_keys
 from worker.enrich.suggest import suggestion_inputs
 
 # KEYS: name hashes; ARGV[1]: TTL in seconds; ARGV[2]: names kept per hash; ARGV[2 + i]: the
@@ -95,34 +95,43 @@ def is_full_name(name: str) -> bool:
 
 
 def lookup_keys(name: str, prefix: str) -> list[str]:
-    """The hashes that hold the full names ``name`` may be a short form of."""
+    """The hashes that hold the full names ``name`` may be a short form of: by surname for one
+    word ("Arafat", "al-Assad"), by first word for more ("Abdel Aziz")."""
     key = name_key(name)
     if not key or not key[0]:
         return []
-    return [_last_key(prefix, key[0])] if len(key) == 1 else [_first_key(prefix, key[0])]
+    if not is_full_name(name):
+        return [_last_key(prefix, name.strip().casefold())]
+    return [_first_key(prefix, key[0])]
 
 
 def count_keys(name: str, prefix: str) -> list[str]:
-    """The hashes that count a full name."""
-    key = name_key(name)
-    return [_last_key(prefix, key[-1]), _first_key(prefix, key[0])] if is_full_name(name) else []
+    """The hashes that count a full name: its surnames ("al-assad", "assad") and first word."""
+    if not is_full_name(name):
+        return []
+    return [
+        *(_last_key(prefix, surname) for surname in surname_keys(name)),
+        _first_key(prefix, name_key(name)[0]),
+    ]
 
 
 def decide(name: str, known: Mapping[str, int], min_articles: int) -> Merge | None:
     """The merge of ``name`` given the full names ``known`` (name → articles) from its lookup
     keys, or None (module docstring)."""
     key = name_key(name)
-    if len(key) == 1:  # a surname
+    if not is_full_name(name):  # a surname
         candidates = {
             full: count
             for full, count in known.items()
-            if is_full_name(full) and name_key(full)[-1] == key[0]
+            if is_full_name(full) and name.strip().casefold() in surname_keys(full)
         }
     else:  # the start of a longer name, or another spelling of the same words
         candidates = {
             full: count
             for full, count in known.items()
-            if full != name and name_key(full)[: len(key)] == key
+            if full != name
+            and name_key(full)[: len(key)] == key
+            and (name_key(full) == key or continues_name(full, key))
         }
     kind = "short form"
     attested = {full: count for full, count in candidates.items() if count >= min_articles}
