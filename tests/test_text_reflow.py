@@ -249,6 +249,10 @@ def test_derived_title_is_the_whole_first_sentence_when_short() -> None:
     assert derive_title("David T. Mizrahi expects OPEC to meet. More.") == (
         "David T. Mizrahi expects OPEC to meet"
     )
+    assert derive_title("It opened on Feb. 26. Then.") == "It opened on Feb. 26"
+    assert derive_title("Engines sold well in the U.S. The rest went abroad.") == (
+        "Engines sold well in the U.S."
+    )
     # A headline-like line of its own ends the sentence; a wrapped line does not.
     assert derive_title("Markets rally\nStocks rose on Monday.") == "Markets rally"
     assert derive_title("Diamond Shamrock Corp said that\neffective today it cut prices.") == (
@@ -292,6 +296,14 @@ def test_long_first_sentence_without_a_clause_is_cut_between_words_outside_names
         "Officials in the northern province met representatives of the company to discuss "
         "ways to help…"
     )  # the name running across the cut is left out whole
+    title = derive_title(
+        "Officials in the northern province met with representatives of the company on Monday "
+        "to discuss the Bank of England rates and more. Next."
+    )
+    assert title == (
+        "Officials in the northern province met with representatives of the company on Monday "
+        "to discuss…"
+    )  # the cut falls between "of" and "England"
     title = derive_title("word " * 60)
     assert title is not None
     assert title.endswith("word…")

@@ -354,26 +354,34 @@ def split_headline(
 
 # A derived title is read from this much of the text: enough for any first sentence it keeps.
 _TITLE_SOURCE_CHARS = 2_000
-MAX_TITLE_CHARS = 110
+DERIVED_TITLE_CHARS = 110
 _MIN_CLAUSE_CHARS = 40
 # Clause boundaries a long first sentence is cut at, the latest that fits: a comma or semicolon
 # followed by a space (not "2,400"), a colon, a spaced dash. Not before "said" or "that": the
 # words before a reporting verb name the speaker, not the news.
 _CLAUSE_BREAK = re.compile(r"[,;:](?=\s)|\s(?=[—–]|--?\s)")
+# Abbreviations that come before a name or a number, so never end a sentence ("Gen. Smith",
+# "Feb. 26", "No. 1"); "Corp." or "Inc." may.
 _ABBREVIATION_WORDS = """
-    Mr Mrs Ms Dr Sen Rep Gov Gen Lt Col Capt Sgt St Jr Sr Inc Co Corp Ltd No Mt Ft Prof Rev vs
-    Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec Calif Conn Ill Mass Md Okla Pa Va Wash
+    Mr Mrs Ms Dr Sen Rep Gov Gen Lt Col Capt Sgt St Mt Ft No Prof Rev vs
+    Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec
 """
 _ABBREVIATIONS = frozenset(_ABBREVIATION_WORDS.split())
+# After "U.S." or "N.J." a sentence ends only when one of these starts the next.
+_OPENER_WORDS = """
+    The A An It He She They We I This That These Those But And In On At Then However Its His
+    Her Their There
+"""
+_OPENERS = frozenset(_OPENER_WORDS.split())
 # Words that hold a name together ("Bank of England", "Abdel Aziz al-Rantissi").
 _NAME_JOINERS = frozenset({"of", "de", "del", "da", "di", "van", "von", "der", "al", "bin", "la"})
 
 
 def first_sentence(text: str) -> str:
-    """The text's first sentence: it ends at ``.!?`` followed by a capital (not after an
-    abbreviation or an initial: "Mr.", "Corp.", "U.S.", "T."), or at a line break
-    that ends a paragraph (the line ends a sentence, or the next line starts with a capital and
-    the line does not end on a function word, a comma or a hyphen)."""
+    """The text's first sentence: it ends at ``.!?`` followed by a capital (not after a title, a
+    month or an initial: "Mr.", "Feb.", "T."; after "U.S." only before "The", "He", ...), or at
+    a line break that ends a paragraph (the line ends a sentence, or the next line starts with
+    a capital and the line does not end on a function word, a comma or a hyphen)."""
     text = text[:_TITLE_SOURCE_CHARS]
     lines = text.strip().split("\n")
     paragraph = [lines[0]]
@@ -386,29 +394,34 @@ def first_sentence(text: str) -> str:
         paragraph.append(line)
     joined = " ".join(" ".join(paragraph).split())
     for end in _SENTENCE_END.finditer(joined):
-        if not _is_abbreviation(joined[: end.start()].rsplit(" ", 1)[-1]):
+        following = joined[end.end() :].split(" ", 1)[0].strip("\"'“‘«(")
+        if not _is_abbreviation(joined[: end.start()].rsplit(" ", 1)[-1], following):
             return joined[: end.start()]
     return joined
 
 
-def _is_abbreviation(word: str) -> bool:
+def _is_abbreviation(word: str, following: str = "") -> bool:
     """``word`` (with its final full stop) is an abbreviation or an initial, not a sentence's end:
-    "Mr.", "Corp.", "Feb.", "T.", "U.S.", "N.J."."""
+    "Mr.", "Feb.", "T.", and "U.S." or "N.J." unless ``following`` opens a sentence ("The")."""
     stem = word.lstrip("\"'“‘«(").rstrip(".")
-    return len(stem) == 1 or "." in stem or stem in _ABBREVIATIONS
+    if "." in stem:
+        return following not in _OPENERS
+    return len(stem) == 1 or stem in _ABBREVIATIONS
 
 
 def _starts_name(word: str) -> bool:
     return bool(word) and (word[0].isupper() or word.lower() in _NAME_JOINERS)
 
 
-def _word_cut(head: str) -> str:
-    """``head`` cut at its last word boundary, not inside a name (a run of capitalised words is
-    kept whole or left out whole) and not after a function word."""
-    words = head.split(" ")
-    kept = words[:-1]  # the last word may be cut: drop it
-    # A name running across the cut ("... the Bank of | England ...") is left out whole.
-    if kept and words[-1][:1].isupper():
+def _word_cut(sentence: str, limit: int) -> str:
+    """``sentence`` cut at its last word boundary within ``limit`` characters, not inside a name
+    (a run of capitalised words running across the cut is left out whole) and not after a
+    function word, with an ellipsis."""
+    cut = sentence.rfind(" ", 0, limit + 1)
+    kept = sentence[:cut].split(" ") if cut > 0 else [sentence[:limit]]
+    following = sentence[cut + 1 :].split(" ", 1)[0] if cut > 0 else ""
+    # "... the Bank of | England ...": the name is left out whole.
+    if _starts_name(following) and _starts_name(kept[-1].strip(_CLOSERS + ",")):
         run = len(kept)
         while run > 1 and _starts_name(kept[run - 1].strip(_CLOSERS + ",")):
             run -= 1
@@ -425,17 +438,19 @@ def derive_title(text: str) -> str | None:
     the latest clause boundary (", ", "; ", ": ", " — ", " – ", " - ", " -- ") within 110
     characters that leaves at least 40; else at the last word boundary within 110 characters,
     never inside a name and never after a function word, with an ellipsis. Never mid-word."""
-    sentence = first_sentence(text).rstrip(".")
-    if not sentence:
+    sentence = first_sentence(text)
+    if sentence.endswith(".") and "." not in sentence.rsplit(" ", 1)[-1][:-1]:
+        sentence = sentence[:-1]  # its full stop, not the one of "U.S."
+    if not sentence.strip(" ."):
         return None
-    if len(sentence) <= MAX_TITLE_CHARS:
+    if len(sentence) <= DERIVED_TITLE_CHARS:
         return sentence
-    head = sentence[: MAX_TITLE_CHARS + 1]
+    head = sentence[: DERIVED_TITLE_CHARS + 1]
     ends = [match.start() for match in _CLAUSE_BREAK.finditer(head)]
-    ends = [end for end in ends if _MIN_CLAUSE_CHARS <= end <= MAX_TITLE_CHARS]
+    ends = [end for end in ends if _MIN_CLAUSE_CHARS <= end <= DERIVED_TITLE_CHARS]
     if ends:
         return head[: ends[-1]].rstrip()
-    return _word_cut(head)
+    return _word_cut(sentence, DERIVED_TITLE_CHARS)
 
 
 def count_words(text: str) -> int:
