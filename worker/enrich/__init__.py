@@ -248,7 +248,9 @@ def find_keywords(doc: Mapping[str, Any]) -> Document:
         return skipped("language undetermined")
     body = doc["body"]
     start = len(body) - len(_without_dateline(doc, body))  # the story starts after the dateline
-    keywords = extract_keywords(doc.get("title"), body, doc["language"], doc.get("_parsed"), start)
+    # A title derived from the body's first sentence is no headline: the body holds its words.
+    title = None if doc.get("title_derived") else doc.get("title")
+    keywords = extract_keywords(title, body, doc["language"], doc.get("_parsed"), start)
     return {"keywords": keywords}
 
 
