@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--file", nargs="*", default=None)
     parser.add_argument("--max-words", type=int, default=None, help="short stories only")
+    parser.add_argument("--no-title", action="store_true", help="post the text alone")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     articles = (
@@ -103,6 +104,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.file
         else development_articles(args.n, args.seed, args.max_words)
     )
+    if args.no_title:
+        articles = [(article_id, "", text) for article_id, _title, text in articles]
     for row in read(articles):
         if args.json:
             print(json.dumps(row, ensure_ascii=False))

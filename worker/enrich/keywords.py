@@ -1,28 +1,49 @@
 """Keyphrases: YAKE ranks the phrases of the headline and lead; spaCy's tags and entities keep
 only those a person would write as a tag.
 
-YAKE (statistical, no model) proposes and ranks n-grams of up to three words; on its own it
-proposes verbs ("told Trend"), cut names ("Center for National") and phrases that run past a
-noun ("intense independence referendum" of "... campaign"). Where spaCy parsed the article
-(English), each proposal is checked where it stands in the text, tagged by spaCy's tagger:
+YAKE (statistical, no model) proposes and ranks n-grams of up to three words of the headline
+and the first ``LEAD_CHARS`` characters of the story; on its own it proposes verbs ("told
+Trend"), cut names ("Center for National") and phrases that run past a noun ("intense
+independence referendum" of "... campaign"). Where spaCy parsed the article (English), each
+proposal is checked where it stands in the text, tagged by spaCy's tagger, in YAKE's order:
 
-- it is a noun phrase: no verb in it (a past or present participle only right before a noun,
-  "alleged surveillance"), it starts and ends with a content word and ends with a noun, and it
-  does not cut a compound (no noun right after it, nor before it when it starts with one);
-- or it is a whole named entity; a proposal lying inside a longer name of the article becomes
-  that name ("Center for National" becomes "Center for National Content Production"), one that
-  cuts across a name's edge is dropped, and a title before a person's name is left off;
-- no number, date or amount (those are facets, not topics); a lone common noun must recur
-  (three times in the article), and a lone nationality adjective ("Colombian") is no tag;
-- in a headline written in title case every word is capitalised and the tagger cannot tell a
-  name from a verb: a proposal found only there is dropped.
+1. Whole names. A proposal lying inside a longer name the model found becomes that name
+   ("Center for National" becomes "Center for National Content Production"; only when written
+   with the name's capitals: "media" does not become "Media Forum"); one that cuts across a
+   name's edge is dropped ("Uzbekistan Dilshod Saidzhanov"); one ending with a person's name
+   gives the name ("Chair Devin Nunes", "ironic Zakharova"). A name is trimmed of function
+   words at its edges ("the"), holds no quotation mark, colon, bracket or spaced dash and no
+   lower-case word but of/for/and/the/on and name particles; a one-word name that the article
+   also writes in lower case ("State") is no name; a lone nationality adjective ("Colombian")
+   is no tag (a people in the plural, "Crimeans", is); a name of more than ``MAX_WORDS`` words
+   is a description and dropped.
+2. Otherwise, noun phrases. It starts with an adjective or noun and ends with a noun; between
+   them only adjectives, nouns, hyphens, "of", and a participle right before a noun ("alleged
+   surveillance"): so no verb, no "and", no function word at an edge. It does not cut a compound
+   or a chain (no noun, hyphen, possessive or "of" right after it; no "of" or hyphen before it;
+   no noun before it when it starts with one), and no lower-case noun runs into a capitalised
+   one ("coin Weight"). It holds no number, date or amount.
+3. Not a title or description of a person: a phrase found right before a person's name or in
+   apposition after one ("prime minister" Theresa May; Zakharova, "the Russian diplomat").
+4. A lone common noun only when the headline has it too and the article says it twice; never
+   without a headline (a title derived from the first sentence is none), nor when the article
+   uses it in a date or amount ("four months").
+5. A phrase opening with a lower-case adjective, said once and not in the headline, loses the
+   adjective ("fake coloring book" is "coloring book"; "big victory" goes).
+6. In a headline Written In Title Case the tagger cannot tell a name from a verb: proposals
+   found only there are dropped (a name of the article found there stays).
+Then: one of a singular and its plural, and no phrase whose words all stand inside a longer one
+kept ("coloring book" beside "adult coloring book"), except a place ("Azerbaijan" beside
+"Azerbaijan Media Development Agency"); at most ``MAX_KEYWORDS``.
 
-Languages without a parser keep YAKE's proposals with a stop-list filter only: none starting
-or ending with a stop word of the language (spaCy's lists). Verbs are not recognised there.
+Languages without a parser keep YAKE's proposals with a stop-list filter only: none starting or
+ending with a stop word of the language (spaCy's lists), none with a number. Verbs are not
+recognised there.
 
-The spaCy library has noun chunks, but they need the dependency parser and the coarse POS tags,
-which the worker does not run on whole articles (see ``worker.enrich.nlp``); the checks above
-need only the tagger, run on the lead alone (about a twentieth of the cost of the entity pass).
+spaCy's own noun chunks need the dependency parser and the coarse POS tags, which the worker
+does not run on whole articles (see ``worker.enrich.nlp``); these checks need only the tagger,
+run on the headline and lead alone (bounded, about a twentieth of the cost of the entity pass);
+the rest is linear in the article.
 """
 
 from __future__ import annotations
@@ -44,8 +65,6 @@ LEAD_CHARS = 1_500
 MAX_KEYWORDS = 10
 # How many of YAKE's proposals are checked: about half are refused on news text.
 _PROPOSALS = MAX_KEYWORDS * 6
-# A lone common noun is a topic only when the article keeps coming back to it.
-_LONE_WORD_MIN_COUNT = 3
 # A name longer than this is a description, not a tag ("Department of Communications of the
 # Administration of the President of Uzbekistan"): dropped.
 MAX_WORDS = 6
@@ -189,12 +208,13 @@ def _tag(doc: Doc) -> Doc:
 _EDGE_WORDS = frozenset(
     {"the", "a", "an", "of", "in", "as", "at", "on", "for", "and", "to", "by", "with", "from"}
 )
-# A name holding one of these is a run of text the model took for a name ('Gallery The "Kunst').
+# A name holding one of these is a run of text the model took for a name ('Gallery The "Kunst',
+# "Markham - Norwegian Refugee Council").
 # The lower-case words a name holds ("Council on Arctic and Antarctica", "Leaders-Female").
 _NAME_LINKS = frozenset(
     {"of", "for", "and", "the", "on", "de", "du", "des", "la", "le", "von", "van", "der", "al"}
 )
-_NOT_IN_NAMES = re.compile(r"[\"“”‘:;()\[\]{}|/\n]")
+_NOT_IN_NAMES = re.compile(r"[\"“”‘:;()\[\]{}|/\n]|\s[-–—]\s")
 
 
 def _trim(span: Span) -> Span:
@@ -362,9 +382,10 @@ def _describes_a_person(span: Span, boundary: int) -> bool:
 def _stem(word: str) -> str:
     """Enough of a plural gone to match "floods" with "flood" (written by hand: no lemmatizer
     runs, see ``worker.enrich.nlp``)."""
-    for ending in ("ies", "es", "s"):
-        if word.endswith(ending) and len(word) > len(ending) + 2:
-            return word[: -len(ending)]
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1]
     return word
 
 
@@ -463,15 +484,13 @@ class _Checker:
 
     def _topic_word(self, token: Token) -> bool:
         """A lone common noun is a topic when the headline names it too and the article comes
-        back to it (without a headline: three times)."""
+        back to it."""
         if token.tag_ in {"NNP", "NNPS"}:
             return False  # a capitalised word no name holds: "President", "Administration"
         if any(t.lower_ == token.lower_ and t.ent_type_ in _NOT_TOPICS for t in token.doc):
             return False  # "months" of "four months": a measure
-        count = self.counts[token.lower_]
-        if not self.headline_stems:
-            return count >= _LONE_WORD_MIN_COUNT
-        return _stem(token.lower_) in self.headline_stems and count >= 2
+        # Without a headline a lone common noun is never enough ("people", "group", "level").
+        return _stem(token.lower_) in self.headline_stems and self.counts[token.lower_] >= 2
 
 
 def extract_keywords(
