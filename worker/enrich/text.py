@@ -156,7 +156,7 @@ def _breaks(lines: Sequence[str], width: int) -> list[bool]:
                 _LIST_ITEM.match(following)
                 and (ends_sentence(line) or _LIST_ITEM.match(line) or length < full)
                 # "HOUSTON, Feb 26" / "- Marathon ...": a dateline broken before its dash
-                and not (index in opening and opens_like_dateline(line + " - "))
+                and not (index in opening and opens_like_dateline(line[:60] + " - "))
             )
             or _TABLE_ROW.search(line)
             or _TABLE_ROW.search(following)
