@@ -26,9 +26,10 @@ mentions in the article:
   Smith's"): it is kept as an unresolved place.
 - a one-word PERSON or ORG without person evidence that is an English word (spaCy's stop
   words, or the WordNet lemma index spaCy's model ships for its lemmatizer, plural forms
-  included) is no name when the word also occurs in lower case in the article ("Police ...
-  police"), or when every mention starts a sentence or line, where capitals say nothing
-  ("Diamond Shamrock Corp said" split by the model).
+  included) is no name when the article also writes the word in lower case, at least half as
+  often as capitalised ("Police ... police"), or, for a person, when every mention starts a
+  sentence or line, where capitals say nothing ("Diamond Shamrock Corp said" split by the
+  model). An acronym ("EU") or a word with an apostrophe or hyphen ("O'Neill") is no common word.
 """
 
 from __future__ import annotations
@@ -645,7 +646,17 @@ def _collect_evidence(
 
 
 def _lowercase_words(parsed: Doc) -> set[str]:
-    return {token.text for token in parsed if token.is_lower}
+    """Words the article writes in lower case at least half as often as capitalised ("police"
+    beside a "Police said"; not "senate" once beside three "Senate"): the article's own
+    estimate of how common a word is."""
+    lower: Counter[str] = Counter()
+    title: Counter[str] = Counter()
+    for token in parsed:
+        if token.is_lower:
+            lower[token.text] += 1
+        elif token.is_title:
+            title[token.text.casefold()] += 1
+    return {word for word, count in lower.items() if 2 * count >= title[word]}
 
 
 def _check_type(
