@@ -108,12 +108,62 @@ _YAKE_LANGUAGES = frozenset(
     ]
 )
 
+# Nouns for a person by role: a phrase ending with one describes someone ("White House
+# official", "State Police spokesman", "Russian diplomat"), unless the headline is about the role
+# ("NATO envoy"). Written by hand: no lexicon here says which nouns denote people (WordNet is not
+# installed; spaCy's model has none). Singular forms (plurals match through ``_stem``).
+_ROLES = frozenset(
+    {
+        *[
+            "official",
+            "spokesman",
+            "spokeswoman",
+            "spokesperson",
+            "minister",
+            "ambassador",
+            "diplomat",
+            "envoy",
+        ],
+        *[
+            "analyst",
+            "activist",
+            "senator",
+            "lawmaker",
+            "legislator",
+            "congressman",
+            "congresswoman",
+        ],
+        *["representative", "commissioner", "employee", "guest", "superintendent", "chairman"],
+        *[
+            "chairwoman",
+            "chair",
+            "secretary",
+            "president",
+            "director",
+            "officer",
+            "governor",
+            "mayor",
+        ],
+        *[
+            "member",
+            "source",
+            "witness",
+            "reporter",
+            "correspondent",
+            "journalist",
+            "man",
+            "woman",
+            "men",
+            "women",
+        ],
+        *["person", "republican", "democrat"],
+    }
+)
 # Entity labels that name amounts and times, not topics ("September", "2,400").
 _NOT_TOPICS = frozenset({"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"})
 # Penn Treebank tags (spaCy's ``tag_``).
 _NOUNS = frozenset({"NN", "NNS", "NNP", "NNPS"})
 _MODIFIERS = frozenset({"JJ", "JJR", "JJS", "HYPH", "AFX"}) | _NOUNS
-_PARTICIPLES = frozenset({"VBN", "VBG"})
 _ADJECTIVES = frozenset({"JJ", "JJR", "JJS"})
 # Inside a phrase, "anniversary of reunification" (not "and": "Uzbekistan and Azerbaijan" is
 # two tags).
@@ -237,6 +287,31 @@ class _Name:
     label: str
 
 
+def _cut_by_the_model(entity: Span, trimmed: Span) -> bool:
+    """Whether the model's name is part of a longer one: a capitalised word that no name holds
+    stands right beside it, or beyond "of" or "for" (or, before it, "and": "Ministry of" +
+    "Industry and Trade", "Sukhoi Super" + "Jet-100", "Belt and" + "Road Initiative"). A title
+    before a person's name is no cut ("President" Donald Trump)."""
+    doc = entity.doc
+
+    def capitalised(index: int) -> bool:
+        if not 0 <= index < len(doc):
+            return False
+        token = doc[index]
+        return token.is_title and not token.ent_type_ and not token.is_sent_start
+
+    def beside(index: int, step: int, links: set[str]) -> bool:
+        if capitalised(index):
+            return True
+        linked = 0 <= index < len(doc) and doc[index].lower_ in links
+        return linked and capitalised(index + step)
+
+    left = trimmed.start == entity.start and beside(entity.start - 1, -1, {"of", "for", "and"})
+    if entity.label_ != "PERSON" and left:
+        return True
+    return trimmed.end == entity.end and beside(entity.end, 1, {"of", "for"})
+
+
 def _lower_word(token: Token) -> bool:
     """A word of its own in lower case ("in"; not "hye" of "Geun-hye")."""
     return token.is_lower and token.is_alpha and bool(token.doc[token.i - 1].whitespace_)
@@ -259,6 +334,8 @@ def _names(parsed: Doc) -> dict[tuple[str, ...], _Name]:
         if any(_lower_word(token) and token.lower_ not in _NAME_LINKS for token in trimmed[1:]):
             continue  # "Republic in 2017": a run of text, not a name
         if len(words) == 1 and words[0] in lower_case:
+            continue
+        if _cut_by_the_model(entity, trimmed):
             continue
         if entity.label_ == "PERSON" and len(trimmed) > 2 and trimmed[0].lower_ in lower_case:
             # "Chair Devin Nunes" where the article writes "chair" too: the name is the rest
@@ -334,8 +411,13 @@ def _is_noun_phrase(span: Span, boundary: int) -> bool:
     for index, token in enumerate(tokens[1:-1], start=1):
         if token.tag_ in _MODIFIERS or token.lower_ in _INNER_FUNCTION_WORDS:
             continue
-        # "alleged surveillance", "US-led coalition": a participle right before a noun
-        if token.tag_ in _PARTICIPLES and tokens[index + 1].tag_ in _NOUNS:
+        # "alleged surveillance", "US-led coalition": a past participle right before a noun (a
+        # present one after a noun is a verb with its object: "order banning travel")
+        if token.tag_ == "VBN" and tokens[index + 1].tag_ in _NOUNS:
+            continue
+        # ... and a gerund after an adjective, before a noun ("adult coloring book")
+        gerund = token.tag_ == "VBG" and tokens[index - 1].tag_ in _ADJECTIVES
+        if gerund and tokens[index + 1].tag_ in _NOUNS:
             continue
         return False
     for left, right in pairwise(tokens):
@@ -440,6 +522,10 @@ class _Checker:
             return None
         if len(span) == 1 and not self._topic_word(span[0]):
             return None
+        of = next((token.i for token in span if token.lower_ == "of"), span.end)
+        head = span.doc[of - 1]  # the noun before "of", or the last one
+        if _stem(head.lower_) in _ROLES and not self._in_headline(span):
+            return None  # "government officials", "State Police spokesman"
         if self._recurs(span):
             return span.text
         # A lower-case adjective on a phrase said once, in passing, is more often the writer's
@@ -450,6 +536,10 @@ class _Checker:
             start += 1
         rest = span.doc[start : span.end]
         return rest.text if start == span.start or len(rest) > 1 else None
+
+    def _in_headline(self, span: Span) -> bool:
+        words = [_stem(word) for word in span.text.casefold().split()]
+        return bool(words) and all(word in self.headline_stems for word in words)
 
     def _recurs(self, span: Span) -> bool:
         """Whether the phrase is in the headline, or the article says it more than once, or it
