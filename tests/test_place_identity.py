@@ -99,3 +99,23 @@ def test_the_sample_names_khiva_and_termez_everywhere(
     facet_labels = {p["label"] for p in facets["facets"]["places"]}
     assert {"Khiva", "Termez"} <= facet_labels
     assert web_client.get("/api/entities/place/1513604").get_json()["name"] == "Khiva"
+
+
+def test_a_saved_place_filter_shows_the_place_name(
+    web_client: FlaskClient, indexed: dict[str, str]
+) -> None:
+    response = web_client.post("/api/saved-searches", json={"q": WORD, "places": KYIV})
+    assert response.status_code == 201, response.get_json()
+    created = response.get_json()
+    try:
+        assert created["params"]["filters"]["places"] == [KYIV]
+        for path in (f"/saved/{created['id']}", "/saved"):
+            page = web_client.get(path).get_data(as_text=True)
+            assert "Kyiv" in page, path
+            assert f": {KYIV}<" not in page and f">{KYIV}<" not in page, path
+    finally:
+        deleted = web_client.delete(
+            f"/api/saved-searches/{created['id']}",
+            headers={"Authorization": f"Bearer {created['token']}"},
+        )
+        assert deleted.status_code == 204

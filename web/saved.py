@@ -173,9 +173,12 @@ def search_page_args(params: Mapping[str, Any]) -> dict[str, Any]:
     return args
 
 
-def _default_name(search: SearchRequest) -> str:
+def _default_name(search: SearchRequest, place_labels: Mapping[str, str]) -> str:
+    """The words and the filters, places by name (the filter holds GeoNames ids)."""
     parts = [search.query.strip()] if search.query.strip() else []
-    parts += [f"{name}: {' | '.join(values)}" for name, values in search.filters.items()]
+    for name, values in search.filters.items():
+        shown = [place_labels.get(v, v) if name == "places" else v for v in values]
+        parts.append(f"{name}: {' | '.join(shown)}")
     return " · ".join(parts)[:MAX_NAME_CHARS] or "Saved search"
 
 
@@ -196,9 +199,11 @@ def create_saved_search(
     *,
     embed: Callable[[str], list[float]],
     urls_for: Callable[[str], dict[str, str]],
+    place_labels: Mapping[str, str] | None = None,
 ) -> Created:
     """Check, compile and store a saved search. ``embed`` turns the words into a vector for
-    semantic and hybrid alerts; ``urls_for(id)`` gives its page, feeds and API addresses."""
+    semantic and hybrid alerts; ``urls_for(id)`` gives its page, feeds and API addresses;
+    ``place_labels`` names the place ids it filters on, for its default name."""
     name = " ".join(entry.name.split())
     if len(name) > MAX_NAME_CHARS:
         raise _invalid("name", f"'name' has at most {MAX_NAME_CHARS} characters")
@@ -220,7 +225,7 @@ def create_saved_search(
     search_id, token = store.new_id(), store.new_token()
     saved = store.SavedSearch(
         id=search_id,
-        name=name or _default_name(search),
+        name=name or _default_name(search, place_labels or {}),
         params=search_params(search),
         query=query,
         knn_filter=knn_filter,

@@ -82,6 +82,28 @@ def place_label(bucket: Mapping[str, Any], key: str | None = None) -> str | None
     return None
 
 
+def place_labels(es: Elasticsearch, index: str, ids: Sequence[str]) -> dict[str, str]:
+    """The names of these GeoNames ids, as their newest articles give them (for pages that show
+    a stored place filter, such as a saved search's). An id no article names keeps no label."""
+    wanted = sorted({value for value in ids if value.isdigit()})
+    if not wanted:
+        return {}
+    response = es.search(
+        index=index,
+        size=0,
+        query={"terms": {FACETS["places"]: wanted}},
+        aggs={
+            "ids": {
+                "terms": {"field": FACETS["places"], "include": wanted, "size": len(wanted)},
+                "aggs": {"label": place_label_agg()},
+            }
+        },
+        track_total_hits=False,
+    )
+    buckets = response.get("aggregations", {}).get("ids", {}).get("buckets", [])
+    return {str(b["key"]): label for b in buckets if (label := place_label(b))}
+
+
 def place_filter(values: Sequence[str]) -> dict[str, Any]:
     """Articles naming any of these places: GeoNames ids, or names (links made before the
     facet was by id, and pages of a name)."""

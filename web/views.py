@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, timedelta
@@ -50,6 +50,7 @@ from web.search import (
     decode_cursor,
     export_rows,
     get_article,
+    place_labels,
     query_problem,
     related_articles,
     search_articles,
@@ -504,7 +505,13 @@ def _create_saved(entry: saved.SavedSearchInput) -> saved.Created:
     settings = app_settings()
     search = parse_search_request(entry.search_args, settings.web_page_size)
     return saved.create_saved_search(
-        get_redis(settings), settings, search, entry, embed=embed_query, urls_for=_saved_urls
+        get_redis(settings),
+        settings,
+        search,
+        entry,
+        embed=embed_query,
+        urls_for=_saved_urls,
+        place_labels=_place_labels([{"params": {"filters": search.filters}}]),
     )
 
 
@@ -520,7 +527,11 @@ def _saved_page(saved_id: str, status: int = 200, **extra: Any) -> Response:
     except ApiError as error:
         return make_response(render_template("error.html", error=error), error.status)
     page = render_template(
-        "saved.html", saved=found, search_args=saved.search_page_args(found["params"]), **extra
+        "saved.html",
+        saved=found,
+        search_args=saved.search_page_args(found["params"]),
+        place_labels=_place_labels([found]),
+        **extra,
     )
     response = make_response(page, status)
     response.headers["Cache-Control"] = "no-store"  # it may show the token
@@ -542,7 +553,21 @@ def saved_list_page() -> tuple[str, int]:
         searches = saved.list_saved(get_redis(settings), settings.index_prefix)
     except ApiError as error:
         return render_template("error.html", error=error), error.status
-    return render_template("saved_list.html", searches=searches), 200
+    labels = _place_labels(searches)
+    return render_template("saved_list.html", searches=searches, place_labels=labels), 200
+
+
+def _place_labels(searches: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Names for the place ids that saved searches filter on; ids are shown bare when the index
+    cannot be read (the page still lists the searches)."""
+    ids = [v for s in searches for v in s["params"].get("filters", {}).get("places", [])]
+    if not ids:
+        return {}
+    settings = app_settings()
+    try:
+        return place_labels(search_client(settings), settings.articles_alias, ids)
+    except (ESApiError, TransportError):
+        return {}
 
 
 @ui.post("/saved")
