@@ -159,3 +159,11 @@ def test_sentences_jordan_the_country_and_the_player() -> None:
 def test_sentences_mr_howard_stays_a_person() -> None:
     found = _entities("Mr Howard said the poll would be in November. Howard told reporters.")
     assert found["people"] == ["Howard"]
+
+
+def test_sentences_marlow_after_in_is_a_place() -> None:
+    found = _entities(
+        "Police in Marlow said the river had burst its banks. Marlow Police closed the bridge."
+    )
+    assert "Marlow" not in found["organisations"]
+    assert "Marlow" in _place_names(found)
