@@ -72,3 +72,26 @@ def test_a_short_story_gets_no_summary_and_says_why() -> None:
     assert "summary" not in doc or not doc["summary"]
     (reason,) = doc["enrichment"]["skipped"]
     assert reason.startswith("summarise_article: article too short to summarise")
+
+
+def test_no_summary_sentence_lies_in_a_quotation_or_across_paragraphs() -> None:
+    # spaCy-like sentences: one runs across a paragraph break, one sits inside a quotation
+    # that runs over three sentences.
+    sentences = [
+        "Uzbekistan and Azerbaijan are strengthening their media cooperation, an official "
+        "told the agency on the sidelines of the second media forum in Baku.",
+        '"We proposed that the agency sign a memorandum with the national content center.',
+        "Under the memorandum, we will continue holding media forums and training press "
+        "secretaries for the ministries.",
+        'We want Azerbaijan to know more about Khiva and Samarkand," he stressed.\n\nThe '
+        "agency was founded in 2021 as a public legal entity.",
+        "The agency is positioned to develop the media landscape in the country and train "
+        "journalists in the regions.",
+        "The forum ended on Tuesday with a joint statement on media cooperation.",
+    ]
+    summary = summarise(sentences, title="Media cooperation", language="en")
+    assert summary
+    for sentence in summary:
+        assert "\n" not in sentence
+        assert '"' not in sentence
+        assert not sentence.startswith("Under the memorandum")

@@ -1,6 +1,7 @@
 """An extractive summary: the two or three sentences that best cover the article.
 
-A summary is a real reduction of the article: whole sentences only (never cut), at most
+A summary is a real reduction of the article: whole sentences only (never cut; none that runs
+across a line break, none that lies partly or wholly inside a quotation), at most
 ``MAX_SENTENCES`` of them, and at most ``MAX_SHARE`` (a third) of the article's words. An article
 of fewer than ``MIN_SENTENCES`` sentences or ``MIN_ARTICLE_WORDS`` words is too short to reduce
 and gets none (``too_short`` says why; the step records it in ``enrichment.skipped``).
@@ -57,8 +58,34 @@ def _overlap(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b)
 
 
+def _by_paragraph(sentences: Sequence[str]) -> list[str]:
+    """The sentences, with any that runs across a line break split there (a sentence splitter
+    may join a paragraph's last words to the next paragraph's first)."""
+    return [part.strip() for sentence in sentences for part in sentence.split("\n") if part.strip()]
+
+
+def _outside_quotations(sentences: Sequence[str]) -> list[bool]:
+    """For each sentence, whether it lies wholly outside quotations: a sentence that opens or
+    closes a quotation without the other half, or stands inside one running over several
+    sentences, reads as cut when taken alone. Quotation marks are counted in order, straight
+    ones toggling (written by hand: the quote step's parse is not at hand here)."""
+    outside: list[bool] = []
+    inside = False
+    for sentence in sentences:
+        opens = sentence.count("“") + sentence.count("«")
+        closes = sentence.count("”") + sentence.count("»")
+        straight = sentence.count('"')
+        outside.append(not inside and straight % 2 == 0 and opens == closes)
+        if straight % 2:
+            inside = not inside
+        elif opens != closes:
+            inside = opens > closes
+    return outside
+
+
 def too_short(sentences: Sequence[str]) -> str | None:
     """Why an article of these sentences gets no summary, or None when it can be reduced."""
+    sentences = _by_paragraph(sentences)
     words = sum(len(sentence.split()) for sentence in sentences)
     if len(sentences) < MIN_SENTENCES or words < MIN_ARTICLE_WORDS:
         return (
@@ -75,6 +102,7 @@ def summarise(
     article's words together; none when the article is ``too_short``."""
     if too_short(sentences):
         return []
+    sentences = _by_paragraph(sentences)
     budget = int(MAX_SHARE * sum(len(sentence.split()) for sentence in sentences))
     stops = stop_words(language)
     tokenised = [_words(sentence, stops) for sentence in sentences]
@@ -86,9 +114,10 @@ def summarise(
     for word in _words(title or "", stops):
         weight[word] = weight.get(word, 0.0) + 0.5  # the headline names the subject
     scored: list[tuple[float, int]] = []
+    outside = _outside_quotations(sentences)
     for index, (sentence, words) in enumerate(zip(sentences, tokenised, strict=True)):
         count = len(sentence.split())
-        if not words or not _MIN_WORDS <= count <= _MAX_WORDS:
+        if not words or not _MIN_WORDS <= count <= _MAX_WORDS or not outside[index]:
             continue
         score = sum(weight[word] for word in words) / math.sqrt(len(words))
         score *= 1 + (_LEAD_BONUS[index] if index < len(_LEAD_BONUS) else 0.0)
