@@ -62,6 +62,20 @@ def test_the_start_of_a_longer_name_and_hyphen_variants() -> None:
     assert decide("Kim Jong", {"Kim Jong Un": 3, "Kim Jong Il": 3}, min_articles=2) is None
 
 
+def test_a_given_name_known_as_such_is_no_surname() -> None:
+    known = {"George Michael": 4, "Michael Flynn": 3}
+    assert decide("Michael", known, min_articles=2) is None
+    assert decide("Flynn", known, min_articles=2) is not None
+
+
+def test_initials_are_words_across_articles() -> None:
+    known = {"George W. Bush": 18}
+    assert decide("George H. W. Bush", known, min_articles=2) is None
+    merge = decide("George W Bush", known, min_articles=2)
+    assert merge is not None
+    assert merge.reason == "spelling of 'George W. Bush', seen in 18 articles"
+
+
 def test_a_word_inside_a_name_is_no_surname() -> None:
     assert decide("Aziz", {"Abdel-Aziz al-Rantissi": 5}, min_articles=2) is None
     assert decide("Rantissi", {"Abdel-Aziz al-Rantissi": 5}, min_articles=2) is not None

@@ -6,12 +6,14 @@ variant and the start of a longer name to the fuller name the article gives. An 
 names only "Arafat" has nothing to map it to: this step looks it up among the full names of
 earlier articles, kept in Redis and shared by every worker, so all merge the same way.
 
-Rules (names compared word by word, case-folded, hyphens as spaces: ``entities.name_key``):
+Rules (names compared word by word, case-folded, hyphens as spaces, dots off: ``words``;
+initials count: "George H. W. Bush" is not "George W. Bush"):
 
 - a full name is a person's name of two words or more as an article indexes it; it is *known*
   once seen in ``min_articles`` articles (those of the batch included);
 - a one-word name merges into the one known full name whose last word it is ("Arafat" →
-  "Yasser Arafat");
+  "Yasser Arafat"; "Assad" → "Bashar al-Assad"), unless a known full name starts with it (a
+  given name: "Michael" is "Michael Flynn" as much as "George Michael");
 - a name of two words or more merges into the one known name it begins ("Abdel Aziz" →
   "Abdel-Aziz al-Rantissi"), or into the most seen spelling of the same words ("Abdel Aziz
   al-Rantissi" → "Abdel-Aziz al-Rantissi", when that one is seen in more articles);
@@ -32,6 +34,7 @@ batch counts its names again: the counts are postings, an upper bound on article
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +75,9 @@ return #KEYS
 MAX_NAMES_PER_ARTICLE = 50
 
 
+_SEPARATORS = re.compile(r"[\s\-‐–]+")
+
+
 @dataclass(frozen=True)
 class Merge:
     """A name of one article as the full name known from others."""
@@ -94,52 +100,62 @@ def is_full_name(name: str) -> bool:
     return len(name.split()) >= 2
 
 
+def words(name: str) -> tuple[str, ...]:
+    """The words of a name, case-folded, hyphens as spaces, dots off ("George W. Bush" and
+    "George W-Bush" are the same words; "George H. W. Bush" is not)."""
+    return tuple(word.strip(".") for word in _SEPARATORS.split(name.casefold()) if word.strip("."))
+
+
 def lookup_keys(name: str, prefix: str) -> list[str]:
-    """The hashes that hold the full names ``name`` may be a short form of: by surname for one
-    word ("Arafat", "al-Assad"), by first word for more ("Abdel Aziz")."""
-    key = name_key(name)
-    if not key or not key[0]:
+    """The hashes that hold the full names ``name`` may be a short form of: for one word
+    ("Arafat", "al-Assad"), the names it is the surname of and the names it begins (a given
+    name is no one's surname: "Michael"); for more ("Abdel Aziz"), the names it begins."""
+    found = words(name)
+    if not found:
         return []
     if not is_full_name(name):
-        return [_last_key(prefix, name.strip().casefold())]
-    return [_first_key(prefix, key[0])]
+        return [_last_key(prefix, name.strip().casefold()), _first_key(prefix, found[0])]
+    return [_first_key(prefix, found[0])]
 
 
 def count_keys(name: str, prefix: str) -> list[str]:
     """The hashes that count a full name: its surnames ("al-assad", "assad") and first word."""
-    if not is_full_name(name):
+    if not is_full_name(name) or not words(name):
         return []
     return [
         *(_last_key(prefix, surname) for surname in surname_keys(name)),
-        _first_key(prefix, name_key(name)[0]),
+        _first_key(prefix, words(name)[0]),
     ]
 
 
 def decide(name: str, known: Mapping[str, int], min_articles: int) -> Merge | None:
     """The merge of ``name`` given the full names ``known`` (name → articles) from its lookup
     keys, or None (module docstring)."""
-    key = name_key(name)
-    if not is_full_name(name):  # a surname
+    own = words(name)
+    attested = {full: count for full, count in known.items() if count >= min_articles}
+    if not is_full_name(name):  # a surname, unless known as a given name
+        folded = name.strip().casefold()
+        if any(words(full)[:1] == own for full in attested if is_full_name(full)):
+            return None  # "Michael": "Michael Flynn" as well as "George Michael"
         candidates = {
             full: count
-            for full, count in known.items()
-            if is_full_name(full) and name.strip().casefold() in surname_keys(full)
+            for full, count in attested.items()
+            if is_full_name(full) and folded in surname_keys(full)
         }
     else:  # the start of a longer name, or another spelling of the same words
         candidates = {
             full: count
-            for full, count in known.items()
+            for full, count in attested.items()
             if full != name
-            and name_key(full)[: len(key)] == key
-            and (name_key(full) == key or continues_name(full, key))
+            and words(full)[: len(own)] == own
+            and (words(full) == own or continues_name(full, name_key(name)))
         }
-    kind = "short form"
-    attested = {full: count for full, count in candidates.items() if count >= min_articles}
-    people = {name_key(full) for full in attested}
+    people = {words(full) for full in candidates}
     if len(people) != 1:
         return None  # none known, or two people fit
-    full, count = max(attested.items(), key=lambda item: (item[1], item[0]))
-    if name_key(full) == key:
+    full, count = max(candidates.items(), key=lambda item: (item[1], item[0]))
+    kind = "short form"
+    if words(full) == own:
         if count <= known.get(name, 0):
             return None  # this spelling is seen as often
         kind = "spelling"
