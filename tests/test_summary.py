@@ -75,21 +75,18 @@ def test_a_short_story_gets_no_summary_and_says_why() -> None:
 
 
 def test_no_summary_sentence_lies_in_a_quotation_or_across_paragraphs() -> None:
-    # spaCy-like sentences: one runs across a paragraph break, one sits inside a quotation
-    # that runs over three sentences.
+    # spaCy-like sentences: the best-scoring ones (full of the headline's words) open, continue
+    # and close a quotation; one runs across a paragraph break.
     sentences = [
-        "Uzbekistan and Azerbaijan are strengthening their media cooperation, an official "
-        "told the agency on the sidelines of the second media forum in Baku.",
-        '"We proposed that the agency sign a memorandum with the national content center.',
-        "Under the memorandum, we will continue holding media forums and training press "
-        "secretaries for the ministries.",
-        'We want Azerbaijan to know more about Khiva and Samarkand," he stressed.\n\nThe '
-        "agency was founded in 2021 as a public legal entity.",
-        "The agency is positioned to develop the media landscape in the country and train "
-        "journalists in the regions.",
-        "The forum ended on Tuesday with a joint statement on media cooperation.",
+        "Officials from both countries met in Baku on Monday for talks about television.",
+        '"The media forum memorandum sets out media forum plans for all media partners.',
+        "Under the memorandum the media forum will hold media forum training on media work.",
+        'The media forum memorandum is a media forum success," he said.\n\nThe talks ended on '
+        "Tuesday in the evening.",
+        "Both sides agreed to meet again next year in Tashkent for more talks and visits.",
+        "The meeting also covered tourism and culture exchanges between the two countries.",
     ]
-    summary = summarise(sentences, title="Media cooperation", language="en")
+    summary = summarise(sentences, title="Media forum memorandum", language="en")
     assert summary
     for sentence in summary:
         assert "\n" not in sentence
