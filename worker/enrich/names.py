@@ -27,7 +27,9 @@ The shared state: Redis hashes ``<prefix>:names:last:<last word>`` and
 ``<prefix>:names:first:<first word>``, full name → articles seen in. Each hash keeps at most
 ``max_per_key`` names (a new name evicts the least seen other one) and expires ``ttl_s`` after
 its last write: memory is bounded by the distinct first and last words of a TTL's worth of
-articles times the cap, about 40 bytes a name. A batch costs one pipelined read (HGETALL of
+articles times the cap, about 90 bytes a name (measured on 1,200 development articles: 636 KB
+in 4,650 hashes of 6,955 names, about 530 bytes an article; less as names repeat, and at most
+``MAX_NAMES_PER_ARTICLE`` names an article). A batch costs one pipelined read (HGETALL of
 the keys its short forms need) and one script call that counts its full names. A retried
 batch counts its names again: the counts are postings, an upper bound on articles.
 """
