@@ -51,7 +51,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise
 
@@ -433,10 +433,6 @@ def _is_noun_phrase(span: Span, boundary: int) -> bool:
     return before is None or (before.tag_ != "HYPH" and before.lower_ != "of")
 
 
-def _entity_at(token: Token) -> Span | None:
-    return next((entity for entity in token.doc.ents if entity.start <= token.i < entity.end), None)
-
-
 def _describes_a_person(span: Span, boundary: int) -> bool:
     """Whether ``span`` stands right before a person's name, or in apposition after one: a title
     or a description ("Spanish painter Pablo Picasso", "Maria Zakharova, the Russian diplomat"),
@@ -480,6 +476,22 @@ class _Checker:
     article: str  # the whole text, casefolded
     counts: Counter[str]  # its words, casefolded
     headline_stems: frozenset[str]
+    _starts: dict[str, list[int]] = field(init=False)  # where each word stands in ``doc``
+    _entity_of: list[Span | None] = field(init=False)  # the entity each token of ``doc`` is in
+
+    def __post_init__(self) -> None:
+        self._starts = defaultdict(list)
+        for token in self.doc:
+            self._starts[token.lower_].append(token.i)
+        self._entity_of = [None] * len(self.doc)
+        for entity in self.doc.ents:
+            for index in range(entity.start, entity.end):
+                self._entity_of[index] = entity
+
+    def _occurrences(self, words: Sequence[str]) -> list[Span]:
+        size, wanted = len(words), list(words)
+        spans = [self.doc[start : start + size] for start in self._starts.get(words[0], [])]
+        return [span for span in spans if [token.lower_ for token in span] == wanted]
 
     def keyphrase(self, phrase: str) -> str | None:
         """The keyphrase that YAKE's ``phrase`` stands for, or None."""
@@ -489,7 +501,7 @@ class _Checker:
         words = tuple(token.lower() for token in tokens)
         if not words:
             return None
-        spans = _occurrences(words, self.doc)
+        spans = self._occurrences(words)
         if any(_describes_a_person(span, self.body_start) for span in spans):
             return None  # "prime minister" Theresa May, Zakharova, "the Russian diplomat"
         for span in spans:
@@ -505,7 +517,7 @@ class _Checker:
         name's capitals: "Media Forum", not "media"), the person it ends with ("Chair Devin
         Nunes"), itself when a noun phrase, or nothing."""
         for token in span:
-            entity = _entity_at(token)
+            entity = self._entity_of[token.i]
             if entity is None:
                 continue
             if entity.label_ in _NOT_TOPICS:
