@@ -79,8 +79,33 @@ SEARCH_PARAMETERS = [
         "relevance (with a recency boost), newest or oldest",
         {"type": "string", "enum": list(SORTS)},
     ),
-    _query("from", "published on or after", {"type": "string", "format": "date"}),
-    _query("to", "published on or before", {"type": "string", "format": "date"}),
+    _query(
+        "from",
+        "published on or after: a day (2025-09-30) or a time (2025-09-30T14:00, UTC unless an "
+        "offset is given); any date filter leaves out the articles without a date",
+        {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]},
+    ),
+    _query(
+        "to",
+        "published on or before: a day (the whole day) or a time",
+        {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]},
+    ),
+    _query(
+        "when",
+        "published in the past 24 hours, week (7 days), month (30 days) or year (365 days), "
+        "from now to the minute; with 'from', the later bound applies",
+        {"type": "string", "enum": ["24h", "week", "month", "year"]},
+    ),
+    _query(
+        "undated",
+        "1: only the articles without a publication date (refused with a date filter)",
+        {"type": "string", "enum": ["0", "1", "true", "false", "on", "off"]},
+    ),
+    _query(
+        "exact",
+        "1: the words as typed: no spelling correction, no relaxing to most of the words",
+        {"type": "string", "enum": ["0", "1", "true", "false", "on", "off"]},
+    ),
     _query(
         "after", "next_after of the previous page (keyword paging past 10,000)", {"type": "string"}
     ),
@@ -663,6 +688,47 @@ def openapi_document(export_max_rows: int = _DEFAULT_EXPORT_MAX_ROWS) -> dict[st
                             "type": ["string", "null"],
                             "description": "the query with words no article contains corrected",
                         },
+                        "corrected": {
+                            "type": ["object", "null"],
+                            "description": "fewer than 3 articles matched the words as typed "
+                            "('from') and the spelling correction ('to') matched more: these "
+                            "are its results (exact=1 searches the words as typed)",
+                            "properties": {
+                                "from": {"type": "string"},
+                                "to": {"type": "string"},
+                            },
+                            "required": ["from", "to"],
+                        },
+                        "relaxed": {
+                            "type": ["object", "null"],
+                            "description": "fewer than 3 articles matched all the words "
+                            "('all_words_total'): these results match most of the plain "
+                            "words ('minimum_should_match', Elasticsearch's syntax: all of up "
+                            "to 2, else 75%); phrases, -exclusions, +required words and "
+                            "prefixes stay required (exact=1: all the words)",
+                            "properties": {
+                                "from": {"type": "string", "enum": ["all words"]},
+                                "to": {"type": "string", "enum": ["most words"]},
+                                "words": {"type": "array", "items": {"type": "string"}},
+                                "minimum_should_match": {"type": "string"},
+                                "all_words_total": {"type": "integer"},
+                            },
+                            "required": ["from", "to", "words"],
+                        },
+                        "exact": {"type": "boolean"},
+                        "when": {
+                            "type": ["string", "null"],
+                            "enum": ["24h", "week", "month", "year", None],
+                        },
+                        "undated": {
+                            "type": "boolean",
+                            "description": "only the articles without a publication date",
+                        },
+                        "date_from": {
+                            "type": ["string", "null"],
+                            "description": "the lower date bound applied (a preset's as a time)",
+                        },
+                        "date_to": {"type": ["string", "null"]},
                         "facets": {
                             "type": "object",
                             "additionalProperties": {
@@ -682,7 +748,19 @@ def openapi_document(export_max_rows: int = _DEFAULT_EXPORT_MAX_ROWS) -> dict[st
                                 },
                             },
                         },
-                        "timeline": {"type": "object"},
+                        "timeline": {
+                            "type": "object",
+                            "properties": {
+                                "interval": {"type": "string"},
+                                "buckets": {"type": "array"},
+                                "without_date": {
+                                    "type": ["integer", "null"],
+                                    "description": "matches without a publication date, which "
+                                    "no bar holds (undated=1 lists them); null under a date "
+                                    "filter, which leaves them out",
+                                },
+                            },
+                        },
                     },
                     "required": ["total", "hits"],
                 },

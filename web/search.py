@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -142,6 +142,15 @@ class SearchRequest:
     # search_after: the sort values of the last hit seen, for paging past MAX_RESULT_WINDOW.
     after: tuple[Any, ...] = ()
     mode: str = "hybrid"
+    # The words' matching (web/fallback.py): "all" plain words, or "most" of them (relaxed:
+    # MOST_WORDS; phrases, exclusions, +required and prefixes stay required).
+    words: str = "all"
+    # The words as typed: no spelling correction and no relaxing (the "search instead" link).
+    exact: bool = False
+    # A date preset (DATE_PRESETS) that set date_from, echoed for the page.
+    when: str | None = None
+    # Only the articles without a publication date (no date range can then apply).
+    undated: bool = False
 
     @property
     def ranked_by_meaning(self) -> bool:
@@ -186,6 +195,8 @@ def _matching_query(request: SearchRequest) -> dict[str, Any]:
     """Which articles the text matches, unscored."""
     if not request.query.strip():
         return {"match_all": {}}
+    if request.words == "most" and (relaxed := relaxed_words_query(request.query)) is not None:
+        return relaxed
     return {
         "simple_query_string": {
             "query": to_simple_query_syntax(request.query),
@@ -194,6 +205,71 @@ def _matching_query(request: SearchRequest) -> dict[str, Any]:
             "flags": "AND|OR|NOT|PHRASE|PREFIX|PRECEDENCE|WHITESPACE|ESCAPE",
         }
     }
+
+
+# Relaxed matching (issue 14 item 6; web/fallback.py decides when): of the plain words, all
+# while there are two, 75% (rounded down) from three up: 3 of 4, 6 of 8. A query with fewer
+# than MIN_RELAXABLE plain words is never relaxed (two words of which one is missing would
+# leave one: a different question).
+MOST_WORDS = "2<75%"
+MIN_RELAXABLE = 3
+_TERM = re.compile(r'[+-]*"[^"]*"?|\S+')
+
+
+def split_plain_words(text: str) -> tuple[list[str], list[str]] | None:
+    """The query's plain words (no operator: what relaxing may leave out) and its other
+    terms (phrases, -excluded, +required, prefix*), read as ``simple_query_string`` reads a
+    flat query after ``to_simple_query_syntax``. None when the query is not a flat list of
+    terms (``|``, parentheses, escapes, a quote inside a word): relaxing leaves it alone.
+    Written by hand: no library parses simple_query_string's syntax."""
+    syntax = to_simple_query_syntax(text)
+    if any(char in part for part in _QUOTED.split(syntax)[::2] for char in "|()\\"):
+        return None
+    plain: list[str] = []
+    other: list[str] = []
+    for term in _TERM.findall(syntax):
+        bare = term.lstrip("+-")
+        if not bare:
+            continue  # a lone operator joins nothing
+        if '"' in bare[1:] and not bare.startswith('"'):
+            return None
+        if term != bare or bare.startswith('"') or bare.endswith("*"):
+            other.append(term)
+        elif any(char.isalnum() for char in bare):
+            plain.append(term)
+    return plain, other
+
+
+def relaxed_words_query(text: str) -> dict[str, Any] | None:
+    """The words' query with most of the plain words (MOST_WORDS) and every other term still
+    required, or None when the query cannot be relaxed (``split_plain_words``, MIN_RELAXABLE)."""
+    split = split_plain_words(text)
+    if split is None or len(split[0]) < MIN_RELAXABLE:
+        return None
+    plain, other = split
+    clauses: list[dict[str, Any]] = [
+        {
+            "simple_query_string": {
+                "query": " ".join(plain),
+                "fields": SEARCH_FIELDS,
+                "default_operator": "or",
+                "minimum_should_match": MOST_WORDS,
+                "flags": "AND|OR|NOT|PHRASE|PREFIX|PRECEDENCE|WHITESPACE|ESCAPE",
+            }
+        }
+    ]
+    if other:
+        clauses.append(
+            {
+                "simple_query_string": {
+                    "query": " ".join(other),
+                    "fields": SEARCH_FIELDS,
+                    "default_operator": "and",
+                    "flags": "AND|OR|NOT|PHRASE|PREFIX|PRECEDENCE|WHITESPACE|ESCAPE",
+                }
+            }
+        )
+    return {"bool": {"must": clauses}}
 
 
 def _counting_query(request: SearchRequest) -> dict[str, Any]:
@@ -233,14 +309,32 @@ def _text_query(request: SearchRequest) -> dict[str, Any]:
 
 
 def _date_filter(request: SearchRequest) -> list[dict[str, Any]]:
+    if request.undated:
+        return [UNDATED]
     if not request.date_from and not request.date_to:
         return []
-    bounds: dict[str, str] = {"format": "strict_date"}
+    # A bound is a day (``to`` then takes the whole day: Elasticsearch fills an ``lte``'s
+    # missing time with the day's last millisecond) or an instant (a datetime, a preset).
+    timed = isinstance(request.date_from, datetime) or isinstance(request.date_to, datetime)
+    bounds: dict[str, str] = {"format": "strict_date_optional_time" if timed else "strict_date"}
     if request.date_from:
-        bounds["gte"] = request.date_from.isoformat()
+        bounds["gte"] = _date_bound(request.date_from)
     if request.date_to:
-        bounds["lte"] = request.date_to.isoformat()
+        bounds["lte"] = _date_bound(request.date_to)
     return [{"range": {"published_at": bounds}}]
+
+
+# Articles without a publication date: no date filter or timeline bar ever holds them.
+UNDATED: dict[str, Any] = {"bool": {"must_not": [{"exists": {"field": "published_at"}}]}}
+
+
+def _date_bound(value: date) -> str:
+    """A day as 2025-09-30; an instant in UTC to the second (a naive one is taken as UTC)."""
+    if not isinstance(value, datetime):
+        return value.isoformat()
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _facet_filters(request: SearchRequest, leave_out: str | None = None) -> list[dict[str, Any]]:
@@ -344,8 +438,23 @@ def corrected_query(query: str, suggest: Mapping[str, Any] | None) -> str | None
     for entry in sorted(entries, key=lambda e: -int(e["offset"])):
         if entry["options"]:
             start, end = int(entry["offset"]), int(entry["offset"]) + int(entry["length"])
-            corrected = corrected[:start] + entry["options"][0]["text"] + corrected[end:]
+            typed = corrected[start:end]
+            corrected = (
+                corrected[:start]
+                + _cased_like(typed, entry["options"][0]["text"])
+                + corrected[end:]
+            )
     return corrected if corrected != query else None
+
+
+def _cased_like(typed: str, correction: str) -> str:
+    """The correction (the index's lower-case term) in the case the word was typed in:
+    OIL for OLI, Oil for Oli, oil for oli."""
+    if typed.isupper() and len(typed) > 1:
+        return correction.upper()
+    if typed[:1].isupper():
+        return correction[:1].upper() + correction[1:]
+    return correction
 
 
 def build_hits_body(
@@ -413,6 +522,7 @@ def build_facets_body(request: SearchRequest, interval: str = "month") -> dict[s
             }
         },
     }
+    aggs["undated"] = undated_agg(request)  # issue 14 item 7: the articles no bar can hold
     return {
         "query": _counting_query(request),
         **({"suggest": _spelling_suggester(request.query)} if request.query.strip() else {}),
@@ -454,7 +564,15 @@ def _shape_timeline(aggregations: Mapping[str, Any], interval: str) -> dict[str,
     buckets = [
         {"date": b["key_as_string"], "count": b["doc_count"]} for b in dates.get("buckets", [])
     ]
-    return {"interval": interval, "buckets": buckets}
+    # The matches without a publication date, which no bar holds (None: not counted).
+    undated = aggregations.get("undated", {}).get("doc_count")
+    return {"interval": interval, "buckets": buckets, "without_date": undated}
+
+
+def undated_agg(request: SearchRequest) -> dict[str, Any]:
+    """How many of the facets request's matches have no publication date (after the facet
+    filters, as the timeline counts): none when a date range applies, which leaves them out."""
+    return {"filter": {"bool": {"filter": [*_facet_filters(request), UNDATED]}}}
 
 
 def shape_hit(hit: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from itertools import chain, islice
 from typing import Any
@@ -35,6 +35,7 @@ from web import export, saved
 from web.entities import KINDS as ENTITY_KINDS
 from web.entities import STORIES as ENTITY_STORIES
 from web.entities import entity_profile, invalid_name
+from web.fallback import search_with_fallbacks
 from web.feeds import FEED_SIZE, atom_feed, json_feed
 from web.openapi import openapi_document
 from web.search import (
@@ -53,7 +54,6 @@ from web.search import (
     place_labels,
     query_problem,
     related_articles,
-    search_articles,
 )
 from web.suggest import DEFAULT_SIZE as SUGGEST_SIZE
 from web.suggest import MAX_PREFIX_CHARS, suggest
@@ -88,15 +88,68 @@ MAX_FILTER_CHARS = 300
 
 
 def _date(args: Mapping[str, str], name: str) -> date | None:
+    """A day (2025-09-30), or an instant (2025-09-30T14:00, seconds and a UTC offset
+    optional; none means UTC) where the time of day matters."""
     raw = args.get(name, "").strip()
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        if len(raw) <= 10:
+            return date.fromisoformat(raw)
+        moment = datetime.fromisoformat(raw)
     except ValueError:
         raise ApiError(
-            400, "Invalid parameter", f"'{name}' must be a date like 2025-09-30", parameter=name
+            400,
+            "Invalid parameter",
+            f"'{name}' must be a date like 2025-09-30 or a time like 2025-09-30T14:00Z",
+            parameter=name,
         ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# Date presets (``when``): how far back from now. A month is 30 days, a year 365.
+DATE_PRESETS = {
+    "24h": timedelta(hours=24),
+    "week": timedelta(days=7),
+    "month": timedelta(days=30),
+    "year": timedelta(days=365),
+}
+
+
+def _instant(value: date, end: bool = False) -> datetime:
+    """A bound as an instant: a day starts at midnight UTC (ends at its last moment)."""
+    if isinstance(value, datetime):
+        return value
+    moment = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return moment + timedelta(days=1, microseconds=-1) if end else moment
+
+
+def _dates(args: Mapping[str, str]) -> tuple[date | None, date | None, str | None, bool]:
+    """``from``, ``to``, the preset ``when`` (a lower bound relative to now, to the minute so
+    that Elasticsearch's request cache can answer repeats for a minute; with ``from`` the
+    later of the two applies) and ``undated`` (only the articles without a date)."""
+    date_from, date_to = _date(args, "from"), _date(args, "to")
+    if date_from and date_to and _instant(date_from) > _instant(date_to, end=True):
+        raise ApiError(400, "Invalid parameter", "'from' is after 'to'", parameter="from")
+    when = args.get("when", "").strip() or None
+    if when is not None:
+        if when not in DATE_PRESETS:
+            detail = f"'when' is one of {', '.join(DATE_PRESETS)}"
+            raise ApiError(400, "Invalid parameter", detail, parameter="when")
+        since = datetime.now(UTC).replace(second=0, microsecond=0) - DATE_PRESETS[when]
+        date_from = since if date_from is None else max(_instant(date_from), since)
+    undated = _flag(args, "undated")
+    if undated and (date_from or date_to):
+        detail = "'undated' lists the articles without a date: no date range applies to them"
+        raise ApiError(400, "Invalid parameter", detail, parameter="undated")
+    return date_from, date_to, when, undated
+
+
+def _flag(args: Mapping[str, str], name: str) -> bool:
+    raw = args.get(name, "").strip().lower()
+    if raw not in ("", "0", "1", "true", "false", "on", "off"):
+        raise ApiError(400, "Invalid parameter", f"'{name}' is 1 or 0", parameter=name)
+    return raw in ("1", "true", "on")
 
 
 def _filters(args: MultiDict[str, str]) -> dict[str, tuple[str, ...]]:
@@ -151,9 +204,7 @@ def parse_search_request(args: MultiDict[str, str], default_size: int) -> Search
                 "'after' is not a cursor from next_after",
                 parameter="after",
             ) from None
-    date_from, date_to = _date(args, "from"), _date(args, "to")
-    if date_from and date_to and date_from > date_to:
-        raise ApiError(400, "Invalid parameter", "'from' is after 'to'", parameter="from")
+    date_from, date_to, when, undated = _dates(args)
     if mode != "keyword" and query.strip() and sort == "relevance" and page * size > FUSION_DEPTH:
         raise ApiError(
             400,
@@ -171,6 +222,9 @@ def parse_search_request(args: MultiDict[str, str], default_size: int) -> Search
         sort=sort,
         after=after,
         mode=mode,
+        exact=_flag(args, "exact"),
+        when=when,
+        undated=undated,
     )
 
 
@@ -221,7 +275,7 @@ def _run_search(search: SearchRequest) -> dict[str, Any]:
     settings = app_settings()
     started = time.perf_counter()
     with _search_errors():
-        found = search_articles(
+        found = search_with_fallbacks(
             search_client(settings),
             settings.articles_alias,
             search,
