@@ -29,7 +29,8 @@ proposal is checked where it stands in the text, tagged by spaCy's tagger, in YA
    without a headline (a title derived from the first sentence is none), nor when the article
    uses it in a date or amount ("four months").
 5. A phrase opening with a lower-case adjective, said once and not in the headline, loses the
-   adjective ("fake coloring book" is "coloring book"; "big victory" goes).
+   adjective ("fake coloring book" is "coloring book"; "big victory" goes); a phrase with "of"
+   said once and not in the headline goes ("number of days", "footage of Trump").
 6. In a headline Written In Title Case the tagger cannot tell a name from a verb: proposals
    found only there are dropped (a name of the article found there stays).
 Then: one of a singular and its plural, and no phrase whose words all stand inside a longer one
@@ -538,7 +539,10 @@ class _Checker:
         head = span.doc[of - 1]  # the noun before "of", or the last one
         if _stem(head.lower_) in _ROLES and not self._in_headline(span):
             return None  # "government officials", "State Police spokesman"
-        if self._recurs(span):
+        said_again = self._said_again(span)
+        if of < span.end and not said_again:
+            return None  # "number of days", "footage of Trump": said once, in passing
+        if said_again or not (span[0].is_lower and span[0].tag_ in _ADJECTIVES):
             return span.text
         # A lower-case adjective on a phrase said once, in passing, is more often the writer's
         # word than the topic's ("big victory", "formal letter", "fake coloring book"): it goes,
@@ -553,10 +557,9 @@ class _Checker:
         words = [_stem(word) for word in span.text.casefold().split()]
         return bool(words) and all(word in self.headline_stems for word in words)
 
-    def _recurs(self, span: Span) -> bool:
-        """Whether the phrase is in the headline, or the article says it more than once, or it
-        starts with no lower-case adjective."""
-        if span.start < self.body_start or not (span[0].is_lower and span[0].tag_ in _ADJECTIVES):
+    def _said_again(self, span: Span) -> bool:
+        """Whether the phrase is in the headline, or the article says it more than once."""
+        if span.start < self.body_start:
             return True
         pattern = rf"\b{re.escape(span.text.casefold())}\b"
         return len(re.findall(pattern, self.article)) >= 2
