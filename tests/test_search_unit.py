@@ -109,14 +109,6 @@ def test_only_a_text_query_ranked_by_relevance_is_ranked_by_meaning() -> None:
     assert not SearchRequest(query="x", sort="newest").ranked_by_meaning
 
 
-def test_fused_totals_count_matches_not_neighbours() -> None:
-    from web.search import _fused_total
-
-    assert _fused_total("semantic", 0, [], ["a", "b"]) == {"value": 2, "relation": "eq"}
-    assert _fused_total("hybrid", 2, ["a", "b"], ["b", "c"]) == {"value": 3, "relation": "eq"}
-    assert _fused_total("hybrid", 500, ["a"] * 100, ["z"]) == {"value": 500, "relation": "gte"}
-
-
 def test_corrected_query_replaces_each_misspelt_word_in_place() -> None:
     from web.search import corrected_query
 

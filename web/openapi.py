@@ -107,7 +107,15 @@ SEARCH_PARAMETERS = [
         {"type": "string", "enum": ["0", "1", "true", "false", "on", "off"]},
     ),
     _query(
-        "after", "next_after of the previous page (keyword paging past 10,000)", {"type": "string"}
+        "after",
+        "next_after of the previous page (keyword paging past 10,000; pages ungrouped)",
+        {"type": "string"},
+    ),
+    _query(
+        "group",
+        "on (default): near-duplicate copies listed as one hit (its copies and copy_sources); "
+        "off: every copy",
+        {"type": "string", "enum": ["on", "off"]},
     ),
     *[
         _query(
@@ -137,6 +145,15 @@ HIT = {
         "word_count": {"type": ["integer", "null"]},
         "score": {"type": ["number", "null"]},
         "snippet": {"type": "string", "description": "escaped HTML, <mark> around matches"},
+        "copies": {
+            "type": ["integer", "null"],
+            "description": "grouped: how many near-duplicate copies (this one included) the "
+            "entry stands for; null when copies are not grouped (group=off)",
+        },
+        "copy_sources": {
+            "type": ["integer", "null"],
+            "description": "grouped: from how many distinct sources those copies come",
+        },
     },
     "required": ["id", "snippet"],
 }
@@ -677,8 +694,31 @@ def openapi_document(export_max_rows: int = _DEFAULT_EXPORT_MAX_ROWS) -> dict[st
                         "mode": {"type": "string", "enum": list(MODES)},
                         "total": {"type": "integer"},
                         "total_relation": {"type": "string", "enum": ["eq", "gte"]},
+                        "total_words": {
+                            "type": "integer",
+                            "description": "of the total, the articles that match the words",
+                        },
+                        "total_meaning_only": {
+                            "type": "integer",
+                            "description": "of the total, the articles found by meaning alone "
+                            "(hybrid, semantic): they keep the query's phrases and exclusions",
+                        },
+                        "pages": {
+                            "type": "integer",
+                            "description": "how many pages hold hits; every page up to it "
+                            "answers (hybrid and semantic list the best FUSION_DEPTH)",
+                        },
+                        "grouped": {
+                            "type": "boolean",
+                            "description": "near-duplicate copies listed as one hit",
+                        },
                         "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
-                        "next_after": {"type": ["string", "null"]},
+                        "next_after": {
+                            "type": ["string", "null"],
+                            "description": "cursor to the next page (keyword); the pages it "
+                            "leads to list every copy (Elasticsearch's collapse cannot page by "
+                            "cursor)",
+                        },
                         "timed_out": {
                             "type": "boolean",
                             "description": "Elasticsearch ran out of time "

@@ -128,6 +128,13 @@ RRF_K = 60
 # cosine similarity up: measured with all-MiniLM-L6-v2 on the corpus, related stories score
 # 0.45-0.76 against a query, noise (nonsense words, bare rare names) up to 0.38.
 SEMANTIC_MIN_SIMILARITY = 0.4
+# Near-duplicate copies share this keyword (worker/enrich/duplicates.py: every article has one).
+CLUSTER_FIELD = "duplicates.cluster_id"
+# A collapsed group's inner hits, collapsed again by source: up to this many distinct sources.
+COPY_SOURCES = 20
+# Clusters counted exactly (HyperLogLog++ counts exactly below its precision threshold) as
+# far as keyword paging goes.
+GROUPS_EXACT = MAX_RESULT_WINDOW
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,9 @@ class SearchRequest:
     # search_after: the sort values of the last hit seen, for paging past MAX_RESULT_WINDOW.
     after: tuple[Any, ...] = ()
     mode: str = "hybrid"
+    # Near-duplicate copies (one duplicates.cluster_id) listed as one entry; off: every copy.
+    # A cursor (``after``) pages ungrouped: Elasticsearch's collapse refuses search_after.
+    group: bool = True
     # The words' matching (web/fallback.py): "all" plain words, or "most" of them (relaxed:
     # MOST_WORDS; phrases, exclusions, +required and prefixes stay required).
     words: str = "all"
@@ -151,6 +161,10 @@ class SearchRequest:
     when: str | None = None
     # Only the articles without a publication date (no date range can then apply).
     undated: bool = False
+
+    @property
+    def grouped(self) -> bool:
+        return self.group and not self.after
 
     @property
     def ranked_by_meaning(self) -> bool:
@@ -168,6 +182,7 @@ _QUOTED = re.compile(r'("[^"]*"?)')
 _OR = re.compile(r"(?<!\S)OR(?!\S)")
 _AND = re.compile(r"(?<!\S)AND(?!\S)")
 _NOT = re.compile(r"(?<!\S)NOT\s+(?=[^\s|+-])")
+_NOT_BEFORE_QUOTE = re.compile(r"(?<!\S)NOT\s+$")
 
 
 def query_problem(text: str) -> str | None:
@@ -188,7 +203,78 @@ def to_simple_query_syntax(text: str) -> str:
     parts = _QUOTED.split(text)
     for index in range(0, len(parts), 2):  # even parts lie outside quotes
         parts[index] = _NOT.sub("-", _AND.sub("+", _OR.sub("|", parts[index])))
+        if index + 1 < len(parts):  # NOT "a phrase": the phrase follows in the next part
+            parts[index] = _NOT_BEFORE_QUOTE.sub("-", parts[index])
     return "".join(parts)
+
+
+@dataclass(frozen=True)
+class HardConstraints:
+    """What every hit must satisfy, whichever side (words or meaning) found it: the quoted
+    phrases (``required``) and the excluded words and phrases (``excluded``), each as
+    ``simple_query_string`` text. ``whole``: the query's boolean structure (``|``, parentheses,
+    escapes) does not split into top-level conditions, so a hit must match the whole query."""
+
+    required: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
+    whole: bool = False
+
+    @property
+    def any(self) -> bool:
+        return self.whole or bool(self.required or self.excluded)
+
+
+_WHOLE = HardConstraints(whole=True)
+
+
+def hard_constraints(text: str) -> HardConstraints:
+    """The query's hard constraints, read as ``simple_query_string`` reads it with
+    ``default_operator: and`` (after ``to_simple_query_syntax``): top-level terms are ANDed,
+    ``-`` at the start of a term or phrase excludes it, ``+`` only joins, ``"…"`` is a phrase
+    (an unclosed one runs to the end). Bare words are not hard: a neighbour in meaning may
+    lack them. Written by hand because no library parses simple_query_string's syntax;
+    anything it does not split with certainty (``|``, parentheses, ``\\``, stacked operators)
+    makes the whole query the constraint, which is never looser than the keyword side."""
+    syntax = to_simple_query_syntax(text)
+    required: list[str] = []
+    excluded: list[str] = []
+    position, end = 0, len(syntax)
+    while position < end:
+        char = syntax[position]
+        if char.isspace():
+            position += 1
+            continue
+        if char in "|()\\":
+            return _WHOLE
+        negated = False
+        while position < end and syntax[position] in "+-":
+            if syntax[position] == "-":
+                if negated:
+                    return _WHOLE  # "--word": stacked negations
+                negated = True
+            position += 1
+        if position >= end or syntax[position].isspace():
+            continue  # a lone operator joins nothing
+        if syntax[position] in "|()\\+":
+            return _WHOLE
+        if syntax[position] == '"':
+            close = syntax.find('"', position + 1)
+            close = end if close < 0 else close
+            words = syntax[position + 1 : close].strip()
+            if "\\" in words:
+                return _WHOLE  # an escaped quote: where the phrase ends is ES's to say
+            position = close + 1
+            if words:
+                (excluded if negated else required).append(f'"{words}"')
+            continue
+        start = position
+        while position < end and not syntax[position].isspace():
+            if syntax[position] in '"|()\\':
+                return _WHOLE
+            position += 1
+        if negated:
+            excluded.append(syntax[start:position])
+    return HardConstraints(tuple(required), tuple(excluded))
 
 
 def _matching_query(request: SearchRequest) -> dict[str, Any]:
@@ -458,7 +544,10 @@ def _cased_like(typed: str, correction: str) -> str:
 
 
 def build_hits_body(
-    request: SearchRequest, highlight_max_chars: int = HIGHLIGHT_MAX_CHARS
+    request: SearchRequest,
+    highlight_max_chars: int = HIGHLIGHT_MAX_CHARS,
+    *,
+    collapse: bool = False,
 ) -> dict[str, Any]:
     """The page of hits, highlighted, and how many articles match.
 
@@ -466,10 +555,37 @@ def build_hits_body(
     obey all of them while each facet's counts (``build_facets_body``) obey every selection
     but its own: picking a source leaves the other sources countable (OR), while people and
     places narrow (AND).
+
+    ``collapse``: one hit per near-duplicate cluster (Elasticsearch's field collapsing), with
+    its copies' count and distinct sources (inner hits collapsed by source), and the number
+    of clusters (the pager's). The facet filters then go in the query: a collapsed group's
+    inner hits would not see a ``post_filter``.
     """
+    filters = _date_filter(request)
+    grouping: dict[str, Any] = {}
+    if collapse:
+        filters = filters + _facet_filters(request)
+        grouping = {
+            "collapse": {
+                "field": CLUSTER_FIELD,
+                "inner_hits": {
+                    "name": "copies",
+                    "size": COPY_SOURCES,
+                    "_source": False,
+                    "collapse": {"field": "source"},
+                },
+            },
+            "aggs": {
+                "groups": {
+                    "cardinality": {"field": CLUSTER_FIELD, "precision_threshold": GROUPS_EXACT}
+                }
+            },
+        }
+    else:
+        grouping = {"post_filter": {"bool": {"filter": _facet_filters(request)}}}
     return {
-        "query": {"bool": {"must": [_text_query(request)], "filter": _date_filter(request)}},
-        "post_filter": {"bool": {"filter": _facet_filters(request)}},
+        "query": {"bool": {"must": [_text_query(request)], "filter": filters}},
+        **grouping,
         "sort": _sort(request),
         **({"search_after": list(request.after)} if request.after else {"from": request.offset}),
         "size": request.size,
@@ -492,8 +608,16 @@ def build_hits_body(
     }
 
 
-def build_facets_body(request: SearchRequest, interval: str = "month") -> dict[str, Any]:
-    """Facet counts, the timeline and spelling corrections: no hits."""
+def build_facets_body(
+    request: SearchRequest, interval: str = "month", meaning: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Facet counts, the timeline and spelling corrections: no hits.
+
+    ``meaning``: the ids a meaning search (hybrid or semantic, ``request.mode``) found, its
+    kNN neighbours. The candidate set is then the keyword matches and those neighbours
+    (semantic: the neighbours alone), and the ``matched`` count says how many of them pass
+    the facet filters (the total) and how many of those do not match the words.
+    """
     aggs: dict[str, Any] = {
         name: {
             "filter": {"bool": {"filter": _facet_filters(request, leave_out=name)}},
@@ -523,8 +647,19 @@ def build_facets_body(request: SearchRequest, interval: str = "month") -> dict[s
         },
     }
     aggs["undated"] = undated_agg(request)  # issue 14 item 7: the articles no bar can hold
+    query = _counting_query(request)
+    if meaning is not None:
+        neighbours = {"ids": {"values": list(meaning)}}
+        aggs["matched"] = {
+            "filter": {"bool": {"filter": _facet_filters(request)}},
+            "aggs": {"meaning_only": {"filter": {"bool": {"must_not": [query]}}}},
+        }
+        if request.mode == "semantic":
+            query = {"bool": {"filter": [neighbours]}}
+        else:
+            query = {"bool": {"should": [query, neighbours], "minimum_should_match": 1}}
     return {
-        "query": _counting_query(request),
+        "query": query,
         **({"suggest": _spelling_suggester(request.query)} if request.query.strip() else {}),
         "aggs": aggs,
         "size": 0,
@@ -575,7 +710,13 @@ def undated_agg(request: SearchRequest) -> dict[str, Any]:
     return {"filter": {"bool": {"filter": [*_facet_filters(request), UNDATED]}}}
 
 
-def shape_hit(hit: dict[str, Any]) -> dict[str, Any]:
+def shape_hit(hit: dict[str, Any], copies: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """A hit for the page and the API. ``copies``: its near-duplicate group's size and
+    distinct sources (``count``, ``sources``) when copies are grouped; read from a collapsed
+    hit's inner hits when not given; ungrouped, ``copies`` and ``copy_sources`` are None."""
+    if copies is None and "inner_hits" in hit:
+        inner = hit["inner_hits"]["copies"]["hits"]
+        copies = {"count": int(inner["total"]["value"]), "sources": len(inner["hits"])}
     source = hit.get("_source", {})
     highlight = hit.get("highlight", {})
     return {
@@ -591,6 +732,8 @@ def shape_hit(hit: dict[str, Any]) -> dict[str, Any]:
         "word_count": source.get("word_count"),
         "score": hit.get("_score"),
         "snippet": " … ".join(highlight.get("body", [])),
+        "copies": copies["count"] if copies is not None else None,
+        "copy_sources": copies["sources"] if copies is not None else None,
     }
 
 
@@ -604,25 +747,86 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = RRF_K) ->
     return sorted(scores, key=lambda doc_id: -scores[doc_id])
 
 
-def _fused_total(
-    mode: str, keyword_total: int, words: list[str], meaning: list[str]
-) -> dict[str, Any]:
-    """How many articles match: by meaning alone, or keyword matches plus the meaning-only ones
-    (at least the keyword matches when they run past the fused depth)."""
-    if mode == "semantic":
-        return {"value": len(meaning), "relation": "eq"}
-    if keyword_total > len(words):
-        return {"value": keyword_total, "relation": "gte"}
-    return {"value": keyword_total + len(set(meaning) - set(words)), "relation": "eq"}
+def group_copies(ranked: Sequence[str], clusters: Mapping[str, str | None]) -> list[str]:
+    """The ranking with one id per near-duplicate cluster, its best-ranked member; an id
+    without a cluster is its own group."""
+    seen: set[str] = set()
+    kept = []
+    for doc_id in ranked:
+        key = clusters.get(doc_id) or doc_id
+        if key not in seen:
+            seen.add(key)
+            kept.append(doc_id)
+    return kept
+
+
+def page_count(
+    mode: str, size: int, *, total: int = 0, groups: int | None = None, listed: int = 0
+) -> int:
+    """How many pages the pager may link, each of which answers with hits: a meaning mode's
+    fused list (``listed`` ids, at most FUSION_DEPTH deep, the deepest page the API serves);
+    keyword mode's groups (collapse pages by ``from``, within MAX_RESULT_WINDOW) or, ungrouped,
+    its total (a cursor goes past the window, up to the deepest page number the API takes)."""
+    if mode != "keyword":
+        pages = min(-(-listed // size), FUSION_DEPTH // size)
+    elif groups is not None:
+        pages = min(-(-groups // size), MAX_RESULT_WINDOW // size)
+    else:
+        pages = min(-(-total // size), MAX_RESULT_WINDOW)
+    return max(1, pages)
+
+
+def constraint_filters(request: SearchRequest) -> list[dict[str, Any]]:
+    """The query's hard constraints (``hard_constraints``) as filters, for the meaning side:
+    a kNN neighbour keeps every quoted phrase and no excluded word."""
+    constraints = hard_constraints(request.query)
+    if constraints.whole:
+        return [_matching_query(request)]
+    filters: list[dict[str, Any]] = [_constraint_query(text) for text in constraints.required]
+    if constraints.excluded:
+        filters.append(
+            {"bool": {"must_not": [_constraint_query(text) for text in constraints.excluded]}}
+        )
+    return filters
+
+
+def _constraint_query(text: str) -> dict[str, Any]:
+    """One phrase or word as the keyword side reads it (fields, analysis, operators)."""
+    return {
+        "simple_query_string": {
+            "query": text,
+            "fields": SEARCH_FIELDS,
+            "default_operator": "and",
+            "flags": "AND|OR|NOT|PHRASE|PREFIX|PRECEDENCE|WHITESPACE|ESCAPE",
+        }
+    }
 
 
 # A ranking before fusion needs only its ids: read from the ``id`` field's doc values (the same
 # value as ``_id``: worker/indexing.py) rather than from stored fields, 100 hits cost 3 ms less.
 _IDS_ONLY: dict[str, Any] = {"_source": False, "stored_fields": "_none_", "docvalue_fields": ["id"]}
+# ... and, from doc values too, each hit's cluster (to group copies) and date (the timeline).
+_RANKING_FIELDS: dict[str, Any] = _IDS_ONLY | {
+    "docvalue_fields": ["id", CLUSTER_FIELD, {"field": "published_at", "format": "yyyy-MM-dd"}]
+}
 
 
 def _hit_ids(response: ObjectApiResponse[Any]) -> list[str]:
     return [hit["fields"]["id"][0] for hit in response["hits"]["hits"]]
+
+
+def _ranking(
+    response: ObjectApiResponse[Any], clusters: dict[str, str | None], dates: list[str]
+) -> list[str]:
+    """A ranking's ids; its hits' clusters and dates go into ``clusters`` and ``dates``."""
+    ids = []
+    for hit in response["hits"]["hits"]:
+        fields = hit["fields"]
+        doc_id = fields["id"][0]
+        ids.append(doc_id)
+        clusters[doc_id] = (fields.get(CLUSTER_FIELD) or [None])[0]
+        dates.extend(fields.get("published_at") or [])
+    return ids
 
 
 def _knn_body(request: SearchRequest, vector: list[float]) -> dict[str, Any]:
@@ -633,30 +837,69 @@ def _knn_body(request: SearchRequest, vector: list[float]) -> dict[str, Any]:
             "k": FUSION_DEPTH,
             "num_candidates": 2 * FUSION_DEPTH,
             "similarity": SEMANTIC_MIN_SIMILARITY,  # the raw dot product: cosine, unit vectors
-            "filter": _date_filter(request) + _facet_filters(request),
+            # Filtered during the search (not after it), so the k neighbours all obey the
+            # dates, the facets and the query's phrases and exclusions.
+            "filter": _date_filter(request) + _facet_filters(request) + constraint_filters(request),
         },
         "size": FUSION_DEPTH,
-        **_IDS_ONLY,
+        **_RANKING_FIELDS,
+    }
+
+
+def _copies_aggs(
+    request: SearchRequest, candidates: Mapping[str, Any], clusters: list[str]
+) -> dict[str, Any]:
+    """Per cluster of a page, how many of the candidates are its copies and from how many
+    sources (a ``global`` aggregation: the page's own query is only its ids)."""
+    return {
+        "copies": {
+            "global": {},
+            "aggs": {
+                "listed": {
+                    "filter": {
+                        "bool": {
+                            "filter": [
+                                candidates,
+                                *_facet_filters(request),
+                                {"terms": {CLUSTER_FIELD: clusters}},
+                            ]
+                        }
+                    },
+                    "aggs": {
+                        "clusters": {
+                            "terms": {"field": CLUSTER_FIELD, "size": len(clusters)},
+                            "aggs": {"sources": {"cardinality": {"field": "source"}}},
+                        }
+                    },
+                }
+            },
+        }
     }
 
 
 def _page_by_ids(
-    es: Elasticsearch, options: dict[str, Any], body: Mapping[str, Any], ids: list[str]
-) -> list[dict[str, Any]]:
+    es: Elasticsearch,
+    options: dict[str, Any],
+    body: Mapping[str, Any],
+    ids: list[str],
+    copies: dict[str, Any] | None = None,
+) -> tuple[list[dict[str, Any]], Mapping[str, Any]]:
     """The hits for one page of a fused ranking, in that order, highlighted for the query of
-    ``body`` (the keyword search's)."""
+    ``body`` (the keyword search's), and the aggregations ``copies`` asks for."""
     if not ids:
-        return []
+        return [], {}
     highlight = body["highlight"] | {"highlight_query": body["query"]["bool"]["must"][0]}
     response = es.search(
         **options,
         query={"ids": {"values": ids}},
         size=len(ids),
+        track_total_hits=False,
         source={"includes": _LIST_SOURCE},
         highlight=highlight,
+        aggs=copies,
     )
     by_id = {hit["_id"]: hit for hit in response["hits"]["hits"]}
-    return [by_id[doc_id] for doc_id in ids if doc_id in by_id]
+    return [by_id[doc_id] for doc_id in ids if doc_id in by_id], response.get("aggregations", {})
 
 
 def search_articles(
@@ -674,42 +917,111 @@ def search_articles(
 
     The requests overlap, so a search waits for its longest chain, not for their sum
     (Elasticsearch runs each on a search thread of its own; numpy leaves the GIL while it
-    multiplies): for hybrid and semantic, the keyword ranking while the query is embedded,
-    then its kNN search and the page of fused hits by id; beside them, the facets and
-    timeline after a bounds request that picks the timeline's interval.
+    multiplies). Keyword: the page of hits beside the facets and timeline (after a bounds
+    request that picks the timeline's interval). Hybrid and semantic: the keyword ranking
+    (hybrid) and the keyword matches' date bounds while the query is embedded, then the kNN
+    search, then side by side the page of fused hits by id and the facets, timeline and
+    totals of the candidate set (keyword matches and kNN neighbours): one set counted, listed
+    and charted.
     """
     options: dict[str, Any] = {"index": alias, "ignore_unavailable": True, "allow_no_indices": True}
     if timeout_s is not None:
         options["timeout"] = _timeout(timeout_s)
     mode = request.mode if request.ranked_by_meaning and embed is not None else "keyword"
     pool = _search_pool()
-    hits_body = build_hits_body(request, highlight_max_chars)
+    grouped = request.grouped
+    counted: Mapping[str, Any]
     if embed is None or mode == "keyword":
+        hits_body = build_hits_body(request, highlight_max_chars, collapse=grouped)
         facets = pool.submit(_facets_and_timeline, es, options, request)
         response = es.search(**options, **hits_body)
-        hits = response["hits"]["hits"]
+        hits = [shape_hit(hit) for hit in response["hits"]["hits"]]
         total = response["hits"]["total"]
-        next_after = _next_cursor(request, hits)
+        groups = (
+            int(response["aggregations"]["groups"]["value"])
+            if grouped and "aggregations" in response
+            else None
+        )
+        pages = page_count(mode, request.size, total=total["value"], groups=groups)
+        total_words = total["value"]
+        # Grouped too: the cursor's pages list every copy (collapse refuses search_after).
+        next_after = _next_cursor(request, response["hits"]["hits"])
         timed_out = bool(response.get("timed_out"))
+        counted, interval = facets.result()
     else:
+        hits_body = build_hits_body(request, highlight_max_chars)
         vector = pool.submit(embed, request.query)
-        keyword_body = hits_body | {"size": FUSION_DEPTH, "from": 0, **_IDS_ONLY}
-        keyword_body.pop("highlight")
-        response = es.search(**options, **keyword_body)
-        knn_body = _knn_body(request, vector.result())
-        # Only now the facets: started with the embedding, they slowed it (two cores), and
-        # the embedding then kNN then the page is the longest chain.
-        facets = pool.submit(_facets_and_timeline, es, options, request)
-        by_meaning = es.search(**options, **knn_body)
-        meaning = _hit_ids(by_meaning)
-        words = _hit_ids(response) if mode == "hybrid" else []
+        bounds = (
+            pool.submit(lambda: es.search(**options, **build_bounds_body(request)))
+            if mode == "hybrid"
+            else None
+        )
+        clusters: dict[str, str | None] = {}
+        dates: list[str] = []
+        words: list[str] = []
+        timed_out = False
+        if mode == "hybrid":
+            keyword_body = hits_body | {
+                "size": FUSION_DEPTH,
+                "from": 0,
+                "track_total_hits": False,
+                **_RANKING_FIELDS,
+            }
+            keyword_body.pop("highlight")
+            by_words = es.search(**options, **keyword_body)
+            words = _ranking(by_words, clusters, dates)
+            timed_out = bool(by_words.get("timed_out"))
+        response = es.search(**options, **_knn_body(request, vector.result()))
+        meaning = _ranking(response, clusters, dates)
+        if bounds is not None:
+            found = bounds.result().get("aggregations", {})
+            dates += [
+                found[n]["value_as_string"]
+                for n in ("first", "last")
+                if found.get(n, {}).get("value_as_string")
+            ]
+        dates = [d[:10] for d in dates]
+        interval = (
+            choose_interval(date.fromisoformat(min(dates)), date.fromisoformat(max(dates)))
+            if dates
+            else "month"
+        )
+        # Only now the facets: they count the candidate set, which the kNN search completes.
+        facets_body = build_facets_body(request, interval, meaning)
+        counting = pool.submit(lambda: es.search(**options, **facets_body).body)
         fused = reciprocal_rank_fusion([words, meaning] if words else [meaning])
+        if grouped:
+            fused = group_copies(fused, clusters)
+        fused = fused[:FUSION_DEPTH]
         page_ids = fused[request.offset : request.offset + request.size]
-        hits = _page_by_ids(es, options, hits_body, page_ids)
-        total = _fused_total(mode, response["hits"]["total"]["value"], words, meaning)
+        page_clusters = sorted({c for c in (clusters.get(i) for i in page_ids) if c})
+        copies_aggs = (
+            _copies_aggs(request, facets_body["query"], page_clusters)
+            if grouped and page_clusters
+            else None
+        )
+        found_hits, page_aggs = _page_by_ids(es, options, hits_body, page_ids, copies_aggs)
+        buckets = page_aggs.get("copies", {}).get("listed", {}).get("clusters", {})
+        copies = {
+            b["key"]: {"count": b["doc_count"], "sources": b["sources"]["value"]}
+            for b in buckets.get("buckets", [])
+        }
+        hits = [
+            shape_hit(
+                hit,
+                copies.get(clusters.get(hit["_id"]) or "", {"count": 1, "sources": 1})
+                if grouped
+                else None,
+            )
+            for hit in found_hits
+        ]
+        counted = counting.result()
+        matched = counted.get("aggregations", {}).get("matched", {})
+        total = {"value": int(matched.get("doc_count", 0)), "relation": "eq"}
+        total_words = total["value"] - int(matched.get("meaning_only", {}).get("doc_count", 0))
+        pages = page_count(mode, request.size, listed=len(fused))
         next_after = None
-        timed_out = bool(response.get("timed_out") or by_meaning.get("timed_out"))
-    counted, interval = facets.result()
+        timed_out = timed_out or bool(response.get("timed_out"))
     aggregations = counted.get("aggregations", {})
     return {
         "mode": mode,
@@ -719,10 +1031,16 @@ def search_articles(
         "size": request.size,
         "total": total["value"],
         "total_relation": total["relation"],
+        # Of the total, how many match the words and how many came by meaning alone.
+        "total_words": total_words,
+        "total_meaning_only": total["value"] - total_words,
+        # How many pages hold hits: every page up to it answers with some.
+        "pages": pages,
+        "grouped": grouped,
         "took_ms": response["took"],
         # Elasticsearch ran out of time (``timeout_s``) and counted or ranked only part.
         "timed_out": timed_out or bool(counted.get("timed_out")),
-        "hits": [shape_hit(hit) for hit in hits],
+        "hits": hits,
         "next_after": next_after,
         "facets": _shape_facets(request, aggregations),
         "timeline": _shape_timeline(aggregations, interval),

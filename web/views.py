@@ -204,6 +204,9 @@ def parse_search_request(args: MultiDict[str, str], default_size: int) -> Search
                 "'after' is not a cursor from next_after",
                 parameter="after",
             ) from None
+    group = args.get("group", "on")
+    if group not in ("on", "off"):
+        raise ApiError(400, "Invalid parameter", "'group' is on or off", parameter="group")
     date_from, date_to, when, undated = _dates(args)
     if mode != "keyword" and query.strip() and sort == "relevance" and page * size > FUSION_DEPTH:
         raise ApiError(
@@ -222,6 +225,7 @@ def parse_search_request(args: MultiDict[str, str], default_size: int) -> Search
         sort=sort,
         after=after,
         mode=mode,
+        group=group == "on",
         exact=_flag(args, "exact"),
         when=when,
         undated=undated,
