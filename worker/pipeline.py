@@ -20,6 +20,7 @@ from worker.batch_metrics import batch_recorder, gave_up_recorder
 from worker.enrich import OnStep, enrich_batch
 from worker.enrich.duplicates import METHOD as NEAR_DUPLICATE_METHOD
 from worker.enrich.duplicates import assign_clusters
+from worker.enrich.names import merge_names
 from worker.indexing import BulkOutcome, bulk_index
 from worker.versions import original_fields, previous_versions, stamp_versions
 
@@ -70,6 +71,17 @@ def process_batch(
     for doc in docs:
         doc["duplicates"] = clusters[doc["id"]].as_fields()
         doc["enrichment"]["models"]["near_duplicates"] = NEAR_DUPLICATE_METHOD
+    note("names")
+    # A short form ("Arafat") becomes the one full name other articles give ("Yasser Arafat"):
+    # that needs the names every worker has seen (in Redis), as near-duplicates do.
+    merge_names(
+        docs,
+        redis_client=redis_client,
+        prefix=settings.index_prefix,
+        ttl_s=settings.name_index_ttl_s,
+        min_articles=settings.name_merge_min_articles,
+        max_per_key=settings.name_index_max_per_key,
+    )
     by_id = {payload["id"]: payload for payload in payloads}
     for doc in docs:
         # What the client sent, verbatim: `newsroom reindex` re-enriches from it.
