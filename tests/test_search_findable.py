@@ -180,6 +180,7 @@ def test_a_misspelling_shows_the_corrected_results(
     assert _names(found, ids) == set(STORIES)
     page = _page(web_client, q=typed, mode="keyword")
     assert "Showing results for <strong>Wallabydate</strong>" in page
+    assert "articles for <q>Wallabydate</q>" in page
     back = _link(page, typed)
     assert "exact=1" in back
     as_typed = web_client.get(back)
@@ -247,3 +248,12 @@ def test_undated_are_counted_and_listed(web_client: FlaskClient, ids: dict[str, 
     refused = web_client.get("/api/search", query_string={"q": WORD, "undated": 1, "when": "year"})
     assert refused.status_code == 400
     assert refused.get_json()["parameter"] == "undated"
+
+
+def test_words_and_meaning_relax_the_words_too(
+    web_client: FlaskClient, ids: dict[str, str]
+) -> None:
+    found = _search(web_client, q="media cooperation between countries", mode="hybrid")
+    assert found["mode"] == "hybrid"
+    assert found["relaxed"] is not None
+    assert found["hits"][0]["id"] == ids["sample"]
