@@ -3,6 +3,7 @@ query's case, date bounds and the parameters that set them."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -116,6 +117,8 @@ def test_date_bounds() -> None:
         }
     ]
     assert _date_filter(SearchRequest(undated=True)) == [UNDATED]
+    # Undated within a range: both, so nothing.
+    assert _date_filter(replace(days, undated=True)) == [*_date_filter(days), UNDATED]
 
 
 def _parse(**args: str) -> SearchRequest:
@@ -141,9 +144,12 @@ def test_parameters() -> None:
     assert _parse(exact="1").exact
     assert not _parse().exact
     assert _parse(undated="1").undated
+    assert _parse(undated="1", when="week").undated
+    assert _parse(when="").when is None
     for bad in (
         {"when": "fortnight"},
-        {"undated": "1", "from": "2025-09-30"},
+        {"undated": "TRUE"},
+        {"when": " week"},
         {"undated": "maybe"},
         {"from": "2025-10-01T00:00", "to": "2025-09-30"},
         {"from": "30/09/2025 14:00"},

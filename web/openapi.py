@@ -81,30 +81,30 @@ SEARCH_PARAMETERS = [
     ),
     _query(
         "from",
-        "published on or after: a day (2025-09-30) or a time (2025-09-30T14:00, UTC unless an "
-        "offset is given); any date filter leaves out the articles without a date",
-        {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]},
+        "published on or after this day; a time of day is taken too (2025-09-30T14:00Z, UTC "
+        "without an offset). Any date filter leaves out the articles without a date",
+        {"type": "string", "format": "date"},
     ),
     _query(
         "to",
-        "published on or before: a day (the whole day) or a time",
-        {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]},
+        "published on or before this day (the whole day); or a time, as for 'from'",
+        {"type": "string", "format": "date"},
     ),
     _query(
         "when",
         "published in the past 24 hours, week (7 days), month (30 days) or year (365 days), "
         "from now to the minute; with 'from', the later bound applies",
-        {"type": "string", "enum": ["24h", "week", "month", "year"]},
+        {"type": "string", "enum": ["24h", "week", "month", "year", ""]},
     ),
     _query(
         "undated",
-        "1: only the articles without a publication date (refused with a date filter)",
-        {"type": "string", "enum": ["0", "1", "true", "false", "on", "off"]},
+        "1: only the articles without a publication date (with a date filter too: none)",
+        {"type": "string", "enum": ["", "0", "1", "true", "false", "on", "off"]},
     ),
     _query(
         "exact",
         "1: the words as typed: no spelling correction, no relaxing to most of the words",
-        {"type": "string", "enum": ["0", "1", "true", "false", "on", "off"]},
+        {"type": "string", "enum": ["", "0", "1", "true", "false", "on", "off"]},
     ),
     _query(
         "after",

@@ -395,10 +395,8 @@ def _text_query(request: SearchRequest) -> dict[str, Any]:
 
 
 def _date_filter(request: SearchRequest) -> list[dict[str, Any]]:
-    if request.undated:
-        return [UNDATED]
     if not request.date_from and not request.date_to:
-        return []
+        return [UNDATED] if request.undated else []
     # A bound is a day (``to`` then takes the whole day: Elasticsearch fills an ``lte``'s
     # missing time with the day's last millisecond) or an instant (a datetime, a preset).
     timed = isinstance(request.date_from, datetime) or isinstance(request.date_to, datetime)
@@ -407,7 +405,8 @@ def _date_filter(request: SearchRequest) -> list[dict[str, Any]]:
         bounds["gte"] = _date_bound(request.date_from)
     if request.date_to:
         bounds["lte"] = _date_bound(request.date_to)
-    return [{"range": {"published_at": bounds}}]
+    # Undated and a range: nothing (an article without a date is in no range).
+    return [{"range": {"published_at": bounds}}, *([UNDATED] if request.undated else [])]
 
 
 # Articles without a publication date: no date filter or timeline bar ever holds them.

@@ -131,23 +131,23 @@ def _dates(args: Mapping[str, str]) -> tuple[date | None, date | None, str | Non
     date_from, date_to = _date(args, "from"), _date(args, "to")
     if date_from and date_to and _instant(date_from) > _instant(date_to, end=True):
         raise ApiError(400, "Invalid parameter", "'from' is after 'to'", parameter="from")
-    when = args.get("when", "").strip() or None
+    when = args.get("when") or None  # blank: any time
     if when is not None:
         if when not in DATE_PRESETS:
             detail = f"'when' is one of {', '.join(DATE_PRESETS)}"
             raise ApiError(400, "Invalid parameter", detail, parameter="when")
         since = datetime.now(UTC).replace(second=0, microsecond=0) - DATE_PRESETS[when]
         date_from = since if date_from is None else max(_instant(date_from), since)
-    undated = _flag(args, "undated")
-    if undated and (date_from or date_to):
-        detail = "'undated' lists the articles without a date: no date range applies to them"
-        raise ApiError(400, "Invalid parameter", detail, parameter="undated")
-    return date_from, date_to, when, undated
+    # With a date range too, nothing matches: an article without a date is in no range.
+    return date_from, date_to, when, _flag(args, "undated")
+
+
+FLAGS = ("", "0", "1", "true", "false", "on", "off")  # blank: absent
 
 
 def _flag(args: Mapping[str, str], name: str) -> bool:
-    raw = args.get(name, "").strip().lower()
-    if raw not in ("", "0", "1", "true", "false", "on", "off"):
+    raw = args.get(name, "")
+    if raw not in FLAGS:
         raise ApiError(400, "Invalid parameter", f"'{name}' is 1 or 0", parameter=name)
     return raw in ("1", "true", "on")
 
