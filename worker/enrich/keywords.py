@@ -16,15 +16,18 @@ proposal is checked where it stands in the text, tagged by spaCy's tagger, in YA
    lower-case word but of/for/and/the/on and name particles; a one-word name that the article
    also writes in lower case ("State") is no name; a lone nationality adjective ("Colombian")
    is no tag (a people in the plural, "Crimeans", is); a name of more than ``MAX_WORDS`` words
-   is a description and dropped.
+   is a description and dropped; nor is a name the article cites as its source ("told Trend",
+   "a TASS correspondent", "quoted by", "in an interview with").
 2. Otherwise, noun phrases. It starts with an adjective or noun and ends with a noun; between
    them only adjectives, nouns, hyphens, "of", and a participle right before a noun ("alleged
    surveillance"): so no verb, no "and", no function word at an edge. It does not cut a compound
    or a chain (no noun, hyphen, possessive or "of" right after it; no "of" or hyphen before it;
    no noun before it when it starts with one), and no lower-case noun runs into a capitalised
    one ("coin Weight"). It holds no number, date or amount.
-3. Not a title or description of a person: a phrase found right before a person's name or in
-   apposition after one ("prime minister" Theresa May; Zakharova, "the Russian diplomat").
+3. Not a title or description of a name: a phrase found right before a name or in apposition
+   after one ("prime minister" Theresa May; Zakharova, "the Russian diplomat"; Berlin, "the
+   German capital"); nor a phrase about a person by role ("White House official"; a short list
+   of role nouns) unless the headline has it.
 4. A lone common noun only when the headline has it too and the article says it twice; never
    without a headline (a title derived from the first sentence is none), nor when the article
    uses it in a date or amount ("four months").
@@ -325,11 +328,14 @@ def _names(parsed: Doc) -> dict[tuple[str, ...], _Name]:
     "Company", "Body") is no name."""
     lower_case = {token.text for token in parsed if token.is_lower}
     names: dict[tuple[str, ...], _Name] = {}
+    sources: set[tuple[str, ...]] = set()
     for entity in parsed.ents:
         if entity.label_ in _NOT_TOPICS:
             continue
         trimmed = _trim(entity)
         words = tuple(token.lower_ for token in trimmed)
+        if entity.label_ != "PERSON" and _reports(entity):
+            sources.add(words)
         if not words or words in names or _NOT_IN_NAMES.search(trimmed.text):
             continue
         if any(_lower_word(token) and token.lower_ not in _NAME_LINKS for token in trimmed[1:]):
@@ -356,7 +362,33 @@ def _names(parsed: Doc) -> dict[tuple[str, ...], _Name]:
         ]
         if tails:
             names[name.words] = max(tails, key=lambda other: len(other.words))
+    for words in sources:
+        names.pop(words, None)
     return names
+
+
+# Words beside a name that make it the story's source, not its topic ("told Trend", "a TASS
+# correspondent", "quoted by RIA Novosti", "in an interview with the BBC"; not "reported":
+# "the Defense Ministry reported" is an actor).
+_SOURCE_BEFORE = frozenset({"told", "tells", "telling"})
+_SOURCE_AFTER = frozenset({"quoted", "cited", "reporter", "correspondent"})
+
+
+def _reports(entity: Span) -> bool:
+    """Whether the article cites ``entity`` as where it got the story."""
+    doc = entity.doc
+    index = entity.start - 1
+    if index >= 0 and doc[index].lower_ == "the":
+        index -= 1
+    before = doc[index].lower_ if index >= 0 else ""
+    ahead = doc[index - 1].lower_ if index >= 1 else ""
+    after = doc[entity.end].lower_ if entity.end < len(doc) else ""
+    return (
+        before in _SOURCE_BEFORE
+        or (before == "by" and ahead in {"quoted", "cited"})
+        or (before == "with" and ahead == "interview")
+        or after in _SOURCE_AFTER
+    )
 
 
 def _title_case(title: str) -> bool:
@@ -434,28 +466,39 @@ def _is_noun_phrase(span: Span, boundary: int) -> bool:
     return before is None or (before.tag_ != "HYPH" and before.lower_ != "of")
 
 
-def _describes_a_person(span: Span, boundary: int) -> bool:
-    """Whether ``span`` stands right before a person's name, or in apposition after one: a title
-    or a description ("Spanish painter Pablo Picasso", "Maria Zakharova, the Russian diplomat"),
-    not a topic."""
+def _describes_a_name(span: Span, boundary: int) -> bool:
+    """Whether ``span`` stands right before a name, or in apposition after one: a title or a
+    description ("Spanish painter Pablo Picasso", "Maria Zakharova, the Russian diplomat",
+    "Berlin, the German capital", "the Lebanese militant group Hezbollah"), not a topic."""
     doc = span.doc
     if any(token.ent_type_ not in {"", "NORP"} for token in span) or span[-1].tag_ not in _NOUNS:
         return False  # a name, not a description ("Julia" after "Elmo,")
-    if (
-        span.end < len(doc)
-        and span.end != boundary
-        and doc[span.end].ent_iob_ == "B"
-        and doc[span.end].ent_type_ == "PERSON"
-    ):
-        return True
+    # Beside a person any title counts; beside another name only a lower-case phrase does (a
+    # capitalised one is a name the model missed: "Alibaba")
+    person_only = not span[-1].is_lower
+    after = doc[span.end] if span.end < len(doc) and span.end != boundary else None
+    if after is not None and _starts_a_name(after, person_only):
+        # not when the name modifies what follows ("electrical equipment" Zhejiang-based)
+        return not (after.i + 1 < len(doc) and doc[after.i + 1].tag_ == "HYPH")
+    # after a name, a comma and "the" or "a", and closed by punctuation ("Gambia, a West African
+    # nation."); without the article "X, Y" is more often a list, and without the closing mark
+    # the name ended a clause ("According to the ministry, the Syrian troops have ...")
     index = span.start - 1
-    if span.start == boundary:
+    if span.start == boundary or index < 2 or doc[index].tag_ != "DT":
         return False
-    if index >= 0 and doc[index].tag_ == "DT":
-        index -= 1
-    if index < 1 or doc[index].text != ",":
+    if doc[index - 1].text != "," or not (after is None or after.is_punct):
         return False
-    return doc[index - 1].ent_type_ == "PERSON"
+    return _names_a_topic(doc[index - 2], person_only)
+
+
+def _names_a_topic(token: Token, person_only: bool) -> bool:
+    if person_only:
+        return token.ent_type_ == "PERSON"
+    return token.ent_type_ not in _NOT_TOPICS | {"", "NORP"}
+
+
+def _starts_a_name(token: Token, person_only: bool) -> bool:
+    return token.ent_iob_ == "B" and token.text[:1].isupper() and _names_a_topic(token, person_only)
 
 
 def _stem(word: str) -> str:
@@ -503,8 +546,8 @@ class _Checker:
         if not words:
             return None
         spans = self._occurrences(words)
-        if any(_describes_a_person(span, self.body_start) for span in spans):
-            return None  # "prime minister" Theresa May, Zakharova, "the Russian diplomat"
+        if any(_describes_a_name(span, self.body_start) for span in spans):
+            return None  # "prime minister" Theresa May; Berlin, "the German capital"
         for span in spans:
             if self.title_case and span.start < self.body_start:
                 continue  # a Title Case Headline's tags are guesses
