@@ -92,7 +92,11 @@ def read(articles: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
 
 LABELS = Path(__file__).parent / "data" / "keyphrases_dev.json"
 # The judged samples: (n, seed, max words, posted without a title)
-_SETS = {"titled": (40, SEED, None, False), "untitled": (25, 5, 250, True)}
+_SETS = {
+    "titled": (40, SEED, None, False),
+    "untitled": (25, 5, 250, True),
+    "check": (20, 9, 300, True),  # judged once, after tuning on the other two
+}
 
 
 def score(name: str) -> None:
@@ -115,9 +119,12 @@ def score(name: str) -> None:
                 continue
             useful += verdict
             total += 1
-    before = labels["before"][name]
-    print(f"{name}: before {before['useful']}/{before['judged']}", end=" ")
-    print(f"({100 * before['useful'] / before['judged']:.1f}%)", end="; ")
+    before = labels["before"].get(name)
+    if before:
+        print(f"{name}: before {before['useful']}/{before['judged']}", end=" ")
+        print(f"({100 * before['useful'] / before['judged']:.1f}%)", end="; ")
+    else:
+        print(f"{name}:", end=" ")
     print(f"now {useful}/{total} ({100 * useful / max(total, 1):.1f}%) useful")
     for line in unjudged:
         print(f"  not judged: {line}")
