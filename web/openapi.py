@@ -173,6 +173,10 @@ ENTITY_PROFILE = {
         "kind": {"type": "string", "enum": list(ENTITY_KINDS)},
         "name": {"type": "string"},
         "total": {"type": "integer", "description": "articles naming it"},
+        "stories_total": {
+            "type": ["integer", "null"],
+            "description": "their near-duplicate clusters (approximate above 3,000)",
+        },
         "first_published": {"type": ["string", "null"], "format": "date"},
         "last_published": {"type": ["string", "null"], "format": "date"},
         "also_written_as": {**_NAME_COUNTS, "description": "shorter names merged (people)"},
@@ -183,7 +187,14 @@ ENTITY_PROFILE = {
             "additionalProperties": {"type": "array", "items": {"type": "string"}},
         },
         "timeline": {"type": "object"},
-        "stories": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
+        "stories": {
+            "type": "array",
+            "description": (
+                "newest first, one per near-duplicate cluster: copies (the group's size, "
+                "this one included) and copy_sources (its distinct sources)"
+            ),
+            "items": {"$ref": "#/components/schemas/Hit"},
+        },
         "cooccurring": {
             "type": "object",
             "description": "people, organisations and places named in the same articles",
@@ -195,7 +206,16 @@ ENTITY_PROFILE = {
             "properties": {
                 "total": {"type": "integer"},
                 "articles": {"type": "integer"},
-                "items": {"type": "array", "items": {"type": "object"}},
+                "stories": {
+                    "type": ["integer", "null"],
+                    "description": "the articles' near-duplicate clusters",
+                },
+                "items": {
+                    "type": "array",
+                    "description": "a quote repeated by copies of one story is listed once "
+                    "(copies: the other articles)",
+                    "items": {"type": "object"},
+                },
             },
         },
         "locations": {
@@ -575,13 +595,32 @@ def openapi_document(export_max_rows: int = _DEFAULT_EXPORT_MAX_ROWS) -> dict[st
                     "parameters": [_ARTICLE_ID],
                     "responses": {
                         "200": {
-                            "description": "related: more_like_this; same_story: its cluster",
+                            "description": (
+                                "related: words, meaning and shared entities fused, one per "
+                                "near-duplicate cluster (copies, copy_sources: the members "
+                                "found and their distinct sources); "
+                                "same_story: the article's own cluster"
+                            ),
                             "content": {
                                 "application/json": {
                                     "schema": {
                                         "type": "object",
                                         "properties": {
-                                            "related": {"type": "array", "items": HIT},
+                                            "related": {
+                                                "type": "array",
+                                                "items": {
+                                                    "allOf": [
+                                                        HIT,
+                                                        {
+                                                            "type": "object",
+                                                            "properties": {
+                                                                "copies": {"type": "integer"},
+                                                                "copy_sources": {"type": "integer"},
+                                                            },
+                                                        },
+                                                    ]
+                                                },
+                                            },
                                             "same_story": {"type": "array", "items": HIT},
                                         },
                                     }

@@ -1199,54 +1199,25 @@ RELATED_SIZE = 6
 
 
 def related_articles(
-    es: Elasticsearch, alias: str, article: Mapping[str, Any]
+    es: Elasticsearch, alias: str, article: Mapping[str, Any], *, size: int = RELATED_SIZE
 ) -> dict[str, list[dict[str, Any]]]:
-    """Stories like this one (more_like_this over title and body), and the other members of its
-    near-duplicate cluster (the same story from other outlets)."""
-    cluster_id = (article.get("duplicates") or {}).get("cluster_id")
-    searches: dict[str, dict[str, Any]] = {
-        "related": {
-            "query": {
-                "bool": {
-                    "must": [
-                        {
-                            "more_like_this": {
-                                "fields": ["title", "body"],
-                                "like": [{"_index": alias, "_id": article["id"]}],
-                                "min_term_freq": 1,
-                                "min_doc_freq": 2,
-                                "max_query_terms": 25,
-                            }
-                        }
-                    ],
-                    # The same story from elsewhere is listed apart, not as "related".
-                    "must_not": [{"term": {"duplicates.cluster_id": cluster_id}}]
-                    if cluster_id
-                    else [],
-                }
-            },
-            "size": RELATED_SIZE,
-        },
+    """Stories like this one, one per near-duplicate cluster (words, meaning and shared
+    entities fused: web/related.py), and the other members of its near-duplicate cluster
+    (the same story from other outlets), listed apart."""
+    # Imported here so that this change stays inside the function (others edit the imports).
+    from web.related import find_related
+
+    related, same_story = find_related(es, alias, article, size=size)
+    return {
+        # copies, copy_sources: as a grouped search hit's (the group's size and its distinct
+        # sources), counted among the candidates found.
+        "related": [
+            shape_hit(dict(entry))
+            | {"copies": 1 + len(entry["copies"]), "copy_sources": len(entry["sources"])}
+            for entry in related
+        ],
+        "same_story": [shape_hit(hit) for hit in same_story],
     }
-    if cluster_id:
-        searches["same_story"] = {
-            "query": {
-                "bool": {
-                    "filter": [{"term": {"duplicates.cluster_id": cluster_id}}],
-                    "must_not": [{"ids": {"values": [article["id"]]}}],
-                }
-            },
-            "size": 20,
-            "sort": [{"published_at": {"order": "asc", "missing": "_last"}}],
-        }
-    found: dict[str, list[dict[str, Any]]] = {}
-    for name, body in searches.items():
-        response = es.search(
-            index=alias, source={"includes": _LIST_SOURCE}, ignore_unavailable=True, **body
-        )
-        found[name] = [shape_hit(hit) for hit in response["hits"]["hits"]]
-    found.setdefault("same_story", [])
-    return found
 
 
 _ARTICLE_ID = re.compile(r"[0-9a-f]{32}")
