@@ -4,6 +4,7 @@
     python -m quality --quick    # smaller samples
     python -m quality heldout {run,pending,figures}   # the held-out judge (quality/heldout.py)
     python -m quality datelines [--split dev|test]    # labelled wire openings, by style
+    python -m quality related [--tune] [--split tune|test|both]  # related stories (issue 14)
 
 Needs Redis (the near-duplicate index lives there): ``make services-up`` starts it.
 """
@@ -146,6 +147,11 @@ def main() -> None:
         return
     if sys.argv[1:2] == ["datelines"]:
         datelines.main(sys.argv[2:])
+        return
+    if sys.argv[1:2] == ["related"]:
+        from quality import related
+
+        related.main(sys.argv[2:])
         return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -318,7 +318,12 @@ def test_shape_profile() -> None:
             "with_people": {"buckets": [{"key": "Peter Vrask", "doc_count": 1}]},
             "with_organisations": {"buckets": []},
             "with_places": {"buckets": [{"key": "Winnipeg", "doc_count": 2}]},
-            "quote_count": {"by_speaker": {"doc_count": 4, "articles": {"doc_count": 2}}},
+            "quote_count": {
+                "by_speaker": {
+                    "doc_count": 4,
+                    "articles": {"doc_count": 2, "stories": {"value": 1}},
+                }
+            },
             "quoted": {"newest": {"hits": {"hits": []}}},
         },
     }
@@ -333,7 +338,7 @@ def test_shape_profile() -> None:
         {"date": "2025-01-11", "count": 1},
     ]
     assert profile["cooccurring"]["places"] == [{"name": "Winnipeg", "count": 2}]
-    assert profile["quotes"] == {"total": 4, "articles": 2, "items": []}
+    assert profile["quotes"] == {"total": 4, "articles": 2, "stories": 1, "items": []}
     assert profile["stories"][0]["id"] == "x"
     assert "locations" not in profile
     place = shape_profile("place", "Winnipeg", response)

@@ -32,8 +32,15 @@ KINDS: dict[str, str] = {"person": "people", "organisation": "organisations", "p
 MAX_NAME_CHARS = 300
 STORIES = 10
 COOCCURRING_SIZE = 10
-# A person's page shows the quotes from this many of the newest articles quoting them.
-QUOTE_ARTICLES = 10
+# A person's page shows the quotes from this many of the newest articles quoting them (copies
+# of one story count once: shape_quotes).
+QUOTE_ARTICLES = 20
+# The field naming an article's near-duplicate cluster: the page lists each story once, its
+# copies counted beside it ("n copies from m sources").
+CLUSTER = "duplicates.cluster_id"
+# A story's copies are counted, and their distinct sources up to this many (as the search
+# page counts them: "n copies from m sources").
+COPY_SOURCES = 20
 MAX_QUOTES = 25
 # Fuller names listed on the page of a bare surname.
 LONGER_NAMES = 10
@@ -168,7 +175,9 @@ def indexed_names(aggregations: Mapping[str, Any]) -> dict[str, int]:
 # --- the profile request ----------------------------------------------------------------------
 
 
-def build_profile_body(kind: str, names: Sequence[str], size: int = STORIES) -> dict[str, Any]:
+def build_profile_body(
+    kind: str, names: Sequence[str], size: int = STORIES, *, group_copies: bool = True
+) -> dict[str, Any]:
     """One request for the entity's newest stories and everything counted about it.
 
     ``names`` are the entity's name and the variants merged into it; an article naming any of
@@ -217,7 +226,12 @@ def build_profile_body(kind: str, names: Sequence[str], size: int = STORIES) -> 
             "aggs": {
                 "by_speaker": {
                     "filter": by_speaker,
-                    "aggs": {"articles": {"reverse_nested": {}}},
+                    "aggs": {
+                        "articles": {
+                            "reverse_nested": {},
+                            "aggs": {"stories": {"cardinality": {"field": CLUSTER}}},
+                        }
+                    },
                 }
             },
         }
@@ -230,13 +244,16 @@ def build_profile_body(kind: str, names: Sequence[str], size: int = STORIES) -> 
                     "top_hits": {
                         "size": QUOTE_ARTICLES,
                         "sort": [{"published_at": {"order": "desc", "missing": "_last"}}],
-                        "_source": {"includes": ["title", "published_at", "source", "quotes"]},
+                        "_source": {
+                            "includes": ["title", "published_at", "source", "quotes", CLUSTER]
+                        },
                     }
                 }
             },
         }
+    aggs["stories"] = {"cardinality": {"field": CLUSTER}}
     source = [*_LIST_SOURCE, "places"] if kind == "place" else list(_LIST_SOURCE)
-    return {
+    body: dict[str, Any] = {
         "query": {"bool": {"filter": [entity_filter]}},
         "size": size,
         "sort": [{"published_at": {"order": "desc", "missing": "_last"}}, {"id": "asc"}],
@@ -244,6 +261,20 @@ def build_profile_body(kind: str, names: Sequence[str], size: int = STORIES) -> 
         "_source": source,
         "aggs": aggs,
     }
+    if group_copies:
+        # One entry per near-duplicate cluster, its newest copy standing for it (field
+        # collapsing is core); the inner hits, collapsed again by source, count the group
+        # (their total) and its distinct sources (how many come back).
+        body["collapse"] = {
+            "field": CLUSTER,
+            "inner_hits": {
+                "name": "copies",
+                "size": COPY_SOURCES,
+                "_source": False,
+                "collapse": {"field": "source"},
+            },
+        }
+    return body
 
 
 # --- shaping ----------------------------------------------------------------------------------
@@ -297,11 +328,19 @@ def rollup_timeline(day_buckets: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return {"interval": interval, "buckets": buckets}
 
 
+def _quote_key(text: Any) -> str:
+    """A quote's words, for telling two copies of it apart from two quotes."""
+    return " ".join(str(text or "").casefold().split())
+
+
 def shape_quotes(hits: Iterable[Mapping[str, Any]], names: Sequence[str]) -> list[dict[str, Any]]:
     """The quotes by ``names`` in these articles (newest article first, in text order within
-    one), each with its article, at most ``MAX_QUOTES``."""
+    one), each with its article, at most ``MAX_QUOTES``. A quote repeated by another copy of
+    the same story (its near-duplicate cluster) is listed once, with the newest copy; the
+    other copies are in its ``copies``."""
     wanted = set(names)
     quotes: list[dict[str, Any]] = []
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
     for hit in hits:
         source = hit.get("_source", {})
         article = {
@@ -310,8 +349,15 @@ def shape_quotes(hits: Iterable[Mapping[str, Any]], names: Sequence[str]) -> lis
             "published_at": source.get("published_at"),
             "source": source.get("source"),
         }
+        cluster = str((source.get("duplicates") or {}).get("cluster_id") or hit["_id"])
         own = [q for q in source.get("quotes") or [] if q.get("speaker") in wanted]
         for quote in sorted(own, key=lambda q: int(q.get("start") or 0)):
+            key = (cluster, _quote_key(quote.get("text")))
+            if key in seen:
+                if article not in seen[key]["copies"]:
+                    seen[key]["copies"].append(article)
+                continue
+            seen[key] = {"copies": []}
             quotes.append(
                 {
                     "text": quote.get("text"),
@@ -321,9 +367,23 @@ def shape_quotes(hits: Iterable[Mapping[str, Any]], names: Sequence[str]) -> lis
                     "part": quote.get("part"),
                     "parts": quote.get("parts"),
                     "article": article,
+                    # The same quote in the other copies of this story.
+                    "copies": seen[key]["copies"],
                 }
             )
     return quotes[:MAX_QUOTES]
+
+
+def shape_story(hit: Mapping[str, Any]) -> dict[str, Any]:
+    """A listed story, as a search hit; collapsed (``build_profile_body``), with ``copies``
+    (the size of its near-duplicate group, itself included) and ``copy_sources`` (how many
+    distinct sources the group has), as the search page counts them."""
+    story = shape_hit(dict(hit))
+    copies = (hit.get("inner_hits") or {}).get("copies")
+    if copies is not None:
+        story["copies"] = int(copies["hits"]["total"]["value"])
+        story["copy_sources"] = len(copies["hits"]["hits"])
+    return story
 
 
 def _is_place(place: Mapping[str, Any], name: str) -> bool:
@@ -397,13 +457,15 @@ def shape_profile(
         "kind": kind,
         "name": name,
         "total": response["hits"]["total"]["value"],
+        # Near-duplicate clusters among them: each is listed once.
+        "stories_total": aggregations.get("stories", {}).get("value"),
         "first_published": days[0] if days else None,
         "last_published": days[-1] if days else None,
         "also_written_as": [dict(variant) for variant in merged],
         # The search page's filter for the same stories: the search links use it.
         "search": {KINDS[kind]: names},
         "timeline": timeline,
-        "stories": [shape_hit(hit) for hit in hits],
+        "stories": [shape_story(hit) for hit in hits],
         "cooccurring": {
             other: _counts(aggregations.get(f"with_{other}", {}))
             for other in ("people", "organisations", "places")
@@ -416,6 +478,8 @@ def shape_profile(
         profile["quotes"] = {
             "total": by_speaker.get("doc_count", 0),
             "articles": by_speaker.get("articles", {}).get("doc_count", 0),
+            # The articles' near-duplicate clusters: copies of one story count once.
+            "stories": by_speaker.get("articles", {}).get("stories", {}).get("value"),
             "items": shape_quotes(quoted.get("hits", []), names),
         }
     if kind == "place":
@@ -434,10 +498,17 @@ def shape_profile(
 
 
 def entity_profile(
-    es: Elasticsearch, alias: str, kind: str, name: str, *, size: int = STORIES
+    es: Elasticsearch,
+    alias: str,
+    kind: str,
+    name: str,
+    *,
+    size: int = STORIES,
+    group_copies: bool = True,
 ) -> dict[str, Any] | None:
     """The profile of the entity ``name`` of ``kind`` (a key of ``KINDS``), or None when no
-    article names it. ``size``: how many of the newest stories to list."""
+    article names it. ``size``: how many of the newest stories to list; ``group_copies``:
+    one entry per near-duplicate cluster (False: every copy)."""
     merged: list[dict[str, Any]] = []
     longer: list[dict[str, Any]] = []
     if kind == "person":
@@ -446,7 +517,8 @@ def entity_profile(
         merged = merge_variants(name, indexed)
         longer = longer_names(name, indexed)
     names = [name, *(variant["name"] for variant in merged)]
-    response = es.search(index=alias, **_SEARCH_OPTIONS, **build_profile_body(kind, names, size))
+    body = build_profile_body(kind, names, size, group_copies=group_copies)
+    response = es.search(index=alias, **_SEARCH_OPTIONS, **body)
     if response["hits"]["total"]["value"] == 0:
         return None
     return shape_profile(kind, name, response.body, merged=merged, longer=longer)
