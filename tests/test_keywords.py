@@ -196,3 +196,19 @@ def test_a_language_without_a_parser_keeps_yake_without_stop_words_at_the_edges(
         assert words[0] not in stops, phrase
         assert words[-1] not in stops, phrase
     assert any("klimaschutzgesetz" in phrase.casefold() for phrase in phrases)
+
+
+def test_descriptions_and_cited_sources_are_no_tags() -> None:
+    body = (
+        "Thousands of fans gathered in Berlin, the German capital. The film festival in Berlin "
+        "opened with a new documentary about river pollution, Festival director Anna Weber told "
+        "Deutsche Welle. River pollution has grown along the Spree, a Deutsche Welle "
+        "correspondent reported, and the festival will show three films about river pollution."
+    )
+    title = "Berlin festival opens with river pollution film"
+    phrases = _keyphrases(title, body)
+    _assert_tag_like(phrases, f"{title}\n{body}")
+    folded = {phrase.casefold() for phrase in phrases}
+    assert any("river pollution" in phrase for phrase in folded)
+    assert "anna weber" in folded
+    assert not {"german capital", "deutsche welle", "festival director"} & folded
