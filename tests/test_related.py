@@ -245,3 +245,12 @@ def test_entity_page_lists_a_copied_story_and_its_quotes_once(
     page = web_client.get("/entities/person/Marta Quillfeather")
     assert page.status_code == 200
     assert b"2 copies from 2 sources" in page.data
+    # The switch shows every copy, on the page and in the API.
+    assert b"Show every copy" in page.data
+    every = web_client.get("/api/entities/person/Marta Quillfeather?group=off").get_json()
+    listed = {story["id"] for story in every["stories"]}
+    assert {ids["harbour"], ids["harbour_copy"]} <= listed
+    page = web_client.get("/entities/person/Marta Quillfeather?group=off")
+    assert page.status_code == 200
+    assert b"Group copies" in page.data
+    assert f'href="/articles/{ids["harbour_copy"]}"'.encode() in page.data

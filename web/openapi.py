@@ -699,6 +699,12 @@ def openapi_document(export_max_rows: int = _DEFAULT_EXPORT_MAX_ROWS) -> dict[st
                             "how many of the newest stories to list",
                             {"type": "integer", "minimum": 1, "maximum": 100},
                         ),
+                        _query(
+                            "group",
+                            "on (default): copies of a story (one near-duplicate cluster) "
+                            "listed once, with copies and copy_sources; off: every copy",
+                            {"type": "string", "enum": ["on", "off"]},
+                        ),
                     ],
                     "responses": {
                         "200": {

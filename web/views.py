@@ -509,7 +509,14 @@ def body_paragraphs(body: str) -> list[str]:
     return [part.strip() for part in body.split("\n") if part.strip()]
 
 
-def _fetch_entity(kind: str, name: str, size: int = ENTITY_STORIES) -> dict[str, Any]:
+def _copies_grouped() -> bool:
+    """Copies of a story (one near-duplicate cluster) are one entry unless ``group=off``."""
+    return request.args.get("group") != "off"
+
+
+def _fetch_entity(
+    kind: str, name: str, size: int = ENTITY_STORIES, *, group_copies: bool = True
+) -> dict[str, Any]:
     if kind not in ENTITY_KINDS:
         raise ApiError(404, "Not found", f"entity kinds are {', '.join(ENTITY_KINDS)}")
     problem = invalid_name(name)
@@ -518,7 +525,12 @@ def _fetch_entity(kind: str, name: str, size: int = ENTITY_STORIES) -> dict[str,
     settings = app_settings()
     try:
         profile = entity_profile(
-            search_client(settings), settings.articles_alias, kind, name, size=size
+            search_client(settings),
+            settings.articles_alias,
+            kind,
+            name,
+            size=size,
+            group_copies=group_copies,
         )
     except ESApiError as error:
         raise ApiError(
@@ -534,7 +546,7 @@ def _fetch_entity(kind: str, name: str, size: int = ENTITY_STORIES) -> dict[str,
 @ui.get("/entities/<kind>/<path:name>")
 def entity_page(kind: str, name: str) -> tuple[str, int] | Response:
     try:
-        profile = _fetch_entity(kind, name)
+        profile = _fetch_entity(kind, name, group_copies=_copies_grouped())
     except ApiError as error:
         return render_template("error.html", error=error), error.status
     place_ids = {str(loc["geonameid"]) for loc in profile.get("locations", [])}
@@ -544,7 +556,7 @@ def entity_page(kind: str, name: str) -> tuple[str, int] | Response:
         # one place leads there. A name of two places (Springfield) lists both.
         (place_id,) = place_ids
         return make_response(redirect(url_for("ui.entity_page", kind=kind, name=place_id), 301))
-    return render_template("entity.html", profile=profile), 200
+    return render_template("entity.html", profile=profile, grouped=_copies_grouped()), 200
 
 
 # --- saved searches with alerts (the logic is in web/saved.py) -------------------------------
@@ -820,4 +832,4 @@ def api_related(article_id: str) -> Response:
 def api_entity(kind: str, name: str) -> Response:
     """A person's, organisation's or place's stories, timeline, quotes and companions."""
     size = _positive_int(request.args, "size", ENTITY_STORIES, 100)
-    return jsonify(_fetch_entity(kind, name, size))
+    return jsonify(_fetch_entity(kind, name, size, group_copies=_copies_grouped()))
