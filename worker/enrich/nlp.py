@@ -10,7 +10,9 @@ articles/s. So ``parse_texts`` runs the tokenizer, the senter (sentence boundari
 summary and sentiment steps also use) and NER: about 18-20 articles/s, NER being nearly all of
 it. The shared tok2vec, tagger and parser stay loaded but disabled: ``parse_fragments`` runs
 them on the short clauses around quotations (``worker.enrich.quotes``), about a fifth of the
-text, instead of on whole articles. The lemmatizer and attribute ruler are not loaded at all.
+text, and the keyphrase step runs tok2vec and the tagger on the headline and lead only
+(``worker.enrich.keywords``), instead of on whole articles. The lemmatizer and attribute
+ruler are not loaded at all.
 """
 
 from __future__ import annotations
