@@ -130,8 +130,6 @@ RRF_K = 60
 SEMANTIC_MIN_SIMILARITY = 0.4
 # Near-duplicate copies share this keyword (worker/enrich/duplicates.py: every article has one).
 CLUSTER_FIELD = "duplicates.cluster_id"
-# A collapsed group's inner hits, collapsed again by source: up to this many distinct sources.
-COPY_SOURCES = 20
 # Clusters counted exactly (HyperLogLog++ counts exactly below its precision threshold) as
 # far as keyword paging goes.
 GROUPS_EXACT = MAX_RESULT_WINDOW
@@ -555,25 +553,18 @@ def build_hits_body(
     but its own: picking a source leaves the other sources countable (OR), while people and
     places narrow (AND).
 
-    ``collapse``: one hit per near-duplicate cluster (Elasticsearch's field collapsing), with
-    its copies' count and distinct sources (inner hits collapsed by source), and the number
-    of clusters (the pager's). The facet filters then go in the query: a collapsed group's
-    inner hits would not see a ``post_filter``.
+    ``collapse``: one hit per near-duplicate cluster (Elasticsearch's field collapsing), and
+    the number of clusters (the pager's; the facet filters then go in the query, which the
+    aggregation sees). The copies' counts come from ``copies_body`` once the page's clusters
+    are known: inner hits (one search per group) cost twice the whole page (7 -> 17 ms
+    on 3,788 articles), the request after it 2-3 ms, beside the facets' chain.
     """
     filters = _date_filter(request)
     grouping: dict[str, Any] = {}
     if collapse:
         filters = filters + _facet_filters(request)
         grouping = {
-            "collapse": {
-                "field": CLUSTER_FIELD,
-                "inner_hits": {
-                    "name": "copies",
-                    "size": COPY_SOURCES,
-                    "_source": False,
-                    "collapse": {"field": "source"},
-                },
-            },
+            "collapse": {"field": CLUSTER_FIELD},
             "aggs": {
                 "groups": {
                     "cardinality": {"field": CLUSTER_FIELD, "precision_threshold": GROUPS_EXACT}
@@ -711,11 +702,8 @@ def undated_agg(request: SearchRequest) -> dict[str, Any]:
 
 def shape_hit(hit: dict[str, Any], copies: Mapping[str, int] | None = None) -> dict[str, Any]:
     """A hit for the page and the API. ``copies``: its near-duplicate group's size and
-    distinct sources (``count``, ``sources``) when copies are grouped; read from a collapsed
-    hit's inner hits when not given; ungrouped, ``copies`` and ``copy_sources`` are None."""
-    if copies is None and "inner_hits" in hit:
-        inner = hit["inner_hits"]["copies"]["hits"]
-        copies = {"count": int(inner["total"]["value"]), "sources": len(inner["hits"])}
+    distinct sources (``count``, ``sources``) when copies are grouped; ungrouped, ``copies``
+    and ``copy_sources`` are None."""
     source = hit.get("_source", {})
     highlight = hit.get("highlight", {})
     return {
@@ -876,6 +864,42 @@ def _copies_aggs(
     }
 
 
+def copies_body(request: SearchRequest, clusters: list[str]) -> dict[str, Any]:
+    """Keyword mode's copies of a page's clusters among the matches (``_copies_aggs``)."""
+    return {
+        "query": {"match_all": {}},
+        "size": 0,
+        "track_total_hits": False,
+        "aggs": _copies_aggs(request, _counting_query(request), clusters),
+    }
+
+
+def _copies(aggregations: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """Cluster id -> its copies' ``count`` and distinct ``sources`` (``_copies_aggs``)."""
+    buckets = aggregations.get("copies", {}).get("listed", {}).get("clusters", {})
+    return {
+        b["key"]: {"count": int(b["doc_count"]), "sources": int(b["sources"]["value"])}
+        for b in buckets.get("buckets", [])
+    }
+
+
+def _shape_grouped(
+    hits: list[dict[str, Any]],
+    clusters: Mapping[str, str | None],
+    copies: Mapping[str, Mapping[str, int]] | None,
+) -> list[dict[str, Any]]:
+    """The hits shaped, each with its cluster's copies (``copies`` None: ungrouped); an
+    article without a cluster is its own single copy."""
+    single = {"count": 1, "sources": 1}
+    return [
+        shape_hit(
+            hit,
+            None if copies is None else copies.get(clusters.get(hit["_id"]) or "", single),
+        )
+        for hit in hits
+    ]
+
+
 def _page_by_ids(
     es: Elasticsearch,
     options: dict[str, Any],
@@ -934,7 +958,25 @@ def search_articles(
         hits_body = build_hits_body(request, highlight_max_chars, collapse=grouped)
         facets = pool.submit(_facets_and_timeline, es, options, request)
         response = es.search(**options, **hits_body)
-        hits = [shape_hit(hit) for hit in response["hits"]["hits"]]
+        found_hits = response["hits"]["hits"]
+        # Collapsed hits carry their cluster as ``fields`` (the collapse key).
+        clusters: dict[str, str | None] = {
+            hit["_id"]: (hit.get("fields", {}).get(CLUSTER_FIELD) or [None])[0]
+            for hit in found_hits
+        }
+        page_clusters = sorted({c for c in clusters.values() if c})
+        copies = None
+        if grouped:
+            copies = (
+                _copies(
+                    es.search(**options, **copies_body(request, page_clusters)).get(
+                        "aggregations", {}
+                    )
+                )
+                if page_clusters
+                else {}
+            )
+        hits = _shape_grouped(found_hits, clusters, copies)
         total = response["hits"]["total"]
         groups = (
             int(response["aggregations"]["groups"]["value"])
@@ -955,7 +997,7 @@ def search_articles(
             if mode == "hybrid"
             else None
         )
-        clusters: dict[str, str | None] = {}
+        clusters = {}
         dates: list[str] = []
         words: list[str] = []
         timed_out = False
@@ -1000,20 +1042,7 @@ def search_articles(
             else None
         )
         found_hits, page_aggs = _page_by_ids(es, options, hits_body, page_ids, copies_aggs)
-        buckets = page_aggs.get("copies", {}).get("listed", {}).get("clusters", {})
-        copies = {
-            b["key"]: {"count": b["doc_count"], "sources": b["sources"]["value"]}
-            for b in buckets.get("buckets", [])
-        }
-        hits = [
-            shape_hit(
-                hit,
-                copies.get(clusters.get(hit["_id"]) or "", {"count": 1, "sources": 1})
-                if grouped
-                else None,
-            )
-            for hit in found_hits
-        ]
+        hits = _shape_grouped(found_hits, clusters, _copies(page_aggs) if grouped else None)
         counted = counting.result()
         matched = counted.get("aggregations", {}).get("matched", {})
         total = {"value": int(matched.get("doc_count", 0)), "relation": "eq"}
