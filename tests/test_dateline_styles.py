@@ -142,6 +142,10 @@ STYLES = [
     ("PORT-AU-PRINCE, Haiti (AP) — A", "Port-au-Prince", "Haiti", None, "AP"),
     ("WASHINGTON -House lawmakers on Thursday", "Washington", "United States", None, None),
     ("NEW DELHI: The government", "New Delhi", "India", None, None),
+    # Broadcasters credit themselves as the agencies do; AOL News put the date in brackets.
+    ("Atlanta (CNN) -- Officials said", "Atlanta", "United States", None, "CNN"),
+    ("NAIROBI, Kenya (BBC) - Police", "Nairobi", "Kenya", None, "BBC"),
+    ("LOS ANGELES (Oct. 2) -- The city", "Los Angeles", "United States", "Oct. 2", None),
 ]
 
 
@@ -238,6 +242,11 @@ def test_dateline_day_uses_a_written_year_and_infers_a_missing_one() -> None:
     assert resolve_day("Feb 29", reference=RECEIVED) == date(2024, 2, 29)
     assert resolve_day("18 июня.", reference=RECEIVED) == date(2026, 6, 18)
     assert resolve_day("6月18日", reference=RECEIVED) == date(2026, 6, 18)
+    # dateparser reads a one-digit month of Chinese and Japanese datelines, not a two-digit one.
+    assert resolve_day("11月17日", reference=RECEIVED) == date(2026, 11, 17)
+    assert resolve_day("12月25日", reference=RECEIVED) == date(2025, 12, 25)
+    assert resolve_day("2024年10月3日", reference=RECEIVED) == date(2024, 10, 3)
+    assert resolve_day("13月5日", reference=RECEIVED) is None
 
 
 def _doc(body: str, **fields: object) -> dict[str, object]:

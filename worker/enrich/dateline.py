@@ -121,6 +121,7 @@ _BRACKET = re.compile(
     # "SAN FRANCISCO--(BUSINESS WIRE)--": the agency between dashes.
     r"|\s*(?:--|[—–])\s*\((?P<dashed>[^()\n]{1,40})\)(?=\s*(?:--|[—–]))"
 )
+_BRACKETED_DATE = re.compile(rf"\s*{_DATE_TEXT}\s*")
 # Wire credits written between slashes: "February 7. /TASS/." or "2017 /PRNewswire/.-"
 _WIRE = re.compile(rf"\s*[.,]?\s*/\s*(?P<wire>[{_LETTER}][{_LETTER}0-9 .&,-]{{0,40}}?)\s*/")
 _REGION = re.compile(rf"\s*,\s*(?P<region>{_NAME})")
@@ -147,6 +148,8 @@ _AGENCIES = _words(
     wam spa qna bna ona mena petra nna sana wafa antara pna vna cna cns kazinform uza ukrinform
     unian belta bta mti pap ctk hina tanjug ani uni bss app bloomberg businesswire
     globenewswire prnewswire marketwired marketwire accesswire prweb newswire cnw ips jta rfe/rl
+    cnn bbc nbc cbs abc npr pbs msnbc cnbc voa dw rfi nhk kbs cbc rte euronews france24
+    aljazeera
     xinhuanet efe lusa europa notimex telam ansa apa tass тасс итар-тасс риа интерфакс рбк
     прайм регнум"""
 ) | frozenset(
@@ -165,6 +168,12 @@ _AGENCIES = _words(
         "europa press",
         "itar tass",
         "xinhua news agency",
+        "al jazeera",
+        "fox news",
+        "sky news",
+        "abc news",
+        "cbs news",
+        "nbc news",
     }
 )
 # Words an all-caps opening uses that are labels, not places: "NEW: ...", "BREAKING NEWS -".
@@ -443,7 +452,9 @@ def _read_parts(text: str, position: int) -> _Parts | None:
             groups = match.groupdict()
             named = groups.get("bracket") or groups.get("dashed") or groups.get("wire") or ""
             named = named.strip()
-            if not parts.regions and parts.date_text is None and _resolve_region(named):
+            if parts.date_text is None and _BRACKETED_DATE.fullmatch(named):
+                parts.date_text = named  # "WASHINGTON (Aug. 13) --": the date in brackets
+            elif not parts.regions and parts.date_text is None and _resolve_region(named):
                 parts.regions.append(named)
             elif len(credits) < 2:
                 credits.append(named)

@@ -45,6 +45,9 @@ _LEADING_WEEKDAY = re.compile(
 # How far back a dateline without a year may lie (a story received years after it was filed is
 # an archive: "FEB 26" received on 1 December is 26 February of the same year).
 _MAX_YEARS_BACK = 8
+_CJK_MONTH_DAY = re.compile(
+    r"\s*(?:(?P<year>\d{4})\s*年\s*)?(?P<month>\d{1,2})\s*月\s*(?P<day>\d{1,2})\s*日\s*$"
+)
 
 
 def resolve_day(
@@ -62,6 +65,11 @@ def resolve_day(
         "REQUIRE_PARTS": ["day", "month"],
     }
     text = _LEADING_WEEKDAY.sub("", text)  # "Tuesday, March 3": the date says the day
+    if cjk := _CJK_MONTH_DAY.match(text):
+        # Chinese and Japanese datelines ("新华社北京11月17日电"): dateparser reads "6月18日" but
+        # not a two-digit month ("11月17日"), so the digits are read here.
+        year = int(cjk["year"]) if cjk["year"] else None
+        return _latest_day(int(cjk["month"]), int(cjk["day"]), limit, year)
     # The article's language first; then any language (the language may be one dateparser does
     # not know, or misdetected on a short text).
     attempts = ([[language]] if language and language != "und" else []) + [None]
@@ -78,10 +86,17 @@ def resolve_day(
     if _YEAR.search(text):
         day = parsed.date()
         return day if day <= limit else None
-    for year in range(limit.year, limit.year - _MAX_YEARS_BACK, -1):
+    return _latest_day(parsed.month, parsed.day, limit)
+
+
+def _latest_day(month: int, day: int, limit: date, year: int | None = None) -> date | None:
+    """That month and day in ``year``, or without one the latest such day not after ``limit``
+    (at most ``_MAX_YEARS_BACK`` years back); None when there is no such day."""
+    years = [year] if year is not None else range(limit.year, limit.year - _MAX_YEARS_BACK, -1)
+    for candidate_year in years:
         try:
-            candidate = date(year, parsed.month, parsed.day)
-        except ValueError:  # 29 February in a common year
+            candidate = date(candidate_year, month, day)
+        except ValueError:  # 29 February in a common year, or no such month or day
             continue
         if candidate <= limit:
             return candidate
