@@ -265,7 +265,7 @@ def test_search_pages_back_and_facet(ui: Watched, settings: Any) -> None:
     # its copies; the summary's link lists every copy, which the pager then pages through.
     expect(page.locator("ol.results p.copies").first).to_contain_text("copies from")
     assert len(_titles(page)) < settings.web_page_size
-    page.locator("p.summary a.grouping").click()
+    page.locator("a.grouping").click()
     page.wait_for_url(re.compile(r"[?&]group=off"))
     first_page = _titles(page)
     assert len(first_page) == settings.web_page_size
