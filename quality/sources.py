@@ -59,6 +59,9 @@ import lxml.html
 
 from quality.corpus import cache_dir
 
+# Debian's r-cran-tm, whose texts/ hold the Reuters 1987 stories (also read by tests).
+TM_VERSION = "0.7-11-1"
+
 OPENING_CHARS = 300
 
 Split = Literal["dev", "test"]
@@ -193,7 +196,7 @@ def _reuters_1987(element: ET.Element) -> tuple[str, str | None]:
 def tm_openings() -> Iterator[Opening]:
     """Debian r-cran-tm 0.7-11-1: 70 Reuters-21578 stories (acq, crude), the 10 of
     reuters-21578.xml and one RCV1 story (its dateline written as CoNLL-2003 prints it)."""
-    deb = _deb("r-cran-tm", "0.7-11-1")
+    deb = _deb("r-cran-tm", TM_VERSION)
     files = _deb_members(deb, lambda name: name.startswith(_TM_TEXTS) and name.endswith(".xml"))
     for name in sorted(files):
         relative = name.removeprefix(_TM_TEXTS)

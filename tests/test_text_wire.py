@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from quality.corpus import cache_dir
+from quality.sources import TM_VERSION
 from shared.schema import ArticleIn, to_payload
 from worker.enrich import (
     date_from_dateline,
@@ -64,7 +65,9 @@ def _package_texts() -> Path:
     if (target / "crude").is_dir() and (target / "acq").is_dir():
         return target
     with tempfile.TemporaryDirectory() as scratch:
-        subprocess.run(["apt-get", "download", "r-cran-tm"], cwd=scratch, check=True)
+        # The version quality/sources.py pins (scripts/test.sh makes sure apt can find it).
+        command = ["apt-get", "download", f"r-cran-tm={TM_VERSION}"]
+        subprocess.run(command, cwd=scratch, check=True)
         (package,) = Path(scratch).glob("r-cran-tm_*.deb")
         unpacked = Path(scratch) / "unpacked"
         subprocess.run(["dpkg-deb", "-x", str(package), str(unpacked)], check=True)
