@@ -32,6 +32,31 @@ command -v promtool >/dev/null || {
   rm -rf "$tmp"
 }
 
+# tests/test_accessibility.py runs axe-core (npm) in Chromium on every page: its axe.min.js is
+# taken out of the pinned npm package, into the cache, and checked against this hash.
+AXE_VERSION=4.14.1
+AXE_SHA256=29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c
+if [ "$(id -u)" -eq 0 ]; then AXE_CACHE=/var/cache/newsroom; else AXE_CACHE=$HOME/.cache/newsroom; fi
+AXE_DIR=${NEWSROOM_CACHE_DIR:-$AXE_CACHE}/axe-core
+AXE_JS=$AXE_DIR/axe-$AXE_VERSION.min.js
+if ! echo "$AXE_SHA256  $AXE_JS" | sha256sum --check --status 2>/dev/null; then
+  command -v npm >/dev/null || {
+    echo "test: installing npm from Debian's packages" >&2
+    if [ "$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm >/dev/null 2>&1 || {
+      $SUDO apt-get update -q >/dev/null && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm >/dev/null; }
+  }
+  echo "test: fetching axe-core $AXE_VERSION (npm pack)" >&2
+  mkdir -p "$AXE_DIR"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "axe-core@$AXE_VERSION" >/dev/null \
+    && tar -xzf "axe-core-$AXE_VERSION.tgz" package/axe.min.js)
+  echo "$AXE_SHA256  $tmp/package/axe.min.js" | sha256sum --check --status || {
+    echo "test: axe-core $AXE_VERSION's axe.min.js does not match its pinned sha256" >&2; rm -rf "$tmp"; exit 1; }
+  mv "$tmp/package/axe.min.js" "$AXE_JS"
+  rm -rf "$tmp"
+fi
+
 services_were_up=0
 scripts/services.sh status && services_were_up=1
 scripts/services.sh start

@@ -256,6 +256,21 @@
     });
   }
 
+  // --- links that are toggle buttons (the facets: role=button, aria-pressed) ---------------
+
+  function setUpToggleLinks() {
+    // Space presses a button; a link only follows Enter. Without this script, Enter does.
+    document.addEventListener("keydown", function (event) {
+      if (event.key !== " " || event.altKey || event.ctrlKey || event.metaKey) return;
+      var target = event.target;
+      if (target instanceof Element && target.matches("a[role=button][href]")) {
+        event.preventDefault(); // not a scroll of the page
+        target.click();
+      }
+    });
+  }
+
   setUpAutocomplete();
   setUpPageKeys();
+  setUpToggleLinks();
 })();
