@@ -195,7 +195,13 @@ PAGES: list[tuple[str, Callable[[Site], str], str, int]] = [
     ),
     ("search-no-match", lambda s: _search(q="zyxwvutsq qwxzptv"), "p.summary", 200),
     ("search-refused", lambda s: _search(q=WORD, page="0"), "div.notice.error", 400),
-    ("article", lambda s: f"/articles/{s.article}", "article h1", 200),
+    (
+        "article",
+        lambda s: f"/articles/{s.article}",
+        # Its map, quotes and related stories (each section is on the page).
+        "main:has(svg.map):has(section.quotes):has(section.related) article h1",
+        200,
+    ),
     ("article-missing", lambda s: f"/articles/{MISSING_ID}", "div.notice.error", 404),
     ("entity-person", lambda s: _entity("person", s.person), "main h1", 200),
     ("entity-organisation", lambda s: _entity("organisation", s.organisation), "main h1", 200),
