@@ -10,7 +10,11 @@ separator, which covers the wire styles of several decades:
   ``BEIJING, Dec. 1 (Xinhua) --``; TASS ``MOSCOW, February 9. /TASS/.``; PTI ``New Delhi, Jan 5
   (PTI)`` with no separator; EFE ``MADRID, 3 Mar (EFE).-``; Trend ``BAKU, Azerbaijan, Sept. 30.``
   and ``Azerbaijan, Baku, 5 December / Trend /``; press releases ``TEMPE, Ariz., Feb. 8, 2017
-  /PRNewswire/ --``, ``SAN FRANCISCO--(BUSINESS WIRE)--``, ``(GLOBE NEWSWIRE) --``.
+  /PRNewswire/ --``, ``SAN FRANCISCO--(BUSINESS WIRE)--``, ``(GLOBE NEWSWIRE) --``; Kyodo and
+  AAP crediting themselves without brackets (``TOKYO, Jan. 5 Kyodo -``); ANI's ``Srinagar (Jammu
+  and Kashmir) [India], Jan 5 (ANI):``; ANSA's credit first (``(ANSA) - ROME, JAN 5 -``).
+- Before the dateline: ``DATELINE:``, or one or two header lines, a desk slug (``UPDATE
+  1-Oil climbs...``) or a byline (``By JOSH BOAK, AP Economics Writer``).
 - Parts: a region or state (``N.J.``, ``Calif.``, ``Ohio``, ``Ukraine``), a date (``Feb 26``,
   ``FEB 26``, ``Sept. 30``, ``26 Feb``, ``May 5, 2004``, ``1996-08-30``), an agency in brackets
   or between slashes, before or after the date; whitespace between parts may be a line break
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from worker.enrich.gazetteer import (
@@ -62,6 +66,9 @@ _FOREIGN_MONTH = (
     r"|ago(?:sto)?|sep(?:tiembre)?|set(?:iembre)?|oct(?:ubre)?|nov(?:iembre)?|dic(?:iembre)?"
     r"|janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[ûu]t|septembre|octobre|novembre"
     r"|d[ée]cembre|januar|februar|m[äa]e?rz|juni|juli|oktober|dezember"
+    # AFP in French abbreviates ("Paris, 5 janv 2012 (AFP) -"); ANSA in Italian ("ROMA, 05 GEN -")
+    r"|janv|f[ée]vr|avr|juil|d[ée]c|gen(?:naio)?|febbraio|apr(?:ile)?|mag(?:gio)?|giu(?:gno)?"
+    r"|lug(?:lio)?|ott(?:obre)?|settembre|dicembre"
     r"|января|февраля|марта|апреля|мая|июня|июля|августа|сентября|октября|ноября|декабря"
     r"|янв|фев|мар|апр|июн|июл|авг|сен|окт|ноя|дек)(?![^\W\d_])\.?"
 )
@@ -74,10 +81,13 @@ _DATE_TEXT = (
     rf"|{_DAY}\.?\s+(?:{_MONTH}|{_FOREIGN_MONTH})(?:,?[ \t]+{_YEAR})?"
     r"|(?:1[89]|20)\d\d-[01]\d-[0-3]\d(?!\d))"
 )
+# Agencies that credit themselves without brackets, after the date or the place: Kyodo's
+# "TOKYO, Jan. 5 Kyodo -", AAP's "SYDNEY, Jan 5 AAP -", Kazinform's "ASTANA. KAZINFORM -".
+_BARE_AGENCY = rf"(?i:kyodo(?:[ \t]+news)?|aap|kazinform)(?![{_LETTER}])"
 # One word of a place or region: "NEW", "St.", "N'DJAMENA", "Port-au-Prince", "N.J.", but not
-# a month-day ("Feb 26") or a weekday, which start the date instead.
+# a month-day ("Feb 26") or a weekday, which start the date instead, nor an agency's bare credit.
 _WORD = (
-    rf"(?!{_MONTH}\s*\d)(?!{_WEEKDAY}[\s,])"
+    rf"(?!{_MONTH}\s*\d)(?!{_WEEKDAY}[\s,])(?!{_BARE_AGENCY})"
     rf"[{_UPPER}][{_LETTER}'’.]*(?:-[{_LETTER}'’.]+)*"
 )
 _CONNECTOR = (
@@ -86,8 +96,9 @@ _CONNECTOR = (
 _NAME = rf"{_WORD}(?:[ \t]+(?:{_CONNECTOR}[ \t]+)?{_WORD}){{0,4}}"
 # "NEW YORK/LONDON": several places; the first one is the dateline's.
 _PLACE = re.compile(
-    # An editor's tag before the dateline: "[CORRECTED 21:48 GMT] WASHINGTON 1997-04-13".
-    r"\s*(?:\[[^\[\]\n]{1,60}\]\s*)?"
+    # An editor's tag before the dateline: "[CORRECTED 21:48 GMT] WASHINGTON 1997-04-13"; a
+    # database's field name: "DATELINE: WASHINGTON, Jan. 5".
+    r"\s*(?:\[[^\[\]\n]{1,60}\]\s*)?(?:DATELINE[ \t]*:[ \t]*)?"
     # "NEW YORK/LONDON" (not TASS's region between slashes: "BADEN-BADEN /Germany/").
     rf"(?P<place>{_NAME})(?P<more>(?:/{_NAME}(?![{_LETTER}'’.\-]|\s*/)){{0,3}})"
 )
@@ -118,12 +129,17 @@ _DATE = re.compile(rf"\s*(?:[,.]\s*)?(?P<date>{_DATE_TEXT})")
 _DASHED_DATE = re.compile(rf"\s*(?:--|—)\s*(?P<date>{_DATE_TEXT})(?=\s*(?:--|—))")
 _BRACKET = re.compile(
     r"\s*\((?P<bracket>[^()\n]{1,40})\)"
+    # ANI's region in square brackets: "Srinagar (Jammu and Kashmir) [India], Jan 5 (ANI):".
+    r"|\s*\[(?P<square>[^\[\]\n]{1,40})\]"
     # "SAN FRANCISCO--(BUSINESS WIRE)--": the agency between dashes.
     r"|\s*(?:--|[—–])\s*\((?P<dashed>[^()\n]{1,40})\)(?=\s*(?:--|[—–]))"
 )
 _BRACKETED_DATE = re.compile(rf"\s*{_DATE_TEXT}\s*")
 # Wire credits written between slashes: "February 7. /TASS/." or "2017 /PRNewswire/.-"
 _WIRE = re.compile(rf"\s*[.,]?\s*/\s*(?P<wire>[{_LETTER}][{_LETTER}0-9 .&,-]{{0,40}}?)\s*/")
+_BARE = re.compile(rf"\s*[.,]?[ \t]*(?P<bare>{_BARE_AGENCY})(?=[ \t]*(?:-|[—–:]))")
+# ANSA in English credits itself before the dateline: "(ANSA) - ROME, JAN 5 - Italian".
+_LEADING_CREDIT = re.compile(r"\s*\((?P<credit>[^()\n]{1,40})\)[ \t]*(?:-{1,2}|[—–])[ \t]*")
 _REGION = re.compile(rf"\s*,\s*(?P<region>{_NAME})")
 # '"' is a dash that lost its encoding ("PEORIA, Ill. \" Nikita"), after a region or a date only.
 _SEPARATOR = re.compile(
@@ -143,7 +159,7 @@ def _words(text: str) -> frozenset[str]:
 # Agencies a Title-case opening may credit ("London (Reuters) -"); an all-caps place may credit
 # any bracketed name.
 _AGENCIES = _words(
-    """reuters ap afp upi xinhua tass itar-tass pti ians trend efe ansa dpa kyodo yonhap
+    """reuters ap afp upi xinhua tass itar-tass pa aap cp pti ians trend efe ansa dpa kyodo yonhap
     bernama anadolu aa apa ria-novosti interfax sputnik azertac irna isna mehr fars tasnim kuna
     wam spa qna bna ona mena petra nna sana wafa antara pna vna cna cns kazinform uza ukrinform
     unian belta bta mti pap ctk hina tanjug ani uni bss app bloomberg businesswire
@@ -451,10 +467,15 @@ def _read_parts(text: str, position: int) -> _Parts | None:
             # "/TASS/": the agency; "CARRIER (Severomorsk), February 9. /TASS/.": a detail.
             groups = match.groupdict()
             named = groups.get("bracket") or groups.get("dashed") or groups.get("wire") or ""
-            named = named.strip()
+            named = (named or groups.get("square") or "").strip()
             if parts.date_text is None and _BRACKETED_DATE.fullmatch(named):
                 parts.date_text = named  # "WASHINGTON (Aug. 13) --": the date in brackets
-            elif not parts.regions and parts.date_text is None and _resolve_region(named):
+            elif (
+                not parts.regions
+                and parts.date_text is None
+                and not _is_agency(named)  # "LONDON (PA) -": the Press Association, not Pa.
+                and _resolve_region(named)
+            ):
                 parts.regions.append(named)
             elif len(credits) < 2:
                 credits.append(named)
@@ -466,6 +487,8 @@ def _read_parts(text: str, position: int) -> _Parts | None:
             and (match := _REGION.match(text, position))
         ):
             parts.regions.append(match["region"])
+        elif not credits and (match := _BARE.match(text, position)):
+            credits.append(match["bare"])
         else:
             break
         position = match.end()
@@ -503,6 +526,47 @@ def parse_dateline(text: str) -> Dateline | None:
     or a known city in the region it names.
     """
     head = text.lstrip()[:MAX_DATELINE_CHARS]
+    found = _parse(head)
+    if found is not None:
+        return found
+    # "(ANSA) - ROME, JAN 5 - Italian": the credit, then the dateline.
+    credit = _LEADING_CREDIT.match(head)
+    if credit and _is_agency(credit["credit"]) and (after := _parse(head[credit.end() :])):
+        raw = head[: credit.end()] + after.raw
+        return replace(after, raw=raw, agency=after.agency or credit["credit"].strip())
+    # A line or two before the dateline: a desk header ("UPDATE 1-Oil climbs...", "EXCLUSIVE-"),
+    # a byline ("By JOSH BOAK, AP Economics Writer"). The dateline after it must have a date or
+    # a known agency; its raw text is then the dateline alone (the header stays in the text). A
+    # headline of another form ("OIL PRICES FALL") is the story's first line, not a header.
+    start = 0
+    for _ in range(2):
+        end = head.find("\n", start)
+        if end < 0 or end - start > _MAX_HEADER_CHARS:
+            break
+        if not _HEADER_LINE.match(head, start, end):
+            break
+        start = end + 1
+        later = _parse(head[start:])
+        if later is not None and (
+            later.date_text or (later.agency is not None and _is_agency(later.agency))
+        ):
+            return later
+    return None
+
+
+# A desk header or a byline before the dateline is one short line: "By ...", a byline's second
+# line ("Associated Press", "AP Economics Writer"), or a desk slug written as capitals, an
+# optional number and a hyphen against the headline ("UPDATE 1-Oil", "GLOBAL MARKETS-Stocks").
+_MAX_HEADER_CHARS = 160
+_HEADER_LINE = re.compile(
+    r"[ \t]*(?:(?i:by)[ \t]+\S"
+    r"|(?:The[ \t]+)?Associated[ \t]+Press|Reuters|AP[ \t]+[A-Z]"
+    r"|[A-Z][A-Z&']{1,20}(?:[ \t][A-Z&']{2,20}){0,3}(?:[ \t]\d{1,2})?-(?=[^\s-]))"
+)
+
+
+def _parse(head: str) -> Dateline | None:
+    """The dateline at the very start of ``head`` (see parse_dateline)."""
     if indic := _INDIC_DATELINE.match(head):
         raw = indic.group(0).strip()
         return Dateline(raw, indic["place"], None, None, None, None, None, None, None)

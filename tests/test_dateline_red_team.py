@@ -1,0 +1,403 @@
+"""A red team of the dateline parser (worker.enrich.dateline): openings written from knowledge of
+how agencies and papers print them across decades, none taken from the project's corpora or
+labelled splits. Each opening has its expected reading: the place as a reader names it (a few
+spellings of the same place accepted), its country code, the month-day its date names, and the
+agency. Openings that only look like datelines (labels, headlines, quotes, names) must read as
+none. Pure functions: no services needed.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from datetime import UTC, datetime
+
+import pytest
+
+from worker.enrich.dateline import parse_dateline
+from worker.enrich.dates import resolve_day
+
+REFERENCE = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+# (opening, place(s) "A|B", country code(s) "US|PR" or "" for none, month-day "MM-DD" or "",
+#  agency(s) "a|b" or "" for none)
+POSITIVES: list[tuple[str, str, str, str, str]] = [
+    # Reuters, today and in the 1980s; desk headers and bylines before the dateline.
+    ("LONDON, March 3 (Reuters) - British house prices rose", "London", "GB", "03-03", "Reuters"),
+    ("NEW YORK (Reuters) - Wall Street's main indexes opened", "New York", "US", "", "Reuters"),
+    ("TOKYO, MARCH 3 - Japan's current account surplus narrowed", "Tokyo", "JP", "03-03", ""),
+    ("BONN, MARCH 3 - West German industrial output fell", "Bonn", "DE", "03-03", ""),
+    ("MANILA, Jan 14 - President Corazon Aquino said", "Manila", "PH", "01-14", ""),
+    ("SYDNEY, Feb 26 - Australia's trade deficit", "Sydney", "AU", "02-26", ""),
+    (
+        "UPDATE 1-Oil climbs on Middle East supply worries\n"
+        "SINGAPORE, June 12 (Reuters) - Oil prices rose on Wednesday",
+        "Singapore",
+        "SG",
+        "06-12",
+        "Reuters",
+    ),
+    (
+        "EXCLUSIVE-Apple suppliers weigh move out of China\n"
+        "TAIPEI, Jan 5 (Reuters) - Several Apple suppliers",
+        "Taipei",
+        "TW",
+        "01-05",
+        "Reuters",
+    ),
+    (
+        "By Reuters Staff\nFRANKFURT, Sept 14 (Reuters) - German bond yields",
+        "Frankfurt|Frankfurt am Main",
+        "DE",
+        "09-14",
+        "Reuters",
+    ),
+    (
+        "WASHINGTON/LONDON, Nov 4 (Reuters) - The United States and Britain",
+        "Washington",
+        "US",
+        "11-04",
+        "Reuters",
+    ),
+    ("SAO PAULO, Feb 2 (Reuters) - Brazil's central bank", "Sao Paulo", "BR", "02-02", "Reuters"),
+    ("HONG KONG, Aug 8 (Reuters) - Hong Kong shares", "Hong Kong", "HK", "08-08", "Reuters"),
+    ("MEXICO CITY, April 21 (Reuters) - Mexico's", "Mexico City", "MX", "04-21", "Reuters"),
+    ("JOHANNESBURG, Oct 30 (Reuters) - South Africa's", "Johannesburg", "ZA", "10-30", "Reuters"),
+    ("OTTAWA, Dec 2 (Reuters) - Canada's economy", "Ottawa", "CA", "12-02", "Reuters"),
+    ("BUENOS AIRES, July 9 (Reuters) - Argentina", "Buenos Aires", "AR", "07-09", "Reuters"),
+    ("GENEVA (Reuters) - The World Health Organization", "Geneva", "CH", "", "Reuters"),
+    (
+        "BRUSSELS, Jan 17 (Reuters Breakingviews) - Europe's banks",
+        "Brussels",
+        "BE",
+        "01-17",
+        "Reuters Breakingviews|Reuters",
+    ),
+    # AP: state abbreviations (AP style), international, 1970s "--" and 1990s "_".
+    ("WASHINGTON (AP) — President Joe Biden on Tuesday", "Washington", "US", "", "AP"),
+    ("SAN JUAN, Puerto Rico (AP) _ Gov. Pedro Rossello", "San Juan", "PR|US", "", "AP"),
+    ("NEW YORK (AP) -- Stocks drifted lower today", "New York", "US", "", "AP"),
+    ("BIRMINGHAM, Ala. (AP) — A federal judge", "Birmingham", "US", "", "AP"),
+    ("TUCSON, Ariz. (AP) — Border agents", "Tucson", "US", "", "AP"),
+    ("LITTLE ROCK, Ark. (AP) — Arkansas lawmakers", "Little Rock", "US", "", "AP"),
+    ("SACRAMENTO, Calif. (AP) — California", "Sacramento", "US", "", "AP"),
+    ("BOULDER, Colo. (AP) — A wildfire", "Boulder", "US", "", "AP"),
+    ("HARTFORD, Conn. (AP) — Connecticut", "Hartford", "US", "", "AP"),
+    ("DOVER, Del. (AP) — Delaware", "Dover", "US", "", "AP"),
+    ("TALLAHASSEE, Fla. (AP) — Florida", "Tallahassee", "US", "", "AP"),
+    ("SAVANNAH, Ga. (AP) — A", "Savannah", "US", "", "AP"),
+    ("SPRINGFIELD, Ill. (AP) — Illinois", "Springfield", "US", "", "AP"),
+    ("GARY, Ind. (AP) — A", "Gary", "US", "", "AP"),
+    ("TOPEKA, Kan. (AP) — Kansas", "Topeka", "US", "", "AP"),
+    ("LOUISVILLE, Ky. (AP) — A", "Louisville", "US", "", "AP"),
+    ("BATON ROUGE, La. (AP) — Louisiana", "Baton Rouge", "US", "", "AP"),
+    ("ANNAPOLIS, Md. (AP) — Maryland", "Annapolis", "US", "", "AP"),
+    ("WORCESTER, Mass. (AP) — A", "Worcester", "US", "", "AP"),
+    ("LANSING, Mich. (AP) — Michigan", "Lansing", "US", "", "AP"),
+    ("DULUTH, Minn. (AP) — A", "Duluth", "US", "", "AP"),
+    ("JACKSON, Miss. (AP) — Mississippi", "Jackson", "US", "", "AP"),
+    ("JEFFERSON CITY, Mo. (AP) — Missouri", "Jefferson City", "US", "", "AP"),
+    ("HELENA, Mont. (AP) — Montana", "Helena", "US", "", "AP"),
+    ("LINCOLN, Neb. (AP) — Nebraska", "Lincoln", "US", "", "AP"),
+    ("RENO, Nev. (AP) — A", "Reno", "US", "", "AP"),
+    ("CONCORD, N.H. (AP) — New Hampshire", "Concord", "US", "", "AP"),
+    ("TRENTON, N.J. (AP) — New Jersey", "Trenton", "US", "", "AP"),
+    ("SANTA FE, N.M. (AP) — New Mexico", "Santa Fe", "US", "", "AP"),
+    ("ALBANY, N.Y. (AP) — New York", "Albany", "US", "", "AP"),
+    ("RALEIGH, N.C. (AP) — North Carolina", "Raleigh", "US", "", "AP"),
+    ("BISMARCK, N.D. (AP) — North Dakota", "Bismarck", "US", "", "AP"),
+    ("TULSA, Okla. (AP) — A", "Tulsa", "US", "", "AP"),
+    ("SALEM, Ore. (AP) — Oregon", "Salem", "US", "", "AP"),
+    ("HARRISBURG, Pa. (AP) — Pennsylvania", "Harrisburg", "US", "", "AP"),
+    ("PROVIDENCE, R.I. (AP) — Rhode Island", "Providence", "US", "", "AP"),
+    ("COLUMBIA, S.C. (AP) — South Carolina", "Columbia", "US", "", "AP"),
+    ("SIOUX FALLS, S.D. (AP) — A", "Sioux Falls", "US", "", "AP"),
+    ("NASHVILLE, Tenn. (AP) — Tennessee", "Nashville", "US", "", "AP"),
+    ("MONTPELIER, Vt. (AP) — Vermont", "Montpelier", "US", "", "AP"),
+    ("RICHMOND, Va. (AP) — Virginia", "Richmond", "US", "", "AP"),
+    ("SPOKANE, Wash. (AP) — A", "Spokane", "US", "", "AP"),
+    ("CHARLESTON, W.Va. (AP) — West Virginia", "Charleston", "US", "", "AP"),
+    ("MADISON, Wis. (AP) — Wisconsin", "Madison", "US", "", "AP"),
+    ("CHEYENNE, Wyo. (AP) — Wyoming", "Cheyenne", "US", "", "AP"),
+    ("FORT LAUDERDALE, Fla. (AP) — A", "Fort Lauderdale", "US", "", "AP"),
+    ("WINSTON-SALEM, N.C. (AP) — A", "Winston-Salem", "US", "", "AP"),
+    ("KANSAS CITY, Mo. (AP) — The", "Kansas City", "US", "", "AP"),
+    ("ST. LOUIS (AP) — A", "St. Louis|Saint Louis", "US", "", "AP"),
+    ("JERUSALEM (AP) — Israel's", "Jerusalem", "IL", "", "AP"),
+    ("THE HAGUE, Netherlands (AP) — The", "The Hague|Den Haag", "NL", "", "AP"),
+    ("VATICAN CITY (AP) — Pope Francis", "Vatican City|Vatican", "VA", "", "AP"),
+    ("N'DJAMENA, Chad (AP) — Rebels", "N'Djamena", "TD", "", "AP"),
+    ("LA PAZ, Bolivia (AP) — Bolivia's", "La Paz", "BO", "", "AP"),
+    (
+        "By JOSH BOAK, AP Economics Writer\nWASHINGTON (AP) — Employers added",
+        "Washington",
+        "US",
+        "",
+        "AP",
+    ),
+    ("By John Smith\nWASHINGTON (AP) — The Senate", "Washington", "US", "", "AP"),
+    ("WASHINGTON (AP) _ The Senate voted 52-48", "Washington", "US", "", "AP"),
+    # AFP.
+    ("PARIS, Jan 5, 2012 (AFP) - France's unemployment", "Paris", "FR", "01-05", "AFP"),
+    ("BEIJING (AFP) - China's exports", "Beijing", "CN", "", "AFP"),
+    ("Beijing (AFP) - China's exports", "Beijing", "CN", "", "AFP"),
+    ("NAIROBI, Kenya (AFP) - Kenyan police", "Nairobi", "KE", "", "AFP"),
+    ("DHAKA, Sept 12, 2008 (AFP) - Bangladesh", "Dhaka", "BD", "09-12", "AFP"),
+    ("ISLAMABAD, Pakistan (AFP) – Pakistan's", "Islamabad", "PK", "", "AFP"),
+    ("Paris, 5 janv 2012 (AFP) - Le chômage", "Paris", "FR", "01-05", "AFP"),
+    # UPI.
+    ("WASHINGTON, Oct. 3 (UPI) -- The Senate", "Washington", "US", "10-03", "UPI"),
+    ("CHICAGO, Jan. 5 (UPI) -- Mayor Richard J. Daley", "Chicago", "US", "01-05", "UPI"),
+    ("MOSCOW, Dec. 25 (UPI) -- Soviet President", "Moscow", "RU", "12-25", "UPI"),
+    ("WASHINGTON, Oct. 3\n(UPI) -- The Senate", "Washington", "US", "10-03", "UPI"),
+    # Xinhua.
+    ("BEIJING, Nov. 17 (Xinhua) -- China will", "Beijing", "CN", "11-17", "Xinhua"),
+    ("NAIROBI, Jan. 5 (Xinhua) -- Kenya's", "Nairobi", "KE", "01-05", "Xinhua"),
+    ("UNITED NATIONS, Feb. 3 (Xinhua) -- UN", "United Nations", "|US", "02-03", "Xinhua"),
+    # TASS and Interfax.
+    ("MOSCOW, February 7. /TASS/. Russian", "Moscow", "RU", "02-07", "TASS"),
+    (
+        "ST. PETERSBURG, June 16. /TASS/. The",
+        "St. Petersburg|Saint Petersburg",
+        "RU",
+        "06-16",
+        "TASS",
+    ),
+    ("MOSCOW, July 14 /ITAR-TASS/. Russia's", "Moscow", "RU", "07-14", "ITAR-TASS"),
+    ("MOSCOW. Jan 5 (Interfax) - Russia's", "Moscow", "RU", "01-05", "Interfax"),
+    ("KYIV. Oct 3 (Interfax-Ukraine) - Ukraine's", "Kyiv|Kiev", "UA", "10-03", "Interfax-Ukraine"),
+    # South Asia: PTI, IANS, ANI, APP, BSS.
+    ("NEW DELHI, Jan 5 (PTI) The government", "New Delhi", "IN", "01-05", "PTI"),
+    ("Mumbai, Mar 12 (PTI) Shares", "Mumbai", "IN", "03-12", "PTI"),
+    ("New Delhi, Jan 5 (IANS) The", "New Delhi", "IN", "01-05", "IANS"),
+    ("Chennai, Aug 3 (IANS) Tamil Nadu", "Chennai", "IN", "08-03", "IANS"),
+    (
+        "Srinagar (Jammu and Kashmir) [India], Jan 5 (ANI): Security forces",
+        "Srinagar",
+        "IN",
+        "01-05",
+        "ANI",
+    ),
+    ("New Delhi [India], March 3 (ANI): The", "New Delhi", "IN", "03-03", "ANI"),
+    ("ISLAMABAD, Jan 5 (APP): Prime Minister", "Islamabad", "PK", "01-05", "APP"),
+    ("DHAKA, Jan 5 (BSS) - Prime Minister", "Dhaka", "BD", "01-05", "BSS"),
+    # East Asia: Kyodo, Yonhap, AAP (credits without brackets).
+    ("TOKYO, Jan. 5 Kyodo - Japan's", "Tokyo", "JP", "01-05", "Kyodo"),
+    ("TOKYO (Kyodo) -- Japan's", "Tokyo", "JP", "", "Kyodo"),
+    ("SEOUL, Jan. 5 (Yonhap) -- South Korea", "Seoul", "KR", "01-05", "Yonhap"),
+    ("SYDNEY, Jan 5 AAP - Australian shares", "Sydney", "AU", "01-05", "AAP"),
+    ("CANBERRA, March 3 AAP - The", "Canberra", "AU", "03-03", "AAP"),
+    # Anadolu, Bernama, Trend, and other national agencies.
+    ("ANKARA (AA) - Turkey's", "Ankara", "TR", "", "AA"),
+    ("ISTANBUL (AA) - Turkish", "Istanbul", "TR", "", "AA"),
+    ("KUALA LUMPUR, Jan 5 (Bernama) -- Malaysia", "Kuala Lumpur", "MY", "01-05", "Bernama"),
+    ("BAKU, Azerbaijan, Sept. 30. /Trend/ Azerbaijan's", "Baku", "AZ", "09-30", "Trend"),
+    ("TEHRAN, Jan. 5 (IRNA) -- Iran's", "Tehran", "IR", "01-05", "IRNA"),
+    ("JAKARTA, Jan 5 (Antara) - Indonesia's", "Jakarta", "ID", "01-05", "Antara"),
+    ("HANOI (VNA) – Vietnam's", "Hanoi", "VN", "", "VNA"),
+    ("MANILA, Jan 5 (PNA) -- The", "Manila", "PH", "01-05", "PNA"),
+    ("KUWAIT, Jan 5 (KUNA) -- Kuwait's", "Kuwait|Kuwait City", "KW", "01-05", "KUNA"),
+    ("CAIRO, Jan 5 (MENA) - Egypt's", "Cairo", "EG", "01-05", "MENA"),
+    ("DUBAI, Jan 5 (WAM) -- The", "Dubai", "AE", "01-05", "WAM"),
+    ("WARSAW, Jan 5 (PAP) - Poland's", "Warsaw", "PL", "01-05", "PAP"),
+    ("PRAGUE, Jan 5 (CTK) - Czech", "Prague", "CZ", "01-05", "CTK"),
+    ("MINSK, Jan 5 (BelTA) - Belarus", "Minsk", "BY", "01-05", "BelTA"),
+    ("ASTANA. KAZINFORM - The", "Astana", "KZ", "", "KAZINFORM"),
+    ("Lisbon, Jan 5 (Lusa) - Portugal's", "Lisbon|Lisboa", "PT", "01-05", "Lusa"),
+    ("JERUSALEM (JTA) — Israel's", "Jerusalem", "IL", "", "JTA"),
+    ("PRAGUE (RFE/RL) -- The", "Prague", "CZ", "", "RFE/RL"),
+    # EFE (Spanish and English), dpa, ANSA (English and Italian).
+    ("Madrid, 5 ene (EFE).- El Gobierno", "Madrid", "ES", "01-05", "EFE"),
+    ("Havana, Jan 5 (EFE).- Cuba's", "Havana", "CU", "01-05", "EFE"),
+    ("BOGOTÁ, 12 mar (EFE).- El", "Bogota", "CO", "03-12", "EFE"),
+    ("Berlin (dpa) - German Chancellor", "Berlin", "DE", "", "dpa"),
+    ("BERLIN, 5. Januar (dpa) - Die", "Berlin", "DE", "01-05", "dpa"),
+    ("ROME, Jan 5 (ANSA) - Italy's", "Rome", "IT", "01-05", "ANSA"),
+    ("(ANSA) - ROME, JAN 5 - Italian Premier", "Rome", "IT", "01-05", "ANSA"),
+    ("(ANSA) - ROMA, 05 GEN - Il governo", "Roma|Rome", "IT", "01-05", "ANSA"),
+    # Broadcasters and papers.
+    ("ATLANTA (CNN) -- A federal", "Atlanta", "US", "", "CNN"),
+    ("Washington (CNN) — President", "Washington", "US", "", "CNN"),
+    ("Hong Kong (CNN) — Hong Kong's", "Hong Kong", "HK", "", "CNN"),
+    ("WASHINGTON — The Senate voted on Tuesday", "Washington", "US", "", ""),
+    ("BAGHDAD — A car bomb", "Baghdad", "IQ", "", ""),
+    ("KABUL, Afghanistan — The Taliban", "Kabul", "AF", "", ""),
+    ("WASHINGTON, Jan. 5 — The Senate", "Washington", "US", "01-05", ""),
+    ("WASHINGTON, Jan. 5—President Johnson today", "Washington", "US", "01-05", ""),
+    ("MOSCOW, March 3—The Soviet Union announced", "Moscow", "RU", "03-03", ""),
+    ("TORONTO — Ontario's", "Toronto", "CA", "", ""),
+    ("OTTAWA — The federal government", "Ottawa", "CA", "", ""),
+    ("TORONTO (CP) — Ontario's", "Toronto", "CA", "", "CP"),
+    ("ST. JOHN'S, Nfld. (CP) — The", "St. John's", "CA", "", "CP"),
+    ("LONDON (PA) - The Prime Minister", "London", "GB", "", "PA"),
+    # Press releases.
+    ("NEW YORK, Jan. 5, 2021 /PRNewswire/ -- Acme", "New York", "US", "01-05", "PRNewswire"),
+    ("SAN FRANCISCO--(BUSINESS WIRE)--Acme Corp", "San Francisco", "US", "", "BUSINESS WIRE"),
+    (
+        "LOS ANGELES--(BUSINESS WIRE)--Jan. 5, 2004--Acme",
+        "Los Angeles",
+        "US",
+        "01-05",
+        "BUSINESS WIRE",
+    ),
+    (
+        "AUSTIN, Texas, March 3, 2020 (GLOBE NEWSWIRE) -- Acme",
+        "Austin",
+        "US",
+        "03-03",
+        "GLOBE NEWSWIRE",
+    ),
+    ("TORONTO, May 12, 2015 /CNW/ - Acme", "Toronto", "CA", "05-12", "CNW"),
+    (
+        "LONDON, UK / ACCESSWIRE / March 3, 2021 / Acme",
+        "London",
+        "GB",
+        "03-03",
+        "ACCESSWIRE",
+    ),
+    # Weekdays, ordinals, "DATELINE:" headers, hard wraps.
+    ("WASHINGTON, Tuesday, Jan. 5 - The", "Washington", "US", "01-05", ""),
+    ("LONDON, 5th March - The", "London", "GB", "03-05", ""),
+    ("NEW YORK, March 5th - Shares", "New York", "US", "03-05", ""),
+    ("DATELINE: WASHINGTON, Jan. 5\nThe Senate voted", "Washington", "US", "01-05", ""),
+    ("BAKU, Azerbaijan,\nSept. 30 (Trend) - Azerbaijan's", "Baku", "AZ", "09-30", "Trend"),
+    (
+        "KUALA LUMPUR, Jan 5 (Reuters) - Malaysia's central\nbank said",
+        "Kuala Lumpur",
+        "MY",
+        "01-05",
+        "Reuters",
+    ),
+]
+
+NEGATIVES = [
+    "NEW: Storm knocks out power to thousands",
+    "EXCLUSIVE-Tesla in talks to buy battery maker",
+    "UPDATE 2-Oil prices fall as demand worries mount",
+    "BREAKING: Fire at the Capitol",
+    "WATCH: Stunning footage shows the eruption",
+    "Q&A: What the ruling means for you",
+    "OPINION | Why the Fed is wrong",
+    '"We will not back down," the prime minister said on Tuesday.',
+    "U.S. stocks fell on Monday as investors",
+    "NATO said on Tuesday it would",
+    "AI — the new electricity, some say — is here",
+    "John Smith, a farmer in Iowa, said the",
+    "ON THE RECORD - Quotes from the week",
+    "(Bloomberg) -- Treasuries rose as",
+    "(CNN) -- A massive storm",
+    "Feb. 3 (Bloomberg) -- Treasuries rose",
+    "CORRECTED-Fed holds rates steady",
+    "FACTBOX-Who are the candidates",
+    "ANALYSIS-China's slowdown bites",
+    "LIVE: Election results",
+    "REFILE-Stocks slide",
+    "TIMELINE-Key events in the crisis",
+    "BRIEF-Acme Corp says Q3 revenue rose",
+    "Apple Inc said on Tuesday",
+    "Mr. Johnson, who was elected in 2019, said",
+    "Washington state lawmakers passed a bill",
+    "Paris Hilton, the hotel heiress, said",
+    "Georgia Power said on Monday",
+    "Jordan Peterson, a Canadian psychologist, said",
+    "LONDON CALLING - The Clash's album",
+    "OBITUARY - John Smith, a teacher",
+    "EDITORIAL: The wrong answer",
+    "MARKET WATCH - Stocks slide",
+    "JUST IN: Senate passes bill",
+    "DEVELOPING: Police respond",
+    "PHOTOS: The week in pictures",
+    "EXPLAINER: How the vote works",
+    "FACT CHECK: No, the video is not real",
+    "WHAT WE KNOW: The shooting in",
+    "The Latest: Biden says",
+    "AP EXCLUSIVE: Documents show",
+    "IMF - The International Monetary Fund said",
+    "OPEC said on Monday it would",
+    "EU leaders agreed on Friday",
+    "Tuesday, Jan. 5 - The",
+    "CHICAGO FIRE SIGN STRIKER - The club",
+    "TEXAS MAN SENTENCED - A Texas man",
+    "ISRAEL-HAMAS WAR: Live updates",
+    "COVID-19: What you need to know",
+    "BIDEN: We will not",
+    "By John Smith\nThe Senate voted on Tuesday",
+    "Posted by Jane Doe on Jan 5, 2021",
+    "TOP NEWS - Stocks",
+    "WASHINGTON POST - Editorial",
+]
+
+
+def _folded(name: str) -> str:
+    """Accents and case folded: Bogotá is Bogota, "St." is "Saint"'s written form."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name) if c.isascii())
+    return " ".join(plain.casefold().split())
+
+
+def _credit(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "", _folded(name))
+
+
+# Cases the parser does not read, each with the reason (strict: fixing one makes it fail).
+XFAIL: dict[str, str] = {}
+
+
+def _params() -> list[object]:
+    params: list[object] = []
+    for case in POSITIVES:
+        opening = case[0]
+        marks = [pytest.mark.xfail(reason=XFAIL[opening], strict=True)] if opening in XFAIL else []
+        params.append(pytest.param(*case, marks=marks, id=opening[:40]))
+    return params
+
+
+@pytest.mark.parametrize(("opening", "places", "codes", "month_day", "agencies"), _params())
+def test_red_team_datelines(
+    opening: str, places: str, codes: str, month_day: str, agencies: str
+) -> None:
+    dateline = parse_dateline(opening)
+    assert dateline is not None, opening
+    got_day = None
+    if dateline.date_text is not None:
+        day = resolve_day(dateline.date_text, reference=REFERENCE)
+        got_day = day.strftime("%m-%d") if day else "unresolved"
+    got = (
+        _folded(dateline.place),
+        dateline.country_code or "",
+        got_day or "",
+        _credit(dateline.agency or ""),
+    )
+    assert got[0] in {_folded(p) for p in places.split("|")}, got
+    assert got[1] in codes.split("|"), got
+    assert got[2] == month_day, got
+    assert got[3] in {_credit(a) for a in agencies.split("|")}, got
+    assert dateline.raw in opening
+
+
+@pytest.mark.parametrize("opening", NEGATIVES, ids=[n[:40] for n in NEGATIVES])
+def test_red_team_not_datelines(opening: str) -> None:
+    assert parse_dateline(opening) is None
+
+
+def test_enough_cases() -> None:
+    assert len(POSITIVES) >= 120
+    assert len(NEGATIVES) >= 40
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "By " + "x " * 500_000,
+        "UPDATE 1-" + "A" * 1_000_000,
+        "DATELINE: " * 100_000,
+        "LONDON [" * 200_000,
+        "ROME, Jan 5 " + "AAP " * 250_000,
+        "(ANSA) - " * 100_000,
+        "A\n" * 500_000 + "LONDON (Reuters) - x",
+    ],
+)
+def test_hostile_megabyte_openings_stay_fast(hostile: str) -> None:
+    start = time.perf_counter()
+    parse_dateline(hostile)
+    assert time.perf_counter() - start < 0.5
