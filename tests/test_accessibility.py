@@ -193,6 +193,7 @@ PAGES: list[tuple[str, Callable[[Site], str], str, int]] = [
         "p.relaxed",
         200,
     ),
+    ("search-corrected", lambda s: _search(q="wombatxae ferry"), "p.corrected", 200),
     ("search-no-match", lambda s: _search(q="zyxwvutsq qwxzptv"), "p.summary", 200),
     ("search-refused", lambda s: _search(q=WORD, page="0"), "div.notice.error", 400),
     (
