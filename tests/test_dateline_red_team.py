@@ -269,6 +269,133 @@ POSITIVES: list[tuple[str, str, str, str, str]] = [
         "01-05",
         "Reuters",
     ),
+    # Second round: older agencies' names and spellings of places, historical countries, a
+    # colon after the date, Gulf News' "Dubai:", Anadolu's place alone on its line, credits
+    # after a comma or with the date in one bracket.
+    ("LONDON, Jan 5 (Reuter) - Britain's", "London", "GB", "01-05", "Reuter"),
+    ("WASHINGTON (AP) - The House", "Washington", "US", "", "AP"),
+    ("NEW YORK (UPI) - Stocks", "New York", "US", "", "UPI"),
+    ("WASHINGTON, Jan. 5 - The Senate", "Washington", "US", "01-05", ""),
+    (
+        "By JOHN SMITH\nSpecial to The New York Times\nWASHINGTON, Jan. 5 - The",
+        "Washington",
+        "US",
+        "01-05",
+        "",
+    ),
+    ("MOSCOW, Jan. 5 -- Soviet officials", "Moscow", "RU", "01-05", ""),
+    ("NEW YORK (Dow Jones)--Stocks", "New York", "US", "", "Dow Jones"),
+    ("NEW YORK (MarketWatch) -- U.S. stocks", "New York", "US", "", "MarketWatch"),
+    ("WASHINGTON—The Federal Reserve", "Washington", "US", "", ""),
+    ("MOSCOW, January 5 (RIA Novosti) - Russia", "Moscow", "RU", "01-05", "RIA Novosti"),
+    ("MOSCOW (Sputnik) - Russia's", "Moscow", "RU", "", "Sputnik"),
+    ("Pyongyang, January 5 (KCNA) -- The", "Pyongyang", "KP", "01-05", "KCNA"),
+    ("Havana, Jan 5 (Prensa Latina) Cuba's", "Havana", "CU", "01-05", "Prensa Latina"),
+    ("RAMALLAH, January 5, 2021 (WAFA) - The", "Ramallah", "PS", "01-05", "WAFA"),
+    ("Amman, Jan. 5 (Petra) -- Jordan's", "Amman", "JO", "01-05", "Petra"),
+    ("Tokyo, Jan 5 (Jiji Press) -- Japan's", "Tokyo", "JP", "01-05", "Jiji Press"),
+    ("Wien (APA) - Die", "Wien|Vienna", "AT", "", "APA"),
+    ("Bucharest, Jan 5 /Agerpres/ - Romania's", "Bucharest", "RO", "01-05", "Agerpres"),
+    ("VILNIUS, Jan 5 (BNS) – Lithuania's", "Vilnius", "LT", "01-05", "BNS"),
+    ("CHENNAI, JAN. 5. The State", "Chennai", "IN", "01-05", ""),
+    ("ISLAMABAD, Jan 5: The", "Islamabad", "PK", "01-05", ""),
+    ("Dubai: The", "Dubai", "AE", "", ""),
+    ("Abu Dhabi: The UAE", "Abu Dhabi", "AE", "", ""),
+    ("ANKARA\nTurkey's president", "Ankara", "TR", "", ""),
+    ("ISTANBUL\n\nTurkish police", "Istanbul", "TR", "", ""),
+    ("SINGAPORE - The", "Singapore", "SG", "", ""),
+    ("WASHINGTON (AP) -- THE SENATE VOTED TODAY", "Washington", "US", "", "AP"),
+    ("WASHINGTON, Jan. 5 (AP) - The", "Washington", "US", "01-05", "AP"),
+    ("HONOLULU (AP) — A", "Honolulu", "US", "", "AP"),
+    ("ANCHORAGE, Alaska (AP) — A", "Anchorage", "US", "", "AP"),
+    ("BOISE, Idaho (AP) — A", "Boise", "US", "", "AP"),
+    ("DES MOINES, Iowa (AP) — A", "Des Moines", "US", "", "AP"),
+    ("SALT LAKE CITY (AP) — A", "Salt Lake City", "US", "", "AP"),
+    ("EL PASO, Texas (AP) — A", "El Paso", "US", "", "AP"),
+    ("ALBANY, New York (AP) — A", "Albany", "US", "", "AP"),
+    ("VANCOUVER, B.C. (CP) — A", "Vancouver", "CA", "", "CP"),
+    ("MONTREAL (CP) — A", "Montreal", "CA", "", "CP"),
+    ("REGINA — The", "Regina", "CA", "", ""),
+    ("SYDNEY, Australia (AP) — A", "Sydney", "AU", "", "AP"),
+    ("BELFAST (Reuters) - Northern", "Belfast", "GB", "", "Reuters"),
+    ("DUBLIN (Reuters) - Ireland's", "Dublin", "IE", "", "Reuters"),
+    ("LAGOS, Nigeria (AP) — A", "Lagos", "NG", "", "AP"),
+    ("ABUJA (Reuters) - Nigeria's", "Abuja", "NG", "", "Reuters"),
+    ("ADDIS ABABA, Jan 5 (Reuters) - Ethiopia's", "Addis Ababa", "ET", "01-05", "Reuters"),
+    ("DAR ES SALAAM, Tanzania (AP) — A", "Dar es Salaam", "TZ", "", "AP"),
+    ("KINSHASA, Congo (AP) — A", "Kinshasa", "CD", "", "AP"),
+    ("RAMALLAH, West Bank (AP) — A", "Ramallah", "PS", "", "AP"),
+    ("GAZA CITY, Gaza Strip (AP) — A", "Gaza City|Gaza", "PS", "", "AP"),
+    ("TEL AVIV, Israel (AP) — A", "Tel Aviv", "IL", "", "AP"),
+    ("ABU DHABI, United Arab Emirates (AP) — A", "Abu Dhabi", "AE", "", "AP"),
+    ("BANGKOK (AP) — A", "Bangkok", "TH", "", "AP"),
+    ("HO CHI MINH CITY, Vietnam (AP) — A", "Ho Chi Minh City", "VN", "", "AP"),
+    ("KATHMANDU, Nepal (AP) — A", "Kathmandu", "NP", "", "AP"),
+    ("COLOMBO, Sri Lanka (AP) — A", "Colombo", "LK", "", "AP"),
+    ("ULAANBAATAR, Mongolia (AP) — A", "Ulaanbaatar", "MN", "", "AP"),
+    ("ST. PETERSBURG, Russia (AP) — A", "St. Petersburg|Saint Petersburg", "RU", "", "AP"),
+    ("ST. PETERSBURG, Fla. (AP) — A", "St. Petersburg|Saint Petersburg", "US", "", "AP"),
+    ("FRANKFURT, Germany (AP) — A", "Frankfurt|Frankfurt am Main", "DE", "", "AP"),
+    ("KIEV, Ukraine (AP) — A", "Kiev|Kyiv", "UA", "", "AP"),
+    ("BOMBAY, India (AP) — A", "Bombay|Mumbai", "IN", "", "AP"),
+    ("PEKING, Jan 5 (Reuters) - China", "Peking|Beijing", "CN", "01-05", "Reuters"),
+    ("SAIGON, Jan. 5 (UPI)-- South Vietnamese", "Saigon|Ho Chi Minh City", "VN", "01-05", "UPI"),
+    (
+        "LENINGRAD, March 3 (Reuters) - Soviet",
+        "Leningrad|Saint Petersburg|St. Petersburg",
+        "RU",
+        "03-03",
+        "Reuters",
+    ),
+    ("SALISBURY, Rhodesia (AP) - Prime Minister Ian Smith", "Salisbury|Harare", "ZW", "", "AP"),
+    ("BONN, West Germany (AP) - Chancellor", "Bonn", "DE", "", "AP"),
+    ("EAST BERLIN (AP) - East German", "East Berlin|Berlin", "DE", "", "AP"),
+    ("KIEV, U.S.S.R. (AP) - Soviet", "Kiev|Kyiv", "UA", "", "AP"),
+    ("WEST BEIRUT, Lebanon (AP) - Gunmen", "West Beirut|Beirut", "LB", "", "AP"),
+    ("RANGOON, Burma (AP) - Burma's", "Rangoon|Yangon", "MM", "", "AP"),
+    ("KINSHASA, Zaire (AP) - President Mobutu", "Kinshasa", "CD", "", "AP"),
+    ("WASHINGTON (AP)--The Senate", "Washington", "US", "", "AP"),
+    ("BERLIN, Jan. 5 (AP)—The", "Berlin", "DE", "01-05", "AP"),
+    ("WASHINGTON, D.C. — The", "Washington", "US", "", ""),
+    ("WASHINGTON, Thursday - The", "Washington", "US", "", ""),
+    ("PARIS (Reuters Life!) - French", "Paris", "FR", "", "Reuters Life!|Reuters"),
+    ("Tehran, Jan 5, IRNA -- Iran's", "Tehran", "IR", "01-05", "IRNA"),
+    ("Damascus, SANA – President", "Damascus", "SY", "", "SANA"),
+    ("UNITED NATIONS (AP) — The", "United Nations", "|US", "", "AP"),
+    ("NEW DELHI, JAN 5 (Reuters) - India's", "New Delhi", "IN", "01-05", "Reuters"),
+    (
+        "NEW YORK, Jan. 5, 2021 /PRNewswire-HISPANIC PR WIRE/ -- Acme",
+        "New York",
+        "US",
+        "01-05",
+        "PRNewswire-HISPANIC PR WIRE",
+    ),
+    (
+        "VANCOUVER, British Columbia--(Marketwired - Jan. 5, 2015) - Acme",
+        "Vancouver",
+        "CA",
+        "01-05",
+        "Marketwired",
+    ),
+    ("CHICAGO, Jan. 5, 2021 /PRNewswire/ -- Acme", "Chicago", "US", "01-05", "PRNewswire"),
+    (
+        "Ottawa, Ontario--(Newsfile Corp. - January 5, 2021) - Acme",
+        "Ottawa",
+        "CA",
+        "01-05",
+        "Newsfile Corp.",
+    ),
+    ("MUMBAI: Shares", "Mumbai", "IN", "", ""),
+    ("KARACHI: The", "Karachi", "PK", "", ""),
+    ("LAHORE, Jan 5: Punjab", "Lahore", "PK", "01-05", ""),
+    ("BEIJING, Jan. 5, 2021 (Xinhua) -- China", "Beijing", "CN", "01-05", "Xinhua"),
+    ("JOHANNESBURG, South Africa (AP) — A", "Johannesburg", "ZA", "", "AP"),
+    ("SAN JOSE, Costa Rica (AP) — A", "San Jose", "CR", "", "AP"),
+    ("SAN JOSE, Calif. (AP) — A", "San Jose", "US", "", "AP"),
+    ("LONDON, Ontario (CP) — A", "London", "CA", "", "CP"),
+    ("PARIS, Texas (AP) — A", "Paris", "US", "", "AP"),
+    ("CAMBRIDGE, Mass. (AP) — A", "Cambridge", "US", "", "AP"),
+    ("CAMBRIDGE, England (AP) — A", "Cambridge", "GB", "", "AP"),
 ]
 
 NEGATIVES = [
@@ -326,6 +453,21 @@ NEGATIVES = [
     "Posted by Jane Doe on Jan 5, 2021",
     "TOP NEWS - Stocks",
     "WASHINGTON POST - Editorial",
+    "Mobile: The future of payments",
+    "Reading — A guide to the classics",
+    "Paris: the city of light",
+    "China: The economy grew",
+    "CHINA\nThe economy grew",
+    "BREAKING\nA fire broke out",
+    "UPDATE 1-Oil climbs\nShares in London fell",
+    "Houston, we have a problem",
+    "East Germany said on Monday",
+    "By the numbers\nLONDON CALLING - The album",
+    "Tuesday, Jan 5: The",
+    "FILE - In this Jan. 5, 2021, file photo, President",
+    "AMAZON (AMZN.O) - Amazon.com said",
+    "Reuters/Ipsos poll shows",
+    "Columbus: The explorer's ships",
 ]
 
 
@@ -341,6 +483,10 @@ def _credit(name: str) -> str:
 
 # Cases the parser does not read, each with the reason (strict: fixing one makes it fail).
 XFAIL: dict[str, str] = {}
+NEGATIVE_XFAIL = {
+    "Columbus: The explorer's ships": "a large city's name, a colon and a sentence is read as a"
+    ' dateline (Gulf News\' "Dubai: The"); a headline of that form opening a body is rare',
+}
 
 
 def _params() -> list[object]:
@@ -375,7 +521,19 @@ def test_red_team_datelines(
     assert dateline.raw in opening
 
 
-@pytest.mark.parametrize("opening", NEGATIVES, ids=[n[:40] for n in NEGATIVES])
+@pytest.mark.parametrize(
+    "opening",
+    [
+        pytest.param(
+            n,
+            id=n[:40],
+            marks=[pytest.mark.xfail(reason=NEGATIVE_XFAIL[n], strict=True)]
+            if n in NEGATIVE_XFAIL
+            else [],
+        )
+        for n in NEGATIVES
+    ],
+)
 def test_red_team_not_datelines(opening: str) -> None:
     assert parse_dateline(opening) is None
 

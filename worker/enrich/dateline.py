@@ -73,7 +73,7 @@ _FOREIGN_MONTH = (
     r"|янв|фев|мар|апр|июн|июл|авг|сен|окт|ноя|дек)(?![^\W\d_])\.?"
 )
 _WEEKDAY = r"(?i:(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?)(?![^\W\d_])\.?"
-_DAY = r"(?:[12]\d|3[01]|0?[1-9])(?i:st|nd|rd|th)?(?![\d:])"
+_DAY = r"(?:[12]\d|3[01]|0?[1-9])(?i:st|nd|rd|th)?(?!\d|:\d)"
 _YEAR = r"(?:1[89]|20)\d\d(?!\d)"
 _DATE_TEXT = (
     rf"(?:{_WEEKDAY},?\s+)?"
@@ -132,11 +132,19 @@ _BRACKET = re.compile(
     # ANI's region in square brackets: "Srinagar (Jammu and Kashmir) [India], Jan 5 (ANI):".
     r"|\s*\[(?P<square>[^\[\]\n]{1,40})\]"
     # "SAN FRANCISCO--(BUSINESS WIRE)--": the agency between dashes.
-    r"|\s*(?:--|[—–])\s*\((?P<dashed>[^()\n]{1,40})\)(?=\s*(?:--|[—–]))"
+    # "VANCOUVER, British Columbia--(Marketwired - Jan. 5, 2015) - ": agency and date.
+    r"|\s*(?:--|[—–])\s*\((?P<dashed>[^()\n]{1,40})\)(?=\s*(?:-|[—–]))"
 )
+_CREDIT_AND_DATE = re.compile(rf"(?P<credit>[^()\n]{{1,40}}?)\s*[-—–]\s*(?P<date>{_DATE_TEXT})\s*")
 _BRACKETED_DATE = re.compile(rf"\s*{_DATE_TEXT}\s*")
 # Wire credits written between slashes: "February 7. /TASS/." or "2017 /PRNewswire/.-"
 _WIRE = re.compile(rf"\s*[.,]?\s*/\s*(?P<wire>[{_LETTER}][{_LETTER}0-9 .&,-]{{0,40}}?)\s*/")
+# "Tehran, Jan 5, IRNA --", "Damascus, SANA –": a known agency after a comma (see _read_parts).
+_COMMA_CREDIT = re.compile(
+    rf"\s*,[ \t]*(?P<credit>[{_UPPER}][{_LETTER}-]{{1,20}}?)(?=[ \t]*(?:-|[—–:]))"
+)
+# British papers' "WASHINGTON, Thursday -": the weekday alone, no date.
+_WEEKDAY_ALONE = re.compile(rf"\s*,[ \t]*{_WEEKDAY}(?=[ \t]*(?:-|[—–:]))")
 _BARE = re.compile(rf"\s*[.,]?[ \t]*(?P<bare>{_BARE_AGENCY})(?=[ \t]*(?:-|[—–:]))")
 # ANSA in English credits itself before the dateline: "(ANSA) - ROME, JAN 5 - Italian".
 _LEADING_CREDIT = re.compile(r"\s*\((?P<credit>[^()\n]{1,40})\)[ \t]*(?:-{1,2}|[—–])[ \t]*")
@@ -149,6 +157,7 @@ _SEPARATOR = re.compile(
 # the whole text as RCV1 keeps it apart), or
 # end with no mark before a capital ("New Delhi, Jan 5 (PTI) The").
 _LINE_END = re.compile(r"[ \t]*(?:\r?\n|\Z)")
+_ALONE = re.compile(rf"[ \t]*(\r?\n)[ \t]*(?:\r?\n[ \t]*)?(?=[{_UPPER}\"“‘'])")
 _BEFORE_CAPITAL = re.compile(rf"[ \t]+(?=[{_UPPER}\"“‘'])")
 
 
@@ -470,6 +479,9 @@ def _read_parts(text: str, position: int) -> _Parts | None:
             named = (named or groups.get("square") or "").strip()
             if parts.date_text is None and _BRACKETED_DATE.fullmatch(named):
                 parts.date_text = named  # "WASHINGTON (Aug. 13) --": the date in brackets
+            elif parts.date_text is None and (both := _CREDIT_AND_DATE.fullmatch(named)):
+                parts.date_text = both["date"]  # "(Marketwired - Jan. 5, 2015)"
+                credits.append(both["credit"])
             elif (
                 not parts.regions
                 and parts.date_text is None
@@ -481,6 +493,14 @@ def _read_parts(text: str, position: int) -> _Parts | None:
                 credits.append(named)
             else:
                 return None
+        elif (
+            not credits
+            and (match := _COMMA_CREDIT.match(text, position))
+            and _key(match["credit"]) in _AGENCIES
+        ):
+            credits.append(match["credit"])
+        elif parts.date_text is None and (match := _WEEKDAY_ALONE.match(text, position)):
+            pass
         elif (
             len(parts.regions) < 2
             and parts.date_text is None
@@ -501,6 +521,12 @@ def _read_parts(text: str, position: int) -> _Parts | None:
         or (separator["separator"] == '"' and (parts.regions or parts.date_text))
     ):
         parts.separator, parts.end = separator["separator"], separator.end()
+        return parts
+    if not (parts.date_text or parts.agency or parts.regions) and (
+        alone := _ALONE.match(text, position)
+    ):
+        # Anadolu's "ANKARA\nTurkey's president": the place alone on its line (see _parse).
+        parts.separator, parts.end = "\n", alone.start(1)
         return parts
     if parts.date_text or parts.agency:
         for pattern in (_LINE_END, _BEFORE_CAPITAL):
@@ -555,14 +581,37 @@ def parse_dateline(text: str) -> Dateline | None:
 
 
 # A desk header or a byline before the dateline is one short line: "By ...", a byline's second
-# line ("Associated Press", "AP Economics Writer"), or a desk slug written as capitals, an
-# optional number and a hyphen against the headline ("UPDATE 1-Oil", "GLOBAL MARKETS-Stocks").
+# line ("Associated Press", "AP Economics Writer", "Special to The New York Times", "Times Staff
+# Writer"), or a desk slug written as capitals, an optional number and a hyphen against the
+# headline ("UPDATE 1-Oil", "GLOBAL MARKETS-Stocks").
 _MAX_HEADER_CHARS = 160
 _HEADER_LINE = re.compile(
     r"[ \t]*(?:(?i:by)[ \t]+\S"
-    r"|(?:The[ \t]+)?Associated[ \t]+Press|Reuters|AP[ \t]+[A-Z]"
+    r"|(?:The[ \t]+)?Associated[ \t]+Press|Reuters|AP[ \t]+[A-Z]|Special[ \t]+to[ \t]"
+    r"|(?:[A-Z][A-Za-z.]*[ \t]+){0,3}(?:Staff[ \t]+)?(?:Writer|Correspondent|Reporter)[ \t]*$"
     r"|[A-Z][A-Z&']{1,20}(?:[ \t][A-Z&']{2,20}){0,3}(?:[ \t]\d{1,2})?-(?=[^\s-]))"
 )
+
+
+# Gulf News' "Dubai: The", the New York Times' "Washington — The": a Title-case place with
+# only a colon or a dash is a dateline when it is a large city (so "Mobile: The future" or
+# "Reading — a guide" stay text) and a sentence starts after it.
+_BIG_CITY = 500_000
+
+
+_HALF = re.compile(r"(?i:east|west)[ \t]+(?P<city>.+)")
+
+
+def _big_city_then_sentence(
+    head: str, parts: _Parts, city: Place | None, region: _Region | None
+) -> bool:
+    return (
+        parts.separator in (":", "—", "–")
+        and region is None
+        and city is not None
+        and city.population >= _BIG_CITY
+        and _BEFORE_CAPITAL.match(head, parts.end) is not None
+    )
 
 
 def _parse(head: str) -> Dateline | None:
@@ -606,15 +655,24 @@ def _parse(head: str) -> Dateline | None:
             if city is not None:
                 place_raw, written_region, region = parts.regions[0], place_raw, first
     city = city or _city(place_raw, region)
+    if city is None and (half := _HALF.fullmatch(place_raw)):
+        city = _city(half["city"], region)  # "EAST BERLIN", "WEST BEIRUT": that city's half
     as_country = _resolve_region(place_raw) if city is None and region is None else None
     agency_known = parts.agency is not None and _is_agency(parts.agency)
+    if parts.separator == "\n" and not (caps and city is not None and len(place_raw) > 3):
+        return None  # alone on its line: only a city in capitals ("ANKARA"), not "CHINA"
     if caps:
         short_acronym = len(place_raw) <= 3 and " " not in place_raw
         evidence = parts.date_text or agency_known or region is not None
         known_place = city is not None or as_country is not None
         if not evidence and (short_acronym or not known_place):
             return None
-    elif not (parts.date_text or agency_known or (region is not None and city is not None)):
+    elif not (
+        parts.date_text
+        or agency_known
+        or (region is not None and city is not None)
+        or _big_city_then_sentence(head, parts, city, region)
+    ):
         return None
     country_code = region.country_code if region else None
     country = region.country if region else None
