@@ -32,6 +32,14 @@ command -v promtool >/dev/null || {
   rm -rf "$tmp"
 }
 
+# tests/test_text_wire.py reads the Reuters 1987 stories of Debian's r-cran-tm, fetched with
+# `apt-get download` at the version quality/sources.py pins: apt must know that version.
+TM_VERSION=$(sed -n 's/^TM_VERSION = "\(.*\)"$/\1/p' quality/sources.py)
+apt-cache show "r-cran-tm=$TM_VERSION" >/dev/null 2>&1 || {
+  if [ "$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi
+  $SUDO apt-get update -q >/dev/null
+}
+
 # tests/test_accessibility.py runs axe-core (npm) in Chromium on every page: its axe.min.js is
 # taken out of the pinned npm package, into the cache, and checked against this hash.
 AXE_VERSION=4.14.1
