@@ -13,8 +13,15 @@ separator, which covers the wire styles of several decades:
   /PRNewswire/ --``, ``SAN FRANCISCO--(BUSINESS WIRE)--``, ``(GLOBE NEWSWIRE) --``; Kyodo and
   AAP crediting themselves without brackets (``TOKYO, Jan. 5 Kyodo -``); ANI's ``Srinagar (Jammu
   and Kashmir) [India], Jan 5 (ANI):``; ANSA's credit first (``(ANSA) - ROME, JAN 5 -``).
-- Before the dateline: ``DATELINE:``, or one or two header lines, a desk slug (``UPDATE
-  1-Oil climbs...``) or a byline (``By JOSH BOAK, AP Economics Writer``).
+- Before the dateline: ``DATELINE:``, or a few header lines: a desk slug (``UPDATE 1-Oil
+  climbs...``), Reuters' bullets and advisory (``* Brent down 2%``, ``(Adds quotes)``), a byline
+  (``By JOSH BOAK, AP Economics Writer``, ``Special to The New York Times``).
+- Also: Gulf News' ``Dubai: The``, the NYT's ``Washington — The``, Anadolu's ``ANKARA`` alone on
+  its line, a credit after a comma (``Tehran, Jan 5, IRNA --``, ``Accra, Jan. 5, GNA -``), agency
+  and date in one bracket (``--(Marketwired - Jan. 5, 2015) -``), Europa Press's day alone
+  (``MADRID, 5 (EUROPA PRESS)``), a weekday alone (``WASHINGTON, Thursday -``), months in
+  Spanish, French, German, Italian, Portuguese, Dutch, Polish, Czech and Russian, and former
+  countries (``SALISBURY, Rhodesia``, ``BONN, West Germany``, ``EAST BERLIN``).
 - Parts: a region or state (``N.J.``, ``Calif.``, ``Ohio``, ``Ukraine``), a date (``Feb 26``,
   ``FEB 26``, ``Sept. 30``, ``26 Feb``, ``May 5, 2004``, ``1996-08-30``), an agency in brackets
   or between slashes, before or after the date; whitespace between parts may be a line break
@@ -69,6 +76,13 @@ _FOREIGN_MONTH = (
     # AFP in French abbreviates ("Paris, 5 janv 2012 (AFP) -"); ANSA in Italian ("ROMA, 05 GEN -")
     r"|janv|f[ée]vr|avr|juil|d[ée]c|gen(?:naio)?|febbraio|apr(?:ile)?|mag(?:gio)?|giu(?:gno)?"
     r"|lug(?:lio)?|ott(?:obre)?|settembre|dicembre"
+    # Lusa ("Lisboa, 05 fev (Lusa) -"), ANP ("5 januari (ANP)"), PAP ("5 stycznia (PAP)"), ČTK
+    # ("5. ledna (ČTK)"): Portuguese, Dutch, Polish and Czech months.
+    r"|janeiro|fev(?:ereiro)?|mar[çc]o|maio|junho|julho|setembro|out(?:ubro)?|dez(?:embro)?"
+    r"|januari|februari|maart|mei|augustus"
+    r"|stycznia|lutego|marca|kwietnia|maja|czerwca|lipca|sierpnia|wrze[śs]nia|pa[źz]dziernika"
+    r"|listopada|grudnia|ledna|[úu]nora|b[řr]ezna|dubna|kv[ěe]tna|[čc]ervna|[čc]ervence|srpna"
+    r"|z[áa][řr][íi]|[řr][íi]jna|listopadu|prosince"
     r"|января|февраля|марта|апреля|мая|июня|июля|августа|сентября|октября|ноября|декабря"
     r"|янв|фев|мар|апр|июн|июл|авг|сен|окт|ноя|дек)(?![^\W\d_])\.?"
 )
@@ -82,8 +96,9 @@ _DATE_TEXT = (
     r"|(?:1[89]|20)\d\d-[01]\d-[0-3]\d(?!\d))"
 )
 # Agencies that credit themselves without brackets, after the date or the place: Kyodo's
-# "TOKYO, Jan. 5 Kyodo -", AAP's "SYDNEY, Jan 5 AAP -", Kazinform's "ASTANA. KAZINFORM -".
-_BARE_AGENCY = rf"(?i:kyodo(?:[ \t]+news)?|aap|kazinform)(?![{_LETTER}])"
+# "TOKYO, Jan. 5 Kyodo -", AAP's "SYDNEY, Jan 5 AAP -", Kazinform's "ASTANA. KAZINFORM -",
+# Soviet TASS's "MOSCOW, January 5 TASS -", "МОСКВА. 5 января. ИНТЕРФАКС -".
+_BARE_AGENCY = rf"(?i:kyodo(?:[ \t]+news)?|aap|nzpa|kazinform|tass|интерфакс)(?![{_LETTER}])"
 # One word of a place or region: "NEW", "St.", "N'DJAMENA", "Port-au-Prince", "N.J.", but not
 # a month-day ("Feb 26") or a weekday, which start the date instead, nor an agency's bare credit.
 _WORD = (
@@ -99,8 +114,10 @@ _PLACE = re.compile(
     # An editor's tag before the dateline: "[CORRECTED 21:48 GMT] WASHINGTON 1997-04-13"; a
     # database's field name: "DATELINE: WASHINGTON, Jan. 5".
     r"\s*(?:\[[^\[\]\n]{1,60}\]\s*)?(?:DATELINE[ \t]*:[ \t]*)?"
-    # "NEW YORK/LONDON" (not TASS's region between slashes: "BADEN-BADEN /Germany/").
-    rf"(?P<place>{_NAME})(?P<more>(?:/{_NAME}(?![{_LETTER}'’.\-]|\s*/)){{0,3}})"
+    # "NEW YORK/LONDON", "LONDON & NEW YORK--(BUSINESS WIRE)--" (not TASS's region between
+    # slashes: "BADEN-BADEN /Germany/").
+    rf"(?P<place>{_NAME})"
+    rf"(?P<more>(?:(?:/|[ \t]+&[ \t]+){_NAME}(?![{_LETTER}'’.]|-[{_LETTER}]|\s*/)){{0,3}})"
 )
 # Papers in Indian scripts open with the place and a colon: "বীরভূম: লোকসভা ...", "नई दिल्ली: ".
 # The gazetteer holds Latin-script names only: the place is kept as written, its country unknown.
@@ -128,12 +145,13 @@ _DATE = re.compile(rf"\s*(?:[,.]\s*)?(?P<date>{_DATE_TEXT})")
 # "--(BUSINESS WIRE)--Jan. 5, 2004--": a date between dashes after the agency.
 _DASHED_DATE = re.compile(rf"\s*(?:--|—)\s*(?P<date>{_DATE_TEXT})(?=\s*(?:--|—))")
 _BRACKET = re.compile(
-    r"\s*\((?P<bracket>[^()\n]{1,40})\)"
+    r"\s*\((?P<bracket>[^()]{1,40})\)"
     # ANI's region in square brackets: "Srinagar (Jammu and Kashmir) [India], Jan 5 (ANI):".
     r"|\s*\[(?P<square>[^\[\]\n]{1,40})\]"
     # "SAN FRANCISCO--(BUSINESS WIRE)--": the agency between dashes.
-    # "VANCOUVER, British Columbia--(Marketwired - Jan. 5, 2015) - ": agency and date.
-    r"|\s*(?:--|[—–])\s*\((?P<dashed>[^()\n]{1,40})\)(?=\s*(?:-|[—–]))"
+    # "VANCOUVER, British Columbia--(Marketwired - Jan. 5, 2015) - ": agency and date; Dow
+    # Jones' "NEW YORK -(Dow Jones)- ". A bracket may hold a line break (hard-wrapped copy).
+    r"|\s*(?:-{1,2}|[—–])\s*\((?P<dashed>[^()]{1,40})\)(?=\s*(?:-|[—–]))"
 )
 _CREDIT_AND_DATE = re.compile(rf"(?P<credit>[^()\n]{{1,40}}?)\s*[-—–]\s*(?P<date>{_DATE_TEXT})\s*")
 _BRACKETED_DATE = re.compile(rf"\s*{_DATE_TEXT}\s*")
@@ -145,6 +163,8 @@ _COMMA_CREDIT = re.compile(
 )
 # British papers' "WASHINGTON, Thursday -": the weekday alone, no date.
 _WEEKDAY_ALONE = re.compile(rf"\s*,[ \t]*{_WEEKDAY}(?=[ \t]*(?:-|[—–:]))")
+# Europa Press's "MADRID, 5 (EUROPA PRESS) -": the day alone, its month the story's.
+_DAY_ALONE = re.compile(r"\s*,[ \t]*(?:[12]\d|3[01]|0?[1-9])(?=[ \t]*\()")
 _BARE = re.compile(rf"\s*[.,]?[ \t]*(?P<bare>{_BARE_AGENCY})(?=[ \t]*(?:-|[—–:]))")
 # ANSA in English credits itself before the dateline: "(ANSA) - ROME, JAN 5 - Italian".
 _LEADING_CREDIT = re.compile(r"\s*\((?P<credit>[^()\n]{1,40})\)[ \t]*(?:-{1,2}|[—–])[ \t]*")
@@ -176,7 +196,9 @@ _AGENCIES = _words(
     cnn bbc nbc cbs abc npr pbs msnbc cnbc voa dw rfi nhk kbs cbc rte euronews france24
     aljazeera
     xinhuanet efe lusa europa notimex telam ansa apa tass тасс итар-тасс риа интерфакс рбк
-    прайм регнум"""
+    прайм регнум gna nan kna sapa nzpa rss saba agi adnkronos kcna jiji belga anp ritzau ntb tt
+    stt sda ats keystone-sda agerpres beta fena srna mia ata bns leta elta sta aps map tap
+    prensa ips ina ptinews"""
 ) | frozenset(
     {
         "associated press",
@@ -325,6 +347,23 @@ _OTHER_REGIONS = {
     "scotland": "GB",
     "wales": "GB",
     "northern ireland": "GB",
+    # Short forms of countries as datelines write them, and names of former countries with one
+    # successor ("SALISBURY, Rhodesia", "BONN, West Germany"); a region of a country that split
+    # (USSR, Yugoslavia) stays unresolved and the city is read on its own.
+    "antigua": "AG",
+    "trinidad": "TT",
+    "bosnia": "BA",
+    "st. kitts": "KN",
+    "west germany": "DE",
+    "east germany": "DE",
+    "rhodesia": "ZW",
+    "zaire": "CD",
+    "ceylon": "LK",
+    "dahomey": "BJ",
+    "upper volta": "BF",
+    "siam": "TH",
+    "persia": "IR",
+    "holland": "NL",
 }
 
 
@@ -476,7 +515,7 @@ def _read_parts(text: str, position: int) -> _Parts | None:
             # "/TASS/": the agency; "CARRIER (Severomorsk), February 9. /TASS/.": a detail.
             groups = match.groupdict()
             named = groups.get("bracket") or groups.get("dashed") or groups.get("wire") or ""
-            named = (named or groups.get("square") or "").strip()
+            named = " ".join((named or groups.get("square") or "").split())
             if parts.date_text is None and _BRACKETED_DATE.fullmatch(named):
                 parts.date_text = named  # "WASHINGTON (Aug. 13) --": the date in brackets
             elif parts.date_text is None and (both := _CREDIT_AND_DATE.fullmatch(named)):
@@ -499,7 +538,9 @@ def _read_parts(text: str, position: int) -> _Parts | None:
             and _key(match["credit"]) in _AGENCIES
         ):
             credits.append(match["credit"])
-        elif parts.date_text is None and (match := _WEEKDAY_ALONE.match(text, position)):
+        elif parts.date_text is None and (
+            match := _WEEKDAY_ALONE.match(text, position) or _DAY_ALONE.match(text, position)
+        ):
             pass
         elif (
             len(parts.regions) < 2
@@ -548,8 +589,10 @@ def parse_dateline(text: str) -> Dateline | None:
 
     An all-caps opening counts as a dateline when it has a date, an agency or a known region, or
     when its place is a known city or country: so "AI — the future", "NEW: ..." or "NATO -" are
-    not read as places. A Title-case place ("New York, Feb 26 -") needs a date or a known agency,
-    or a known city in the region it names.
+    not read as places; a city in capitals alone on its line counts too ("ANKARA\nTurkey's"). A
+    Title-case place ("New York, Feb 26 -") needs a date or a known agency, or a known city in
+    the region it names, or is a large city followed by ":", "—" or " - " and a sentence
+    ("Dubai: The", "Washington — The").
     """
     head = text.lstrip()[:MAX_DATELINE_CHARS]
     found = _parse(head)
@@ -560,12 +603,12 @@ def parse_dateline(text: str) -> Dateline | None:
     if credit and _is_agency(credit["credit"]) and (after := _parse(head[credit.end() :])):
         raw = head[: credit.end()] + after.raw
         return replace(after, raw=raw, agency=after.agency or credit["credit"].strip())
-    # A line or two before the dateline: a desk header ("UPDATE 1-Oil climbs...", "EXCLUSIVE-"),
+    # A few lines before the dateline: a desk header ("UPDATE 1-Oil climbs...", "EXCLUSIVE-"),
     # a byline ("By JOSH BOAK, AP Economics Writer"). The dateline after it must have a date or
     # a known agency; its raw text is then the dateline alone (the header stays in the text). A
     # headline of another form ("OIL PRICES FALL") is the story's first line, not a header.
     start = 0
-    for _ in range(2):
+    for _ in range(_MAX_HEADER_LINES):
         end = head.find("\n", start)
         if end < 0 or end - start > _MAX_HEADER_CHARS:
             break
@@ -585,17 +628,21 @@ def parse_dateline(text: str) -> Dateline | None:
 # Writer"), or a desk slug written as capitals, an optional number and a hyphen against the
 # headline ("UPDATE 1-Oil", "GLOBAL MARKETS-Stocks").
 _MAX_HEADER_CHARS = 160
+_MAX_HEADER_LINES = 6
 _HEADER_LINE = re.compile(
     r"[ \t]*(?:(?i:by)[ \t]+\S"
     r"|(?:The[ \t]+)?Associated[ \t]+Press|Reuters|AP[ \t]+[A-Z]|Special[ \t]+to[ \t]"
     r"|(?:[A-Z][A-Za-z.]*[ \t]+){0,3}(?:Staff[ \t]+)?(?:Writer|Correspondent|Reporter)[ \t]*$"
-    r"|[A-Z][A-Z&']{1,20}(?:[ \t][A-Z&']{2,20}){0,3}(?:[ \t]\d{1,2})?-(?=[^\s-]))"
+    r"|[A-Z][A-Z&']{1,20}(?:[ \t][A-Z&']{2,20}){0,3}(?:[ \t]\d{1,2})?-(?=[^\s-])"
+    # Reuters' summary bullets and its advisory: "* Brent down 2%", "(Adds quotes, updates".
+    r"|[*•][ \t]|\((?:Adds|Updates|Corrects|Recasts|Repeats|Refiles|Changes|Rewrites|Removes"
+    r"|Fixes|Inserts|Moves|Clarifies|Writethru)\b)"
 )
 
 
-# Gulf News' "Dubai: The", the New York Times' "Washington — The": a Title-case place with
-# only a colon or a dash is a dateline when it is a large city (so "Mobile: The future" or
-# "Reading — a guide" stay text) and a sentence starts after it.
+# Gulf News' "Dubai: The", the New York Times' "Washington — The", MAP's and Al Jazeera's
+# "Rabat - The": a Title-case place with only a colon or a dash is a dateline when it is a large
+# city (so "Mobile: The future" or "Reading — A guide" stay text) and a sentence starts after it.
 _BIG_CITY = 500_000
 
 
@@ -606,7 +653,9 @@ def _big_city_then_sentence(
     head: str, parts: _Parts, city: Place | None, region: _Region | None
 ) -> bool:
     return (
-        parts.separator in (":", "—", "–")
+        parts.separator in (":", "—", "–", "-")
+        # a spaced hyphen only ("Rabat - The", not "The- US secretary")
+        and (parts.separator != "-" or head[parts.end - 2 : parts.end] == " -")
         and region is None
         and city is not None
         and city.population >= _BIG_CITY
