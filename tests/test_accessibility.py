@@ -29,7 +29,7 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 
-from shared.clients import get_redis
+from shared.clients import get_elasticsearch, get_redis
 from shared.deadletters import add_dead_letters, remove_dead_letters
 from shared.schema import ArticleIn, to_payload
 from shared.settings import Settings
@@ -44,6 +44,8 @@ AXE_VERSION = "4.14.1"  # as pinned (with its sha256) in scripts/test.sh
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
 
 WORD = "wombataxe"  # only this module's articles contain it
+# Names no other module's articles hold (their counts on entity pages are asserted there); this
+# module's articles are deleted again at its end, so no later search finds them by meaning.
 ORGANISATION = "Quillonby Ferry Company"
 
 
@@ -79,7 +81,7 @@ def _story(number: int, day: str | None, source: str, body: str) -> dict[str, An
 
 FERRY = (
     '"We will run the new ferry across the lake before winter," said Edda Marchetti, the head '
-    f"of the {ORGANISATION}, in Winnipeg, Canada, on Tuesday. The {ORGANISATION} bought two "
+    f"of the {ORGANISATION}, in Kelowna, Canada, on Tuesday. The {ORGANISATION} bought two "
     f"boats for the {WORD} crossing, and the city council approved the landing stage. Residents "
     "may comment on the timetable until the end of the month, the company said."
 )
@@ -91,14 +93,14 @@ ARTICLES = [
         2,
         "2025-02-12",
         "Lakeside Gazette",
-        f'Edda Marchetti flew to Adelaide, Australia, on Monday. "The {WORD} ferry is on '
+        f'Edda Marchetti flew to Hobart, Australia, on Monday. "The {WORD} ferry is on '
         f'schedule," Marchetti told reporters. The {ORGANISATION} ordered a third boat.',
     ),
     _story(
         3,
         "2025-03-20",
         "Prairie Wire",
-        f"The city council met in Winnipeg, Canada, on Tuesday to discuss the {WORD} ferry "
+        f"The city council met in Kelowna, Canada, on Tuesday to discuss the {WORD} ferry "
         "landing, the parking and the new timetable for the summer.",
     ),
     _story(4, None, "Lakeside Gazette", f"An undated note on the {WORD} ferry and its boats."),
@@ -158,6 +160,10 @@ def site(
             dead_letter=letter_id,
         )
     finally:
+        es = get_elasticsearch(settings)  # (no _delete_by_query: this Elasticsearch lacks it)
+        for article_id in ids:
+            es.delete(index=settings.articles_alias, id=article_id)
+        es.indices.refresh(index=settings.articles_alias)
         remove_dead_letters(redis_client, settings.index_prefix, [letter_id])
         web.delete(
             f"/api/saved-searches/{saved['id']}",
@@ -343,3 +349,21 @@ def test_every_html_page_is_checked(web_app: Flask, site: Site) -> None:
     visited = {adapter.match(urlsplit(path(site)).path)[0] for _, path, _, _ in PAGES}
     assert routes - visited == set(), "pages no axe test visits"
     assert visited <= routes
+
+
+@pytest.mark.parametrize("name", ["search-facets-selected", "article", "entity-person"])
+def test_phone_width_passes_axe(
+    browser: Browser, server_url: str, site: Site, axe_source: str, name: str
+) -> None:
+    """The narrow layout (facets below the results) on a phone-sized screen."""
+    path = next(path for page_name, path, _, _ in PAGES if page_name == name)
+    with _open(
+        browser,
+        server_url,
+        viewport={"width": 375, "height": 812},
+        is_mobile=True,
+        has_touch=True,
+        bypass_csp=True,
+    ) as phone:
+        phone.page.goto(path(site))
+        _check(phone.page, axe_source)
