@@ -574,6 +574,13 @@ NEGATIVES = [
     "DUBAI PORTS WORLD - The company",
     "Jan. 5, 2021 /PRNewswire/ -- Acme",
     "The- minister -has resigned",
+    "HOLLYWOOD\nThe stars came out",
+    "READING\nThe best books of the year",
+    "SURPRISE\nThe council voted",
+    "SPLIT\nThe band broke up",
+    "MIAMI\nThe Heat won",
+    "Sale: The best deals of the week",
+    "Victoria: The queen's letters",
 ]
 
 
@@ -593,6 +600,10 @@ XFAIL: dict[str, str] = {}
 NEGATIVE_XFAIL = {
     "Columbus: The explorer's ships": "a large city's name, a colon and a sentence is read as a"
     ' dateline (Gulf News\' "Dubai: The"); a headline of that form opening a body is rare',
+    "Sale: The best deals of the week": "Salé (Morocco, 900,000 people) folds to Sale: the same"
+    " large-city rule reads it as a place",
+    "Victoria: The queen's letters": "the gazetteer's Victoria (Hong Kong) is a large city: the"
+    " same large-city rule reads it as a place",
 }
 
 

@@ -644,6 +644,7 @@ _HEADER_LINE = re.compile(
 # "Rabat - The": a Title-case place with only a colon or a dash is a dateline when it is a large
 # city (so "Mobile: The future" or "Reading — A guide" stay text) and a sentence starts after it.
 _BIG_CITY = 500_000
+_ALONE_CITY = 1_000_000
 
 
 _HALF = re.compile(r"(?i:east|west)[ \t]+(?P<city>.+)")
@@ -708,8 +709,12 @@ def _parse(head: str) -> Dateline | None:
         city = _city(half["city"], region)  # "EAST BERLIN", "WEST BEIRUT": that city's half
     as_country = _resolve_region(place_raw) if city is None and region is None else None
     agency_known = parts.agency is not None and _is_agency(parts.agency)
-    if parts.separator == "\n" and not (caps and city is not None and len(place_raw) > 3):
-        return None  # alone on its line: only a city in capitals ("ANKARA"), not "CHINA"
+    if parts.separator == "\n" and not (
+        caps and city is not None and len(place_raw) > 3 and city.population >= _ALONE_CITY
+    ):
+        # Alone on its line: only a city of a million in capitals ("ANKARA"), not "CHINA" nor a
+        # section name that is also a town ("HOLLYWOOD", "READING", "SPLIT", "SURPRISE").
+        return None
     if caps:
         short_acronym = len(place_raw) <= 3 and " " not in place_raw
         evidence = parts.date_text or agency_known or region is not None
