@@ -157,9 +157,10 @@ _CREDIT_AND_DATE = re.compile(rf"(?P<credit>[^()\n]{{1,40}}?)\s*[-—–]\s*(?P<
 _BRACKETED_DATE = re.compile(rf"\s*{_DATE_TEXT}\s*")
 # Wire credits written between slashes: "February 7. /TASS/." or "2017 /PRNewswire/.-"
 _WIRE = re.compile(rf"\s*[.,]?\s*/\s*(?P<wire>[{_LETTER}][{_LETTER}0-9 .&,-]{{0,40}}?)\s*/")
-# "Tehran, Jan 5, IRNA --", "Damascus, SANA –": a known agency after a comma (see _read_parts).
+# "Tehran, Jan 5, IRNA --", "Damascus, SANA –", "YEREVAN, JANUARY 5, ARMENPRESS.": a known
+# agency after a comma (see _read_parts).
 _COMMA_CREDIT = re.compile(
-    rf"\s*,[ \t]*(?P<credit>[{_UPPER}][{_LETTER}-]{{1,20}}?)(?=[ \t]*(?:-|[—–:]))"
+    rf"\s*,[ \t]*(?P<credit>[{_UPPER}][{_LETTER}-]{{1,20}}?)(?=[ \t]*(?:-|[—–:])|\.\s)"
 )
 # British papers' "WASHINGTON, Thursday -": the weekday alone, no date.
 _WEEKDAY_ALONE = re.compile(rf"\s*,[ \t]*{_WEEKDAY}(?=[ \t]*(?:-|[—–:]))")
@@ -171,7 +172,9 @@ _LEADING_CREDIT = re.compile(r"\s*\((?P<credit>[^()\n]{1,40})\)[ \t]*(?:-{1,2}|[
 _REGION = re.compile(rf"\s*,\s*(?P<region>{_NAME})")
 # '"' is a dash that lost its encoding ("PEORIA, Ill. \" Nikita"), after a region or a date only.
 _SEPARATOR = re.compile(
-    r"[ \t]*(?:\r?\n[ \t]*)?(?P<separator>\.-|-{2,}|[-–—_:]|\.(?!\w\.)|/|\"(?=\s))"
+    r"[ \t]*(?:\r?\n[ \t]*)?(?P<separator>\.-|-{2,}|[-–—_:‒―−]|\.(?!\w\.)|/|\"(?=\s)"
+    # a dash as HTML or as UTF-8 read as Windows-1252: "(AP) &mdash; The", "(AP) â€” The"
+    r"|&[mn]dash;|&#821[12];|â€[\u201c\u201d])"
 )
 # After a date or an agency, the dateline may stand on its own line ("LONDON 1996-08-30\n", or
 # the whole text as RCV1 keeps it apart), or
@@ -198,7 +201,8 @@ _AGENCIES = _words(
     xinhuanet efe lusa europa notimex telam ansa apa tass тасс итар-тасс риа интерфакс рбк
     прайм регнум gna nan kna sapa nzpa rss saba agi adnkronos kcna jiji belga anp ritzau ntb tt
     stt sda ats keystone-sda agerpres beta fena srna mia ata bns leta elta sta aps map tap
-    prensa ips ina ptinews"""
+    prensa ips ina ptinews armenpress interpressnews moldpres kabar khovar montsame pajhwok
+    suna lana bopa nampa ziana ana-mpa tdh"""
 ) | frozenset(
     {
         "associated press",
@@ -536,6 +540,7 @@ def _read_parts(text: str, position: int) -> _Parts | None:
             not credits
             and (match := _COMMA_CREDIT.match(text, position))
             and _key(match["credit"]) in _AGENCIES
+            and _resolve_region(match["credit"]) is None  # "HARRISBURG, Pa. (AP)": the state
         ):
             credits.append(match["credit"])
         elif parts.date_text is None and (
@@ -594,7 +599,23 @@ def parse_dateline(text: str) -> Dateline | None:
     the region it names, or is a large city followed by ":", "—" or " - " and a sentence
     ("Dubai: The", "Washington — The").
     """
-    head = text.lstrip()[:MAX_DATELINE_CHARS]
+    # A byte-order mark or a zero-width space before the text is no part of it.
+    head = text.lstrip().lstrip("\ufeff\u200b\u2060").lstrip()[:MAX_DATELINE_CHARS]
+    # No-break and thin spaces read as spaces ("LONDON,\u00a0March 3"): the same length, so the
+    # raw dateline is taken back from the text as written.
+    spaced = head.translate(_SPACES)
+    found = _parse_after_headers(spaced)
+    if found is None or spaced == head:
+        return found
+    start = spaced.find(found.raw)
+    return replace(found, raw=head[start : start + len(found.raw)])
+
+
+_SPACES = str.maketrans(dict.fromkeys("\u00a0\u2007\u2009\u200a\u202f\u3000", " "))
+
+
+def _parse_after_headers(head: str) -> Dateline | None:
+    """The dateline at the start of ``head``, after an agency's credit or a few header lines."""
     found = _parse(head)
     if found is not None:
         return found
