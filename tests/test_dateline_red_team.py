@@ -575,6 +575,36 @@ POSITIVES: list[tuple[str, str, str, str, str]] = [
     ("KHARTOUM, Jan 5 (SUNA) - Sudan's", "Khartoum", "SD", "01-05", "SUNA"),
     ("TRIPOLI, Jan 5 (LANA) - Libya's", "Tripoli", "LY", "01-05", "LANA"),
     ("DAKAR, Jan 5 (APS) - Senegal's", "Dakar", "SN", "01-05", "APS"),
+    # Fifth round: the agencies' own languages name places by their exonyms (NUEVA YORK,
+    # PEKÍN, MOSKAU, GENF).
+    ("CIUDAD DE MÉXICO (AP) — El", "Ciudad de Mexico|Mexico City", "MX", "", "AP"),
+    (
+        "Ciudad de México, 5 ene 2012 (AFP) - El",
+        "Ciudad de Mexico|Mexico City",
+        "MX",
+        "01-05",
+        "AFP",
+    ),
+    ("MÉXICO, 5 ene (Reuters) - El", "Mexico|Mexico City", "MX", "01-05", "Reuters"),
+    ("NUEVA YORK, 5 ene (Reuters) - Las", "Nueva York|New York", "US", "01-05", "Reuters"),
+    ("PEKÍN, 5 ene (Reuters) - China", "Pekin|Beijing", "CN", "01-05", "Reuters"),
+    ("LONDRES, 5 ene (EFE).- El", "Londres|London", "GB", "01-05", "EFE"),
+    ("BRUSELAS, 5 ene (EFE).- La", "Bruselas|Brussels", "BE", "01-05", "EFE"),
+    ("GINEBRA, 5 ene (EFE).- La", "Ginebra|Geneva", "CH", "01-05", "EFE"),
+    ("MOSCOU, 5 janvier 2012 (AFP) - La", "Moscou|Moscow", "RU", "01-05", "AFP"),
+    ("GENÈVE, 5 janvier (Reuters) - L'", "Geneve|Geneva", "CH", "01-05", "Reuters"),
+    ("VARSOVIE, 5 janv 2012 (AFP) - La", "Varsovie|Warsaw", "PL", "01-05", "AFP"),
+    ("MOSKAU (dpa) - Russlands", "Moskau|Moscow", "RU", "", "dpa"),
+    ("PEKING (dpa) - Chinas", "Peking|Beijing", "CN", "", "dpa"),
+    ("GENF, 5. Januar (Reuters) - Die", "Genf|Geneva", "CH", "01-05", "Reuters"),
+    ("MAILAND, 5. Januar (Reuters) - Die", "Mailand|Milan", "IT", "01-05", "Reuters"),
+    ("MILANO, 5 gennaio (Reuters) - La", "Milano|Milan", "IT", "01-05", "Reuters"),
+    ("BRASÍLIA, 5 Jan (Reuters) - O", "Brasilia", "BR", "01-05", "Reuters"),
+    ("WASHINGTON, 5 janv 2012 (AFP) - Le", "Washington", "US", "01-05", "AFP"),
+    ("SAN JUAN (AP) — La", "San Juan", "PR|US", "", "AP"),
+    ("BUENOS AIRES, Argentina (AP) — El", "Buenos Aires", "AR", "", "AP"),
+    ("ROM, 5. Januar (dpa) - Italiens", "Rom|Rome", "IT", "01-05", "dpa"),
+    ("LEAD, S.D. (AP) — A", "Lead", "US", "", "AP"),
 ]
 
 NEGATIVES = [
@@ -669,6 +699,14 @@ NEGATIVES = [
     "NEW\u00a0YORK\u00a0TIMES BESTSELLER",
     "&mdash; The Senate",
     "â€” The Senate",
+    "FROM: The editor",
+    "DATE: January 5, 2021",
+    "TIME: 10:30",
+    "MORE: The story continues",
+    "PART 2 - The aftermath",
+    "Part - The story so far",
+    "LEAD: The Senate voted today",
+    "END - The",
 ]
 
 

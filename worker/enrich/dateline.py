@@ -234,6 +234,13 @@ _LABELS = _words(
     insight explainer wrapup poll feature special report refile repeat advisory bulletin
     summary preview timeline quotebox table graphic column comment sports weather"""
 )
+# Field names of exported copy and wire markers ("FROM:", "DATE:", "TIME:", "MORE -", "PART
+# 2 -") whose words are also towns, or towns' alternate names, in the gazetteer (Frome, Date,
+# Time, Mora, Perth): no place without a date, an agency or a region ("LEAD, S.D. (AP)" is).
+_FIELDS = _words(
+    """lead from date time more part source section length byline headline body text subject
+    caption credit page memo end ends take insert kicker developing"""
+)
 
 # Abbreviated US states as datelines write them (AP style, plus older forms), Canadian
 # provinces and Australian states: region -> (country code, US state code).
@@ -672,7 +679,7 @@ _HALF = re.compile(r"(?i:east|west)[ \t]+(?P<city>.+)")
 
 
 def _big_city_then_sentence(
-    head: str, parts: _Parts, city: Place | None, region: _Region | None
+    head: str, written: str, parts: _Parts, city: Place | None, region: _Region | None
 ) -> bool:
     return (
         parts.separator in (":", "—", "–", "-")
@@ -681,6 +688,7 @@ def _big_city_then_sentence(
         and region is None
         and city is not None
         and city.population >= _BIG_CITY
+        and _key(written) not in _FIELDS
         and _BEFORE_CAPITAL.match(head, parts.end) is not None
     )
 
@@ -740,13 +748,13 @@ def _parse(head: str) -> Dateline | None:
         short_acronym = len(place_raw) <= 3 and " " not in place_raw
         evidence = parts.date_text or agency_known or region is not None
         known_place = city is not None or as_country is not None
-        if not evidence and (short_acronym or not known_place):
+        if not evidence and (short_acronym or not known_place or _key(place_raw) in _FIELDS):
             return None
     elif not (
         parts.date_text
         or agency_known
         or (region is not None and city is not None)
-        or _big_city_then_sentence(head, parts, city, region)
+        or _big_city_then_sentence(head, place_raw, parts, city, region)
     ):
         return None
     country_code = region.country_code if region else None
