@@ -362,3 +362,22 @@ def test_text_that_is_not_wrapped_is_stored_as_posted(sample_text: str) -> None:
     doc = _enriched("Markets rally\n\n" + "\n".join(_SENTENCE.split(sample_text.split(" ", 2)[2])))
     assert doc["body_reflowed"] is False
     assert doc["title"] == "Markets rally"
+
+
+def test_a_byline_is_no_headline_and_the_title_comes_after_the_dateline() -> None:
+    body = (
+        "By Jane Whitcombe\n"
+        "WASHINGTON (AP) — The Senate voted on Tuesday to approve the bridge bill after a long "
+        "debate over spending.\n\nA second paragraph follows."
+    )
+    assert split_headline(body, lambda line: parse_dateline(line) is not None) == (None, body)
+    doc = _enriched(body)
+    assert doc["body"] == body  # the byline stays in the text as posted
+    assert doc["title"] == (
+        "The Senate voted on Tuesday to approve the bridge bill after a long debate over spending"
+    )
+    # A desk slug before the dateline is the headline; the dateline still opens the body.
+    slug = "UPDATE 1-Bridge bill passes Senate\nWASHINGTON (AP) — The Senate voted on Tuesday."
+    doc = _enriched(slug + "\n\nMore.")
+    assert doc["title"] == "UPDATE 1-Bridge bill passes Senate"
+    assert str(doc["body"]).startswith("WASHINGTON (AP) —")

@@ -22,7 +22,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from shared.schema import MAX_TITLE_CHARS
 from worker.enrich.budget import BudgetExceeded, time_limit
-from worker.enrich.dateline import parse_dateline, split_date_prefix
+from worker.enrich.dateline import MAX_DATELINE_CHARS, parse_dateline, split_date_prefix
 from worker.enrich.dates import (
     MAX_MENTIONS,
     resolve_day,
@@ -210,11 +210,17 @@ def date_from_dateline(doc: Mapping[str, Any]) -> Document:
 
 
 def _without_dateline(doc: Mapping[str, Any], text: str) -> str:
-    """``text`` with the article's dateline taken off its start: "BAKU, ..." is where, not what."""
+    """``text`` with the article's dateline taken off its start: "BAKU, ..." is where, not what.
+    Header lines the dateline parser read past ("By John Smith", "UPDATE 1-...") go with it."""
     raw = (doc.get("dateline") or {}).get("raw")
     stripped = text.lstrip()
-    if raw and stripped.startswith(raw):
+    if not raw:
+        return text
+    if stripped.startswith(raw):
         return stripped[len(raw) :].lstrip()
+    at = stripped.find(raw, 0, MAX_DATELINE_CHARS + len(raw))
+    if at > 0 and stripped[at - 1] == "\n":  # the dateline opens a line of the opening
+        return stripped[at + len(raw) :].lstrip()
     return text
 
 

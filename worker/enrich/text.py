@@ -295,6 +295,9 @@ def _is_wrapped_line(first: str, block: Sequence[str]) -> bool:
     return len(first) >= _WRAPPED_SHARE * max(lengths)
 
 
+_BYLINE = re.compile(r"(?:By|BY)\s+\S")
+
+
 def split_headline(
     text: str, opens_with_dateline: Callable[[str], bool] = _never
 ) -> tuple[str | None, str]:
@@ -310,6 +313,7 @@ def split_headline(
        a wrapped sentence stops there, a headline does not;
     5. it does not itself open with a dateline (``opens_with_dateline``, or the shape
        "NEW YORK, Feb 26 -" in a line that is not all capitals): that is the story's first line;
+       nor is it a byline ("By John Smith", "BY JANE DOE"): that names who wrote it;
     6. when the next line follows it without a blank line between:
        a. the next line does not start in lower case (it would continue the first), and
        b. the first line is headline-like: in capitals or Title Case, or the next line opens
@@ -329,6 +333,7 @@ def split_headline(
         or _last_word(first) in FUNCTION_WORDS
         or opens_with_dateline(first)
         or (opens_like_dateline(first) and not is_all_caps(first))
+        or _BYLINE.match(first)
     ):
         return None, text
     blank_after = not rest.split("\n", 1)[0].strip()
