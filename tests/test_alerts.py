@@ -409,7 +409,15 @@ def test_new_articles_alert_feeds_and_webhook(
         [
             {
                 "title": f"The {word} harbour reopens",
-                "body": f"The {word} harbour reopened on Monday after repairs, the port said.",
+                # Long enough to be summarised (a story under 3 sentences or 60 words is not).
+                "body": (
+                    f"The {word} harbour reopened on Monday after repairs, the port said. "
+                    "Work on the old stone quay took eleven months and cost more than planned, "
+                    "according to the harbour board. Fishing boats returned to their moorings "
+                    "within hours, and the ferry to the islands will run again from Friday. "
+                    "The board said the new lights and fenders should last for thirty years. "
+                    "Local traders, who lost much of the summer season, welcomed the news."
+                ),
                 "source": "Alert Wire",
                 "url": "https://alerts.example/match",
                 "published_at": "2025-10-02T08:00:00Z",
