@@ -10,6 +10,7 @@ import pytest
 from web.search import (
     SearchRequest,
     _facet_filters,
+    _shape_facets,
     build_bounds_body,
     build_facets_body,
     build_hits_body,
@@ -122,3 +123,21 @@ def test_corrected_query_replaces_each_misspelt_word_in_place() -> None:
     assert corrected_query('immigraton cort "trump"', suggest) == 'immigration court "trump"'
     assert corrected_query("fine", {"spelling": []}) is None
     assert corrected_query("fine", None) is None
+
+
+def test_a_selected_value_out_of_the_top_keeps_its_count() -> None:
+    # In a busy index the selected source may not be among the top FACET_SIZE values: it is
+    # counted apart, so its count agrees with the total the selection filters to.
+    request = SearchRequest(filters={"source": ("Alpha Wire", "Gone Paper")})
+    body = build_facets_body(request)
+    selected = body["aggs"]["source"]["aggs"]["selected"]["terms"]
+    assert selected["include"] == ["Alpha Wire", "Gone Paper"]
+    aggregations = {
+        "source": {
+            "values": {"buckets": [{"key": f"Paper {n}", "doc_count": 9} for n in range(10)]},
+            "selected": {"buckets": [{"key": "Alpha Wire", "doc_count": 4}]},
+        }
+    }
+    facets = _shape_facets(request, aggregations)
+    chosen = [(v["value"], v["count"]) for v in facets["source"] if v["selected"]]
+    assert chosen == [("Alpha Wire", 4), ("Gone Paper", 0)]

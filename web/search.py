@@ -616,13 +616,17 @@ def build_facets_body(
         for name, field_name in FACETS.items()
     }
     aggs["places"]["aggs"]["values"]["aggs"] = {"label": place_label_agg()}
-    # The labels of selected places, counted or not (a selection may fall out of the top).
-    selected = [v for v in request.filters.get("places", ()) if v.isdigit()]
-    if selected:
-        aggs["places"]["aggs"]["selected"] = {
-            "terms": {"field": FACETS["places"], "include": selected, "size": len(selected)},
-            "aggs": {"label": place_label_agg()},
-        }
+    # Selected values are counted (and places labelled) even when they fall out of the top:
+    # a selection's count must agree with the total it filters to.
+    for name, field_name in FACETS.items():
+        selected = list(request.filters.get(name, ()))
+        if name == "places":
+            selected = [v for v in selected if v.isdigit()]  # a name (older link) is not an id
+        if selected:
+            aggs[name]["aggs"]["selected"] = {
+                "terms": {"field": field_name, "include": selected, "size": len(selected)},
+                **({"aggs": {"label": place_label_agg()}} if name == "places" else {}),
+            }
     aggs["timeline"] = {
         "filter": {"bool": {"filter": _facet_filters(request)}},
         "aggs": {
@@ -668,9 +672,22 @@ def _shape_facets(
             {"value": b["key"], "count": b["doc_count"], "selected": b["key"] in selected}
             for b in buckets
         ]
-        # A selected value stays visible even when it falls out of the top counts.
+        # A selected value stays visible, with its count, even when it falls out of the top
+        # (None: a place selected by name, which the id count cannot say).
         shown = {v["value"] for v in values}
-        values += [{"value": value, "count": None, "selected": True} for value in selected - shown]
+        counts = {
+            str(b["key"]): b["doc_count"]
+            for b in aggregations.get(name, {}).get("selected", {}).get("buckets", [])
+        }
+        countable = name != "places"
+        values += [
+            {
+                "value": value,
+                "count": counts.get(value, 0) if countable or value.isdigit() else None,
+                "selected": True,
+            }
+            for value in sorted(selected - shown)
+        ]
         if name == "places":
             labels = {
                 str(b["key"]): place_label(b)

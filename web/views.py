@@ -453,7 +453,9 @@ def search_page() -> tuple[str, int]:
 
 
 def _feed_search() -> tuple[str, list[dict[str, Any]]]:
-    """The page's search as a feed: the newest matches first (keyword matching)."""
+    """The page's search as a feed: the newest matches first (keyword matching), every copy of a
+    story its own entry (a feed is a stream of articles: readers keep what they have seen by
+    id, and a new copy from another outlet is news to them)."""
     search = replace(
         parse_search_request(request.args, app_settings().web_page_size),
         page=1,
@@ -461,6 +463,7 @@ def _feed_search() -> tuple[str, list[dict[str, Any]]]:
         sort="newest",
         mode="keyword",
         after=(),
+        group=False,
     )
     query = search.query.strip()
     title = f"Newsroom: {query}" if query else "Newsroom: newest articles"
