@@ -32,6 +32,8 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, TransportError
 
+from web.search import _LIST_SOURCE
+
 RELATED_SIZE = 6
 SAME_STORY_SIZE = 20
 # How deep each ranking goes before fusion.
@@ -49,18 +51,8 @@ RRF_K = 10
 WINDOW_DAYS = 14.0
 DATE_HALF_LIFE_DAYS = 60.0
 DATE_FLOOR = 0.3
-_SOURCE = [
-    "id",
-    "title",
-    "url",
-    "source",
-    "authors",
-    "language",
-    "published_at",
-    "dateline",
-    "word_count",
-    "duplicates.cluster_id",
-]
+# What a search result list reads, and the cluster to group copies by.
+_SOURCE = [*_LIST_SOURCE, "duplicates.cluster_id"]
 # Function words more_like_this would otherwise pick in a small index where they are not yet
 # frequent enough to weigh nothing. Hand-written: Elasticsearch's "_english_" list is for
 # analysers only, and web does not load spaCy.
