@@ -81,7 +81,18 @@ start_redis() {
     --daemonize yes --dir "$REDIS_DIR" --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" \
     --appendonly yes --appendfsync everysec --maxmemory "$REDIS_MAXMEMORY" --maxmemory-policy noeviction --save "" \
     --auto-aof-rewrite-min-size 1gb
-  for _ in $(seq 50); do redis_up && { log "redis up on 127.0.0.1:$REDIS_PORT (data in $REDIS_DIR)"; return; }; sleep 0.1; done
+  # A large append-only file takes a while to replay (770 MB took 11 s here); Redis answers
+  # LOADING meanwhile. Wait while the server lives, up to the timeout, rather than a fixed 5 s
+  # (that failed a CI run on a machine whose earlier runs had left a big AOF).
+  local waited=0 timeout=${NEWSROOM_REDIS_START_TIMEOUT_S:-300}
+  while [ "$waited" -lt $((timeout * 10)) ]; do
+    redis_up && { log "redis up on 127.0.0.1:$REDIS_PORT (data in $REDIS_DIR)"; return; }
+    if [ "$waited" -gt 20 ] && ! { [ -f "$REDIS_DIR/redis.pid" ] && kill -0 "$(cat "$REDIS_DIR/redis.pid")" 2>/dev/null; }; then
+      break
+    fi
+    [ "$waited" -eq 50 ] && log "redis is loading its data (see $REDIS_DIR/redis.log); waiting up to ${timeout}s"
+    sleep 0.1; waited=$((waited + 1))
+  done
   log "redis did not start; see $REDIS_DIR/redis.log"; exit 1
 }
 
