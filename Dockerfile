@@ -6,6 +6,7 @@ WORKDIR /app
 
 COPY pyproject.toml README.md ./
 COPY shared ./shared
+COPY embedding ./embedding
 COPY ingest ./ingest
 COPY worker ./worker
 COPY web ./web

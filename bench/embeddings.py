@@ -3,7 +3,7 @@
 Run by hand (not a test); docs/EMBEDDINGS.md has the figures and the venvs behind them. Each run
 measures one back end in a fresh process and prints one JSON line:
 
-    .venv/bin/python bench/embeddings.py numpy                    # worker/enrich/embedding.py
+    .venv/bin/python bench/embeddings.py numpy                    # embedding/model.py
     $REF/bin/python bench/embeddings.py torch --save /tmp/ref.npy  # sentence-transformers + torch
     $ORT/bin/python bench/embeddings.py onnx --onnx FILE.onnx       # onnxruntime on an ONNX export
     ... --check /tmp/ref.npy   # cosine of each vector against the reference run's
@@ -52,19 +52,12 @@ def articles(count: int) -> list[str]:
 
 
 def load_numpy(threads: int, batch_size: int) -> Embed:
-    """worker/enrich/embedding.py, imported from its file so that the other enrichment modules
-    (``worker.enrich`` imports them all) do not count in its time and memory."""
-    import importlib.util
+    """embedding/model.py: its package loads nothing else of the enrichment, so only the model
+    counts in its time and memory."""
+    from embedding import model
 
-    path = ROOT / "worker" / "enrich" / "embedding.py"
-    spec = importlib.util.spec_from_file_location("embedding", path)
-    assert spec is not None
-    assert spec.loader is not None
-    embedding = importlib.util.module_from_spec(spec)
-    sys.modules["embedding"] = embedding
-    spec.loader.exec_module(embedding)
-    embedding.warm_up()
-    return lambda texts: embedding.embed_array(texts, batch_size=batch_size, threads=threads)
+    model.warm_up()
+    return lambda texts: model.embed_array(texts, batch_size=batch_size, threads=threads)
 
 
 def load_torch(threads: int, batch_size: int) -> Embed:

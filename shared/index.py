@@ -33,7 +33,7 @@ MODEL_KINDS = (
     "embedding",
     "near_duplicates",
 )
-# all-MiniLM-L6-v2 sentence embeddings (worker/enrich/embedding.py checks it matches).
+# all-MiniLM-L6-v2 sentence embeddings (embedding/model.py checks it matches).
 EMBEDDING_DIMS = 384
 # Longest autocomplete input kept whole: a later word on, then what to show (shared/suggest.py).
 SUGGEST_MAX_INPUT_CHARS = 120

@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from worker.enrich.embedding import (
+from embedding.model import (
     EMBEDDING_DIMS,
     EMBEDDING_MODEL,
     MAX_PIECES,

@@ -24,6 +24,7 @@ from datasketch import MinHash
 from trafilatura.deduplication import LRU_TEST
 
 from bench.enrich_bounds import HOSTILE, hostile_payload
+from embedding.model import MAX_TEXT_CHARS, _model, clip, clip_changes
 from shared.schema import MAX_BODY_CHARS, MAX_HTML_CHARS, MAX_TITLE_CHARS
 from shared.settings import Settings
 from worker.enrich import STEPS, enrich_batch, warm_up
@@ -38,7 +39,6 @@ from worker.enrich.duplicates import (
     shingles,
     words,
 )
-from worker.enrich.embedding import MAX_TEXT_CHARS, _model, clip, clip_changes
 from worker.enrich.entities import extract_entities
 from worker.enrich.html import MAX_PAGE_ELEMENTS, extract_page
 from worker.enrich.nlp import MAX_CHARS, MAX_TOKENS, parse_input, parse_texts

@@ -96,7 +96,7 @@ def test_sample_article_as_plain_text_is_found_enriched(
     ]
     assert article["sentiment"]["label"] in {"positive", "neutral", "negative"}
     # Elasticsearch 9 keeps dense vectors out of _source; the vector is there for kNN.
-    from worker.enrich.embedding import embed_texts
+    from embedding.model import embed_texts
 
     question = embed_texts(["Uzbek and Azerbaijani media forum cooperation"])[0]
     es = get_elasticsearch(settings)

@@ -242,7 +242,7 @@ def embed_query(text: str) -> list[float]:
 def _query_vector(text: str) -> tuple[float, ...]:
     # Page 2, a facet click, the feeds and the export repeat the query: ~20 ms saved each time
     # (1,024 vectors: about 12 MB per process).
-    from worker.enrich.embedding import embed_texts
+    from embedding import embed_texts
 
     return tuple(embed_texts([text])[0])
 

@@ -20,6 +20,8 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
+from embedding.model import EMBEDDING_MODEL, clip, clip_changes, embed_texts
+from embedding.model import warm_up as load_embedding_model
 from shared.schema import MAX_TITLE_CHARS
 from worker.enrich.budget import BudgetExceeded, time_limit
 from worker.enrich.dateline import MAX_DATELINE_CHARS, parse_dateline, split_date_prefix
@@ -29,8 +31,6 @@ from worker.enrich.dates import (
     resolve_mentions,
     unresolved_mentions,
 )
-from worker.enrich.embedding import EMBEDDING_MODEL, clip, clip_changes, embed_texts
-from worker.enrich.embedding import warm_up as load_embedding_model
 from worker.enrich.entities import english_words as load_english_words
 from worker.enrich.entities import extract_entities
 from worker.enrich.html import extract_page
