@@ -120,6 +120,7 @@ def es_fields(docs_count: int = 2000, rounds: int = 2, chunk: int = 200) -> dict
     from shared.clients import get_elasticsearch
     from shared.index import ensure_index
     from shared.settings import Settings
+    from worker.enrich.registry import article_mappings
 
     cached = load_cache()
     if not cached:
@@ -140,7 +141,7 @@ def es_fields(docs_count: int = 2000, rounds: int = 2, chunk: int = 200) -> dict
                 left_out = variant.removeprefix("no ")
                 chosen = [{k: v for k, v in d.items() if k != left_out} for d in generated]
                 delete_index(es, settings)
-                alias = ensure_index(es, settings)
+                alias = ensure_index(es, settings, article_mappings())
                 es.indices.put_settings(index=alias, settings={"index": {"refresh_interval": "-1"}})
                 bodies = [
                     _bulk_body(alias, iter(chosen[i : i + chunk]))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import redis
 from elasticsearch import Elasticsearch
 
-from shared.index import _mapping_applied, index_name
+from shared.index import forget_applied, index_name
 from shared.settings import Settings
 
 
@@ -33,7 +33,7 @@ def delete_index(es: Elasticsearch, settings: Settings) -> None:
     """The versioned index behind the settings' aliases (by name: wildcards are refused)."""
     es.options(ignore_status=404).indices.delete(index=index_name(settings))
     # ensure_index() remembers aliases it has seen in this process; they are gone now.
-    _mapping_applied.discard(settings.articles_write_alias)
+    forget_applied(settings)
 
 
 def clean(client: redis.Redis, es: Elasticsearch, settings: Settings) -> None:

@@ -24,6 +24,7 @@ from bench.housekeeping import delete_index
 from shared.clients import get_elasticsearch
 from shared.index import ensure_index, index_name
 from shared.settings import Settings
+from worker.enrich.registry import article_mappings
 
 BULK_PREFIX = "newsroom-bench-bulk"
 # Bumped when the replicas change, so an index built by older code is rebuilt.
@@ -92,7 +93,7 @@ def measure_raw_bulk(
         for _ in range(rounds):
             for chunk in chunks:
                 delete_index(es, settings)
-                alias = ensure_index(es, settings)
+                alias = ensure_index(es, settings, article_mappings())
                 bodies = [
                     _bulk_body(alias, iter(generated[i : i + chunk]))
                     for i in range(0, count, chunk)
@@ -207,7 +208,7 @@ def build_search_index(
     if not rebuild and existing_index(settings, signature):
         return {"reused": True, "prefix": settings.index_prefix, **index_stats(es, name)}
     delete_index(es, settings)
-    alias = ensure_index(es, settings)
+    alias = ensure_index(es, settings, article_mappings())
     es.indices.put_settings(index=name, settings={"index": {"refresh_interval": "-1"}})
     global _docs_for_children
     _docs_for_children = docs

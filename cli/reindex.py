@@ -36,6 +36,7 @@ from shared.index import create_index, ensure_index, index_name
 from shared.settings import Settings
 from shared.status import get_states
 from worker.enrich import ENRICHMENT_VERSION
+from worker.enrich.registry import article_mappings
 from worker.versions import ORIGINAL_FIELDS, external_version
 
 PAGE_SIZE = 500
@@ -174,7 +175,7 @@ def copy_documents(
 
 def start_rebuild(es: Elasticsearch, settings: Settings, build: str) -> tuple[str, str]:
     """Create the new index behind the rebuild alias; return (live index, new index)."""
-    ensure_index(es, settings)
+    ensure_index(es, settings, article_mappings())
     if index_behind(es, settings.articles_next_alias):
         raise RebuildError(
             f"a rebuild is already running ({settings.articles_next_alias} exists); "
@@ -184,7 +185,13 @@ def start_rebuild(es: Elasticsearch, settings: Settings, build: str) -> tuple[st
     if old is None:
         raise RebuildError(f"no index behind {settings.articles_write_alias}")
     new = index_name(settings, build=build)
-    create_index(es, settings, new, {settings.articles_next_alias: {"is_write_index": True}})
+    create_index(
+        es,
+        settings,
+        new,
+        {settings.articles_next_alias: {"is_write_index": True}},
+        article_mappings(),
+    )
     return old, new
 
 

@@ -87,10 +87,11 @@ def build_index(articles: Sequence[NewsArticle]) -> tuple[Any, str]:
     from shared.clients import get_elasticsearch
     from shared.index import ensure_index
     from shared.settings import Settings
+    from worker.enrich.registry import article_mappings
 
     settings = Settings(index_prefix="quality-search-law")
     es = get_elasticsearch(settings)
-    write = ensure_index(es, settings)
+    write = ensure_index(es, settings, article_mappings())
     alias = settings.articles_alias
     es.indices.refresh(index=alias)
     if es.count(index=alias)["count"] != len(articles):

@@ -33,6 +33,7 @@ from shared.index import create_index
 from shared.settings import get_settings
 from tests.test_search_hostile import TITLE, long_body
 from web.search import SearchRequest, build_hits_body
+from worker.enrich.registry import article_mappings
 
 NORMAL = "president trade"
 PREFIXES_330 = " ".join(f"{c}*" for c in islice(cycle(string.ascii_lowercase), 333))[:1000]
@@ -69,7 +70,7 @@ def main() -> None:
     settings = get_settings().model_copy(update={"index_prefix": prefix})
     es = get_elasticsearch(settings).options(request_timeout=120)
     alias = settings.articles_alias
-    create_index(es, settings, f"{alias}-v1", {alias: {}})
+    create_index(es, settings, f"{alias}-v1", {alias: {}}, article_mappings())
     try:
         corpus = news_articles()[: args.articles]
         documents = [

@@ -21,6 +21,7 @@ from bench.search import MIX, baseline_match_all, in_process, prefixes, query_mi
 from bench.stack import CpuMeter, free_port
 from shared.index import ensure_index
 from shared.settings import Settings
+from worker.enrich.registry import article_mappings
 
 
 def _unit(seed: int) -> list[float]:
@@ -218,7 +219,7 @@ def test_cpu_meter_counts_this_process(services: None, settings: Settings) -> No
     from shared.clients import get_elasticsearch, get_redis
 
     es = get_elasticsearch(settings)
-    ensure_index(es, settings)
+    ensure_index(es, settings, article_mappings())
     meter = CpuMeter({"me": [os.getpid()]}, get_redis(settings), es).start()
     sum(i * i for i in range(300_000))
     used = meter.stop()

@@ -55,6 +55,7 @@ from tests.drill_support import (
     settle,
     wait_for,
 )
+from worker.enrich.registry import article_mappings
 
 RUN_ID = uuid.uuid4().hex[:8]
 ARTICLES = 1000
@@ -239,7 +240,7 @@ def test_losing_a_data_node_during_ingest(cluster: Cluster) -> None:
         drill.start_ingest(healthy=False)  # Elasticsearch is still booting
         worker = drill.start_worker("a")
         cluster_start_s = cluster.wait_until_up()
-        ensure_index(drill.es, drill.settings)
+        ensure_index(drill.es, drill.settings, article_mappings())
         health = drill.es.cluster.health(
             index=alias, wait_for_status="green", wait_for_nodes="2", timeout="60s"
         )

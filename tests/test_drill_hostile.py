@@ -32,6 +32,7 @@ from tests.conftest import RUN_ID, stop_worker, wait_until
 from tests.crashing_worker import CRASH_MARKER
 from tests.drill_support import LOGS, make_articles, record
 from tests.worker_support import Lane, start_app_worker
+from worker.enrich.registry import article_mappings
 
 pytestmark = [pytest.mark.drill, pytest.mark.usefixtures("services")]
 
@@ -107,7 +108,7 @@ def crashing_lane(settings: Settings) -> Iterator[tuple[Lane, Path]]:
     """The deployment's shape (docker-compose.yml, scripts/run.sh): a worker on the live queue
     (two processes here) and one on the bulk queue (one process), where ingest sends articles
     over NEWSROOM_INGEST_HEAVY_ARTICLE_CHARS and the worker sends suspects."""
-    ensure_index(get_elasticsearch(settings), settings)
+    ensure_index(get_elasticsearch(settings), settings, article_mappings())
     lane = Lane(settings, "hostile")
     LOGS.mkdir(parents=True, exist_ok=True)
     log_path = LOGS / "hostile-worker.log"

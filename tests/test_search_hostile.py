@@ -34,6 +34,7 @@ from shared.index import create_index, index_name
 from shared.settings import Settings
 from tests.conftest import RUN_ID
 from web.search import EXPORT_CHUNK, MAX_QUERY_PREFIXES, ExportIncompleteError, query_problem
+from worker.enrich.registry import article_mappings
 
 WORD = f"wharf{RUN_ID}"
 LONG_CHARS = 1_900_000
@@ -323,7 +324,7 @@ def export_index(services: None, settings: Settings) -> Iterator[Settings]:
     is about the export's paging, not enrichment), apart from the run's shared index."""
     own = settings.model_copy(update={"index_prefix": f"{settings.index_prefix}-export"})
     es = get_elasticsearch(own)
-    create_index(es, own, index_name(own), {own.articles_alias: {}})
+    create_index(es, own, index_name(own), {own.articles_alias: {}}, article_mappings())
     helpers.bulk(
         es,
         (

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.index import ARTICLE_MAPPINGS, SUGGEST_MAX_INPUT_CHARS
+from shared.index import SUGGEST_MAX_INPUT_CHARS
 from shared.suggest import DISPLAY_SEPARATOR, KINDS, clean_text, display_text
 from web.suggest import shape_suggestions, suggest_body
+from worker.enrich.registry import article_mappings
 from worker.enrich.suggest import (
     MAX_NAME_CHARS,
     SHOWN_TITLE_CHARS,
@@ -121,7 +122,7 @@ def test_no_title_and_no_entities_give_no_inputs() -> None:
 
 
 def test_every_input_fits_the_mapping_whole() -> None:
-    mapping = ARTICLE_MAPPINGS["properties"]["suggest"]
+    mapping = article_mappings()["properties"]["suggest"]
     assert mapping["max_input_length"] == SUGGEST_MAX_INPUT_CHARS
     assert mapping["contexts"] == [{"name": "kind", "type": "category"}]
     longest_name = " ".join(["Abcdefghi"] * 5)  # 49 characters

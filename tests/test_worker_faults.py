@@ -25,6 +25,7 @@ from tests.conftest import RUN_ID, stop_worker
 from tests.crashing_worker import CRASH_MARKER
 from tests.fault_proxy import FaultProxy, Rule
 from tests.worker_support import Lane, start_app_worker
+from worker.enrich.registry import article_mappings
 
 pytestmark = pytest.mark.usefixtures("services")
 
@@ -50,7 +51,7 @@ def _articles(tag: str, count: int) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def index_ready(settings: Settings) -> None:
-    ensure_index(get_elasticsearch(settings), settings)
+    ensure_index(get_elasticsearch(settings), settings, article_mappings())
 
 
 def test_error_answers_from_elasticsearch_are_retried_or_dead_lettered(

@@ -21,6 +21,7 @@ from worker.enrich import OnStep, enrich_batch
 from worker.enrich.duplicates import METHOD as NEAR_DUPLICATE_METHOD
 from worker.enrich.duplicates import assign_clusters
 from worker.enrich.names import merge_names
+from worker.enrich.registry import article_mappings
 from worker.indexing import BulkOutcome, bulk_index
 from worker.versions import original_fields, previous_versions, stamp_versions
 
@@ -87,7 +88,9 @@ def process_batch(
         # What the client sent, verbatim: `newsroom reindex` re-enriches from it.
         doc["original"] = original_fields(by_id[doc["id"]])
     note("index")
-    targets = write_targets(es, settings, rebuild=any(p.get("rebuild") for p in payloads))
+    targets = write_targets(
+        es, settings, article_mappings(), rebuild=any(p.get("rebuild") for p in payloads)
+    )
     # Revisions continue from the live index, also while a rebuild writes elsewhere.
     previous = previous_versions(es, settings.articles_write_alias, [doc["id"] for doc in docs])
     stamp_versions(docs, by_id, previous)

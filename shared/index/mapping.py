@@ -1,0 +1,226 @@
+"""The article mapping: the core fields here, the enrichment steps' fragments added by the worker.
+
+Mappings are strict. Only Elasticsearch core features are used (no analysis-common plugins), so
+the same mapping works on the integ-test distribution and on the official image. A conflicting
+change (a field's type, its analyzer, ...) bumps ``INDEX_VERSION``: see shared/index/lifecycle.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+INDEX_VERSION = 1
+
+_KEYWORD = {"type": "keyword", "ignore_above": 512}
+# Entity names: exact values for facets, analysed text for search.
+_ENTITY = {"type": "keyword", "ignore_above": 300, "fields": {"text": {"type": "text"}}}
+# What produced each part of an enrichment (enrichment.models.<kind>: "<package> <version>").
+MODEL_KINDS = (
+    "language",
+    "keywords",
+    "sentiment",
+    "dates",
+    "html",
+    "gazetteer",
+    "nlp",
+    "embedding",
+    "near_duplicates",
+)
+# all-MiniLM-L6-v2 sentence embeddings (embedding/model.py checks it matches).
+EMBEDDING_DIMS = 384
+# Longest autocomplete input kept whole: a later word on, then what to show (shared/suggest.py).
+SUGGEST_MAX_INPUT_CHARS = 120
+
+# Every field of an article document but those the worker's enrichment steps declare
+# (worker/enrich/registry.py adds their fragments through ``article_mappings``).
+CORE_PROPERTIES: dict[str, Any] = {
+    "id": {"type": "keyword"},
+    "url": {"type": "keyword", "ignore_above": 4096},
+    "source": {"type": "keyword", "ignore_above": 300, "fields": {"text": {"type": "text"}}},
+    "title": {"type": "text", "fields": {"keyword": _KEYWORD}},
+    "title_derived": {"type": "boolean"},
+    "body": {"type": "text"},
+    # The body as posted was hard-wrapped and is stored joined into paragraphs (reflow_body).
+    "body_reflowed": {"type": "boolean"},
+    "authors": {"type": "keyword", "ignore_above": 300, "fields": {"text": {"type": "text"}}},
+    "language": {"type": "keyword"},
+    "language_detected": {"type": "boolean"},
+    "published_at": {"type": "date"},
+    "published_at_source": {"type": "keyword"},
+    "received_at": {"type": "date"},
+    "indexed_at": {"type": "date"},
+    # 1, then + 1 for each correction (same id, different content); worker/versions.py.
+    "revision": {"type": "integer"},
+    "content_hash": {"type": "keyword", "index": False, "doc_values": False},
+    "word_count": {"type": "integer"},
+    "reading_time_minutes": {"type": "integer"},
+    "keywords": {"type": "keyword", "ignore_above": 200, "fields": {"text": {"type": "text"}}},
+    "summary": {"type": "text"},
+    "sentiment": {
+        "properties": {
+            "score": {"type": "float"},
+            "label": {"type": "keyword"},
+            "positive": {"type": "float"},
+            "negative": {"type": "float"},
+        }
+    },
+    "dates_mentioned": {
+        "properties": {
+            "text": {"type": "keyword", "ignore_above": 100},
+            "date": {"type": "date"},
+            "resolution": {"type": "keyword"},
+        }
+    },
+    "people": _ENTITY,
+    "organisations": _ENTITY,
+    "places": {
+        "properties": {
+            "name": _ENTITY,
+            "country": {"type": "keyword"},
+            "country_code": {"type": "keyword"},
+            "kind": {"type": "keyword"},
+            "location": {"type": "geo_point"},
+            "geonameid": {"type": "keyword"},
+            "mentions": {"type": "integer"},
+            "mentioned_as": {"type": "keyword", "ignore_above": 200},
+        }
+    },
+    # Place names the gazetteer could not resolve, kept for review, not for facets.
+    "unresolved_places": {
+        "properties": {
+            "name": {"type": "keyword", "ignore_above": 200},
+            "mentions": {"type": "integer"},
+        }
+    },
+    # mentioned_as: the forms as written ("Arafat", "Abdel Aziz"); merged: why a short form
+    # became a name known from other articles (worker/enrich/names.py), kept as evidence.
+    "entity_mentions": {
+        "properties": {
+            kind: {
+                "properties": {
+                    "name": _ENTITY,
+                    "mentions": {"type": "integer"},
+                    "mentioned_as": {"type": "keyword", "ignore_above": 200},
+                    "merged": {"type": "keyword", "index": False, "doc_values": False},
+                }
+            }
+            for kind in ("people", "organisations")
+        }
+    },
+    # Nested, so "a quote by X that says Y" matches within one quote, not across two.
+    "quotes": {
+        "type": "nested",
+        "properties": {
+            "text": {"type": "text"},
+            "speaker": _ENTITY,
+            "speaker_mention": {"type": "keyword", "ignore_above": 200},
+            "verb": {"type": "keyword"},
+            "attribution": {"type": "keyword"},
+            "start": {"type": "integer"},
+            "end": {"type": "integer"},
+            "paragraphs": {"type": "integer"},
+            "part": {"type": "integer"},
+            "parts": {"type": "integer"},
+        },
+    },
+    "duplicates": {
+        "properties": {
+            "cluster_id": {"type": "keyword"},
+            "duplicate_of": {"type": "keyword"},
+            "near_duplicates": {"type": "keyword"},
+            "similarity": {"type": "float"},
+        }
+    },
+    "embedding": {
+        "type": "dense_vector",
+        "dims": EMBEDDING_DIMS,
+        "index": True,
+        "similarity": "dot_product",  # the vectors are L2-normalised
+    },
+    # Autocomplete over titles and entity names (worker/enrich/suggest.py fills it). The
+    # standard analyzer keeps digits ("G7"), which the default "simple" one drops; the
+    # "kind" context lets one request ask for titles, people, ... separately.
+    "suggest": {
+        "type": "completion",
+        "analyzer": "standard",
+        "max_input_length": SUGGEST_MAX_INPUT_CHARS,
+        "contexts": [{"name": "kind", "type": "category"}],
+    },
+    # What the client sent that we do not search (a posted HTML page): kept for
+    # re-enrichment, never indexed.
+    "original": {"type": "object", "enabled": False},
+    "dateline": {
+        "properties": {
+            "raw": {"type": "keyword", "ignore_above": 512},
+            "place": {"type": "keyword", "fields": {"text": {"type": "text"}}},
+            "region": {"type": "keyword"},
+            "country": {"type": "keyword"},
+            "country_code": {"type": "keyword"},
+            "location": {"type": "geo_point"},
+            "date_text": {"type": "keyword"},
+            "agency": {"type": "keyword"},
+        }
+    },
+    "content_type": {"type": "keyword"},
+    # Client fields we do not model: kept in _source, never indexed, so no mapping surprises.
+    "metadata": {"type": "object", "enabled": False},
+    "enrichment": {
+        "properties": {
+            "version": {"type": "keyword"},
+            "steps": {"type": "keyword"},
+            "skipped": {"type": "keyword", "ignore_above": 300},
+            # Steps that worked on a bounded part of their input (worker.enrich.truncated).
+            "truncated": {"type": "keyword", "ignore_above": 300},
+            # models: one keyword per kind, added by article_mappings.
+        }
+    },
+}
+
+
+def article_mappings(
+    step_properties: Mapping[str, Any] = {},
+    model_kinds: Sequence[str] = MODEL_KINDS,
+) -> dict[str, Any]:
+    """The full, strict article mapping: the core properties, the steps' fragments and one
+    ``enrichment.models.<kind>`` keyword per model kind. A field declared twice must be
+    declared the same (objects' sub-properties are merged by the same rule)."""
+    properties = merge_properties(CORE_PROPERTIES, step_properties)
+    models = {"models": {"properties": {kind: {"type": "keyword"} for kind in model_kinds}}}
+    properties = merge_properties(properties, {"enrichment": {"properties": models}})
+    return {
+        # Strict: a field the code does not know about is a bug, not something to guess a type for.
+        "dynamic": "strict",
+        "_meta": {"index_version": INDEX_VERSION},
+        "properties": properties,
+    }
+
+
+def merge_properties(
+    base: Mapping[str, Any], extra: Mapping[str, Any], path: str = ""
+) -> dict[str, Any]:
+    """``base`` with ``extra``'s fields added; an object in both gets the union of its
+    sub-properties; any other field in both must be equal (else ValueError)."""
+    merged = dict(base)
+    for name, field in extra.items():
+        if name not in merged or merged[name] == field:
+            merged[name] = field
+            continue
+        ours = merged[name]
+        if _is_object(ours) and _is_object(field):
+            rest_ours = {k: v for k, v in ours.items() if k != "properties"}
+            rest_theirs = {k: v for k, v in field.items() if k != "properties"}
+            if rest_ours == rest_theirs:
+                merged[name] = {
+                    **rest_ours,
+                    "properties": merge_properties(
+                        ours["properties"], field["properties"], f"{path}{name}."
+                    ),
+                }
+                continue
+        raise ValueError(f"mapping field {path}{name} declared twice, differently")
+    return merged
+
+
+def _is_object(field: Any) -> bool:
+    return isinstance(field, Mapping) and "properties" in field
