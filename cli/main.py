@@ -21,6 +21,7 @@ from shared.deadletters import (
 from shared.http import ApiError
 from shared.metrics import QUEUED, Recorder, commit_quietly
 from shared.settings import get_settings
+from shared.tasks import enqueue_payloads, get_task_producer
 
 # Replays send this many dead letters per round (each round: queue, then drop from the store).
 REPLAY_CHUNK = 200
@@ -102,10 +103,6 @@ def dlq_replay(article_ids: tuple[str, ...], replay_all: bool) -> None:
     worst, which indexing by id makes harmless."""
     if bool(article_ids) == replay_all:
         raise click.UsageError("give article ids or --all (not both)")
-    # Imported here: the worker's Celery app is only needed to send.
-    from ingest.queueing import enqueue_payloads
-    from worker.celery_app import app as celery_app
-
     settings = get_settings()
     client = get_redis(settings)
     if replay_all:
@@ -122,7 +119,10 @@ def dlq_replay(article_ids: tuple[str, ...], replay_all: bool) -> None:
             payloads = [{**letter.payload, "attempts": 0} for letter in chunk]
             try:
                 enqueue_payloads(
-                    payloads, celery_app=celery_app, redis_client=client, settings=settings
+                    payloads,
+                    celery_app=get_task_producer(settings),
+                    redis_client=client,
+                    settings=settings,
                 )
             except ApiError as error:
                 raise click.ClickException(f"{error.detail} ({replayed} replayed)") from error
@@ -162,7 +162,6 @@ def reindex(only_outdated: bool, abort: bool, timeout: int) -> None:
     articles posted meanwhile land in both indices. Needs a worker on the bulk queue."""
     from cli.reindex import RebuildError, abort_rebuild, rebuild_index
     from shared.clients import get_elasticsearch
-    from worker.celery_app import app as celery_app
 
     settings = get_settings()
     es = get_elasticsearch(settings)
@@ -174,7 +173,7 @@ def reindex(only_outdated: bool, abort: bool, timeout: int) -> None:
         report = rebuild_index(
             es=es,
             redis_client=get_redis(settings),
-            celery_app=celery_app,
+            celery_app=get_task_producer(settings),
             settings=settings,
             only_outdated=only_outdated,
             timeout_s=timeout,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ingest.parsing import HTML_TYPES, JSON_TYPES, NDJSON_TYPES, TEXT_QUERY_FIELDS, TEXT_TYPES
+from shared.article import ARTICLE_ID_PATTERN
 from shared.http import PROBLEM_RESPONSE, PROBLEM_SCHEMA
 from shared.schema import ArticleIn
 
@@ -148,7 +149,7 @@ def openapi_document() -> dict[str, Any]:
                             "name": "article_id",
                             "in": "path",
                             "required": True,
-                            "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                            "schema": {"type": "string", "pattern": ARTICLE_ID_PATTERN},
                         }
                     ],
                     "responses": {
@@ -184,7 +185,7 @@ def openapi_document() -> dict[str, Any]:
                                             "maxItems": 1000,
                                             "items": {
                                                 "type": "string",
-                                                "pattern": "^[0-9a-f]{32}$",
+                                                "pattern": ARTICLE_ID_PATTERN,
                                             },
                                         }
                                     },

@@ -6,18 +6,17 @@ number (one Redis pipeline, then one ``_mget`` for those whose status record has
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import redis
 from elasticsearch import ApiError as ESApiError
 from elasticsearch import Elasticsearch
 
+from shared.article import is_article_id
 from shared.http import ApiError
 from shared.status import get_states
 
 MAX_IDS = 1000
-_ARTICLE_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 def parse_ids(body: Any) -> list[str]:
@@ -28,9 +27,7 @@ def parse_ids(body: Any) -> list[str]:
     if len(ids) > MAX_IDS:
         raise ApiError(400, "Too many ids", f"at most {MAX_IDS} ids per request")
     bad = [
-        i
-        for i, value in enumerate(ids)
-        if not isinstance(value, str) or not _ARTICLE_ID.match(value)
+        i for i, value in enumerate(ids) if not isinstance(value, str) or not is_article_id(value)
     ]
     if bad:
         raise ApiError(

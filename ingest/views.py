@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import re
 from typing import Any
 
 import redis
@@ -16,16 +15,15 @@ from ingest.parsing import parse_articles
 from ingest.queueing import queue_articles, refuse_heavy_when_backlogged, refuse_when_backlogged
 from ingest.states import lookup_states, parse_ids
 from shared import metrics
+from shared.article import is_article_id
 from shared.clients import get_elasticsearch, get_redis
 from shared.flask_metrics import pending
 from shared.http import ApiError, app_settings, health_response, json_body
 from shared.settings import Settings
 from shared.status import get_state
-from worker.celery_app import app as celery_app
+from shared.tasks import ARTICLE_QUEUES, article_queue, get_task_producer
 
 bp = Blueprint("ingest", __name__)
-
-_ARTICLE_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 @bp.before_request
@@ -70,9 +68,9 @@ def _queue(settings: Settings) -> str:
     """``?queue=live`` (the default) or ``bulk``: archive loads go to the bulk queue, so
     articles posted as they happen never wait behind them."""
     chosen = request.args.get("queue", "live")
-    if chosen not in ("live", "bulk"):
+    if chosen not in ARTICLE_QUEUES:
         raise ApiError(400, "Invalid parameter", "'queue' must be live or bulk", parameter="queue")
-    return settings.bulk_queue_name if chosen == "bulk" else settings.queue_name
+    return article_queue(settings, chosen)
 
 
 def _body(settings: Settings) -> bytes:
@@ -114,7 +112,7 @@ def post_articles() -> tuple[Response, int]:
     payloads = queue_articles(
         parsed.articles,
         content_type=request.mimetype,
-        celery_app=celery_app,
+        celery_app=get_task_producer(settings),
         redis_client=get_redis(settings),
         settings=settings,
         queue=queue,
@@ -161,7 +159,7 @@ def articles_status() -> Response:
 
 @bp.get("/articles/<article_id>")
 def article_status(article_id: str) -> Response:
-    if not _ARTICLE_ID.match(article_id):
+    if not is_article_id(article_id):
         raise ApiError(400, "Invalid id", "an article id is 32 lowercase hexadecimal characters")
     settings = app_settings()
     try:

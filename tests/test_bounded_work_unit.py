@@ -19,7 +19,7 @@ from redis.exceptions import (
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from ingest.queueing import split_heavy
+from shared.tasks import split_heavy
 from worker.enrich import batch_step, enrich_batch
 from worker.enrich.budget import BudgetExceeded, time_limit
 from worker.errors import KINDS, classify

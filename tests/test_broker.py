@@ -1,4 +1,5 @@
-"""Ingest's own task messages (ingest/broker.py) against what Celery's ``send_task`` writes."""
+"""The task messages ingest and the CLI write themselves (shared/tasks.py), with their producer
+app, against what the worker's Celery app's ``send_task`` writes."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import json
 import time
 from typing import Any
 
-from ingest import broker, pressure
+from ingest import pressure
+from shared import tasks
 from shared.clients import get_broker_redis, get_redis
 from shared.settings import Settings
-from worker.celery_app import PROCESS_ARTICLES_TASK
+from shared.tasks import PROCESS_ARTICLES_TASK
 from worker.celery_app import app as celery_app
 
 # Headers whose values differ from one message to the next (ids, the sender) or that say
@@ -31,12 +33,16 @@ def test_messages_are_stored_as_send_task_stores_them(services: None, settings: 
     try:
         celery_app.send_task(PROCESS_ARTICLES_TASK, args=args, queue=queue)
         pipe = client.pipeline()
-        broker.push_tasks(
+        tasks.push_tasks(
             pipe,
             queue,
             [
-                broker.encode_task_message(
-                    celery_app, PROCESS_ARTICLES_TASK, args, queue=queue, argsrepr="[1 article]"
+                tasks.encode_task_message(
+                    tasks.get_task_producer(settings),
+                    PROCESS_ARTICLES_TASK,
+                    args,
+                    queue=queue,
+                    argsrepr="[1 article]",
                 )
             ],
         )

@@ -130,7 +130,7 @@ def test_a_real_worker_writes_json_lines_with_the_article_ids(
 ) -> None:
     """A Celery worker (solo pool: no models load for this task) with NEWSROOM_LOG_FORMAT=json
     runs an alert evaluation for two article ids."""
-    from worker.celery_app import EVALUATE_ALERTS_TASK
+    from shared.tasks import EVALUATE_ALERTS_TASK
     from worker.celery_app import app as celery_app
 
     queue = f"test-logs-{RUN_ID}"

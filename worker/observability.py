@@ -39,12 +39,9 @@ from shared.clients import get_redis
 from shared.logs import bind_articles, configure_logging, unbind_articles
 from shared.monitoring import HEARTBEAT_INTERVAL_S, remove_heartbeat, write_heartbeat
 from shared.settings import get_settings
+from shared.tasks import PROCESS_ARTICLES_TASK
 
 log = logging.getLogger(__name__)
-
-# The task that enriches and indexes a batch (worker.celery_app.PROCESS_ARTICLES_TASK; not
-# imported, since that module imports this one).
-_PROCESS_ARTICLES = "newsroom.process_articles"
 
 
 def article_ids_of(args: Sequence[Any] | None) -> list[str]:
@@ -173,7 +170,7 @@ def _task_finished(task_id: str | None = None, **_: Any) -> None:
 
 @task_retry.connect  # type: ignore[untyped-decorator]
 def _count_retry(sender: Any = None, **_: Any) -> None:
-    if getattr(sender, "name", None) != _PROCESS_ARTICLES:
+    if getattr(sender, "name", None) != PROCESS_ARTICLES_TASK:
         return
     settings = get_settings()
     metrics.commit_quietly(

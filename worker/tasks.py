@@ -16,6 +16,7 @@ from shared import saved_searches
 from shared.clients import get_elasticsearch, get_redis
 from shared.settings import Settings, get_settings
 from shared.status import set_states
+from shared.tasks import DELIVER_WEBHOOK_TASK, EVALUATE_ALERTS_TASK, PROCESS_ARTICLES_TASK
 from worker import deliveries
 from worker.alerts import (
     backoff_s,
@@ -24,12 +25,7 @@ from worker.alerts import (
     run_delivery,
     webhook_payload,
 )
-from worker.celery_app import (
-    DELIVER_WEBHOOK_TASK,
-    EVALUATE_ALERTS_TASK,
-    PROCESS_ARTICLES_TASK,
-    app,
-)
+from worker.celery_app import app
 from worker.enrich import warm_up
 from worker.errors import classify
 from worker.pipeline import BatchOutcome, dead_letter_batch, process_batch

@@ -17,28 +17,21 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from elasticsearch import Elasticsearch
 
-# What a client sent; a change in any of these is a correction.
-_CONTENT_FIELDS = (
-    "title",
-    "body",
-    "html",
-    "url",
-    "source",
-    "published_at",
-    "authors",
-    "language",
-    "metadata",
-)
+from shared.article import CONTENT_FIELDS, ORIGINAL_FIELDS, external_version
 
-
-# The payload as the client sent it, plus when and how: kept in the document's unindexed
-# ``original`` so an index can be rebuilt by enriching again (cli/reindex.py).
-ORIGINAL_FIELDS = (*_CONTENT_FIELDS, "content_type", "received_at")
+__all__ = [
+    "ORIGINAL_FIELDS",  # from shared.article; here until cli/reindex.py imports it from there
+    "content_hash",
+    "external_version",  # likewise
+    "next_revision",
+    "original_fields",
+    "previous_versions",
+    "stamp_versions",
+]
 
 
 def original_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -49,14 +42,8 @@ def original_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def external_version(received_at: str) -> int:
-    """The external version of a payload: when ingest accepted it, in microseconds."""
-    moment = datetime.fromisoformat(received_at)
-    return int(moment.timestamp() * 1_000_000)
-
-
 def content_hash(payload: Mapping[str, Any]) -> str:
-    content = {field: payload.get(field) for field in _CONTENT_FIELDS}
+    content = {field: payload.get(field) for field in CONTENT_FIELDS}
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
