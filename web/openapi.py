@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.article import ARTICLE_ID_PATTERN
 from shared.http import PROBLEM_RESPONSE, PROBLEM_SCHEMA
 from shared.settings import Settings
 from shared.suggest import KINDS as SUGGEST_KINDS
@@ -23,7 +24,7 @@ _ARTICLE_ID = {
     "name": "article_id",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+    "schema": {"type": "string", "pattern": ARTICLE_ID_PATTERN},
 }
 # web.views._filters (web.views imports this module, so the limits are repeated here;
 # tests/test_hostile_input.py checks they agree).

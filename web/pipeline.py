@@ -14,6 +14,7 @@ from typing import Any
 import redis
 from flask import Blueprint, Response, jsonify, render_template, url_for
 
+from shared.article import ARTICLE_ID_PATTERN
 from shared.clients import get_redis
 from shared.deadletters import get_dead_letters
 from shared.http import ApiError, app_settings
@@ -24,7 +25,7 @@ bp = Blueprint("pipeline", __name__)
 MINUTES = 30  # the throughput chart's span
 REFRESH_S = 2
 CHART_WIDTH, CHART_HEIGHT = 300, 80
-_ARTICLE_ID = re.compile(r"^[0-9a-f]{32}$")
+_ARTICLE_ID = re.compile(ARTICLE_ID_PATTERN)
 
 
 def snapshot() -> dict[str, Any]:

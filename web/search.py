@@ -15,6 +15,8 @@ from typing import Any
 from elastic_transport import ObjectApiResponse
 from elasticsearch import Elasticsearch
 
+from shared.article import ARTICLE_ID_PATTERN
+
 # Elasticsearch refuses from + size beyond this (index.max_result_window).
 MAX_RESULT_WINDOW = 10_000
 MAX_QUERY_CHARS = 1_000
@@ -1266,7 +1268,7 @@ def related_articles(
     }
 
 
-_ARTICLE_ID = re.compile(r"[0-9a-f]{32}")
+_ARTICLE_ID = re.compile(ARTICLE_ID_PATTERN)
 
 
 def get_article(es: Elasticsearch, alias: str, article_id: str) -> dict[str, Any] | None:
