@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from bench import corpus
 from quality.corpus import cache_dir
+from shared.article import ArticlePayload
 from shared.schema import ArticleIn, article_id, to_payload
 
 # Articles per enrich_batch call: the size of one Celery task (NEWSROOM_INGEST_TASK_BATCH_SIZE).
@@ -79,7 +80,7 @@ def append_cache(docs: dict[int, dict[str, Any]], path: Path | None = None) -> N
             out.write(json.dumps({"index": index, "doc": doc}, ensure_ascii=False) + "\n")
 
 
-def payload_for(index: int, received_at: datetime, variant: int = 0) -> dict[str, Any]:
+def payload_for(index: int, received_at: datetime, variant: int = 0) -> ArticlePayload:
     """The queued payload ingest would make of corpus article ``index`` (variant ``variant``)."""
     article = ArticleIn.model_validate(corpus.post_for(index, variant))
     return to_payload(article, content_type="application/json", received_at=received_at)

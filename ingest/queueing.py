@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import redis
 from celery import Celery
 
 from ingest.pressure import current_load, note_pushed, refusal
+from shared.article import ArticlePayload
 from shared.clients import get_broker_redis, get_redis
 from shared.http import ApiError
 from shared.schema import ArticleIn, to_payload
@@ -63,10 +63,10 @@ def queue_articles(
     redis_client: redis.Redis,
     settings: Settings,
     queue: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[ArticlePayload]:
     """Turn the articles into payloads and queue them; return the payloads (one per id)."""
     received_at = datetime.now(UTC)
-    by_id: dict[str, dict[str, Any]] = {}
+    by_id: dict[str, ArticlePayload] = {}
     for article in articles:
         payload = to_payload(article, content_type=content_type, received_at=received_at)
         by_id[payload["id"]] = payload  # the same article twice in one request: the last wins

@@ -50,6 +50,7 @@ from typing import Any
 
 from quality import heldout
 from quality.sources import _deb, _deb_members
+from shared.article import ArticlePayload
 
 TM = ("r-cran-tm", "0.7-11-1")
 TM_DIRS = ("acq", "crude")
@@ -144,7 +145,7 @@ def topics() -> list[Doc]:
 # --- indexing -------------------------------------------------------------------------------
 
 
-def _payloads(docs: Sequence[Doc]) -> list[dict[str, Any]]:
+def _payloads(docs: Sequence[Doc]) -> list[ArticlePayload]:
     from shared.schema import ArticleIn, to_payload
 
     return [

@@ -1,9 +1,8 @@
 """The article as it travels from ingest to the worker: its id, its payload, its version.
 
-``ArticlePayload`` is what ingest makes of a posted article (``shared.schema.to_payload``) and
-what a ``newsroom.process_articles`` task receives, a batch of them; ``QueuedArticle`` adds what
-the worker writes on a payload it sends again (``attempts``, ``last_error``). The enriched
-document written to the index is another type.
+``ArticlePayload`` is what ingest makes of a posted article (``shared.schema.to_payload``), what
+a rebuild or a dead-letter replay queues again, and what a ``newsroom.process_articles`` task
+receives, a batch of them. The enriched document written to the index is another type.
 """
 
 from __future__ import annotations
@@ -24,11 +23,12 @@ def is_article_id(value: str) -> bool:
 
 
 class ArticlePayload(TypedDict):
-    """One accepted article, JSON-safe: everything needed to enrich and index it."""
+    """One accepted article, JSON-safe: everything needed to enrich and index it. A
+    ``newsroom.process_articles`` task receives a list of them."""
 
     id: str
     received_at: str  # ISO 8601, UTC: when ingest accepted it (the external version)
-    content_type: str  # the media type it was posted as
+    content_type: str | None  # the media type it was posted as
     title: str | None
     body: str | None  # plain text; ``html`` instead (or beside) it
     html: str | None  # a whole page, whose main text the worker extracts
@@ -38,13 +38,11 @@ class ArticlePayload(TypedDict):
     authors: list[str]
     language: str | None
     metadata: dict[str, Any]
-
-
-class QueuedArticle(ArticlePayload):
-    """A payload in a task message: sent again after a failed attempt, it says how many."""
-
+    # Set by the worker on a payload it sends again after a failed attempt (0 on a replay).
     attempts: NotRequired[int]
     last_error: NotRequired[str]
+    # Queued by an index rebuild (shared/index/rebuild.py): enriched again, not news.
+    rebuild: NotRequired[bool]
 
 
 # What a client sent; a change in any of these is a correction (worker/versions.py).

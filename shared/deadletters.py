@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -124,7 +124,7 @@ def encode_record(letter: DeadLetter) -> str:
 
 
 def add_dead_letters(
-    client: redis.Redis, prefix: str, letters: Iterable[tuple[dict[str, Any], str, int]]
+    client: redis.Redis, prefix: str, letters: Iterable[tuple[Mapping[str, Any], str, int]]
 ) -> list[str]:
     """Store ``(payload, last error, attempts)`` records atomically; return their ids.
 
@@ -136,7 +136,7 @@ def add_dead_letters(
     args: list[str | float] = [now]
     ids = []
     for payload, error, attempts in letters:
-        letter = DeadLetter(payload["id"], error, attempts, now, payload)
+        letter = DeadLetter(payload["id"], error, attempts, now, dict(payload))
         args += [letter.id, encode_record(letter)]
         ids.append(letter.id)
     if ids:

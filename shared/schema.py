@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from shared.article import ArticlePayload
+
 __all__ = ["ArticleIn", "ValidationError", "article_id", "canonical_url", "to_payload"]
 
 MAX_BODY_CHARS = 2_000_000
@@ -181,7 +183,7 @@ def article_id(*, url: str | None, source: str | None, title: str | None, body: 
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
-def to_payload(article: ArticleIn, *, content_type: str, received_at: datetime) -> dict[str, Any]:
+def to_payload(article: ArticleIn, *, content_type: str, received_at: datetime) -> ArticlePayload:
     """The JSON-safe message queued for the worker: everything needed to enrich and index."""
     url = article.url or (canonical_link(article.html) if article.html else None)
     text = article.body or article.html or ""

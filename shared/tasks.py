@@ -3,7 +3,7 @@ task messages ingest and the command line write straight into the broker.
 
 The worker runs these tasks (``worker/tasks.py``, one Celery app: ``worker/celery_app.py``);
 ingest and the CLI only send them, by name, and so never import the worker. A task receives
-JSON: ``newsroom.process_articles`` a batch of ``shared.article.QueuedArticle``.
+JSON: ``newsroom.process_articles`` a batch of ``shared.article.ArticlePayload``.
 
 Why ingest writes the messages itself rather than calling ``send_task``: on a single-article
 POST kombu's publish was 34-45% of the ingest's CPU (a ``redis.Redis`` object built per
@@ -43,7 +43,7 @@ from shared.http import ApiError
 from shared.settings import Settings
 from shared.status import queue_state_records, set_states
 
-# Enrich and index a batch of articles (args: a list of shared.article.QueuedArticle).
+# Enrich and index a batch of articles (args: a list of shared.article.ArticlePayload).
 PROCESS_ARTICLES_TASK = "newsroom.process_articles"
 # Saved-search alerts: match a batch just indexed; POST one webhook delivery (worker/alerts.py).
 EVALUATE_ALERTS_TASK = "newsroom.evaluate_alerts"

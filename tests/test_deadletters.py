@@ -6,12 +6,12 @@ import json
 import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
+from shared.article import ArticlePayload
 from shared.clients import get_redis
 from shared.deadletters import (
     add_dead_letters,
@@ -25,7 +25,7 @@ from shared.settings import Settings
 from shared.status import get_state
 
 
-def _payload(body: str, title: str) -> dict[str, Any]:
+def _payload(body: str, title: str) -> ArticlePayload:
     article = ArticleIn(body=body, title=title, source="Dead Letter Gazette")
     return to_payload(article, content_type="application/json", received_at=datetime.now(UTC))
 
@@ -81,7 +81,7 @@ def test_the_command_lists_shows_and_drops(empty_store: None, settings: Settings
     assert shown.exit_code == 0, shown.output
     record = json.loads(shown.output)
     assert record["error"] == "400: mapper_parsing_exception"
-    assert record["payload"]["body"].endswith(f"({len(payload['body'])} chars)")
+    assert record["payload"]["body"].endswith(f"({len(payload['body'] or '')} chars)")
     full = json.loads(runner.invoke(cli, ["dlq", "show", "--full", payload["id"]]).output)
     assert full["payload"]["body"] == payload["body"]
 

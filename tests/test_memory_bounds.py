@@ -27,6 +27,7 @@ from flask.testing import FlaskClient
 import ingest
 from ingest import pressure
 from ingest.queueing import queue_articles
+from shared.article import ArticlePayload
 from shared.clients import get_elasticsearch, get_redis
 from shared.deadletters import (
     add_dead_letters,
@@ -44,7 +45,7 @@ from worker.celery_app import app as celery_app
 SMALL_MAXMEMORY = "16mb"
 
 
-def _payload(body: str, title: str = "Memory") -> dict[str, Any]:
+def _payload(body: str, title: str = "Memory") -> ArticlePayload:
     article = ArticleIn(body=body, title=title, source="Bounded Gazette")
     return to_payload(article, content_type="application/json", received_at=datetime.now(UTC))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.article import ArticlePayload
 from shared.clients import get_elasticsearch, get_redis
 from shared.schema import ArticleIn, to_payload
 from shared.settings import Settings
@@ -13,7 +14,7 @@ from worker.pipeline import process_batch
 from worker.versions import content_hash, external_version, next_revision
 
 
-def _payload(title: str, received_at: datetime) -> dict[str, Any]:
+def _payload(title: str, received_at: datetime) -> ArticlePayload:
     article = ArticleIn(
         title=title,
         body="The harbour authority said on Monday that the north pier would reopen in May.",
@@ -56,7 +57,7 @@ def test_replays_corrections_and_late_old_versions(settings: Settings) -> None:
     original = _payload("Pier reopens", start)
     article_id = original["id"]
 
-    def run(payload: dict[str, Any]) -> Any:
+    def run(payload: ArticlePayload) -> Any:
         return process_batch([payload], es=es, redis_client=redis_client, settings=settings)
 
     assert run(original).indexed == [article_id]

@@ -6,11 +6,11 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import redis
 from elasticsearch import Elasticsearch
 
+from shared.article import ArticlePayload
 from shared.deadletters import add_dead_letters
 from shared.index import write_targets
 from shared.metrics import commit_quietly
@@ -36,11 +36,11 @@ class BatchOutcome:
     superseded: list[str] = field(default_factory=list)  # a newer version is indexed
     dead_lettered: dict[str, str] = field(default_factory=dict)  # id -> last error
     # Payloads to try again later (their ``attempts`` counted), sent by the task.
-    retry_later: list[dict[str, Any]] = field(default_factory=list)
+    retry_later: list[ArticlePayload] = field(default_factory=list)
 
 
 def process_batch(
-    payloads: Sequence[dict[str, Any]],
+    payloads: Sequence[ArticlePayload],
     *,
     es: Elasticsearch,
     redis_client: redis.Redis,
@@ -101,7 +101,7 @@ def process_batch(
     )
 
     outcome = BatchOutcome(indexed=bulk.indexed, superseded=bulk.superseded)
-    letters: list[tuple[dict[str, Any], str, int]] = []
+    letters: list[tuple[ArticlePayload, str, int]] = []
     for article_id, reason in (enriched.failures | bulk.retry).items():
         payload = by_id[article_id]
         attempts = int(payload.get("attempts") or 0) + 1
@@ -155,7 +155,7 @@ def process_batch(
 
 
 def dead_letter_batch(
-    payloads: Sequence[dict[str, Any]],
+    payloads: Sequence[ArticlePayload],
     reason: str,
     attempts: int,
     *,

@@ -13,6 +13,7 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 from shared import saved_searches
+from shared.article import ArticlePayload
 from shared.clients import get_elasticsearch, get_redis
 from shared.settings import Settings, get_settings
 from shared.status import set_states
@@ -70,7 +71,7 @@ def _load_models(**_: Any) -> None:
     max_retries=None,  # bounded below by settings.task_max_retries
 )
 def process_articles(
-    self: Task, payloads: list[dict[str, Any]], lost_before: int = 0
+    self: Task, payloads: list[ArticlePayload], lost_before: int = 0
 ) -> dict[str, int]:
     """Enrich and index one batch. Every way it can end leaves each article indexed, queued
     again (retried with backoff) or dead-lettered with its reason:
@@ -116,7 +117,7 @@ def process_articles(
 
 def _deliver(
     task: Task,
-    payloads: list[dict[str, Any]],
+    payloads: list[ArticlePayload],
     lost_before: int,
     delivery: deliveries.Delivery,
     settings: Settings,
@@ -193,7 +194,7 @@ def _queue(task: Task, settings: Settings) -> str:
 
 def _isolate(
     task: Task,
-    payloads: list[dict[str, Any]],
+    payloads: list[ArticlePayload],
     reason: str,
     settings: Settings,
     *,
@@ -219,7 +220,7 @@ def _isolate(
 
 def _send_alone(
     task: Task,
-    payloads: list[dict[str, Any]],
+    payloads: list[ArticlePayload],
     reason: str,
     settings: Settings,
     *,
@@ -251,7 +252,7 @@ def _send_alone(
 
 
 def _dead_letter(
-    task: Task, payloads: list[dict[str, Any]], reason: str, settings: Settings
+    task: Task, payloads: list[ArticlePayload], reason: str, settings: Settings
 ) -> None:
     try:
         dead_letter_batch(
@@ -267,7 +268,7 @@ def _dead_letter(
 
 
 def _after_batch(
-    task: Task, payloads: list[dict[str, Any]], outcome: BatchOutcome, settings: Settings
+    task: Task, payloads: list[ArticlePayload], outcome: BatchOutcome, settings: Settings
 ) -> dict[str, int]:
     if outcome.retry_later:
         attempts = max(int(p["attempts"]) for p in outcome.retry_later)
