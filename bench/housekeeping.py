@@ -6,7 +6,7 @@ from __future__ import annotations
 import redis
 from elasticsearch import Elasticsearch
 
-from shared.index import forget_applied, index_name
+from shared.index import delete_templates, index_name
 from shared.settings import Settings
 
 
@@ -32,8 +32,8 @@ def delete_queue(client: redis.Redis, queue: str) -> None:
 def delete_index(es: Elasticsearch, settings: Settings) -> None:
     """The versioned index behind the settings' aliases (by name: wildcards are refused)."""
     es.options(ignore_status=404).indices.delete(index=index_name(settings))
-    # ensure_index() remembers aliases it has seen in this process; they are gone now.
-    forget_applied(settings)
+    # With the template its ensure_index() published, and what this process remembers of it.
+    delete_templates(es, settings)
 
 
 def clean(client: redis.Redis, es: Elasticsearch, settings: Settings) -> None:

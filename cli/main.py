@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from cli.ops import feed_command, ingest_command, status_command
+from cli.reindex import reindex_command
 from shared.clients import get_redis
 from shared.deadletters import (
     DeadLetter,
@@ -39,6 +40,7 @@ def cli() -> None:
 cli.add_command(ingest_command)
 cli.add_command(feed_command)
 cli.add_command(status_command)
+cli.add_command(reindex_command)
 
 
 @cli.group()
@@ -141,57 +143,3 @@ def dlq_drop(article_ids: tuple[str, ...]) -> None:
     settings = get_settings()
     removed = remove_dead_letters(get_redis(settings), settings.index_prefix, list(article_ids))
     click.echo(f"dropped {removed} dead letter(s)")
-
-
-@cli.command()
-@click.option(
-    "--only-outdated",
-    is_flag=True,
-    help="Re-enrich only articles enriched by another version; copy the others as they are.",
-)
-@click.option("--abort", is_flag=True, help="Drop an unfinished rebuild's index and alias.")
-@click.option(
-    "--timeout",
-    default=24 * 3600,
-    show_default=True,
-    help="Seconds to wait for the re-enrichment before giving up (the live index is untouched).",
-)
-def reindex(only_outdated: bool, abort: bool, timeout: int) -> None:
-    """Rebuild the article index from the stored original texts with the current mapping and
-    enrichment, then switch searches and writers to it at once. Searches keep answering and
-    articles posted meanwhile land in both indices. Needs a worker on the bulk queue."""
-    from cli.reindex import RebuildError, abort_rebuild, rebuild_index
-    from shared.clients import get_elasticsearch
-
-    settings = get_settings()
-    es = get_elasticsearch(settings)
-    try:
-        if abort:
-            dropped = abort_rebuild(es, settings)
-            click.echo(f"dropped {dropped}" if dropped else "no rebuild was running")
-            return
-        report = rebuild_index(
-            es=es,
-            redis_client=get_redis(settings),
-            celery_app=get_task_producer(settings),
-            settings=settings,
-            only_outdated=only_outdated,
-            timeout_s=timeout,
-            progress=_progress_line,
-        )
-    except (RebuildError, ApiError) as error:
-        raise click.ClickException(str(error)) from error
-    click.echo(
-        f"\nswitched {settings.articles_alias} from {report.old_index} to {report.new_index} "
-        f"in {report.seconds:.1f} s: {report.reenriched} re-enriched, {report.copied} copied, "
-        f"{report.caught_up} caught up, {len(report.failed)} failed"
-    )
-    for article_id, why in list(report.failed.items())[:20]:
-        click.echo(f"  failed {article_id}: {why}")
-    click.echo(f"the old index {report.old_index} is kept; delete it when you no longer need it")
-
-
-def _progress_line(phase: str, done: int, total: int | None) -> None:
-    """One status line, rewritten in place on a terminal."""
-    line = f"{phase}: {done:,}" + (f" / {total:,} ({done / total:.0%})" if total else "")
-    click.echo(f"\r{line:<60}", nl=False)

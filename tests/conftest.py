@@ -46,6 +46,7 @@ from flask.testing import FlaskClient  # noqa: E402
 import ingest  # noqa: E402
 import web  # noqa: E402
 from shared.clients import get_elasticsearch, get_redis  # noqa: E402
+from shared.index import delete_templates  # noqa: E402
 from shared.settings import Settings, get_settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +77,8 @@ def drop_data(settings: Settings) -> None:
     names = list(es.indices.get(index=f"{settings.index_prefix}-*", allow_no_indices=True))
     if names:
         es.indices.delete(index=",".join(names))
+    # The index templates its workers published (shared.index.ensure_index), its own tests' too.
+    delete_templates(es, settings, nested=True)
     redis_client = get_redis(settings)
     keys = list(redis_client.scan_iter(f"{settings.index_prefix}:*", count=1000))
     keys += [settings.queue_name, settings.bulk_queue_name, settings.webhook_queue_name]

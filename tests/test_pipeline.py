@@ -267,7 +267,7 @@ def test_worker_is_a_real_process(worker: subprocess.Popen[bytes]) -> None:
 def test_bulk_never_creates_an_index_behind_a_missing_alias(
     services: None, settings: Settings
 ) -> None:
-    from worker.indexing import bulk_index
+    from shared.index import bulk_index
 
     es = get_elasticsearch(settings)
     missing = f"{settings.index_prefix}-no-such-alias"

@@ -22,19 +22,19 @@ from flask.testing import FlaskClient
 import ingest
 import web
 from cli.main import cli
-from cli.reindex import (
+from shared.clients import get_elasticsearch, get_redis
+from shared.index import delete_templates, index_behind
+from shared.index.rebuild import (
     RebuildError,
-    index_behind,
     needs_enrichment,
     payload_from_document,
     rebuild_index,
     start_rebuild,
 )
-from shared.clients import get_elasticsearch, get_redis
 from shared.settings import Settings
 from tests.conftest import RUN_ID, start_worker, stop_worker, wait_until
 from worker.celery_app import app as celery_app
-from worker.enrich import ENRICHMENT_VERSION
+from worker.enrich.registry import ENRICHMENT_VERSION
 
 BEFORE = 30  # articles indexed before the rebuild
 DURING = 12  # articles posted while it runs
@@ -111,6 +111,7 @@ def drill(
         names = list(es.indices.get(index=f"{prefix}-*", allow_no_indices=True))
         if names:
             es.indices.delete(index=",".join(names))
+        delete_templates(es, own)
         get_redis(settings).delete(own.queue_name, own.bulk_queue_name)
 
 
@@ -284,9 +285,14 @@ def test_payload_from_an_older_document_keeps_only_what_the_client_sent() -> Non
     assert payload["rebuild"] is True
     stored = {"_id": "b" * 32, "original": {"body": "Kept.", "received_at": "x", "title": "T"}}
     assert payload_from_document(stored)["title"] == "T"
+    current = {"enrichment_version": ENRICHMENT_VERSION}
     assert (
-        needs_enrichment({"enrichment": {"version": ENRICHMENT_VERSION}}, only_outdated=True)
+        needs_enrichment(
+            {"enrichment": {"version": ENRICHMENT_VERSION}}, only_outdated=True, **current
+        )
         is False
     )
-    assert needs_enrichment({"enrichment": {"version": "0"}}, only_outdated=True) is True
-    assert needs_enrichment({"enrichment": {"version": ENRICHMENT_VERSION}}, only_outdated=False)
+    assert needs_enrichment({"enrichment": {"version": "0"}}, only_outdated=True, **current) is True
+    assert needs_enrichment(
+        {"enrichment": {"version": ENRICHMENT_VERSION}}, only_outdated=False, **current
+    )

@@ -809,7 +809,7 @@ def _constraint_query(text: str) -> dict[str, Any]:
 
 
 # A ranking before fusion needs only its ids: read from the ``id`` field's doc values (the same
-# value as ``_id``: worker/indexing.py) rather than from stored fields, 100 hits cost 3 ms less.
+# value as ``_id``: shared/index/bulk.py) rather than from stored fields, 100 hits cost 3 ms less.
 _IDS_ONLY: dict[str, Any] = {"_source": False, "stored_fields": "_none_", "docvalue_fields": ["id"]}
 # ... and, from doc values too, each hit's cluster (to group copies) and date (the timeline).
 _RANKING_FIELDS: dict[str, Any] = _IDS_ONLY | {

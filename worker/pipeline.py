@@ -12,7 +12,7 @@ from elasticsearch import Elasticsearch
 
 from shared.article import ArticlePayload
 from shared.deadletters import add_dead_letters
-from shared.index import write_targets
+from shared.index import BulkOutcome, bulk_index, write_targets
 from shared.metrics import commit_quietly
 from shared.settings import Settings
 from shared.status import State, set_states
@@ -22,7 +22,6 @@ from worker.enrich.duplicates import METHOD as NEAR_DUPLICATE_METHOD
 from worker.enrich.duplicates import assign_clusters
 from worker.enrich.names import merge_names
 from worker.enrich.registry import article_mappings
-from worker.indexing import BulkOutcome, bulk_index
 from worker.versions import original_fields, previous_versions, stamp_versions
 
 log = logging.getLogger(__name__)

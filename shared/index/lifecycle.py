@@ -1,15 +1,26 @@
 """The article index's life: versioned indices behind a read and a write alias.
 
 Searches read ``<prefix>-articles``, workers write ``<prefix>-articles-write``; both point at
-one index, ``<prefix>-articles-v<N>[-<build>]``. Additive mapping changes apply in place; a
-conflicting one bumps ``INDEX_VERSION`` and ``newsroom reindex`` builds the new index beside
-the old (reached as ``<prefix>-articles-next`` meanwhile), then moves both aliases at once.
-The mapping is an argument everywhere: the worker owns the full one (core fields and its
-enrichment steps' fragments, ``worker.enrich.registry.article_mappings``).
+one index, ``<prefix>-articles-v<N>[-<build>]``. The mapping is an argument everywhere: the
+worker owns the full one (core fields and its enrichment steps' fragments,
+``worker.enrich.registry.article_mappings``), and ``ensure_index`` publishes it as the index
+template of its ``INDEX_VERSION`` (``<prefix>-articles-v<N>``, matching that index and its
+rebuilds ``<prefix>-articles-v<N>-*``).
+
+- An additive change (a new field) is put on the live index in place, at worker start.
+- A conflicting one (a field's type, its analyzer, ...) bumps ``INDEX_VERSION``. Workers on
+  the new code publish the new template, leave the older live index's mapping alone (a warning
+  says it is behind) and keep writing to it; ``newsroom reindex`` (shared/index/rebuild.py),
+  which holds no mapping itself, creates the new index by name from that template, fills it
+  beside the old one (reached as ``<prefix>-articles-next`` meanwhile), then moves both aliases
+  at once.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch
@@ -17,14 +28,27 @@ from elasticsearch import ApiError, Elasticsearch
 from shared.index.mapping import INDEX_VERSION
 from shared.settings import Settings
 
-# Aliases whose mapping this process has brought up to date.
-_mapping_applied: set[str] = set()
+log = logging.getLogger(__name__)
+
+# Above the priorities of Elasticsearch's built-in templates (100 for logs-*-*, metrics-*-*,
+# ...); two of ours never overlap (one version each: "-v1" and "-v1-*" never match "-v10").
+TEMPLATE_PRIORITY = 200
+
+# Write aliases this process has checked (and whose mapping it brought up to date).
+_ready: set[str] = set()
 
 
 def index_name(settings: Settings, version: int = INDEX_VERSION, build: str | None = None) -> str:
-    """``<prefix>-articles-v<N>``; a rebuild (``newsroom reindex``) adds when it started."""
+    """``<prefix>-articles-v<N>``; a rebuild (``newsroom reindex``) adds when it started.
+    Also the name of version N's index template."""
     name = f"{settings.index_prefix}-articles-v{version}"
     return f"{name}-{build}" if build else name
+
+
+def index_version(settings: Settings, index: str) -> int | None:
+    """The ``INDEX_VERSION`` an index of ours was made for (from its name), None for another."""
+    found = re.fullmatch(rf"{re.escape(settings.index_prefix)}-articles-v(\d+)(?:-.+)?", index)
+    return int(found.group(1)) if found else None
 
 
 def index_settings(settings: Settings) -> dict[str, Any]:
@@ -33,6 +57,14 @@ def index_settings(settings: Settings) -> dict[str, Any]:
         "number_of_replicas": settings.index_replicas,
         "refresh_interval": "1s",
     }
+
+
+def index_behind(es: Elasticsearch, alias: str) -> str | None:
+    """The index an alias points at (the first, if several), None when there is no alias."""
+    found = es.options(ignore_status=404).indices.get_alias(name=alias)
+    if found.meta.status == 404:
+        return None
+    return next(iter(found.body), None)
 
 
 def create_index(
@@ -47,44 +79,86 @@ def create_index(
     )
 
 
-def ensure_index(es: Elasticsearch, settings: Settings, mappings: dict[str, Any]) -> str:
-    """Create the current versioned index with its read and write aliases, unless they exist.
+def publish_template(es: Elasticsearch, settings: Settings, mappings: Mapping[str, Any]) -> None:
+    """Make ``mappings`` the template of this ``INDEX_VERSION``'s indices, so an index created
+    by name (``newsroom reindex``) gets the writers' mapping; its ``_meta`` is the mapping's
+    (``index_version``, ``enrichment_version``)."""
+    name = index_name(settings)
+    es.indices.put_index_template(
+        name=name,
+        index_patterns=[name, f"{name}-*"],
+        priority=TEMPLATE_PRIORITY,
+        template={"settings": index_settings(settings), "mappings": dict(mappings)},
+        meta={**mappings.get("_meta", {}), "index_version": INDEX_VERSION},
+    )
 
-    Safe to call from every worker at once: losing the creation race is not an error.
-    Returns the alias to write through. Searches read ``settings.articles_alias``; the two are
-    one index except while ``newsroom reindex`` switches them.
+
+def template_meta(es: Elasticsearch, settings: Settings) -> dict[str, Any] | None:
+    """The ``_meta`` of this ``INDEX_VERSION``'s index template; None when no worker of this
+    version has published it yet."""
+    found = es.options(ignore_status=404).indices.get_index_template(name=index_name(settings))
+    if found.meta.status == 404 or not found.body.get("index_templates"):
+        return None
+    return dict(found.body["index_templates"][0]["index_template"].get("_meta") or {})
+
+
+def ensure_index(es: Elasticsearch, settings: Settings, mappings: dict[str, Any]) -> str:
+    """Publish ``mappings`` as this version's template, create the versioned index with its
+    read and write aliases unless they exist, and bring the live index's mapping up to date
+    when it is of this version. Once per process; returns the alias to write through.
+
+    Safe to call from every worker at once: losing the creation race is not an error. A live
+    index of an older version keeps its mapping (putting a conflicting one would fail) and is
+    written to until ``newsroom reindex`` switches the aliases to an index of this version.
+    Searches read ``settings.articles_alias``; the two aliases are one index except while
+    ``newsroom reindex`` switches them.
     """
     read, write = settings.articles_alias, settings.articles_write_alias
-    if write in _mapping_applied:
+    if write in _ready:
         return write
+    publish_template(es, settings, mappings)
     if es.indices.exists_alias(name=read):
         if not es.indices.exists_alias(name=write):
             # An index from before the write alias: it gets one, on the same index.
             (current,) = es.indices.get_alias(name=read)
             es.indices.put_alias(index=current, name=write, is_write_index=True)
-        # Additive mapping changes apply in place, once per process; a conflicting one
-        # fails here, loudly, and needs a new INDEX_VERSION (and `newsroom reindex`).
-        es.indices.put_mapping(index=write, **mappings)
-        _mapping_applied.add(write)
+        live = index_behind(es, write) or ""
+        version = index_version(settings, live)
+        if version is None or version == INDEX_VERSION:
+            # Additive changes apply in place; a conflicting one fails here, loudly: it needs
+            # a new INDEX_VERSION (and `newsroom reindex`).
+            es.indices.put_mapping(index=write, **mappings)
+        elif version < INDEX_VERSION:
+            log.warning(
+                "index %s is v%d, behind the code's v%d: its mapping is left as it is; "
+                "run `newsroom reindex`",
+                live,
+                version,
+                INDEX_VERSION,
+            )
+        else:
+            log.warning(
+                "index %s is v%d, ahead of this code's v%d: upgrade this process",
+                live,
+                version,
+                INDEX_VERSION,
+            )
+        _ready.add(write)
         return write
+    name = index_name(settings)
     try:
-        create_index(
-            es,
-            settings,
-            index_name(settings),
-            {read: {}, write: {"is_write_index": True}},
-            mappings,
-        )
+        create_index(es, settings, name, {read: {}, write: {"is_write_index": True}}, mappings)
     except ApiError as error:
         if error.meta.status != 400 or "resource_already_exists" not in str(error.body):
             raise
         # Another process created it first, or an earlier run died before the aliases were set.
         es.indices.update_aliases(
             actions=[
-                {"add": {"index": index_name(settings), "alias": read}},
-                {"add": {"index": index_name(settings), "alias": write, "is_write_index": True}},
+                {"add": {"index": name, "alias": read}},
+                {"add": {"index": name, "alias": write, "is_write_index": True}},
             ]
         )
+    _ready.add(write)
     return write
 
 
@@ -103,6 +177,17 @@ def write_targets(
 
 
 def forget_applied(settings: Settings) -> None:
-    """Forget that this process brought the settings' write alias up to date (its index was
-    deleted: the next ``ensure_index`` creates it again)."""
-    _mapping_applied.discard(settings.articles_write_alias)
+    """Forget that this process checked the settings' write alias (its index or template was
+    deleted: the next ``ensure_index`` publishes and creates them again)."""
+    _ready.discard(settings.articles_write_alias)
+
+
+def delete_templates(es: Elasticsearch, settings: Settings, *, nested: bool = False) -> None:
+    """Delete the index templates of every version under the settings' prefix and, ``nested``,
+    under the prefixes made from it (``<prefix>-<name>``): tests and benchmarks clean up what
+    their workers published. Indices are deleted by name elsewhere."""
+    pattern = "-*articles-v*" if nested else "-articles-v*"
+    es.options(ignore_status=404).indices.delete_index_template(
+        name=f"{settings.index_prefix}{pattern}"
+    )
+    forget_applied(settings)

@@ -181,17 +181,24 @@ CORE_PROPERTIES: dict[str, Any] = {
 def article_mappings(
     step_properties: Mapping[str, Any] = {},
     model_kinds: Sequence[str] = MODEL_KINDS,
+    *,
+    enrichment_version: str | None = None,
 ) -> dict[str, Any]:
     """The full, strict article mapping: the core properties, the steps' fragments and one
     ``enrichment.models.<kind>`` keyword per model kind. A field declared twice must be
-    declared the same (objects' sub-properties are merged by the same rule)."""
+    declared the same (objects' sub-properties are merged by the same rule).
+
+    ``_meta`` says which ``INDEX_VERSION`` and which enrichment (the worker's
+    ``ENRICHMENT_VERSION``) the mapping is for; ``ensure_index`` publishes it with the index
+    template, where ``newsroom reindex --only-outdated`` reads the enrichment version."""
     properties = merge_properties(CORE_PROPERTIES, step_properties)
     models = {"models": {"properties": {kind: {"type": "keyword"} for kind in model_kinds}}}
     properties = merge_properties(properties, {"enrichment": {"properties": models}})
     return {
         # Strict: a field the code does not know about is a bug, not something to guess a type for.
         "dynamic": "strict",
-        "_meta": {"index_version": INDEX_VERSION},
+        "_meta": {"index_version": INDEX_VERSION}
+        | ({"enrichment_version": enrichment_version} if enrichment_version else {}),
         "properties": properties,
     }
 

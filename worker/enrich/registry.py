@@ -14,4 +14,4 @@ __all__ = ["ENRICHMENT_VERSION", "article_mappings"]
 
 def article_mappings() -> dict[str, Any]:
     """The full mapping of the documents this worker writes: core fields and steps' fragments."""
-    return core_article_mappings()
+    return core_article_mappings(enrichment_version=ENRICHMENT_VERSION)

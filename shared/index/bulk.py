@@ -1,8 +1,9 @@
-"""Bulk indexing of enriched documents, checking every item of the response."""
+"""Bulk indexing of article documents, checking every item of the response: the worker's
+batches and the copies a rebuild makes (shared/index/rebuild.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from elasticsearch import Elasticsearch
 from elasticsearch.helpers import streaming_bulk
 
-from worker.versions import external_version
+from shared.article import external_version
 
 # 429 (queue full) is retried by the helper with exponential backoff, this many times.
 _BULK_RETRIES = 5
@@ -27,10 +28,12 @@ class BulkOutcome:
     superseded: list[str] = field(default_factory=list)
 
 
-def _actions(targets: Sequence[str], docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def _actions(
+    targets: Sequence[str], docs: Iterable[Mapping[str, Any]], *, stamp: bool
+) -> Iterator[dict[str, Any]]:
     indexed_at = datetime.now(UTC).isoformat()
     for doc in docs:
-        source = doc | {"indexed_at": indexed_at}
+        source = {**doc, "indexed_at": indexed_at} if stamp else doc
         version = external_version(doc["received_at"])
         for target in targets:
             yield {
@@ -38,7 +41,7 @@ def _actions(targets: Sequence[str], docs: Iterable[dict[str, Any]]) -> Iterator
                 "_index": target,
                 "_id": doc["id"],
                 # Replays are idempotent and an older payload never overwrites a newer one
-                # (worker/versions.py).
+                # (worker/versions.py explains).
                 "version": version,
                 "version_type": "external_gte",
                 "_source": source,
@@ -48,9 +51,10 @@ def _actions(targets: Sequence[str], docs: Iterable[dict[str, Any]]) -> Iterator
 def bulk_index(
     es: Elasticsearch,
     targets: str | Sequence[str],
-    docs: list[dict[str, Any]],
+    docs: Sequence[Mapping[str, Any]],
     *,
     may_vanish: Collection[str] = (),
+    stamp: bool = True,
 ) -> BulkOutcome:
     """Index ``docs`` by id into every alias of ``targets`` (one ``_bulk``). A document counts
     as indexed when every target took it (or holds a newer version: ``superseded``); else it
@@ -58,14 +62,15 @@ def bulk_index(
     errors propagate so the caller can retry the batch.
 
     An alias of ``may_vanish`` missing is no refusal: the rebuild alias disappears when
-    `newsroom reindex` switches (the write alias then reaches the new index) or is aborted."""
+    `newsroom reindex` switches (the write alias then reaches the new index) or is aborted.
+    ``stamp``: set ``indexed_at`` to now (a copy keeps the one it has)."""
     targets = [targets] if isinstance(targets, str) else list(targets)
     # Each document's worst refusal: (permanent?, reason); a permanent one outranks the others.
     refusals: dict[str, tuple[bool, str]] = {}
     superseded: set[str] = set()
     for ok, item in streaming_bulk(
         es,
-        _actions(targets, docs),
+        _actions(targets, docs, stamp=stamp),
         chunk_size=500,
         max_retries=_BULK_RETRIES,
         initial_backoff=1,
