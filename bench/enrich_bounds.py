@@ -191,16 +191,10 @@ def hostile_payload(name: str, chars: int | None = None) -> dict[str, Any]:
 def run_steps(payload: dict[str, Any], report: Callable[[str, float, list[str]], None]) -> None:
     """Every step of ``STEPS`` on one article, as the runner applies them, timing each; then
     the near-duplicate preparation. A step that raises ends the run (its error is reported)."""
-    from worker.enrich import (
-        STEPS,
-        _is_batch,
-        _merge,
-        _run_batch,
-        _run_one,
-        base_document,
-    )
+    from worker.enrich import STEPS, base_document
     from worker.enrich.duplicates import prepare
     from worker.enrich.nlp import memory_zone as nlp_memory_zone
+    from worker.enrich.runner import _merge
 
     doc = base_document(payload)
     doc["_skipped"] = []
@@ -208,15 +202,15 @@ def run_steps(payload: dict[str, Any], report: Callable[[str, float, list[str]],
         for step in STEPS:
             started = time.perf_counter()
             try:
-                fields = _run_batch(step, [doc])[0] if _is_batch(step) else _run_one(step, doc)
+                fields = step.run_one(doc)
             except Exception as error:
                 seconds = time.perf_counter() - started
-                report(f"{step.__name__} raised {type(error).__name__}: {error}", seconds, [])
+                report(f"{step.name} raised {type(error).__name__}: {error}", seconds, [])
                 return
             seconds = time.perf_counter() - started
             before = len(doc.get("_truncated", []))
-            _merge(doc, step.__name__, fields)
-            report(step.__name__, seconds, list(doc.get("_truncated", []))[before:])
+            _merge(doc, step.name, fields)
+            report(step.name, seconds, list(doc.get("_truncated", []))[before:])
     started = time.perf_counter()
     prepare(doc["id"], doc["body"])
     report("near_duplicates.prepare", time.perf_counter() - started, [])
@@ -238,7 +232,7 @@ def _child(name: str, chars: int | None) -> None:
 def _step_names() -> list[str]:
     from worker.enrich import STEPS
 
-    return [step.__name__ for step in STEPS] + ["near_duplicates.prepare"]
+    return [step.name for step in STEPS] + ["near_duplicates.prepare"]
 
 
 def measure(name: str, chars: int | None, timeout: float) -> list[dict[str, Any]]:

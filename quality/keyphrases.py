@@ -28,22 +28,15 @@ from typing import Any
 
 from quality.corpus import news_articles
 from shared.schema import ArticleIn, to_payload
-from worker.enrich import (
-    STEPS,
-    count_body_words,
-    enrich_batch,
-    find_keywords,
-    summarise_article,
-)
+from worker.enrich import STEPS, enrich_batch
+from worker.enrich.registry import named
 
 SEED = 13
 # Every step before the keyphrases and summary (their inputs: title, dateline, language, the
 # parse), and those two; no sentiment, dates, suggestions or embedding.
 _STEPS = (
-    *STEPS[: STEPS.index(count_body_words) + 1],
-    *(step for step in STEPS if step.__name__ in {"parse_english", "find_entities"}),
-    find_keywords,
-    summarise_article,
+    *STEPS[: [step.name for step in STEPS].index("count_body_words") + 1],
+    *named("parse_english", "find_entities", "find_keywords", "summarise_article"),
 )
 
 

@@ -14,12 +14,12 @@ import signal
 import time
 from typing import Any
 
-import worker.enrich
 import worker.enrich.quotes
+import worker.enrich.steps.find_quotes
 from worker.celery_app import app
 
 CRASH_MARKER = "\u2620 kill-the-worker \u2620"
-# find_quotes looks extract_quotes up in worker.enrich at each call: replace it there.
+# find_quotes looks extract_quotes up in its step module at each call: replace it there.
 _extract_quotes = worker.enrich.quotes.extract_quotes
 
 
@@ -36,6 +36,6 @@ def _extract_quotes_or_die(text: str, *args: Any, **kwargs: Any) -> Any:
     return _extract_quotes(text, *args, **kwargs)
 
 
-setattr(worker.enrich, "extract_quotes", _extract_quotes_or_die)  # noqa: B010
+setattr(worker.enrich.steps.find_quotes, "extract_quotes", _extract_quotes_or_die)  # noqa: B010
 
 __all__ = ["app"]

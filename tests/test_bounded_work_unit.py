@@ -20,7 +20,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shared.tasks import split_heavy
-from worker.enrich import batch_step, enrich_batch
+from worker.enrich import Step, enrich_batch
 from worker.enrich.budget import BudgetExceeded, time_limit
 from worker.errors import KINDS, classify
 
@@ -62,7 +62,9 @@ def _steady(doc: Mapping[str, Any]) -> dict[str, Any]:
 def test_an_article_over_its_budget_is_a_permanent_failure_naming_the_step() -> None:
     payloads = [_payload(1), _payload(2, "spin forever"), _payload(3)]
     started = time.perf_counter()
-    result = enrich_batch(payloads, steps=(_steady, _spin), budget_s=0.5)
+    result = enrich_batch(
+        payloads, steps=(Step("_steady", _steady), Step("_spin", _spin)), budget_s=0.5
+    )
     assert time.perf_counter() - started < 5
     assert [doc["id"] for doc in result.documents] == [payloads[0]["id"], payloads[2]["id"]]
     assert result.permanent == {payloads[1]["id"]}
@@ -70,14 +72,15 @@ def test_an_article_over_its_budget_is_a_permanent_failure_naming_the_step() -> 
     assert reason.startswith("enrichment step _spin exceeded the article's time budget (0.5 s")
 
 
-@batch_step
 def _spin_batch(docs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [_spin(doc) for doc in docs]
 
 
 def test_a_batch_step_over_budget_falls_back_to_one_article_at_a_time() -> None:
     payloads = [_payload(1), _payload(2, "spin forever")]
-    result = enrich_batch(payloads, steps=(_spin_batch,), budget_s=0.5)
+    result = enrich_batch(
+        payloads, steps=(Step("_spin_batch", _spin_batch, batch=True),), budget_s=0.5
+    )
     assert [doc["id"] for doc in result.documents] == [payloads[0]["id"]]
     assert result.permanent == {payloads[1]["id"]}
 
@@ -86,7 +89,7 @@ def test_other_failures_stay_retryable() -> None:
     def broken(doc: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError("no")
 
-    result = enrich_batch([_payload(1)], steps=(broken,), budget_s=5)
+    result = enrich_batch([_payload(1)], steps=(Step("broken", broken),), budget_s=5)
     assert result.permanent == set()
     assert result.failures == {_payload(1)["id"]: "enrichment step broken failed: ValueError: no"}
 

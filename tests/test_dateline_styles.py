@@ -8,9 +8,10 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from worker.enrich import date_from_dateline, find_dateline
 from worker.enrich.dateline import MAX_DATELINE_CHARS, parse_dateline
 from worker.enrich.dates import resolve_day
+from worker.enrich.steps.date_from_dateline import date_from_dateline
+from worker.enrich.steps.find_dateline import find_dateline
 
 RECEIVED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 

@@ -11,8 +11,8 @@ import pytest
 import spacy
 from spacy.tokens import Span
 
-from worker.enrich import find_dates
 from worker.enrich.dates import resolve_mentions, unresolved_mentions
+from worker.enrich.steps.find_dates import find_dates
 
 TUESDAY = date(2026, 12, 1)  # Tuesday 1 December 2026
 

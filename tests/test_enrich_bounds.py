@@ -358,7 +358,7 @@ def test_hostile_article_is_bounded(name: str) -> None:
         assert FAILS[name] in result.failures[payload["id"]]
         return
     assert not result.failures
-    assert set(result.step_seconds) == {step.__name__ for step in STEPS}
+    assert set(result.step_seconds) == {step.name for step in STEPS}
     (document,) = result.documents
     truncated = document["enrichment"]["truncated"]
     for expected in CUTS[name]:

@@ -10,17 +10,11 @@ import pytest
 
 from shared.index import MODEL_KINDS
 from shared.schema import ArticleIn, canonical_link, to_payload
-from worker.enrich import (
-    Document,
-    batch_step,
-    enrich_batch,
-    model_versions,
-    skipped,
-    strip_date_line,
-)
+from worker.enrich import Document, Step, enrich_batch, model_versions, skipped
 from worker.enrich.dates import resolve_mentions
 from worker.enrich.html import extract_page
 from worker.enrich.keywords import extract_keywords
+from worker.enrich.registry import named
 from worker.enrich.sentiment import score_tone
 from worker.enrich.summary import split_sentences, stop_words, summarise
 
@@ -140,7 +134,6 @@ def test_one_failing_article_does_not_sink_the_batch() -> None:
             raise RuntimeError("boom")
         return {"checked": True}
 
-    @batch_step
     def batch_that_fails_on_poison(docs: Sequence[Mapping[str, Any]]) -> list[Document]:
         if any("poison" in doc["body"] for doc in docs):
             raise RuntimeError("batch boom")
@@ -150,9 +143,13 @@ def test_one_failing_article_does_not_sink_the_batch() -> None:
         to_payload(ArticleIn(body=body), content_type="text/plain", received_at=REFERENCE)
         for body in ("good one", "poison pill", "good two")
     ]
+    (strip_date_line,) = named("strip_date_line")
     for steps in (
-        (strip_date_line, explode_on_poison),
-        (strip_date_line, batch_that_fails_on_poison),
+        (strip_date_line, Step("explode_on_poison", explode_on_poison)),
+        (
+            strip_date_line,
+            Step("batch_that_fails_on_poison", batch_that_fails_on_poison, batch=True),
+        ),
     ):
         result = enrich_batch(payloads, steps)
         assert [doc["body"] for doc in result.documents] == ["good one", "good two"]

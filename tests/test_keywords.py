@@ -13,19 +13,10 @@ from typing import Any
 import pytest
 
 from shared.schema import ArticleIn, to_payload
-from worker.enrich import (
-    count_body_words,
-    derive_missing_title,
-    enrich_batch,
-    find_dateline,
-    find_keywords,
-    identify_language,
-    parse_english,
-    strip_date_line,
-    take_headline,
-)
+from worker.enrich import enrich_batch
 from worker.enrich.keywords import MAX_KEYWORDS, MAX_WORDS, extract_keywords
 from worker.enrich.nlp import parse_texts
+from worker.enrich.registry import named
 from worker.enrich.summary import stop_words
 
 # Verbs of saying, in the forms a story uses them.
@@ -60,15 +51,15 @@ REPORTING_VERBS = frozenset(
     ]
 )
 # Steps the keyphrases read (title, dateline, language, the parse), and the keyphrase step.
-_STEPS = (
-    strip_date_line,
-    take_headline,
-    find_dateline,
-    identify_language,
-    derive_missing_title,
-    count_body_words,
-    parse_english,
-    find_keywords,
+_STEPS = named(
+    "strip_date_line",
+    "take_headline",
+    "find_dateline",
+    "identify_language",
+    "derive_missing_title",
+    "count_body_words",
+    "parse_english",
+    "find_keywords",
 )
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from shared.schema import ArticleIn, to_payload
-from worker.enrich import enrich_batch, identify_language, summarise_article
+from worker.enrich import enrich_batch
+from worker.enrich.registry import named
 from worker.enrich.summary import (
     MAX_SENTENCES,
     MAX_SHARE,
@@ -67,7 +68,7 @@ def test_a_short_story_gets_no_summary_and_says_why() -> None:
         content_type="text/plain",
         received_at=datetime.now(UTC),
     )
-    result = enrich_batch([payload], (identify_language, summarise_article))
+    result = enrich_batch([payload], named("identify_language", "summarise_article"))
     (doc,) = result.documents
     assert "summary" not in doc or not doc["summary"]
     (reason,) = doc["enrichment"]["skipped"]

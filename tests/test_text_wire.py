@@ -21,29 +21,21 @@ import pytest
 from quality.corpus import cache_dir
 from quality.sources import TM_VERSION
 from shared.schema import ArticleIn, to_payload
-from worker.enrich import (
-    date_from_dateline,
-    derive_missing_title,
-    enrich,
-    extract_html,
-    find_dateline,
-    reflow_body,
-    strip_date_line,
-    take_headline,
-)
+from worker.enrich import enrich
 from worker.enrich.dateline import parse_dateline
+from worker.enrich.registry import named
 from worker.enrich.text import count_words, first_sentence
 
 RECEIVED = datetime(1987, 3, 3, tzinfo=UTC)
 # The steps up to the derived title: what decides the title, the body and the dateline.
-TITLE_STEPS = (
-    extract_html,
-    strip_date_line,
-    reflow_body,
-    take_headline,
-    find_dateline,
-    date_from_dateline,
-    derive_missing_title,
+TITLE_STEPS = named(
+    "extract_html",
+    "strip_date_line",
+    "reflow_body",
+    "take_headline",
+    "find_dateline",
+    "date_from_dateline",
+    "derive_missing_title",
 )
 
 

@@ -208,6 +208,20 @@ METHOD = (
     f"{DEFAULT_PARAMS.bands}x{DEFAULT_PARAMS.rows}, Jaccard >= {THRESHOLD} "
     f"(datasketch {version('datasketch')})"
 )
+# The mapping fragment of what worker/pipeline.py writes from this module after the steps
+# (``DuplicateInfo.as_fields``), and the model kind it records METHOD under; the registry
+# (worker/enrich/registry.py) adds both to the article mapping.
+PROPERTIES: dict[str, Any] = {
+    "duplicates": {
+        "properties": {
+            "cluster_id": {"type": "keyword"},
+            "duplicate_of": {"type": "keyword"},
+            "near_duplicates": {"type": "keyword"},
+            "similarity": {"type": "float"},
+        }
+    },
+}
+MODEL_KIND = "near_duplicates"
 
 
 @dataclass(frozen=True)

@@ -132,8 +132,3 @@ def suggestion_inputs(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return entries
-
-
-def add_suggestions(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """Enrichment step: the autocomplete inputs from the title and the named entities."""
-    return {"suggest": suggestion_inputs(doc)}
