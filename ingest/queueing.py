@@ -16,13 +16,6 @@ from shared.schema import ArticleIn, to_payload
 from shared.settings import Settings
 from shared.tasks import enqueue_payloads
 
-__all__ = [
-    "enqueue_payloads",  # moved to shared.tasks; here until cli/reindex.py imports it from there
-    "queue_articles",
-    "refuse_heavy_when_backlogged",
-    "refuse_when_backlogged",
-]
-
 
 def refuse_when_backlogged(settings: Settings, queue: str) -> None:
     """Raise the ``ApiError`` of ``ingest.pressure.refusal`` (429 while ``queue`` holds too

@@ -32,13 +32,10 @@ import requests
 from elasticsearch import Elasticsearch, NotFoundError
 
 from shared import metrics
+from shared.article import external_version
 from shared.deadletters import get_dead_letters, list_dead_letters
 from shared.settings import Settings
-from worker.versions import external_version
-
-# The task the drills follow (worker/celery_app.py's name; not imported, so this module loads
-# no Celery app).
-PROCESS_ARTICLES_TASK = "newsroom.process_articles"
+from shared.tasks import PROCESS_ARTICLES_TASK  # the task the drills follow
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ROOT / "scripts" / "services.sh"

@@ -8,8 +8,8 @@ import base64
 import json
 from collections import Counter
 
+from shared.tasks import PROCESS_ARTICLES_TASK
 from tests.drill_support import (
-    PROCESS_ARTICLES_TASK,
     Census,
     _placement_problems,
     _unquote,

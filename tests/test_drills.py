@@ -36,6 +36,7 @@ from typing import Any
 
 import pytest
 
+from shared.article import external_version
 from shared.deadletters import get_dead_letters
 from shared.schema import ArticleIn, to_payload
 from tests.drill_support import (
@@ -52,7 +53,6 @@ from tests.drill_support import (
     settle,
     wait_for,
 )
-from worker.versions import external_version
 
 pytestmark = pytest.mark.drill
 

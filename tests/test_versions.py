@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.article import ArticlePayload
+from shared.article import ArticlePayload, external_version
 from shared.clients import get_elasticsearch, get_redis
 from shared.schema import ArticleIn, to_payload
 from shared.settings import Settings
 from worker.pipeline import process_batch
-from worker.versions import content_hash, external_version, next_revision
+from worker.versions import content_hash, next_revision
 
 
 def _payload(title: str, received_at: datetime) -> ArticlePayload:

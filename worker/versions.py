@@ -1,10 +1,11 @@
 """Which version of an article wins, and its revision number.
 
 Ordering: every document is indexed with Elasticsearch's external versioning, the version
-being when ingest accepted it (microseconds since the epoch), ``version_type=external_gte``.
-A replayed task (same payload, same version) rewrites the same document: idempotent. An older
-payload arriving after a newer one (a retry overtaken by a correction) is refused by
-Elasticsearch with 409 and counted as superseded, never written over the newer text.
+being when ingest accepted it (microseconds since the epoch: ``shared.article.external_version``),
+``version_type=external_gte``. A replayed task (same payload, same version) rewrites the same
+document: idempotent. An older payload arriving after a newer one (a retry overtaken by a
+correction) is refused by Elasticsearch with 409 and counted as superseded, never written over
+the newer text.
 
 Revision: a corrected article (same id, different content) gets ``revision`` + 1, so readers
 can tell it changed; a replay of the same content keeps its revision. The previous revision is
@@ -21,17 +22,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from shared.article import CONTENT_FIELDS, ORIGINAL_FIELDS, external_version
-
-__all__ = [
-    "ORIGINAL_FIELDS",  # from shared.article; here until cli/reindex.py imports it from there
-    "content_hash",
-    "external_version",  # likewise
-    "next_revision",
-    "original_fields",
-    "previous_versions",
-    "stamp_versions",
-]
+from shared.article import CONTENT_FIELDS, ORIGINAL_FIELDS
 
 
 def original_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
