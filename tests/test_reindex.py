@@ -6,24 +6,16 @@ the other tests share."""
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from flask.testing import FlaskClient
 
-import ingest
-import web
 from cli.main import cli
 from shared.clients import get_elasticsearch, get_redis
-from shared.index import delete_templates, index_behind
+from shared.index import index_behind
 from shared.index.rebuild import (
     RebuildError,
     needs_enrichment,
@@ -32,7 +24,11 @@ from shared.index.rebuild import (
     start_rebuild,
 )
 from shared.settings import Settings
-from tests.conftest import RUN_ID, start_worker, stop_worker, wait_until
+from tests.reindex_support import Drill, SearchLoop, reindex_drill
+from tests.reindex_support import all_indexed as _all_indexed
+from tests.reindex_support import article as _article
+from tests.reindex_support import post as _post
+from tests.reindex_support import stored as _stored
 from worker.celery_app import app as celery_app
 from worker.enrich.registry import ENRICHMENT_VERSION
 
@@ -40,128 +36,14 @@ BEFORE = 30  # articles indexed before the rebuild
 DURING = 12  # articles posted while it runs
 
 
-@dataclass
-class Drill:
-    settings: Settings
-    ingest: FlaskClient
-    web: FlaskClient
-    accepted: list[str] = field(default_factory=list)
-
-
-def _article(number: int, phase: str) -> dict[str, Any]:
-    return {
-        "title": f"Reindex drill {phase} story {number}",
-        "body": f"The ferry to Kirkwall ran late on day {number} of the {phase} trial, "
-        "the harbour office said. Passengers waited an hour.",
-        "url": f"https://reindex.example/{phase}/{number}",
-        "source": "Drill Wire",
-        "published_at": f"2025-0{1 + number % 9}-1{number % 9}T08:00:00Z",
-    }
-
-
-def _post(drill: Drill, articles: list[dict[str, Any]]) -> list[str]:
-    response = drill.ingest.post("/articles", json=articles)
-    assert response.status_code == 202, response.get_json()
-    ids = [article["id"] for article in response.get_json()["articles"]]
-    drill.accepted += ids
-    return ids
-
-
-def _all_indexed(drill: Drill, ids: list[str]) -> None:
-    def done() -> bool:
-        states = {drill.ingest.get(f"/articles/{i}").get_json()["state"] for i in ids}
-        assert "failed" not in states
-        return states == {"indexed"}
-
-    wait_until(done, timeout_s=120)
-
-
 @pytest.fixture(scope="module")
 def drill(
     services: None, settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Drill]:
-    prefix = f"{settings.index_prefix}-reindex"
-    own = settings.model_copy(
-        update={
-            "index_prefix": prefix,
-            "queue_name": f"test-{RUN_ID}-reindex",
-            "bulk_queue_name": f"test-{RUN_ID}-reindex-bulk",
-        }
-    )
-    env = os.environ | {
-        "NEWSROOM_INDEX_PREFIX": own.index_prefix,
-        "NEWSROOM_QUEUE_NAME": own.queue_name,
-        "NEWSROOM_BULK_QUEUE_NAME": own.bulk_queue_name,
-    }
-    log_path: Path = tmp_path_factory.mktemp("reindex") / "worker.log"
-    worker = start_worker(env, log_path, [own.queue_name, own.bulk_queue_name], f"reindex-{RUN_ID}")
-    drill = Drill(
-        own,
-        ingest.create_app({"TESTING": True, "NEWSROOM_SETTINGS": own}).test_client(),
-        web.create_app({"TESTING": True, "NEWSROOM_SETTINGS": own}).test_client(),
-    )
-    try:
-        ids = _post(drill, [_article(n, "before") for n in range(BEFORE)])
-        _all_indexed(drill, ids)
-        get_elasticsearch(own).indices.refresh(index=own.articles_alias)
+    with reindex_drill(
+        settings, tmp_path_factory.mktemp("reindex"), "reindex", before=BEFORE
+    ) as drill:
         yield drill
-    finally:
-        stop_worker(worker)
-        es = get_elasticsearch(settings)
-        names = list(es.indices.get(index=f"{prefix}-*", allow_no_indices=True))
-        if names:
-            es.indices.delete(index=",".join(names))
-        delete_templates(es, own)
-        get_redis(settings).delete(own.queue_name, own.bulk_queue_name)
-
-
-class SearchLoop(threading.Thread):
-    """Searches as readers do, all the time, counting every failure."""
-
-    def __init__(self, client: FlaskClient, at_least: int) -> None:
-        super().__init__(daemon=True)
-        self.client, self.at_least = client, at_least
-        self.stop = threading.Event()
-        self.searches = 0
-        self.failures: list[str] = []
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self._search_until_stopped()
-        except BaseException as error:  # kept for finish(): the test fails, not just warns
-            self.error = error
-            raise
-
-    def finish(self) -> None:
-        """Stop and join; raise what the thread raised."""
-        self.stop.set()
-        self.join(timeout=30)
-        if self.error is not None:
-            raise AssertionError(f"the search thread failed: {self.error!r}") from self.error
-        assert not self.is_alive(), "the search thread did not stop"
-
-    def _search_until_stopped(self) -> None:
-        while not self.stop.is_set():
-            response = self.client.get("/api/search?q=ferry&mode=keyword&size=1")
-            self.searches += 1
-            if response.status_code != 200:
-                self.failures.append(f"{response.status_code}: {response.get_data(as_text=True)}")
-            elif response.get_json()["total"] < self.at_least:
-                self.failures.append(f"only {response.get_json()['total']} results")
-            time.sleep(0.02)
-
-
-def _stored(drill: Drill, index: str) -> dict[str, dict[str, Any]]:
-    es = get_elasticsearch(drill.settings)
-    es.indices.refresh(index=index)
-    found = es.search(
-        index=index,
-        size=1000,
-        query={"match_all": {}},
-        source={"exclude_vectors": False},
-    )
-    return {hit["_id"]: hit["_source"] for hit in found["hits"]["hits"]}
 
 
 def test_rebuild_while_searching_and_posting(drill: Drill) -> None:
