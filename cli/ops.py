@@ -20,6 +20,7 @@ from cli.sources import FeedError, Item, collect_files, parse_feed, read_files
 from cli.status import format_status
 from shared.monitoring import pipeline_snapshot
 from shared.settings import get_settings
+from shared.tasks import ARTICLE_QUEUES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,7 +58,7 @@ def _posting_options(command: F) -> F:
         ),
         click.option(
             "--queue",
-            type=click.Choice(["live", "bulk"]),
+            type=click.Choice(ARTICLE_QUEUES),
             default=None,
             help="Ingest's queue: bulk (the default of `ingest`: archive loads must not delay "
             "live articles; a worker must consume it) or live (the default of `feed`).",

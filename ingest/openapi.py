@@ -13,6 +13,7 @@ from ingest.parsing import HTML_TYPES, JSON_TYPES, NDJSON_TYPES, TEXT_QUERY_FIEL
 from shared.article import ARTICLE_ID_PATTERN
 from shared.http import PROBLEM_RESPONSE, PROBLEM_SCHEMA
 from shared.schema import ArticleIn
+from shared.tasks import ARTICLE_QUEUES
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 _JSON = "application/json"
@@ -93,7 +94,7 @@ def _post_articles() -> dict[str, Any]:
                 "in": "query",
                 "description": "live (default) or bulk: archive loads go to the bulk queue, so "
                 "articles posted as they happen never wait behind them",
-                "schema": {"type": "string", "enum": ["live", "bulk"]},
+                "schema": {"type": "string", "enum": list(ARTICLE_QUEUES)},
             },
             *(
                 {

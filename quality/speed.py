@@ -54,7 +54,7 @@ def evaluate(articles: int = 400) -> dict[str, Any]:
         for step, seconds in result.step_seconds.items():
             step_seconds[step] += seconds
     elapsed = time.perf_counter() - started
-    words = sum(len(p["body"].split()) for p in payloads) / len(payloads)
+    words = sum(len((p["body"] or "").split()) for p in payloads) / len(payloads)
     return {
         "articles": done,
         "mean_words": words,

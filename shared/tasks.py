@@ -32,16 +32,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from json import dumps, loads
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
-from celery import Celery
 from redis.exceptions import OutOfMemoryError
 
 from shared.clients import get_broker_redis
 from shared.http import ApiError
 from shared.settings import Settings
 from shared.status import queue_state_records, set_states
+
+if TYPE_CHECKING:  # imported when a producer is made: the CLI reads these names on every command
+    from celery import Celery
 
 # Enrich and index a batch of articles (args: a list of shared.article.ArticlePayload).
 PROCESS_ARTICLES_TASK = "newsroom.process_articles"
@@ -122,6 +124,8 @@ def get_task_producer(settings: Settings) -> Celery:
 
 @lru_cache(maxsize=4)
 def _producer(broker_url: str, config_json: str) -> Celery:
+    from celery import Celery
+
     app = Celery("newsroom", broker=broker_url, set_as_current=False)
     app.conf.update(loads(config_json))
     return app
