@@ -179,7 +179,8 @@ def search_parts(docs_count: int, queries: int = 200) -> dict[str, Any]:
     from shared.clients import get_elasticsearch
     from shared.settings import Settings
     from web import search as web_search
-    from web.views import embed_query, parse_search_request
+    from web.backend import embed_query
+    from web.params import parse_search_request
 
     settings = Settings(index_prefix=search_prefix(docs_count))
     es = get_elasticsearch(settings)

@@ -55,7 +55,7 @@ def _mix(count: int, round_: int) -> list[dict[str, Any]]:
 
     from bench.enriched import load_cache
     from bench.search import query_mix
-    from web.views import parse_search_request
+    from web.params import parse_search_request
 
     mix = query_mix(list(load_cache().values()), count, seed=100 + round_)
     return [

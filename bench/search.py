@@ -5,7 +5,7 @@ Two paths, both measured, one query at a time after a warm-up:
 - **HTTP** (the headline ``search_p50_ms``/``search_p99_ms``): ``GET /api/search`` and
   ``/api/suggest`` on the web service run by gunicorn as scripts/run.sh runs it: what a user or
   API client waits for, Flask, the query embedding and the JSON included.
-- **in-process**: ``web.views.parse_search_request`` (the views' request builder) and
+- **in-process**: ``web.params.parse_search_request`` (the views' request builder) and
   ``web.search.search_articles`` with the web's own ``embed_query``, called directly: the same
   code without HTTP, to tell the service's overhead from Elasticsearch's time.
 
@@ -166,8 +166,9 @@ def in_process(
     ``warm_up`` queries first, not timed."""
     from werkzeug.datastructures import MultiDict
 
+    from web.backend import embed_query
+    from web.params import parse_search_request
     from web.search import search_articles
-    from web.views import embed_query, parse_search_request
 
     es = get_elasticsearch(settings)
     latencies: list[float] = []

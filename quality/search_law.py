@@ -171,8 +171,8 @@ def _load(commit: str | None) -> ModuleType:
 
 
 def evaluate(sample: int, commit: str | None = None) -> dict[str, Any]:
+    from web.backend import embed_query
     from web.search import FUSION_DEPTH, hard_constraints
-    from web.views import embed_query
 
     search = _load(commit)
     articles = news_articles()

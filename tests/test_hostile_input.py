@@ -26,7 +26,8 @@ from shared.schema import ArticleIn, ValidationError
 from shared.settings import Settings
 from tests.drill_support import wait_final_states
 from web import openapi as web_openapi
-from web import views as web_views
+from web import params as web_params
+from web.facets import FACETS
 from web.search import decode_cursor, get_article
 
 PROBLEM = "application/problem+json"
@@ -446,8 +447,13 @@ def test_the_language_pattern_agrees_with_the_validator(language: str) -> None:
 
 
 def test_web_description_repeats_the_filter_limits() -> None:
-    assert web_openapi.MAX_FILTER_VALUES == web_views.MAX_FILTER_VALUES
-    assert web_openapi.MAX_FILTER_CHARS == web_views.MAX_FILTER_CHARS
+    facets = [
+        parameter for parameter in web_openapi.SEARCH_PARAMETERS if parameter["name"] in FACETS
+    ]
+    assert [parameter["name"] for parameter in facets] == list(FACETS)
+    for parameter in facets:
+        assert parameter["schema"]["maxItems"] == web_params.MAX_FILTER_VALUES
+        assert parameter["schema"]["items"]["maxLength"] == web_params.MAX_FILTER_CHARS
 
 
 def test_the_entity_name_pattern_agrees_with_invalid_name() -> None:

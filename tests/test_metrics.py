@@ -219,9 +219,7 @@ def test_counters_move_when_articles_go_through_the_worker(
     )
     assert delta("newsroom_search_duration_seconds_count", mode="keyword") >= 1
     assert (
-        delta(
-            "newsroom_http_request_duration_seconds_count", service="web", endpoint="api.api_search"
-        )
+        delta("newsroom_http_request_duration_seconds_count", service="web", endpoint="search.api")
         >= 1
     )
     assert value(after, "newsroom_index_documents") >= 3

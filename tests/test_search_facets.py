@@ -6,8 +6,12 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import lxml.html
 import pytest
 from flask.testing import FlaskClient
+
+from shared.clients import get_elasticsearch
+from web.facets import FACETS, ON_PAGE
 
 pytestmark = [pytest.mark.stack, pytest.mark.usefixtures("worker")]
 
@@ -303,3 +307,101 @@ def test_did_you_mean(web_client: FlaskClient) -> None:
     page = web_client.get("/", query_string=query).get_data(as_text=True)
     assert "Did you mean" in page
     assert f"q={WORD}" in page
+
+
+def _page_facets(page: str, shown: dict[str, list[str]]) -> list[tuple[str, str, list[Any]]]:
+    """The search page's facets as (name, heading, [(value, shown text, count, selected)]).
+    A value's toggle link is the search with that value added (or, selected, removed): the
+    parameter it changes names the facet, and the value it adds or removes is the value."""
+    facets = []
+    for section in lxml.html.fromstring(page).xpath(
+        "//aside[@class='facets']/section[@class='facet']"
+    ):
+        names, values = set(), []
+        for item in section.xpath(".//li"):
+            toggle = item.xpath("a[@role='button']")[0]
+            linked = parse_qs(urlsplit(toggle.get("href")).query)
+            changed = {
+                name: set(linked.get(name, [])) ^ set(shown.get(name, []))
+                for name in FACETS
+                if set(linked.get(name, [])) != set(shown.get(name, []))
+            }
+            assert len(changed) == 1, toggle.get("href")
+            ((name, (value,)),) = ((n, tuple(v)) for n, v in changed.items())
+            names.add(name)
+            count = toggle.xpath("span[@class='count']")
+            values.append(
+                (
+                    value,
+                    toggle.xpath("span[@class='value']")[0].text_content(),
+                    int(count[0].text_content().replace(",", "")) if count else None,
+                    toggle.get("aria-pressed") == "true",
+                )
+            )
+        assert len(names) == 1, names
+        facets.append((names.pop(), section.xpath("h2")[0].text_content(), values))
+    return facets
+
+
+@pytest.mark.usefixtures("indexed", "sample_indexed")
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"q": WORD},
+        {"q": WORD, "source": ["Gamma Post", "Alpha Wire"], "country": ["Nowhere Land"]},
+        # The sample names people, organisations and places (GeoNames ids shown by name).
+        {"q": "Saidzhanov"},
+        # Tashkent by its id, a place by name (an older link: no count) and one with no match.
+        {"q": "Saidzhanov", "places": ["1512569", "Baku", "0"], "group": "off"},
+    ],
+    ids=["plain", "selections", "entities", "entities-selected"],
+)
+def test_the_page_and_the_api_show_the_same_facets(
+    web_client: FlaskClient, params: dict[str, Any]
+) -> None:
+    """Names, headings, values (places by id, shown by name), counts and selections: the page's
+    facets are the API's, in the page's order (FACETS' page_order), none left out."""
+    params = {"mode": "keyword", **params}
+    api = web_client.get("/api/search", query_string=params).get_json()
+    response = web_client.get("/", query_string=params)
+    assert response.status_code == 200
+    shown = {name: [v] if isinstance(v, str) else v for name, v in params.items()}
+    page = _page_facets(response.get_data(as_text=True), shown)
+    expected = [
+        (
+            facet.name,
+            facet.label,
+            [
+                (v["value"], v.get("label", v["value"]), v["count"], v["selected"])
+                for v in api["facets"][facet.name]
+            ],
+        )
+        for facet in ON_PAGE
+        if api["facets"][facet.name]
+    ]
+    assert page == expected
+    assert list(api["facets"]) == list(FACETS)
+    assert len(page) >= 2
+    if params["q"] == "Saidzhanov":
+        places = {
+            value[0]: value for name, _, values in page if name == "places" for value in values
+        }
+        tashkent = ("1512569", "Tashkent", 1, "places" in params)
+        assert places["1512569"] == tashkent
+        assert {name for name, _, _ in page} == set(FACETS)
+
+
+@pytest.mark.usefixtures("indexed")
+def test_every_facet_has_a_label_and_a_keyword_field_in_the_index(settings: Any) -> None:
+    """Read from the live index's mapping (the worker's full one: core fields and its steps')."""
+    mappings = get_elasticsearch(settings).indices.get_mapping(index=settings.articles_alias)
+    (mapping,) = (found["mappings"] for found in mappings.body.values())
+    for name, facet in FACETS.items():
+        assert facet.name == name
+        assert facet.label.strip(), name
+        properties = mapping["properties"]
+        *parents, leaf = facet.field.split(".")
+        for parent in parents:
+            properties = properties[parent]["properties"]
+        assert properties[leaf]["type"] == "keyword", facet.field
+    assert sorted(f.page_order for f in FACETS.values()) == list(range(len(FACETS)))

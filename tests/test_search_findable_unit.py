@@ -11,6 +11,7 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 from shared.http import ApiError
+from web.params import parse_search_request
 from web.search import (
     MOST_WORDS,
     UNDATED,
@@ -21,7 +22,6 @@ from web.search import (
     relaxed_words_query,
     split_plain_words,
 )
-from web.views import parse_search_request
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from shared.clients import get_elasticsearch, get_redis
 from shared.schema import ArticleIn, to_payload
 from shared.settings import Settings
 from tests.test_text_reflow import WIRE, WIRE_REFLOWED
-from web.views import body_paragraphs
+from web.article_views import body_paragraphs
 from worker.pipeline import process_batch
 
 pytestmark = pytest.mark.usefixtures("services")

@@ -45,14 +45,29 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             response.headers.setdefault(name, value)
         return response
 
-    from web.views import api, ui
+    # One blueprint per feature, each a page and its JSON API beside its logic (web/*.py).
+    from web import (
+        article_views,
+        entity_views,
+        feed_views,
+        pipeline,
+        saved_views,
+        search_views,
+        site_views,
+    )
+    from web.links import template_helpers
 
-    app.register_blueprint(ui)
-    app.register_blueprint(api)
-
-    from web.pipeline import bp as pipeline
-
-    app.register_blueprint(pipeline)  # /pipeline, /api/pipeline
+    for feature in (
+        search_views,  # /, /api/search, /api/suggest
+        article_views,  # /articles/<id>, /api/articles/<id>[/related]
+        entity_views,  # /entities/<kind>/<name>, /api/entities/...
+        saved_views,  # /saved..., /api/saved-searches...
+        feed_views,  # /feed.atom, /feed.json, /api/export
+        pipeline,  # /pipeline, /pipeline/dead-letters/<id>, /api/pipeline
+        site_views,  # /healthz, /api/openapi.json
+    ):
+        app.register_blueprint(feature.bp)
+    app.context_processor(template_helpers)  # links and facets for every template
 
     # The article page's map of places; its borders are read on the first map drawn.
     from web.maps import article_map

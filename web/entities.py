@@ -16,9 +16,10 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from web.facets import ENTITY_FACETS, FACETS
 from web.search import (
     _LIST_SOURCE,
-    FACETS,
+    SearchHit,
     choose_interval,
     place_filter,
     place_label,
@@ -26,8 +27,8 @@ from web.search import (
     shape_hit,
 )
 
-# Kind (as in URLs) -> the search facet that filters on it.
-KINDS: dict[str, str] = {"person": "people", "organisation": "organisations", "place": "places"}
+# Kind (as in URLs) -> the search facet that filters on it (the facets' own declaration).
+KINDS: dict[str, str] = ENTITY_FACETS
 # Entity keywords are indexed up to this many characters (ignore_above in shared/index.py).
 MAX_NAME_CHARS = 300
 STORIES = 10
@@ -96,7 +97,7 @@ def build_variants_body(name: str) -> dict[str, Any]:
     aggs: dict[str, Any] = {
         f"suffix{index}": {
             "terms": {
-                "field": FACETS["people"],
+                "field": FACETS["people"].field,
                 "include": "(.+ )?" + regex_literal(suffix),
                 "size": size,
             }
@@ -105,7 +106,7 @@ def build_variants_body(name: str) -> dict[str, Any]:
     }
     aggs["longer"] = {
         "terms": {
-            "field": FACETS["people"],
+            "field": FACETS["people"].field,
             "include": ".+ " + regex_literal(name),
             "size": LONGER_NAMES,
         }
@@ -201,7 +202,7 @@ def build_profile_body(
                 }
             }
     else:
-        entity_filter = {"terms": {FACETS[facet]: list(names)}}
+        entity_filter = {"terms": {FACETS[facet].field: list(names)}}
     aggs: dict[str, Any] = {
         "days": {
             "date_histogram": {
@@ -213,7 +214,7 @@ def build_profile_body(
         },
     }
     for other in ("people", "organisations", "places"):
-        terms: dict[str, Any] = {"field": FACETS[other], "size": COOCCURRING_SIZE}
+        terms: dict[str, Any] = {"field": FACETS[other].field, "size": COOCCURRING_SIZE}
         if other == facet:
             terms["exclude"] = list(names)
         aggs[f"with_{other}"] = {"terms": terms}
@@ -374,11 +375,11 @@ def shape_quotes(hits: Iterable[Mapping[str, Any]], names: Sequence[str]) -> lis
     return quotes[:MAX_QUOTES]
 
 
-def shape_story(hit: Mapping[str, Any]) -> dict[str, Any]:
+def shape_story(hit: Mapping[str, Any]) -> SearchHit:
     """A listed story, as a search hit; collapsed (``build_profile_body``), with ``copies``
     (the size of its near-duplicate group, itself included) and ``copy_sources`` (how many
     distinct sources the group has), as the search page counts them."""
-    story = shape_hit(dict(hit))
+    story = shape_hit(hit)
     copies = (hit.get("inner_hits") or {}).get("copies")
     if copies is not None:
         story["copies"] = int(copies["hits"]["total"]["value"])

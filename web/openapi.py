@@ -14,8 +14,10 @@ from shared.settings import Settings
 from shared.suggest import KINDS as SUGGEST_KINDS
 from web.entities import KINDS as ENTITY_KINDS
 from web.entities import MAX_NAME_CHARS as ENTITY_MAX_NAME_CHARS
+from web.facets import FACETS
+from web.params import MAX_FILTER_CHARS, MAX_FILTER_VALUES
 from web.pipeline import OPENAPI_PATHS as PIPELINE_PATHS
-from web.search import FACETS, MAX_QUERY_PREFIXES, MAX_RESULT_WINDOW, MODES, SORTS
+from web.search import MAX_QUERY_PREFIXES, MAX_RESULT_WINDOW, MODES, SORTS
 from web.suggest import MAX_PREFIX_CHARS as SUGGEST_MAX_PREFIX_CHARS
 from web.suggest import MAX_SIZE as SUGGEST_MAX_SIZE
 
@@ -26,10 +28,6 @@ _ARTICLE_ID = {
     "required": True,
     "schema": {"type": "string", "pattern": ARTICLE_ID_PATTERN},
 }
-# web.views._filters (web.views imports this module, so the limits are repeated here;
-# tests/test_hostile_input.py checks they agree).
-MAX_FILTER_VALUES = 20
-MAX_FILTER_CHARS = 300
 # No control character (Unicode category Cc) anywhere, and at least one character that is
 # neither a control character nor one str.strip() removes.
 _NOT_CONTROL = r"[^\x00-\x1f\x7f-\x9f]"
@@ -121,13 +119,13 @@ SEARCH_PARAMETERS = [
     *[
         _query(
             name,
-            f"facet filter on {field}; repeat for any of several values (blanks and repeats "
+            f"facet filter on {facet.field}; repeat for any of several values (blanks and repeats "
             "are dropped)",
             {"type": "string", "maxLength": MAX_FILTER_CHARS},
             repeated=True,
             max_items=MAX_FILTER_VALUES,
         )
-        for name, field in FACETS.items()
+        for name, facet in FACETS.items()
     ],
 ]
 

@@ -28,11 +28,11 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from elasticsearch import Elasticsearch, TransportError
 
-from web.search import _LIST_SOURCE
+from web.search import _LIST_SOURCE, SearchHit, shape_hit
 
 RELATED_SIZE = 6
 SAME_STORY_SIZE = 20
@@ -319,3 +319,28 @@ def find_related(
     same_story = hits.pop("same_story", [])
     related = fuse(hits, weights, article_date=_when(article.get("published_at")), size=size)
     return related, same_story
+
+
+class RelatedStories(TypedDict):
+    """The article page's and ``/api/articles/<id>/related``'s stories beside an article."""
+
+    related: list[SearchHit]  # like it, one per near-duplicate cluster
+    same_story: list[SearchHit]  # its near-duplicate cluster's other members
+
+
+def related_stories(
+    es: Elasticsearch, alias: str, article: Mapping[str, Any], *, size: int = RELATED_SIZE
+) -> RelatedStories:
+    """Stories like this one, one per near-duplicate cluster (words, meaning and shared
+    entities fused: ``find_related``), and the other members of its near-duplicate cluster
+    (the same story from other outlets), listed apart, shaped as search hits."""
+    related, same_story = find_related(es, alias, article, size=size)
+    shaped = []
+    for entry in related:
+        hit = shape_hit(entry)
+        # As a grouped search hit's: the group's size and its distinct sources, counted among
+        # the candidates found.
+        hit["copies"] = 1 + len(entry["copies"])
+        hit["copy_sources"] = len(entry["sources"])
+        shaped.append(hit)
+    return {"related": shaped, "same_story": [shape_hit(hit) for hit in same_story]}

@@ -25,7 +25,8 @@ from werkzeug.datastructures import Headers, MultiDict
 from shared import saved_searches as store
 from shared.http import ApiError
 from shared.settings import Settings
-from web.search import FACETS, SEMANTIC_MIN_SIMILARITY, SearchRequest, build_match_query
+from web.facets import FACETS
+from web.search import SEMANTIC_MIN_SIMILARITY, SearchRequest, build_match_query
 
 MAX_NAME_CHARS = 100
 MAX_WEBHOOK_URL_CHARS = 2_000

@@ -10,12 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypedDict
 
 from elastic_transport import ObjectApiResponse
 from elasticsearch import Elasticsearch
 
 from shared.article import ARTICLE_ID_PATTERN
+from web.facets import FACETS, PLACE_NAME_FIELD, FacetValue
 
 # Elasticsearch refuses from + size beyond this (index.max_result_window).
 MAX_RESULT_WINDOW = 10_000
@@ -42,22 +43,6 @@ _LIST_SOURCE = [
     "dateline",
     "word_count",
 ]
-
-
-# Facet name (as in URLs and the API) -> keyword field. OR within a facet, AND across facets.
-FACETS: dict[str, str] = {
-    "source": "source",
-    "language": "language",
-    "people": "people",
-    "organisations": "organisations",
-    # A place is its GeoNames id: "Kiev" and "Kyiv" are one entry, two Springfields are two.
-    # Its label is the name the newest article gives that id (PLACE_LABEL); a value that is
-    # not an id (a link from before ids) filters on the name (PLACE_NAME_FIELD).
-    "places": "places.geonameid",
-    "keywords": "keywords",
-    "country": "dateline.country",
-}
-PLACE_NAME_FIELD = "places.name"
 
 
 def place_label_agg(size: int = 1) -> dict[str, Any]:
@@ -93,10 +78,10 @@ def place_labels(es: Elasticsearch, index: str, ids: Sequence[str]) -> dict[str,
     response = es.search(
         index=index,
         size=0,
-        query={"terms": {FACETS["places"]: wanted}},
+        query={"terms": {FACETS["places"].field: wanted}},
         aggs={
             "ids": {
-                "terms": {"field": FACETS["places"], "include": wanted, "size": len(wanted)},
+                "terms": {"field": FACETS["places"].field, "include": wanted, "size": len(wanted)},
                 "aggs": {"label": place_label_agg()},
             }
         },
@@ -111,7 +96,7 @@ def place_filter(values: Sequence[str]) -> dict[str, Any]:
     facet was by id, and pages of a name)."""
     ids = [value for value in values if value.isdigit()]
     names = [value for value in values if not value.isdigit()]
-    clauses = [{"terms": {FACETS["places"]: ids}}] if ids else []
+    clauses = [{"terms": {FACETS["places"].field: ids}}] if ids else []
     clauses += [{"terms": {PLACE_NAME_FIELD: names}}] if names else []
     if len(clauses) == 1:
         return clauses[0]
@@ -424,7 +409,9 @@ def _date_bound(value: date) -> str:
 
 def _facet_filters(request: SearchRequest, leave_out: str | None = None) -> list[dict[str, Any]]:
     return [
-        place_filter(values) if name == "places" else {"terms": {FACETS[name]: list(values)}}
+        place_filter(values)
+        if FACETS[name].kind == "place"
+        else {"terms": {FACETS[name].field: list(values)}}
         for name, values in request.filters.items()
         if values and name != leave_out
     ]
@@ -610,24 +597,23 @@ def build_facets_body(
     (semantic: the neighbours alone), and the ``matched`` count says how many of them pass
     the facet filters (the total) and how many of those do not match the words.
     """
-    aggs: dict[str, Any] = {
-        name: {
-            "filter": {"bool": {"filter": _facet_filters(request, leave_out=name)}},
-            "aggs": {"values": {"terms": {"field": field_name, "size": FACET_SIZE}}},
-        }
-        for name, field_name in FACETS.items()
-    }
-    aggs["places"]["aggs"]["values"]["aggs"] = {"label": place_label_agg()}
-    # Selected values are counted (and places labelled) even when they fall out of the top:
-    # a selection's count must agree with the total it filters to.
-    for name, field_name in FACETS.items():
+    aggs: dict[str, Any] = {}
+    for name, facet in FACETS.items():
+        values: dict[str, Any] = {"terms": {"field": facet.field, "size": FACET_SIZE}}
+        # Selected values are counted (and places labelled) even when they fall out of the
+        # top: a selection's count must agree with the total it filters to.
         selected = list(request.filters.get(name, ()))
-        if name == "places":
+        if facet.kind == "place":
+            values["aggs"] = {"label": place_label_agg()}
             selected = [v for v in selected if v.isdigit()]  # a name (older link) is not an id
+        aggs[name] = {
+            "filter": {"bool": {"filter": _facet_filters(request, leave_out=name)}},
+            "aggs": {"values": values},
+        }
         if selected:
             aggs[name]["aggs"]["selected"] = {
-                "terms": {"field": field_name, "include": selected, "size": len(selected)},
-                **({"aggs": {"label": place_label_agg()}} if name == "places" else {}),
+                "terms": {"field": facet.field, "include": selected, "size": len(selected)},
+                **({"aggs": {"label": place_label_agg()}} if facet.kind == "place" else {}),
             }
     aggs["timeline"] = {
         "filter": {"bool": {"filter": _facet_filters(request)}},
@@ -665,12 +651,12 @@ def build_facets_body(
 
 def _shape_facets(
     request: SearchRequest, aggregations: Mapping[str, Any]
-) -> dict[str, list[dict[str, Any]]]:
-    facets: dict[str, list[dict[str, Any]]] = {}
-    for name in FACETS:
+) -> dict[str, list[FacetValue]]:
+    facets: dict[str, list[FacetValue]] = {}
+    for name, facet in FACETS.items():
         selected = set(request.filters.get(name, ()))
         buckets = aggregations.get(name, {}).get("values", {}).get("buckets", [])
-        values = [
+        values: list[FacetValue] = [
             {"value": b["key"], "count": b["doc_count"], "selected": b["key"] in selected}
             for b in buckets
         ]
@@ -681,16 +667,16 @@ def _shape_facets(
             str(b["key"]): b["doc_count"]
             for b in aggregations.get(name, {}).get("selected", {}).get("buckets", [])
         }
-        countable = name != "places"
+        by_id = facet.kind == "place"
         values += [
             {
                 "value": value,
-                "count": counts.get(value, 0) if countable or value.isdigit() else None,
+                "count": counts.get(value, 0) if not by_id or value.isdigit() else None,
                 "selected": True,
             }
             for value in sorted(selected - shown)
         ]
-        if name == "places":
+        if by_id:
             labels = {
                 str(b["key"]): place_label(b)
                 for key in ("values", "selected")
@@ -719,7 +705,29 @@ def undated_agg(request: SearchRequest) -> dict[str, Any]:
     return {"filter": {"bool": {"filter": [*_facet_filters(request), UNDATED]}}}
 
 
-def shape_hit(hit: dict[str, Any], copies: Mapping[str, int] | None = None) -> dict[str, Any]:
+class SearchHit(TypedDict):
+    """One hit of a search, as the page, the JSON API, the feeds and related stories show it."""
+
+    id: str
+    title: str | None
+    # The title with the query's words in <mark> (the rest escaped: safe to insert as is).
+    title_html: str | None
+    url: str | None
+    source: str | None
+    authors: list[str]
+    published_at: str | None  # ISO 8601
+    language: str | None
+    dateline: dict[str, Any] | None
+    word_count: int | None
+    score: float | None
+    snippet: str  # highlighted fragments of the body (HTML, escaped around the <mark> tags)
+    # Copies grouped (near-duplicates listed as one entry): the group's size and its distinct
+    # sources; None when every copy is listed.
+    copies: int | None
+    copy_sources: int | None
+
+
+def shape_hit(hit: Mapping[str, Any], copies: Mapping[str, int] | None = None) -> SearchHit:
     """A hit for the page and the API. ``copies``: its near-duplicate group's size and
     distinct sources (``count``, ``sources``) when copies are grouped; ungrouped, ``copies``
     and ``copy_sources`` are None."""
@@ -906,7 +914,7 @@ def _shape_grouped(
     hits: list[dict[str, Any]],
     clusters: Mapping[str, str | None],
     copies: Mapping[str, Mapping[str, int]] | None,
-) -> list[dict[str, Any]]:
+) -> list[SearchHit]:
     """The hits shaped, each with its cluster's copies (``copies`` None: ungrouped); an
     article without a cluster is its own single copy."""
     single = {"count": 1, "sources": 1}
@@ -1241,31 +1249,6 @@ def export_rows(
         if len(hits) < size:
             return
         after = tuple(hits[-1]["sort"])
-
-
-RELATED_SIZE = 6
-
-
-def related_articles(
-    es: Elasticsearch, alias: str, article: Mapping[str, Any], *, size: int = RELATED_SIZE
-) -> dict[str, list[dict[str, Any]]]:
-    """Stories like this one, one per near-duplicate cluster (words, meaning and shared
-    entities fused: web/related.py), and the other members of its near-duplicate cluster
-    (the same story from other outlets), listed apart."""
-    # Imported here so that this change stays inside the function (others edit the imports).
-    from web.related import find_related
-
-    related, same_story = find_related(es, alias, article, size=size)
-    return {
-        # copies, copy_sources: as a grouped search hit's (the group's size and its distinct
-        # sources), counted among the candidates found.
-        "related": [
-            shape_hit(dict(entry))
-            | {"copies": 1 + len(entry["copies"]), "copy_sources": len(entry["sources"])}
-            for entry in related
-        ],
-        "same_story": [shape_hit(hit) for hit in same_story],
-    }
 
 
 _ARTICLE_ID = re.compile(ARTICLE_ID_PATTERN)

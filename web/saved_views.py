@@ -1,0 +1,194 @@
+"""Saved searches with alerts: their pages (``/saved``, ``/saved/<id>``, creating and deleting
+by form), their feeds (``/saved/<id>/feed.atom|json``) and their JSON API
+(``/api/saved-searches``). The logic: web/saved.py, over shared/saved_searches.py's records."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from elasticsearch import ApiError as ESApiError
+from elasticsearch import TransportError
+from flask import (
+    Blueprint,
+    Response,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from shared.clients import get_redis
+from shared.http import ApiError, app_settings, json_body
+from web import feeds, saved
+from web.backend import embed_query, search_client
+from web.links import article_link
+from web.params import parse_search_request
+from web.search import place_labels
+
+bp = Blueprint("saved", __name__)
+
+
+def _saved_urls(saved_id: str) -> dict[str, str]:
+    return {
+        "page": url_for("saved.page", saved_id=saved_id, _external=True),
+        "atom": url_for("saved.atom_feed", saved_id=saved_id, _external=True),
+        "json": url_for("saved.json_feed", saved_id=saved_id, _external=True),
+        "api": url_for("saved.api", saved_id=saved_id, _external=True),
+    }
+
+
+def _create_saved(entry: saved.SavedSearchInput) -> saved.Created:
+    settings = app_settings()
+    search = parse_search_request(entry.search_args, settings.web_page_size)
+    return saved.create_saved_search(
+        get_redis(settings),
+        settings,
+        search,
+        entry,
+        embed=embed_query,
+        urls_for=_saved_urls,
+        place_labels=_place_labels([{"params": {"filters": search.filters}}]),
+    )
+
+
+def _saved_detail(saved_id: str) -> dict[str, Any]:
+    settings = app_settings()
+    return saved.detail(get_redis(settings), settings, saved_id)
+
+
+def _place_labels(searches: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Names for the place ids that saved searches filter on; ids are shown bare when the index
+    cannot be read (the page still lists the searches)."""
+    ids = [v for s in searches for v in s["params"].get("filters", {}).get("places", [])]
+    if not ids:
+        return {}
+    settings = app_settings()
+    try:
+        return place_labels(search_client(settings), settings.articles_alias, ids)
+    except (ESApiError, TransportError):
+        return {}
+
+
+def _saved_page(saved_id: str, status: int = 200, **extra: Any) -> Response:
+    """One saved search's page; ``extra`` carries the one-time token or an error."""
+    try:
+        found = _saved_detail(saved_id)
+    except ApiError as error:
+        return make_response(render_template("error.html", error=error), error.status)
+    page = render_template(
+        "saved.html",
+        saved=found,
+        search_args=saved.search_page_args(found["params"]),
+        place_labels=_place_labels([found]),
+        **extra,
+    )
+    response = make_response(page, status)
+    response.headers["Cache-Control"] = "no-store"  # it may show the token
+    return response
+
+
+def _cross_site() -> Response | None:
+    """Forms that change state are taken only from this site's own pages."""
+    if saved.same_origin(request.headers, request.host):
+        return None
+    error = ApiError(403, "Forbidden", "this form is accepted only from this site's own pages")
+    return make_response(render_template("error.html", error=error), 403)
+
+
+@bp.get("/saved")
+def list_page() -> tuple[str, int]:
+    settings = app_settings()
+    try:
+        searches = saved.list_saved(get_redis(settings), settings.index_prefix)
+    except ApiError as error:
+        return render_template("error.html", error=error), error.status
+    labels = _place_labels(searches)
+    return render_template("saved_list.html", searches=searches, place_labels=labels), 200
+
+
+@bp.post("/saved")
+def create_page() -> Response:
+    refused = _cross_site()
+    if refused:
+        return refused
+    try:
+        created = _create_saved(saved.read_input(None, request.form, is_json=False))
+    except ApiError as error:
+        return make_response(render_template("error.html", error=error), error.status)
+    return _saved_page(created.search.id, 201, created=saved.created_body(created))
+
+
+@bp.get("/saved/<saved_id>")
+def page(saved_id: str) -> Response:
+    return _saved_page(saved_id)
+
+
+@bp.post("/saved/<saved_id>/delete")
+def delete_page(saved_id: str) -> Response:
+    refused = _cross_site()
+    if refused:
+        return refused
+    settings = app_settings()
+    try:
+        token = request.form.get("token", "").strip()
+        saved.delete(get_redis(settings), settings.index_prefix, saved_id, token)
+    except ApiError as error:
+        if error.status == 403:
+            return _saved_page(saved_id, 403, error=error)
+        return make_response(render_template("error.html", error=error), error.status)
+    return make_response(redirect(url_for("saved.list_page"), 303))
+
+
+def _saved_feed(saved_id: str) -> tuple[str, str, list[dict[str, Any]]]:
+    found = _saved_detail(saved_id)
+    hits = saved.feed_hits(found["matches"][: feeds.FEED_SIZE])
+    return f"Newsroom alert: {found['name']}", found["urls"]["page"], hits
+
+
+@bp.get("/saved/<saved_id>/feed.atom")
+def atom_feed(saved_id: str) -> Response:
+    title, page_url, hits = _saved_feed(saved_id)
+    body = feeds.atom_feed(title, request.url, page_url, hits, article_link)
+    return Response(body, mimetype="application/atom+xml")
+
+
+@bp.get("/saved/<saved_id>/feed.json")
+def json_feed(saved_id: str) -> Response:
+    title, page_url, hits = _saved_feed(saved_id)
+    response = jsonify(feeds.json_feed(title, request.url, page_url, hits, article_link))
+    response.mimetype = "application/feed+json"
+    return response
+
+
+@bp.post("/api/saved-searches")
+def api_create() -> tuple[Response, int]:
+    """A JSON object ({name, q, filters, from, to, mode, webhook_url}) or /api/search's query
+    parameters plus name and webhook_url. The answer holds the token, shown only here."""
+    body = json_body() if request.is_json else None
+    created = _create_saved(saved.read_input(body, request.values, is_json=request.is_json))
+    response = jsonify(saved.created_body(created))
+    response.headers["Location"] = created.search.urls["api"]
+    response.headers["Cache-Control"] = "no-store"
+    return response, 201
+
+
+@bp.get("/api/saved-searches")
+def api_list() -> Response:
+    settings = app_settings()
+    return jsonify(saved_searches=saved.list_saved(get_redis(settings), settings.index_prefix))
+
+
+@bp.get("/api/saved-searches/<saved_id>")
+def api(saved_id: str) -> Response:
+    return jsonify(_saved_detail(saved_id))
+
+
+@bp.delete("/api/saved-searches/<saved_id>")
+def api_delete(saved_id: str) -> Response:
+    settings = app_settings()
+    token = saved.token_from_headers(request.headers)
+    saved.delete(get_redis(settings), settings.index_prefix, saved_id, token)
+    return Response(status=204)
