@@ -1,5 +1,15 @@
 """The article mapping: the core fields here, the enrichment steps' fragments added by the worker.
 
+Who declares a property is decided by who writes it. The core declares what an article has
+before any enrichment step runs: the fields a client posts (as ingest queues them, even when a
+step fills or rewrites them: ``body``, ``title``, ``url``, ``published_at``, ...) and what the
+system stamps around the steps (``enrichment`` by the runner, ``original`` by the pipeline,
+``revision`` and ``content_hash`` by worker/versions.py, ``indexed_at`` by the bulk writer). A
+property that only an enrichment step produces is declared by that step, in its module under
+worker/enrich/steps/ (``duplicates``, written by the pipeline's near-duplicate stage, by
+worker/enrich/duplicates.py); worker/enrich/registry.py composes the whole with
+``article_mappings``. Each property is declared once (tests/test_steps_mapping.py).
+
 Mappings are strict. Only Elasticsearch core features are used (no analysis-common plugins), so
 the same mapping works on the integ-test distribution and on the official image. A conflicting
 change (a field's type, its analyzer, ...) bumps ``INDEX_VERSION``: see shared/index/lifecycle.py.
@@ -13,8 +23,6 @@ from typing import Any
 INDEX_VERSION = 1
 
 _KEYWORD = {"type": "keyword", "ignore_above": 512}
-# Entity names: exact values for facets, analysed text for search.
-_ENTITY = {"type": "keyword", "ignore_above": 300, "fields": {"text": {"type": "text"}}}
 # What produced each part of an enrichment (enrichment.models.<kind>: "<package> <version>").
 MODEL_KINDS = (
     "language",
@@ -32,20 +40,15 @@ EMBEDDING_DIMS = 384
 # Longest autocomplete input kept whole: a later word on, then what to show (shared/suggest.py).
 SUGGEST_MAX_INPUT_CHARS = 120
 
-# Every field of an article document but those the worker's enrichment steps declare
-# (worker/enrich/registry.py adds their fragments through ``article_mappings``).
+# The core: what an article has before any enrichment step runs (see the module docstring).
 CORE_PROPERTIES: dict[str, Any] = {
     "id": {"type": "keyword"},
     "url": {"type": "keyword", "ignore_above": 4096},
     "source": {"type": "keyword", "ignore_above": 300, "fields": {"text": {"type": "text"}}},
     "title": {"type": "text", "fields": {"keyword": _KEYWORD}},
-    "title_derived": {"type": "boolean"},
     "body": {"type": "text"},
-    # The body as posted was hard-wrapped and is stored joined into paragraphs (reflow_body).
-    "body_reflowed": {"type": "boolean"},
     "authors": {"type": "keyword", "ignore_above": 300, "fields": {"text": {"type": "text"}}},
     "language": {"type": "keyword"},
-    "language_detected": {"type": "boolean"},
     "published_at": {"type": "date"},
     "published_at_source": {"type": "keyword"},
     "received_at": {"type": "date"},
@@ -53,115 +56,9 @@ CORE_PROPERTIES: dict[str, Any] = {
     # 1, then + 1 for each correction (same id, different content); worker/versions.py.
     "revision": {"type": "integer"},
     "content_hash": {"type": "keyword", "index": False, "doc_values": False},
-    "word_count": {"type": "integer"},
-    "reading_time_minutes": {"type": "integer"},
-    "keywords": {"type": "keyword", "ignore_above": 200, "fields": {"text": {"type": "text"}}},
-    "summary": {"type": "text"},
-    "sentiment": {
-        "properties": {
-            "score": {"type": "float"},
-            "label": {"type": "keyword"},
-            "positive": {"type": "float"},
-            "negative": {"type": "float"},
-        }
-    },
-    "dates_mentioned": {
-        "properties": {
-            "text": {"type": "keyword", "ignore_above": 100},
-            "date": {"type": "date"},
-            "resolution": {"type": "keyword"},
-        }
-    },
-    "people": _ENTITY,
-    "organisations": _ENTITY,
-    "places": {
-        "properties": {
-            "name": _ENTITY,
-            "country": {"type": "keyword"},
-            "country_code": {"type": "keyword"},
-            "kind": {"type": "keyword"},
-            "location": {"type": "geo_point"},
-            "geonameid": {"type": "keyword"},
-            "mentions": {"type": "integer"},
-            "mentioned_as": {"type": "keyword", "ignore_above": 200},
-        }
-    },
-    # Place names the gazetteer could not resolve, kept for review, not for facets.
-    "unresolved_places": {
-        "properties": {
-            "name": {"type": "keyword", "ignore_above": 200},
-            "mentions": {"type": "integer"},
-        }
-    },
-    # mentioned_as: the forms as written ("Arafat", "Abdel Aziz"); merged: why a short form
-    # became a name known from other articles (worker/enrich/names.py), kept as evidence.
-    "entity_mentions": {
-        "properties": {
-            kind: {
-                "properties": {
-                    "name": _ENTITY,
-                    "mentions": {"type": "integer"},
-                    "mentioned_as": {"type": "keyword", "ignore_above": 200},
-                    "merged": {"type": "keyword", "index": False, "doc_values": False},
-                }
-            }
-            for kind in ("people", "organisations")
-        }
-    },
-    # Nested, so "a quote by X that says Y" matches within one quote, not across two.
-    "quotes": {
-        "type": "nested",
-        "properties": {
-            "text": {"type": "text"},
-            "speaker": _ENTITY,
-            "speaker_mention": {"type": "keyword", "ignore_above": 200},
-            "verb": {"type": "keyword"},
-            "attribution": {"type": "keyword"},
-            "start": {"type": "integer"},
-            "end": {"type": "integer"},
-            "paragraphs": {"type": "integer"},
-            "part": {"type": "integer"},
-            "parts": {"type": "integer"},
-        },
-    },
-    "duplicates": {
-        "properties": {
-            "cluster_id": {"type": "keyword"},
-            "duplicate_of": {"type": "keyword"},
-            "near_duplicates": {"type": "keyword"},
-            "similarity": {"type": "float"},
-        }
-    },
-    "embedding": {
-        "type": "dense_vector",
-        "dims": EMBEDDING_DIMS,
-        "index": True,
-        "similarity": "dot_product",  # the vectors are L2-normalised
-    },
-    # Autocomplete over titles and entity names (worker/enrich/suggest.py fills it). The
-    # standard analyzer keeps digits ("G7"), which the default "simple" one drops; the
-    # "kind" context lets one request ask for titles, people, ... separately.
-    "suggest": {
-        "type": "completion",
-        "analyzer": "standard",
-        "max_input_length": SUGGEST_MAX_INPUT_CHARS,
-        "contexts": [{"name": "kind", "type": "category"}],
-    },
     # What the client sent that we do not search (a posted HTML page): kept for
     # re-enrichment, never indexed.
     "original": {"type": "object", "enabled": False},
-    "dateline": {
-        "properties": {
-            "raw": {"type": "keyword", "ignore_above": 512},
-            "place": {"type": "keyword", "fields": {"text": {"type": "text"}}},
-            "region": {"type": "keyword"},
-            "country": {"type": "keyword"},
-            "country_code": {"type": "keyword"},
-            "location": {"type": "geo_point"},
-            "date_text": {"type": "keyword"},
-            "agency": {"type": "keyword"},
-        }
-    },
     "content_type": {"type": "keyword"},
     # Client fields we do not model: kept in _source, never indexed, so no mapping surprises.
     "metadata": {"type": "object", "enabled": False},
