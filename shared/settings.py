@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     worker_max_memory_mb: int = Field(1200, gt=0)
 
     web_page_size: int = Field(10, gt=0, le=100)
-    # Search and outputs (web/search.py, web/views.py). Elasticsearch stops collecting a
+    # Search and outputs (web/search.py, web/backend.py). Elasticsearch stops collecting a
     # search's matches after search_timeout_s and answers with what it found (the answer says
     # timed_out); the web stops waiting at twice that (503). Highlighting reads at most
     # search_highlight_max_chars of a field (the rest is left unmarked; its cost grows with

@@ -39,7 +39,7 @@ _JSON_KEYS = {"name", "webhook_url", "filters", *_SEARCH_KEYS}
 class SavedSearchInput:
     name: str
     webhook_url: str | None
-    # As /api/search takes them, for the same parsing and checks (web/views.py).
+    # As /api/search takes them, for the same parsing and checks (web/params.py).
     search_args: MultiDict[str, str]
 
 
