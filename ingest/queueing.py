@@ -40,7 +40,7 @@ def refuse_heavy_when_backlogged(
     articles: Sequence[ArticleIn], settings: Settings, queue: str
 ) -> None:
     """The bulk queue's bounds too, when some of these articles will go there (see
-    ``split_heavy``) although they were posted to the live queue."""
+    ``shared.tasks.split_heavy``) although they were posted to the live queue."""
     limit = settings.ingest_heavy_article_chars
     if queue == settings.queue_name and any(
         len(article.body or "") + len(article.html or "") > limit for article in articles

@@ -118,8 +118,18 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 def get_task_producer(settings: Settings) -> Celery:
     """A Celery app that only sends tasks, by name, configured as the worker's is (one per
-    process). Ingest and the CLI use it: they never import the worker's app."""
-    return _producer(settings.celery_broker_url, dumps(celery_config(settings), sort_keys=True))
+    process and configuration). Ingest and the CLI use it: they never import the worker's app."""
+    recent = _recent[-1:]
+    if recent and recent[0][0] is settings:
+        return recent[0][1]
+    app = _producer(settings.celery_broker_url, dumps(celery_config(settings), sort_keys=True))
+    _recent[:] = [(settings, app)]
+    return app
+
+
+# The settings last asked for and their producer: a request then costs an identity check, not
+# a configuration built and serialised (13 us).
+_recent: list[tuple[Settings, Celery]] = []
 
 
 @lru_cache(maxsize=4)
@@ -290,6 +300,7 @@ def _batch_message(celery_app: Celery, batch: Sequence[Mapping[str, Any]], queue
 
 
 def _forget_producers() -> None:
+    _recent.clear()
     _producer.cache_clear()
 
 
