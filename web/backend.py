@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any
 
 from elasticsearch import ApiError as ESApiError
 from elasticsearch import Elasticsearch, TransportError
@@ -19,7 +18,7 @@ from shared.http import ApiError, app_settings
 from shared.metrics import SEARCH_SECONDS
 from shared.settings import Settings
 from web.fallback import search_with_fallbacks
-from web.search import ExportIncompleteError, SearchRequest
+from web.search import ExportIncompleteError, SearchRequest, SearchResult
 
 
 def embed_query(text: str) -> list[float]:
@@ -65,7 +64,7 @@ def search_errors() -> Iterator[None]:
         ) from error
 
 
-def run_search(search: SearchRequest) -> dict[str, Any]:
+def run_search(search: SearchRequest) -> SearchResult:
     """A search as the views run it: with its fallbacks (web/fallback.py), the service's
     index and timeouts, and its time in the request's metrics."""
     settings = app_settings()

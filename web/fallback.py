@@ -27,6 +27,7 @@ from elasticsearch import Elasticsearch
 from web.search import (
     MOST_WORDS,
     SearchRequest,
+    SearchResult,
     relaxed_words_query,
     search_articles,
     split_plain_words,
@@ -36,9 +37,9 @@ from web.search import (
 FEW_RESULTS = 3
 
 
-def _word_matches(found: dict[str, Any]) -> int:
+def _word_matches(found: SearchResult) -> int:
     """How many articles match the words (the total where nothing else is counted)."""
-    return int(found.get("total_words", found["total"]))
+    return found["total_words"]
 
 
 def search_with_fallbacks(
@@ -47,7 +48,7 @@ def search_with_fallbacks(
     request: SearchRequest,
     embed: Callable[[str], list[float]] | None = None,
     **options: Any,
-) -> dict[str, Any]:
+) -> SearchResult:
     """``search_articles``, then the corrected or relaxed search when the words find fewer than
     FEW_RESULTS articles and that finds more; the answer says which (``corrected``,
     ``relaxed``, both None when the words were searched as typed, all of them)."""
@@ -84,17 +85,19 @@ def search_with_fallbacks(
                     "all_words_total": _word_matches(found),
                 }
                 found, request = wider, most
-    return found | {
+    answer: SearchResult = {
+        **found,
+        # A date range leaves out the articles without a date: not counted then.
+        "timeline": {
+            **found["timeline"],
+            "without_date": None
+            if request.date_from or request.date_to
+            else found["timeline"]["without_date"],
+        },
         "corrected": corrected,
         "relaxed": relaxed,
         "exact": request.exact,
         "when": request.when,
         "undated": request.undated,
-        # A date range leaves out the articles without a date: not counted then.
-        "timeline": found["timeline"]
-        | (
-            {"without_date": None}
-            if request.date_from or request.date_to
-            else {"without_date": found["timeline"].get("without_date")}
-        ),
     }
+    return answer

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from elastic_transport import ObjectApiResponse
 from elasticsearch import Elasticsearch
@@ -689,9 +689,22 @@ def _shape_facets(
     return facets
 
 
-def _shape_timeline(aggregations: Mapping[str, Any], interval: str) -> dict[str, Any]:
+class TimelineBucket(TypedDict):
+    date: str  # the interval's first day, 2025-09-30
+    count: int
+
+
+class Timeline(TypedDict):
+    interval: str  # day, week, month, quarter or year
+    buckets: list[TimelineBucket]
+    # The matches without a publication date, which no bar holds (None: not counted, as
+    # when a date range leaves them out).
+    without_date: int | None
+
+
+def _shape_timeline(aggregations: Mapping[str, Any], interval: str) -> Timeline:
     dates = aggregations.get("timeline", {}).get("dates", {})
-    buckets = [
+    buckets: list[TimelineBucket] = [
         {"date": b["key_as_string"], "count": b["doc_count"]} for b in dates.get("buckets", [])
     ]
     # The matches without a publication date, which no bar holds (None: not counted).
@@ -952,6 +965,41 @@ def _page_by_ids(
     return [by_id[doc_id] for doc_id in ids if doc_id in by_id], response.get("aggregations", {})
 
 
+class SearchResult(TypedDict):
+    """A search's answer: the page and ``GET /api/search`` show the same (the API as JSON)."""
+
+    mode: str  # as run: keyword when the query is empty or sorted by date
+    did_you_mean: str | None
+    query: str
+    page: int
+    size: int
+    total: int
+    total_relation: str  # eq, or gte when counting stopped
+    # Of the total, how many match the words and how many came by meaning alone.
+    total_words: int
+    total_meaning_only: int
+    # How many pages hold hits: every page up to it answers with some.
+    pages: int
+    grouped: bool
+    took_ms: int
+    # Elasticsearch ran out of time (``timeout_s``) and counted or ranked only part.
+    timed_out: bool
+    hits: list[SearchHit]
+    next_after: str | None
+    facets: dict[str, list[FacetValue]]
+    timeline: Timeline
+    filters: dict[str, list[str]]
+    date_from: str | None
+    date_to: str | None
+    sort: str
+    # Added by web/fallback.py's search_with_fallbacks (what the service answers).
+    corrected: NotRequired[dict[str, str] | None]
+    relaxed: NotRequired[dict[str, Any] | None]
+    exact: NotRequired[bool]
+    when: NotRequired[str | None]
+    undated: NotRequired[bool]
+
+
 def search_articles(
     es: Elasticsearch,
     alias: str,
@@ -960,7 +1008,7 @@ def search_articles(
     *,
     timeout_s: float | None = None,
     highlight_max_chars: int = HIGHLIGHT_MAX_CHARS,
-) -> dict[str, Any]:
+) -> SearchResult:
     """Run a search. ``embed`` turns the query into a vector for semantic and hybrid modes;
     without it every search is a keyword search. With ``timeout_s`` each request answers
     with the matches found by then (``timed_out`` in the result) rather than go on.
