@@ -42,12 +42,15 @@ BEFORE = 10  # articles indexed into the old version
 DURING = 8  # articles posted while the command runs
 OLD_VERSION = INDEX_VERSION - 1
 CHANGED = "reading_time_minutes"  # an integer today; a float in the old version
+ADDED = "word_count"  # not in the old version: today's workers add it there
 
 
 def _old_mappings() -> dict[str, Any]:
-    """Today's mapping with one field of another type: putting today's on it is refused."""
+    """Today's mapping with one field of another type (putting today's on it is refused) and
+    one field fewer."""
     mappings = article_mappings()
-    mappings["properties"] = mappings["properties"] | {CHANGED: {"type": "float"}}
+    properties = mappings["properties"] | {CHANGED: {"type": "float"}}
+    mappings["properties"] = {name: field for name, field in properties.items() if name != ADDED}
     mappings["_meta"] = {"index_version": OLD_VERSION}
     return mappings
 
@@ -95,11 +98,17 @@ def test_a_conflicting_change_is_built_beside_the_old_version_and_switched(
     own = drill.settings
     es = get_elasticsearch(own)
     old = index_name(own, version=OLD_VERSION)
-    # Today's workers wrote into the old version without touching its mapping, said so, and
-    # published today's mapping as the template of their version.
+    # Today's workers wrote into the old version without changing its fields (they added the
+    # one it lacked), said so, and published today's mapping as the template of their version.
     assert index_behind(es, own.articles_write_alias) == old
     assert set(stored(drill, old)) == set(drill.accepted)
-    assert f"is v{OLD_VERSION}, behind the code's v{INDEX_VERSION}" in drill.worker_log.read_text()
+    old_fields = es.indices.get_mapping(index=old)[old]["mappings"]["properties"]
+    assert old_fields[CHANGED] == {"type": "float"}
+    assert old_fields[ADDED] == {"type": "integer"}
+    assert (
+        f"is v{OLD_VERSION}, behind the code's v{INDEX_VERSION}: its fields are left as they "
+        f"are (added those it lacked: {ADDED})"
+    ) in drill.worker_log.read_text()
     assert template_meta(es, own) == {
         "index_version": INDEX_VERSION,
         "enrichment_version": ENRICHMENT_VERSION,
@@ -147,6 +156,7 @@ def test_a_conflicting_change_is_built_beside_the_old_version_and_switched(
     for document in documents.values():
         assert document["enrichment"]["version"] == ENRICHMENT_VERSION
         assert isinstance(document[CHANGED], int)
+        assert document[ADDED] > 0
 
     # After the switch, articles keep arriving, into the new version.
     (late,) = post(drill, [article(0, "after")])

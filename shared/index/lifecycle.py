@@ -9,11 +9,11 @@ rebuilds ``<prefix>-articles-v<N>-*``).
 
 - An additive change (a new field) is put on the live index in place, at worker start.
 - A conflicting one (a field's type, its analyzer, ...) bumps ``INDEX_VERSION``. Workers on
-  the new code publish the new template, leave the older live index's mapping alone (a warning
-  says it is behind) and keep writing to it; ``newsroom reindex`` (shared/index/rebuild.py),
-  which holds no mapping itself, creates the new index by name from that template, fills it
-  beside the old one (reached as ``<prefix>-articles-next`` meanwhile), then moves both aliases
-  at once.
+  the new code publish the new template, leave the older live index's fields alone (they only
+  add the top-level fields it lacks; a warning says it is behind) and keep writing to it;
+  ``newsroom reindex`` (shared/index/rebuild.py), which holds no mapping itself, creates the
+  new index by name from that template, fills it beside the old one (reached as
+  ``<prefix>-articles-next`` meanwhile), then moves both aliases at once.
 """
 
 from __future__ import annotations
@@ -108,8 +108,9 @@ def ensure_index(es: Elasticsearch, settings: Settings, mappings: dict[str, Any]
     when it is of this version. Once per process; returns the alias to write through.
 
     Safe to call from every worker at once: losing the creation race is not an error. A live
-    index of an older version keeps its mapping (putting a conflicting one would fail) and is
-    written to until ``newsroom reindex`` switches the aliases to an index of this version.
+    index of an older version keeps its fields (putting a conflicting mapping would fail; it
+    gets only the new top-level ones) and is written to until ``newsroom reindex`` switches the
+    aliases to an index of this version.
     Searches read ``settings.articles_alias``; the two aliases are one index except while
     ``newsroom reindex`` switches them.
     """
@@ -129,12 +130,14 @@ def ensure_index(es: Elasticsearch, settings: Settings, mappings: dict[str, Any]
             # a new INDEX_VERSION (and `newsroom reindex`).
             es.indices.put_mapping(index=write, **mappings)
         elif version < INDEX_VERSION:
+            added = _add_missing_fields(es, live, mappings)
             log.warning(
-                "index %s is v%d, behind the code's v%d: its mapping is left as it is; "
-                "run `newsroom reindex`",
+                "index %s is v%d, behind the code's v%d: its fields are left as they are "
+                "(added those it lacked: %s); run `newsroom reindex`",
                 live,
                 version,
                 INDEX_VERSION,
+                ", ".join(added) or "none",
             )
         else:
             log.warning(
@@ -160,6 +163,17 @@ def ensure_index(es: Elasticsearch, settings: Settings, mappings: dict[str, Any]
         )
     _ready.add(write)
     return write
+
+
+def _add_missing_fields(es: Elasticsearch, index: str, mappings: Mapping[str, Any]) -> list[str]:
+    """Put on ``index`` the top-level fields of ``mappings`` it lacks (which cannot conflict),
+    so documents of the newer version that carry them are not refused by the strict mapping
+    until the switch; its own fields are never touched. Returns the names added."""
+    have = es.indices.get_mapping(index=index)[index]["mappings"].get("properties", {})
+    missing = {name: field for name, field in mappings["properties"].items() if name not in have}
+    if missing:
+        es.indices.put_mapping(index=index, properties=missing)
+    return sorted(missing)
 
 
 def write_targets(
