@@ -8,6 +8,8 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 from ingest import pressure
 from shared import tasks
 from shared.clients import get_broker_redis, get_redis
@@ -69,6 +71,24 @@ def test_messages_are_stored_as_send_task_stores_them(services: None, settings: 
     assert ours_properties.pop("delivery_tag") != celerys["properties"]["delivery_tag"]
     assert ours_properties.pop("reply_to") == ""  # no results are kept (task_ignore_result)
     assert ours_properties == celerys_properties
+
+
+def test_the_producer_is_configured_as_the_worker_app(settings: Settings) -> None:
+    producer = tasks.get_task_producer(settings)
+    assert producer is tasks.get_task_producer(settings.model_copy())  # one per configuration
+    assert producer is not celery_app
+    for key, value in tasks.celery_config(settings).items():
+        assert producer.conf[key] == celery_app.conf[key] == value, key
+    other = settings.model_copy(update={"webhook_queue_name": f"{settings.queue_name}-hooks"})
+    routes = tasks.get_task_producer(other).conf.task_routes
+    assert routes == {tasks.DELIVER_WEBHOOK_TASK: {"queue": f"{settings.queue_name}-hooks"}}
+
+
+def test_article_queues_are_named_by_the_settings(settings: Settings) -> None:
+    assert tasks.article_queue(settings, "live") == settings.queue_name
+    assert tasks.article_queue(settings, "bulk") == settings.bulk_queue_name
+    with pytest.raises(ValueError, match="no article queue"):
+        tasks.article_queue(settings, "webhooks")
 
 
 def test_queue_depth_is_reused_briefly_and_only_under_the_limit(

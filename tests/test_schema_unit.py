@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from ingest.parsing import parse_articles
+from shared.article import ARTICLE_ID_PATTERN, is_article_id
 from shared.http import ApiError
 from shared.schema import ArticleIn, article_id, canonical_url
 
@@ -17,6 +19,14 @@ def test_id_from_url_ignores_cosmetic_differences() -> None:
     assert a == b
     assert len(a) == 32
     assert canonical_url("http://EXAMPLE.com:8080/a/?q=1#x") == "http://example.com:8080/a?q=1"
+
+
+def test_every_id_matches_the_one_article_id_pattern() -> None:
+    made = article_id(url="https://example.com/news/1", source=None, title=None, body="b")
+    assert is_article_id(made)
+    assert re.fullmatch(ARTICLE_ID_PATTERN, made)
+    for other in ("A" * 32, "a" * 31, "a" * 33, "g" * 32, "a" * 32 + "\n", ""):
+        assert not is_article_id(other), repr(other)
 
 
 def test_id_from_text_when_no_url() -> None:
