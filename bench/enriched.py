@@ -129,7 +129,7 @@ def _enrich_share(
                 ttl_s=3600,
             )
             step_seconds["near_duplicates"] += time.perf_counter() - began
-        by_id = {doc["id"]: doc for doc in result.documents}
+        by_id = {doc["id"]: dict(doc) for doc in result.documents}
         for index, payload in zip(share[start : start + BATCH], chosen, strict=True):
             if payload["id"] in by_id:
                 docs[index] = by_id[payload["id"]]
@@ -253,7 +253,7 @@ def _enrich_indices(indices: list[int], received_at: str) -> dict[int, dict[str,
     moment = datetime.fromisoformat(received_at)
     payloads = [payload_for(index, moment) for index in indices]
     result = enrich_batch(payloads)
-    by_id = {doc["id"]: doc for doc in result.documents}
+    by_id = {doc["id"]: dict(doc) for doc in result.documents}
     return {i: by_id[p["id"]] for i, p in zip(indices, payloads, strict=True) if p["id"] in by_id}
 
 

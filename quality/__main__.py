@@ -47,7 +47,8 @@ def _bar(value: float, bar: float) -> str:
 
 def sample_document() -> dict[str, Any]:
     article = ArticleIn(body=SAMPLE.read_text(encoding="utf-8"), source="Trend")
-    doc = enrich(to_payload(article, content_type="text/plain", received_at=datetime.now(UTC)))
+    posted = to_payload(article, content_type="text/plain", received_at=datetime.now(UTC))
+    doc: dict[str, Any] = dict(enrich(posted))  # shown shortened: no longer the typed document
     if "embedding" in doc:
         doc["embedding"] = [round(x, 4) for x in doc["embedding"][:4]] + [
             f"... {len(doc['embedding'])} values"

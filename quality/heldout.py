@@ -165,7 +165,7 @@ def _place(place: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _output(story: Story, doc: dict[str, Any]) -> dict[str, Any]:
+def _output(story: Story, doc: Mapping[str, Any]) -> dict[str, Any]:
     places = [_place(p) for p in doc.get("places") or []]
     lists = {
         "people": list(doc.get("people") or []),

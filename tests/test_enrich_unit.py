@@ -183,6 +183,7 @@ def test_given_fields_win() -> None:
     assert doc["title"] == "Given title"
     assert doc["language"] == "en"
     assert doc["language_detected"] is False
+    assert doc["published_at"] is not None
     assert doc["published_at"].startswith("2025-01-02T03:04")
     assert doc["published_at_source"] == "given"
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
 
 from shared.clients import get_redis
+from shared.document import EnrichedDocument
 from shared.settings import Settings
 from worker.enrich.entities import extract_entities
 from worker.enrich.names import count_keys, decide, merge_names
@@ -129,15 +130,17 @@ def name_index(services: None, settings: Settings) -> Iterator[tuple[redis.Redis
         client.delete(*keys)
 
 
-def _article(article_id: str, text: str) -> dict[str, Any]:
+def _article(article_id: str, text: str) -> EnrichedDocument:
     found = extract_entities(parse_texts([text])[0], dateline_place=None)
     doc: dict[str, Any] = {"id": article_id, "title": None, **found}
     doc["quotes"] = [{"speaker": name, "speaker_mention": name} for name in found["people"]]
     doc["suggest"] = suggestion_inputs(doc)
-    return doc
+    return cast(EnrichedDocument, doc)  # the fields name merging reads, quotes in part
 
 
-def _merge(index: tuple[redis.Redis, str], *docs: dict[str, Any], **options: int) -> dict[str, Any]:
+def _merge(
+    index: tuple[redis.Redis, str], *docs: EnrichedDocument, **options: int
+) -> dict[str, Any]:
     client, prefix = index
     return merge_names(docs, redis_client=client, prefix=prefix, ttl_s=600, **options)
 
@@ -198,7 +201,9 @@ def test_two_known_people_of_one_surname_merge_nothing(
 
 def test_the_index_is_capped_and_expires(name_index: tuple[redis.Redis, str]) -> None:
     client, prefix = name_index
-    docs = [{"id": f"d{i}", "people": [f"Person{i} Smith"]} for i in range(5)]
+    docs = [
+        cast(EnrichedDocument, {"id": f"d{i}", "people": [f"Person{i} Smith"]}) for i in range(5)
+    ]
     _merge(name_index, *docs, max_per_key=3)
     (surname_key,) = [key for key in count_keys("Anyone Smith", prefix) if ":last:" in key]
     assert client.hlen(surname_key) == 3

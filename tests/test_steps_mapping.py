@@ -12,6 +12,7 @@ document (shared/document.py) has exactly those keys.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
@@ -95,7 +96,7 @@ def _recording(step: Step, outputs: list[Document]) -> Step:
 
 
 @cache
-def _enriched() -> tuple[dict[str, list[Document]], tuple[Document, ...]]:
+def _enriched() -> tuple[dict[str, list[Document]], tuple[EnrichedDocument, ...]]:
     """Each registered step's outputs, and the final documents, over every input."""
     outputs: dict[str, list[Document]] = {step.name: [] for step in STEPS}
     steps = [_recording(step, outputs[step.name]) for step in STEPS]
@@ -241,11 +242,9 @@ def test_finished_documents_and_the_pipeline_stages_fit_the_mapping() -> None:
     properties = article_mappings()["properties"]
     merged_someone = False
     for doc in documents:
-        final = dict(doc)
+        final = copy.deepcopy(doc)
         final["duplicates"] = DuplicateInfo(doc["id"], doc["id"], ["x"], 0.87).as_fields()
-        final["enrichment"] = doc["enrichment"] | {
-            "models": doc["enrichment"]["models"] | {"near_duplicates": "MinHash"}
-        }
+        final["enrichment"]["models"]["near_duplicates"] = "MinHash"
         if final.get("people"):
             short = final["people"][0]
             apply_merges(final, {short: Merge(f"Sir {short}", 3, "short form, seen in 3")})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.document import Suggestion
 from shared.index import SUGGEST_MAX_INPUT_CHARS
 from shared.suggest import DISPLAY_SEPARATOR, KINDS, clean_text, display_text
 from web.suggest import shape_suggestions, suggest_body
@@ -34,8 +35,8 @@ DOC: dict[str, Any] = {
 }
 
 
-def _by_kind(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    found: dict[str, list[dict[str, Any]]] = {}
+def _by_kind(entries: list[Suggestion]) -> dict[str, list[Suggestion]]:
+    found: dict[str, list[Suggestion]] = {}
     for entry in entries:
         (kind,) = entry["contexts"]["kind"]
         found.setdefault(kind, []).append(entry)

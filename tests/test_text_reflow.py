@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from shared.document import EnrichedDocument
 from shared.schema import ArticleIn, to_payload
 from worker.enrich import enrich
 from worker.enrich.dateline import parse_dateline
@@ -321,7 +322,7 @@ def test_first_sentence_reads_across_wrapped_lines() -> None:
 # --- through the enrichment steps -------------------------------------------------------------
 
 
-def _enriched(body: str, title: str | None = None) -> dict[str, object]:
+def _enriched(body: str, title: str | None = None) -> EnrichedDocument:
     article = ArticleIn(body=body, title=title)
     return enrich(to_payload(article, content_type="text/plain", received_at=RECEIVED))
 
@@ -331,7 +332,7 @@ def test_a_title_less_wire_story_keeps_its_first_line_and_a_quotation_is_found_w
     assert doc["body"] == WIRE_REFLOWED  # stored reflowed, first line kept
     assert doc["body_reflowed"] is True
     assert doc["title_derived"] is True
-    assert doc["dateline"]["raw"] == "NEW YORK, Feb 26 -"  # type: ignore[index]
+    assert doc["dateline"]["raw"] == "NEW YORK, Feb 26 -"
     assert doc["title"] == (
         "Harbour Oil Corp said that effective today it had cut its contract prices for crude oil "
         "by 1.50 dlrs a barrel"

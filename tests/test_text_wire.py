@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -89,7 +90,7 @@ def wire_stories() -> tuple[WireStory, ...]:
     return tuple(stories)
 
 
-def _enriched(body: str, title: str | None = None, steps: Any = TITLE_STEPS) -> dict[str, Any]:
+def _enriched(body: str, title: str | None = None, steps: Any = TITLE_STEPS) -> Mapping[str, Any]:
     payload = to_payload(
         ArticleIn(body=body, title=title), content_type="text/plain", received_at=RECEIVED
     )
@@ -159,7 +160,7 @@ def test_a_body_posted_without_its_dateline_keeps_its_first_line() -> None:
 
 
 @lru_cache(maxsize=2)
-def _fully_enriched(story_name: str) -> dict[str, Any]:
+def _fully_enriched(story_name: str) -> Mapping[str, Any]:
     (story,) = [story for story in wire_stories() if story.name == story_name]
     payload = to_payload(
         ArticleIn(body=story.posted), content_type="text/plain", received_at=RECEIVED

@@ -23,6 +23,7 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from shared.article import CONTENT_FIELDS, ORIGINAL_FIELDS
+from shared.document import EnrichedDocument
 
 
 def original_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -58,7 +59,7 @@ def previous_versions(
 
 
 def stamp_versions(
-    docs: Sequence[dict[str, Any]],
+    docs: Sequence[EnrichedDocument],
     payloads: Mapping[str, Mapping[str, Any]],
     previous: Mapping[str, Mapping[str, Any]],
 ) -> None:

@@ -38,6 +38,8 @@ import numpy.typing as npt
 import redis
 from datasketch import MinHash
 
+from shared.document import Duplicates
+
 log = logging.getLogger(__name__)
 
 Signature = npt.NDArray[np.uint32]
@@ -249,7 +251,7 @@ class DuplicateInfo:
     near_duplicates: list[str] = field(default_factory=list)
     similarity: float | None = None
 
-    def as_fields(self) -> dict[str, Any]:
+    def as_fields(self) -> Duplicates:
         """JSON-safe fields for the indexed document."""
         return {
             "cluster_id": self.cluster_id,

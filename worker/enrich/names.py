@@ -39,10 +39,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 
+from shared.document import EnrichedDocument, EntityMention, EntityMentions
 from worker.enrich.entities import continues_name, name_key, surname_keys
 from worker.enrich.suggest import suggestion_inputs
 
@@ -164,14 +164,14 @@ def decide(name: str, known: Mapping[str, int], min_articles: int) -> Merge | No
     return Merge(full, count, f"{kind} of '{full}', seen in {count} articles")
 
 
-def apply_merges(doc: dict[str, Any], merges: Mapping[str, Merge]) -> None:
+def apply_merges(doc: EnrichedDocument, merges: Mapping[str, Merge]) -> None:
     """Write the merged names into the article: ``people``, ``entity_mentions.people`` (the
     forms as written kept, with the reason), quotes' speakers and the autocomplete inputs."""
     if not merges:
         return
     doc["people"] = list(dict.fromkeys(_merged(name, merges) for name in doc.get("people") or []))
-    mentions = doc.get("entity_mentions") or {}
-    entries: dict[str, dict[str, Any]] = {}
+    mentions: EntityMentions = doc.get("entity_mentions") or {}
+    entries: dict[str, EntityMention] = {}
     for entry in mentions.get("people") or []:
         name = entry["name"]
         merge = merges.get(name)
@@ -191,7 +191,7 @@ def apply_merges(doc: dict[str, Any], merges: Mapping[str, Merge]) -> None:
         mentions["people"] = list(entries.values())
     for quote in doc.get("quotes") or []:
         speaker = quote.get("speaker")
-        if speaker in merges:
+        if speaker is not None and speaker in merges:
             quote["speaker"] = merges[speaker].full
     if "suggest" in doc:
         doc["suggest"] = suggestion_inputs(doc)
@@ -216,7 +216,7 @@ def _read(redis_client: redis.Redis, keys: Sequence[str]) -> dict[str, dict[str,
 
 
 def merge_names(
-    docs: Iterable[dict[str, Any]],
+    docs: Iterable[EnrichedDocument],
     *,
     redis_client: redis.Redis,
     prefix: str,

@@ -11,10 +11,11 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from celery.exceptions import SoftTimeLimitExceeded
 
+from shared.document import EnrichedDocument
 from worker.enrich.budget import BudgetExceeded, time_limit
 from worker.enrich.nlp import memory_zone as nlp_memory_zone
 from worker.enrich.registry import ENRICHMENT_VERSION, STEPS, model_versions
@@ -44,7 +45,7 @@ def base_document(payload: Mapping[str, Any]) -> Document:
 
 @dataclass
 class BatchResult:
-    documents: list[Document] = field(default_factory=list)
+    documents: list[EnrichedDocument] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)  # article id -> reason
     # Failures that another attempt cannot mend (the article overran its time budget): the
     # pipeline dead-letters these at once instead of trying them again.
@@ -66,7 +67,7 @@ def _merge(doc: Document, step_name: str, fields: Document) -> None:
     doc.update(fields)
 
 
-def _finish(doc: Document, steps: Sequence[Step]) -> Document:
+def _finish(doc: Document, steps: Sequence[Step]) -> EnrichedDocument:
     final = {key: value for key, value in doc.items() if not key.startswith("_")}
     final["enrichment"] = {
         "version": ENRICHMENT_VERSION,
@@ -75,7 +76,8 @@ def _finish(doc: Document, steps: Sequence[Step]) -> Document:
         "truncated": doc.get("_truncated", []),  # see truncated()
         "models": model_versions(),
     }
-    return final
+    # The fields the steps declared (tests/test_steps_mapping.py holds them to it).
+    return cast(EnrichedDocument, final)
 
 
 def enrich_batch(
@@ -176,7 +178,7 @@ class _Run:
         return survivors
 
 
-def enrich(payload: Mapping[str, Any], steps: Sequence[Step] = STEPS) -> Document:
+def enrich(payload: Mapping[str, Any], steps: Sequence[Step] = STEPS) -> EnrichedDocument:
     """The enriched document for one queued article payload; raises if a step fails."""
     result = enrich_batch([payload], steps)
     if result.failures:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from shared.document import Suggestion
 from shared.suggest import DISPLAY_SEPARATOR, clean_text
 
 # Longer "names" are extraction debris, not something anyone types.
@@ -107,9 +108,9 @@ def _entities(doc: Mapping[str, Any]) -> Iterable[tuple[str, str, int]]:
             yield "place", place["name"], int(place.get("mentions") or 1)
 
 
-def suggestion_inputs(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+def suggestion_inputs(doc: Mapping[str, Any]) -> list[Suggestion]:
     """The ``suggest`` field's value: weighted inputs, each with its kind as context."""
-    entries: list[dict[str, Any]] = []
+    entries: list[Suggestion] = []
     title = clean_text(doc.get("title") or "")
     if _has_alnum(title):
         whole, suffixes = title_inputs(title)
