@@ -50,6 +50,13 @@ def post(drill: Drill, articles: list[dict[str, Any]]) -> list[str]:
     return ids
 
 
+def post_one_by_one(drill: Drill, count: int, posted: list[str], every_s: float = 0.25) -> None:
+    """Post ``count`` articles ("during" the rebuild) one at a time, their ids into ``posted``."""
+    for number in range(count):
+        posted.extend(post(drill, [article(number, "during")]))
+        time.sleep(every_s)
+
+
 def all_indexed(drill: Drill, ids: list[str]) -> None:
     def done() -> bool:
         states = {drill.ingest.get(f"/articles/{i}").get_json()["state"] for i in ids}

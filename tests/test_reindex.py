@@ -24,7 +24,7 @@ from shared.index.rebuild import (
     start_rebuild,
 )
 from shared.settings import Settings
-from tests.reindex_support import Drill, SearchLoop, reindex_drill
+from tests.reindex_support import Drill, SearchLoop, post_one_by_one, reindex_drill
 from tests.reindex_support import all_indexed as _all_indexed
 from tests.reindex_support import article as _article
 from tests.reindex_support import post as _post
@@ -52,16 +52,10 @@ def test_rebuild_while_searching_and_posting(drill: Drill) -> None:
     searches = SearchLoop(drill.web, BEFORE)
     searches.start()
     during: list[str] = []
-
-    def post_during() -> None:
-        for number in range(DURING):
-            during.extend(_post(drill, [_article(number, "during")]))
-            time.sleep(0.25)
-
     phases: list[str] = []
     # A future, so an exception in the poster fails the test (a bare Thread would only warn).
     with ThreadPoolExecutor(1) as pool:
-        poster = pool.submit(post_during)
+        poster = pool.submit(post_one_by_one, drill, DURING, during)
         report = rebuild_index(
             es=es,
             redis_client=get_redis(drill.settings),

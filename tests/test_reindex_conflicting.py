@@ -33,6 +33,7 @@ from tests.reindex_support import (
     article,
     lane_env,
     post,
+    post_one_by_one,
     reindex_drill,
     stored,
 )
@@ -117,14 +118,8 @@ def test_a_conflicting_change_is_built_beside_the_old_version_and_switched(
     searches = SearchLoop(drill.web, BEFORE)
     searches.start()
     during: list[str] = []
-
-    def post_during() -> None:
-        for number in range(DURING):
-            during.extend(post(drill, [article(number, "during")]))
-            time.sleep(0.25)
-
     with ThreadPoolExecutor(1) as pool:
-        poster = pool.submit(post_during)
+        poster = pool.submit(post_one_by_one, drill, DURING, during)
         result = _newsroom(own, "reindex", "--timeout", "120")
         poster.result(timeout=120)
     all_indexed(drill, during)
