@@ -83,10 +83,11 @@ def reindex_drill(
     *,
     before: int,
     prepare: Callable[[Settings], None] = lambda _own: None,
+    started: Callable[[Drill], None] = lambda _drill: None,
 ) -> Iterator[Drill]:
     """A lane named ``name``: ``prepare(own settings)`` runs first (no worker yet), then a
-    worker starts and ``before`` articles are indexed; everything the lane made (indices,
-    index templates, queues) is deleted afterwards."""
+    worker starts, ``started(drill)`` runs and ``before`` articles are indexed; everything
+    the lane made (indices, index templates, queues) is deleted afterwards."""
     prefix = f"{settings.index_prefix}-{name}"
     own = settings.model_copy(
         update={
@@ -109,6 +110,7 @@ def reindex_drill(
             web.create_app({"TESTING": True, "NEWSROOM_SETTINGS": own}).test_client(),
             log_path,
         )
+        started(drill)
         ids = post(drill, [article(n, "before") for n in range(before)])
         all_indexed(drill, ids)
         es.indices.refresh(index=own.articles_alias)

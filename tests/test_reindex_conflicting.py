@@ -25,7 +25,7 @@ from shared.index import (
     template_meta,
 )
 from shared.settings import Settings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_until
 from tests.reindex_support import (
     Drill,
     SearchLoop,
@@ -66,6 +66,13 @@ def _create_old_version(own: Settings) -> None:
         es.indices.put_mapping(index=own.articles_write_alias, **article_mappings())
 
 
+def _template_published(drill: Drill) -> None:
+    """Workers publish their template as they start, before any article: a quiet system can
+    be reindexed too."""
+    es = get_elasticsearch(drill.settings)
+    wait_until(lambda: template_meta(es, drill.settings), timeout_s=60)
+
+
 def _newsroom(own: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     """The `newsroom` command line, in a process of its own, working in the drill's lane."""
     return subprocess.run(
@@ -89,6 +96,7 @@ def drill(
         "conflict",
         before=BEFORE,
         prepare=_create_old_version,
+        started=_template_published,
     ) as drill:
         yield drill
 

@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 from shared import saved_searches
 from shared.article import ArticlePayload
 from shared.clients import get_elasticsearch, get_redis
+from shared.index import publish_template
 from shared.settings import Settings, get_settings
 from shared.status import set_states
 from shared.tasks import DELIVER_WEBHOOK_TASK, EVALUATE_ALERTS_TASK, PROCESS_ARTICLES_TASK
@@ -28,6 +29,7 @@ from worker.alerts import (
 )
 from worker.celery_app import app
 from worker.enrich import warm_up
+from worker.enrich.registry import article_mappings
 from worker.errors import classify
 from worker.pipeline import BatchOutcome, dead_letter_batch, process_batch
 
@@ -62,6 +64,19 @@ def _retry(task: Task, error: Exception, countdown: int) -> NoReturn:
 @worker_process_init.connect  # type: ignore[untyped-decorator]
 def _load_models(**_: Any) -> None:
     warm_up()
+    _publish_mapping()
+
+
+def _publish_mapping() -> None:
+    """Publish this worker's mapping as its index version's template now, not only at the first
+    batch (``ensure_index``): `newsroom reindex` needs it even when no article arrives. Quick
+    or not at all: the first batch publishes it again."""
+    settings = get_settings()
+    es = get_elasticsearch(settings).options(request_timeout=2, max_retries=0)
+    try:
+        publish_template(es, settings, article_mappings())
+    except Exception as error:  # whatever it is, the first batch meets it again
+        log.warning("the index mapping was not published at start (%s): at the first batch", error)
 
 
 @app.task(  # type: ignore[untyped-decorator]

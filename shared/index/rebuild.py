@@ -10,8 +10,8 @@ Without Elasticsearch's reindex module (not in the core distribution) the copy i
    from it. The live index may be of an older version, its mapping conflicting with the new.
 2. Walk the live index (point in time + ``search_after``): articles to re-enrich (all, or with
    ``--only-outdated`` those enriched by another version than the template's) go through the
-   normal queue (the
-   bulk queue) from their stored original text; the others are copied as they are.
+   normal queue (the bulk queue) from their stored original text; the others are copied as
+   they are.
 3. Wait until every queued one is indexed or failed; then copy what live batches wrote to the
    old index alone while the rebuild alias was being created (``indexed_at`` since the start).
 4. Move the read and write aliases to the new index and drop the rebuild alias, in one atomic
