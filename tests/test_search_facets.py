@@ -10,7 +10,6 @@ import lxml.html
 import pytest
 from flask.testing import FlaskClient
 
-from shared.clients import get_elasticsearch
 from web.facets import FACETS, ON_PAGE
 
 pytestmark = [pytest.mark.stack, pytest.mark.usefixtures("worker")]
@@ -227,8 +226,7 @@ def test_related_stories_are_alike_and_never_the_article_itself(web_client: Flas
 
 @pytest.mark.usefixtures("indexed")
 def test_export_pages_through_every_match(settings: Any) -> None:
-    from shared.clients import get_elasticsearch
-    from web.search import SearchRequest, export_rows
+        from web.search import SearchRequest, export_rows
 
     request = SearchRequest(
         query=WORD, sort="oldest", filters={"source": ("Alpha Wire", "Beta News")}
@@ -390,18 +388,3 @@ def test_the_page_and_the_api_show_the_same_facets(
         assert places["1512569"] == tashkent
         assert {name for name, _, _ in page} == set(FACETS)
 
-
-@pytest.mark.usefixtures("indexed")
-def test_every_facet_has_a_label_and_a_keyword_field_in_the_index(settings: Any) -> None:
-    """Read from the live index's mapping (the worker's full one: core fields and its steps')."""
-    mappings = get_elasticsearch(settings).indices.get_mapping(index=settings.articles_alias)
-    (mapping,) = (found["mappings"] for found in mappings.body.values())
-    for name, facet in FACETS.items():
-        assert facet.name == name
-        assert facet.label.strip(), name
-        properties = mapping["properties"]
-        *parents, leaf = facet.field.split(".")
-        for parent in parents:
-            properties = properties[parent]["properties"]
-        assert properties[leaf]["type"] == "keyword", facet.field
-    assert sorted(f.page_order for f in FACETS.values()) == list(range(len(FACETS)))
