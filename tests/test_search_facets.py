@@ -226,7 +226,8 @@ def test_related_stories_are_alike_and_never_the_article_itself(web_client: Flas
 
 @pytest.mark.usefixtures("indexed")
 def test_export_pages_through_every_match(settings: Any) -> None:
-        from web.search import SearchRequest, export_rows
+    from shared.clients import get_elasticsearch
+    from web.search import SearchRequest, export_rows
 
     request = SearchRequest(
         query=WORD, sort="oldest", filters={"source": ("Alpha Wire", "Beta News")}
@@ -387,4 +388,3 @@ def test_the_page_and_the_api_show_the_same_facets(
         tashkent = ("1512569", "Tashkent", 1, "places" in params)
         assert places["1512569"] == tashkent
         assert {name for name, _, _ in page} == set(FACETS)
-
