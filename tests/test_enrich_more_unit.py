@@ -8,13 +8,12 @@ from typing import Any
 
 import pytest
 
-from shared.index import MODEL_KINDS
 from shared.schema import ArticleIn, canonical_link, to_payload
 from worker.enrich import Document, Step, enrich_batch, model_versions, skipped
 from worker.enrich.dates import resolve_mentions
 from worker.enrich.html import extract_page
 from worker.enrich.keywords import extract_keywords
-from worker.enrich.registry import named
+from worker.enrich.registry import article_mappings, named
 from worker.enrich.sentiment import score_tone
 from worker.enrich.summary import split_sentences, stop_words, summarise
 
@@ -160,7 +159,8 @@ def test_one_failing_article_does_not_sink_the_batch() -> None:
 
 
 def test_every_model_kind_is_mapped() -> None:
-    assert set(model_versions()) <= set(MODEL_KINDS)
+    models = article_mappings()["properties"]["enrichment"]["properties"]["models"]
+    assert set(model_versions()) <= set(models["properties"])
 
 
 @pytest.mark.parametrize(("when", "expected"), [("Sept. 30", date(2025, 9, 30))])
