@@ -4,9 +4,9 @@ article mapping, the model versions recorded with every article and the warm-up.
 Adding a step is one new file and one line here: write ``worker/enrich/steps/<name>.py`` with
 the step's function and its ``STEP`` declaration (worker/enrich/step.py: the mapping properties
 it writes, its models, its warm-up), then list ``<name>.STEP`` in ``STEPS`` where it must run.
-``tests/test_steps_mapping.py`` checks its output against the mapping it declared; a new
-top-level field is also named in the typed document the web reads (shared/document.py), which
-the same test holds to the mapping's fields. Bump ``ENRICHMENT_VERSION`` when any step's output
+``tests/test_steps_mapping.py`` checks its output against the mapping it declared. The typed
+document the web reads (shared/document.py) names a new field once something reads it; the same
+test holds every name there to the mapping. Bump ``ENRICHMENT_VERSION`` when any step's output
 changes.
 """
 
