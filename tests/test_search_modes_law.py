@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from shared.clients import get_elasticsearch
 from shared.settings import Settings
 from web.search import (
+    FACET_SIZE,
     FUSION_DEPTH,
     MAX_RESULT_WINDOW,
     HardConstraints,
@@ -230,7 +231,11 @@ def test_every_hit_of_every_mode_keeps_the_operators(
                 for item in result["facets"]["source"]
                 if item["selected"] or not source
             )
-            assert counted == result["total"], (mode, query)
+            assert counted <= result["total"], (mode, query)
+            # All of them, when the facet lists every source (a query of exclusions alone
+            # matches the whole test index, whose other modules add more than FACET_SIZE).
+            if source or len(result["facets"]["source"]) < FACET_SIZE:
+                assert counted == result["total"], (mode, query)
         if mode == "keyword":
             assert result["total_meaning_only"] == 0
 
