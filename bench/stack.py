@@ -80,12 +80,14 @@ class Service:
             return []
 
 
-def _spawn(name: str, command: list[str], env: Mapping[str, str], log_dir: Path) -> Service:
+def _spawn(
+    name: str, command: list[str], env: Mapping[str, str], log_dir: Path, cwd: Path = ROOT
+) -> Service:
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=dict(env), stdout=log, stderr=subprocess.STDOUT
+            command, cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT
         )
     return Service(name=name, process=process, log_path=log_path)
 
@@ -114,8 +116,10 @@ def start_gunicorn(
     *,
     workers: int = GUNICORN_WORKERS,
     threads: int = GUNICORN_THREADS,
+    tree: Path = ROOT,
 ) -> Service:
-    """``app`` is ``ingest`` or ``web``; returns once ``/healthz`` answers 200."""
+    """``app`` is ``ingest`` or ``web``; returns once ``/healthz`` answers 200. ``tree``: the
+    checkout to run (another commit's worktree; its packages come first on PYTHONPATH)."""
     port = free_port()
     command = [
         str(VENV_BIN / "gunicorn"),
@@ -127,7 +131,9 @@ def start_gunicorn(
         str(threads),
         f"{app}:create_app()",
     ]
-    service = _spawn(app, command, env, log_dir)
+    if tree != ROOT:
+        env = {**env, "PYTHONPATH": str(tree)}
+    service = _spawn(app, command, env, log_dir, cwd=tree)
     service.url = f"http://127.0.0.1:{port}"
     _wait(service, lambda: _http_ok(f"{service.url}/healthz"), 60)
     return service

@@ -19,18 +19,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
 import tempfile
-import time
 import urllib.parse
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.report import machine, now
-from bench.stack import ROOT, VENV_BIN, _http_ok, free_port, rss_mb
+from bench.stack import ROOT, bench_env, rss_mb, start_gunicorn, stop
 
 QUERIES = ("oil prices fall", "media cooperation between countries", "police", "central bank")
 # Shared libraries of the enrichment stack that a web worker has no use for.
@@ -46,60 +46,27 @@ class Sample:
     enrichment_libs: list[str]
 
 
-def _worker_pid(gunicorn: subprocess.Popen[bytes]) -> int:
-    path = Path(f"/proc/{gunicorn.pid}/task/{gunicorn.pid}/children")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        children = path.read_text().split()
-        if children:
-            return int(children[0])
-        time.sleep(0.1)
-    raise RuntimeError("gunicorn started no worker")
-
-
 def _mapped_libs(pid: int) -> list[str]:
     maps = Path(f"/proc/{pid}/maps").read_text()
     return [lib for lib in ENRICHMENT_LIBS if f"/{lib}" in maps]
 
 
-def measure(tree: Path, side: str) -> Sample:
-    port = free_port()
-    command = [
-        str(VENV_BIN / "gunicorn"),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "1",
-        "--worker-class",
-        "gthread",
-        "--threads",
-        "4",
-        "web:create_app()",
-    ]
-    # PYTHONPATH first: the tree's packages, not the editable install's, are imported.
-    env = {"PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1", "PATH": str(VENV_BIN) + ":/usr/bin"}
-    process = subprocess.Popen(
-        command, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+def measure(tree: Path, side: str, log_dir: Path) -> Sample:
+    # The index to search: this machine's (make up), or the one NEWSROOM_INDEX_PREFIX names.
+    env = bench_env(os.environ.get("NEWSROOM_INDEX_PREFIX", "newsroom"), "bench-web-memory")
+    web = start_gunicorn("web", env, log_dir / side, workers=1, threads=4, tree=tree)
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while not _http_ok(f"{url}/healthz"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"web on {tree} did not start")
-            time.sleep(0.2)
-        pid = _worker_pid(process)
+        (pid,) = web.children()
         for query in QUERIES:
-            target = f"{url}/api/search?" + urllib.parse.urlencode({"q": query, "mode": "hybrid"})
-            with urllib.request.urlopen(target, timeout=120) as response:  # noqa: S310 (loopback)
+            url = f"{web.url}/api/search?" + urllib.parse.urlencode({"q": query, "mode": "hybrid"})
+            with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310 (loopback)
                 if response.status != 200:
                     raise RuntimeError(f"{side}: search {query!r} answered {response.status}")
                 response.read()
         rss, peak = rss_mb(pid)
         return Sample(side=side, rss_mb=rss, peak_mb=peak, enrichment_libs=_mapped_libs(pid))
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop(web)
 
 
 def ratio_interval(pairs: list[tuple[float, float]], rounds: int = 2000) -> tuple[float, float]:
@@ -137,7 +104,7 @@ def main() -> None:
                 if repeat % 2:
                     order.reverse()  # alternate which side starts first
                 for side, tree in order:
-                    samples.append(measure(tree, side))
+                    samples.append(measure(tree, side, Path(scratch) / "logs"))
                     print(f"repeat {repeat + 1}/{args.repeats} {side}: {samples[-1]}")
         finally:
             subprocess.run(

@@ -9,7 +9,6 @@ from pathlib import Path
 from shared.settings import Settings
 
 ENV_EXAMPLE = Path(__file__).resolve().parent.parent / ".env.example"
-# Read by scripts/services.sh, scripts/run.sh and docker-compose.yml, not by Settings.
 ROOT = ENV_EXAMPLE.parent
 
 
