@@ -5,11 +5,15 @@ Every knob is documented in ``.env.example``.
 
 from __future__ import annotations
 
+import secrets
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# The shortest secret key accepted in production (characters; token_urlsafe(32) gives 43).
+MIN_SECRET_KEY_CHARS = 32
 
 
 class Settings(BaseSettings):
@@ -143,6 +147,31 @@ class Settings(BaseSettings):
     alerts_webhook_breaker_failures: int = Field(5, ge=1)
     alerts_webhook_breaker_cooldown_s: float = Field(60.0, gt=0, le=300)
 
+    # Accounts (shared/accounts.py, docs/SECURITY.md). The key that signs session cookies and
+    # CSRF tokens: required in production; elsewhere a random one per process when unset (then
+    # sessions end with the process and are not shared between processes: scripts/run.sh keeps
+    # one in its state directory for `make up`).
+    secret_key: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+    # Searching and reading without logging in (the reader role's pages and JSON); compose
+    # turns it off.
+    anonymous_reading: bool = True
+    # Host names the web and ingest answer to (comma-separated; ".example.org" also allows its
+    # subdomains); a request naming another Host is refused. Empty: any (local runs only).
+    trusted_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Failed logins of one user name (or from one address) before logins are refused for
+    # login_lockout_s seconds.
+    login_max_failures: int = Field(5, ge=1)
+    login_lockout_s: int = Field(15 * 60, gt=0)
+
+    @field_validator("trusted_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            return [str(host).strip().lower() for host in value if str(host).strip()]
+        return value
+
     @property
     def celery_broker_url(self) -> str:
         return self.broker_url or self.redis_url
@@ -185,6 +214,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "NEWSROOM_INGEST_API_KEY must be set when NEWSROOM_ENVIRONMENT=production"
             )
+        if self.environment == "production":
+            # The per-process random default would sign each process's sessions differently
+            # and forget them on restart: production names its key.
+            if "secret_key" not in self.model_fields_set:
+                raise ValueError(
+                    "NEWSROOM_SECRET_KEY must be set when NEWSROOM_ENVIRONMENT=production"
+                )
+            if len(self.secret_key.get_secret_value()) < MIN_SECRET_KEY_CHARS:
+                raise ValueError(
+                    f"NEWSROOM_SECRET_KEY must have at least {MIN_SECRET_KEY_CHARS} characters"
+                )
         return self
 
 
