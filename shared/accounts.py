@@ -162,6 +162,38 @@ def add_user(
     return _user(record), password
 
 
+def add_first_admin(
+    r: redis.Redis, settings: Settings, name: str = "admin", password: str | None = None
+) -> tuple[User, str] | None:
+    """An admin ``name`` when no user exists yet (with its password: the one given, else a
+    generated one-time one); None when there are users already. Atomic: of processes racing
+    on an empty store, one creates the admin."""
+    name = normalize_name(name)
+    key = _key(settings, "users")
+    if r.hlen(key):
+        return None
+    password = generate_password() if password is None else _check_password(password)
+    record = {
+        "name": name,
+        "role": "admin",
+        "disabled": False,
+        "created_at": _now(),
+        "password_hash": _hasher().hash(password),
+    }
+    created: list[bool] = []
+
+    def create(pipe: redis.client.Pipeline) -> None:
+        created.clear()
+        if pipe.hlen(key):
+            return
+        pipe.multi()
+        pipe.hset(key, name, json.dumps(record))
+        created.append(True)
+
+    r.transaction(create, key)
+    return (_user(record), password) if created else None
+
+
 def get_user(r: redis.Redis, settings: Settings, name: str) -> User | None:
     try:
         name = normalize_name(name)
