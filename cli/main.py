@@ -11,6 +11,8 @@ import click
 
 from cli.ops import feed_command, ingest_command, status_command
 from cli.reindex import reindex_command
+from cli.tokens import tokens_group
+from cli.users import users_group
 from shared.clients import get_redis
 from shared.deadletters import (
     DeadLetter,
@@ -30,7 +32,8 @@ REPLAY_CHUNK = 200
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
-    """Operate Newsroom: post files and feeds, watch the pipeline, replay dead letters.
+    """Operate Newsroom: post files and feeds, watch the pipeline, replay dead letters, manage
+    users and API tokens.
 
     Reads the services' settings (NEWSROOM_* variables, .env). `newsroom COMMAND --help`
     tells more about each command.
@@ -41,6 +44,8 @@ cli.add_command(ingest_command)
 cli.add_command(feed_command)
 cli.add_command(status_command)
 cli.add_command(reindex_command)
+cli.add_command(users_group)
+cli.add_command(tokens_group)
 
 
 @cli.group()
