@@ -23,6 +23,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.ingest_max_body_bytes,
+        # Another Host header gets 400 (werkzeug's check); empty: any host (local runs).
+        TRUSTED_HOSTS=settings.trusted_hosts or None,
         **config,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -31,7 +33,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     configure_logging(settings)  # unless already configured (a test runner, ...)
     install_metrics(app, "ingest")  # GET /metrics, and every request counted and timed
 
+    from ingest.auth import install_auth
     from ingest.views import bp
+
+    install_auth(app)  # tokens, the deprecated key; /metrics included (ingest/auth.py)
 
     app.register_blueprint(bp)
     return app

@@ -117,7 +117,7 @@ def _post_articles() -> dict[str, Any]:
                 "description": "Queued",
                 "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Accepted"}}},
             },
-            **dict.fromkeys(("400", "401", "413", "415", "422", "429", "503"), _PROBLEM),
+            **dict.fromkeys(("400", "401", "403", "413", "415", "422", "429", "503"), _PROBLEM),
         },
     }
 
@@ -129,10 +129,13 @@ def openapi_document() -> dict[str, Any]:
             "title": "Newsroom ingest API",
             "version": "1",
             "description": "Post articles; follow each one until it is searchable. "
-            "Errors are application/problem+json.",
+            "Errors are application/problem+json.\n\n"
+            "Every operation but `/`, `/healthz` and `/openapi.json` needs an API token "
+            "(`Authorization: Bearer <token>`): an ingest token, or the token of an editor "
+            "or an admin. Only a local run with no ingest token and no shared key, outside "
+            'production, is open to anonymous requests (`/healthz` says `"auth": "open"`).',
         },
-        # The key is optional when the service runs without one (local runs).
-        "security": [{}, {"bearer": []}, {"apiKey": []}],
+        "security": [{"bearer": []}, {"apiKey": []}],
         "paths": {
             "/": {
                 "get": {
@@ -160,7 +163,7 @@ def openapi_document() -> dict[str, Any]:
                                 _JSON: {"schema": {"$ref": "#/components/schemas/ArticleState"}}
                             },
                         },
-                        **dict.fromkeys(("400", "401", "404", "503"), _PROBLEM),
+                        **dict.fromkeys(("400", "401", "403", "404", "503"), _PROBLEM),
                     },
                 }
             },
@@ -219,7 +222,7 @@ def openapi_document() -> dict[str, Any]:
                                 }
                             },
                         },
-                        **dict.fromkeys(("400", "401", "503"), _PROBLEM),
+                        **dict.fromkeys(("400", "401", "403", "503"), _PROBLEM),
                     },
                 }
             },
@@ -231,21 +234,22 @@ def openapi_document() -> dict[str, Any]:
                         "pipeline-wide (kept in Redis by every ingest and web process and every "
                         "worker), so web's /metrics shows the same ones: scrape one of them for "
                         "those. Gauges (queue depth, workers, dead letters, index size) are "
-                        "read on each scrape. No API key needed."
+                        "read on each scrape. Needs a token like every other operation "
+                        "(Prometheus: `authorization: {credentials_file: ...}`)."
                     ),
-                    "security": [{}],
                     "responses": {
                         "200": {
                             "description": "The metrics",
                             "content": {"text/plain": {"schema": {"type": "string"}}},
                         },
-                        "503": _PROBLEM,
+                        **dict.fromkeys(("401", "403", "503"), _PROBLEM),
                     },
                 }
             },
             "/healthz": {
                 "get": {
-                    "summary": "Whether Redis and Elasticsearch answer",
+                    "summary": "Whether Redis and Elasticsearch answer, and whether requests "
+                    "need credentials (`auth`: required or open)",
                     "security": [{}],
                     "responses": {
                         "200": {"description": "Both answer"},
@@ -263,8 +267,21 @@ def openapi_document() -> dict[str, Any]:
         },
         "components": {
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
-                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token, shown once when created (`newsroom tokens "
+                    "create`): an ingest client's, or an editor's or an admin's (a reader's "
+                    "gets 403). Revoked tokens are refused at once.",
+                },
+                "apiKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-API-Key",
+                    "description": "Deprecated: the shared key NEWSROOM_INGEST_API_KEY (also "
+                    "accepted as a bearer token), while it is set; answers carry a "
+                    "`Deprecation` header. Use a token.",
+                },
             },
             "schemas": {
                 "Article": article_schema(),

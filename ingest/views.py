@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 import redis
@@ -10,6 +9,7 @@ from elasticsearch import ApiError as ESApiError
 from elasticsearch import TransportError
 from flask import Blueprint, Response, jsonify, request, url_for
 
+from ingest.auth import auth_state
 from ingest.openapi import openapi_document
 from ingest.parsing import parse_articles
 from ingest.queueing import queue_articles, refuse_heavy_when_backlogged, refuse_when_backlogged
@@ -26,23 +26,6 @@ from shared.tasks import ARTICLE_QUEUES, article_queue, get_task_producer
 bp = Blueprint("ingest", __name__)
 
 
-@bp.before_request
-def _require_api_key() -> None:
-    key = app_settings().ingest_api_key
-    if key is None or request.endpoint in ("ingest.healthz", "ingest.index", "ingest.openapi"):
-        return
-    auth = request.headers.get("Authorization", "")
-    given = (
-        auth.removeprefix("Bearer ").strip()
-        if auth.startswith("Bearer ")
-        else request.headers.get("X-API-Key", "")
-    )
-    if not hmac.compare_digest(given.encode(), key.get_secret_value().encode()):
-        raise ApiError(
-            401, "Unauthorized", "send the API key as 'Authorization: Bearer <key>' or 'X-API-Key'"
-        )
-
-
 @bp.get("/")
 def index() -> Response:
     return jsonify(
@@ -53,7 +36,7 @@ def index() -> Response:
             "GET /articles/<id>": "state of one article: queued, indexed or failed",
             "POST /articles/status": 'states of many articles: {"ids": [...]}',
             "GET /metrics": "Prometheus metrics of the whole pipeline",
-            "GET /healthz": "Redis and Elasticsearch reachability",
+            "GET /healthz": "Redis and Elasticsearch reachability; whether auth is required",
             "GET /openapi.json": "this API described as OpenAPI 3.1",
         },
     )
@@ -192,4 +175,7 @@ def article_status(article_id: str) -> Response:
 
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
-    return health_response(app_settings())
+    """Public; also says whether requests need credentials ("required") or not ("open")."""
+    settings = app_settings()
+    response, status = health_response(settings)
+    return jsonify({**response.get_json(), "auth": auth_state(settings)}), status

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 import ingest
 from shared import metrics
@@ -267,12 +268,18 @@ def test_without_redis_metrics_answer_503_and_requests_go_on(settings: Settings)
     import web
 
     down = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0", "broker_url": None})
-    for app in (
-        web.create_app({"TESTING": True, "NEWSROOM_SETTINGS": down}),
-        ingest.create_app({"TESTING": True, "NEWSROOM_SETTINGS": down}),
+    # Ingest checks credentials first (ingest/auth.py): without Redis, only the shared key,
+    # which needs no lookup, gets a request as far as the metrics.
+    keyed = down.model_copy(update={"ingest_api_key": SecretStr("k" * 32)})
+    for app, headers in (
+        (web.create_app({"TESTING": True, "NEWSROOM_SETTINGS": down}), {}),
+        (
+            ingest.create_app({"TESTING": True, "NEWSROOM_SETTINGS": keyed}),
+            {"Authorization": "Bearer " + "k" * 32},
+        ),
     ):
         client = app.test_client()
-        response = client.get("/metrics")
+        response = client.get("/metrics", headers=headers)
         assert response.status_code == 503
         assert response.get_json()["title"] == "Metrics unavailable"
         # A request whose metrics cannot be written is answered all the same.
