@@ -14,6 +14,29 @@ scripts/services.sh status && services_were_up=1
 scripts/services.sh start
 
 export HF_HUB_OFFLINE=1
+
+# The key signing session cookies and CSRF tokens: the web's processes must share one, and
+# sessions should outlive a restart. Unless one is given (environment or .env), keep one in the
+# state directory, readable by this user only.
+if [ -z "${NEWSROOM_SECRET_KEY:-}" ] && ! grep -qs '^NEWSROOM_SECRET_KEY=.' .env; then
+  state_dir=$(scripts/services.sh state-dir)
+  mkdir -p "$state_dir"
+  if [ ! -s "$state_dir/secret_key" ]; then
+    (umask 077 && .venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(32))' \
+      >"$state_dir/secret_key")
+  fi
+  NEWSROOM_SECRET_KEY=$(cat "$state_dir/secret_key")
+  export NEWSROOM_SECRET_KEY
+fi
+
+# The first admin, when no user exists yet: "admin", with NEWSROOM_ADMIN_PASSWORD when set, else
+# a one-time password shown once in the banner below (`newsroom users reset-password admin`
+# makes a new one). Once there are users this does nothing.
+first_admin=$(.venv/bin/newsroom users first-admin)
+case "$first_admin" in
+  "users exist"*) first_admin="" ;;
+esac
+
 children=()
 cleanup() {
   trap - INT TERM EXIT
@@ -61,5 +84,8 @@ cat <<MSG
   Press Ctrl-C to stop.
 
 MSG
+if [ -n "$first_admin" ]; then
+  printf '%s\n\n' "$first_admin" | sed 's/^/  /'
+fi
 wait -n "${children[@]}"
 echo "run: a service exited; stopping the rest" >&2

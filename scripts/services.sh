@@ -191,7 +191,7 @@ stop_es() {
   rm -f "$pidfile"
 }
 
-usage() { echo "usage: $0 start|stop|status [redis|elasticsearch] | es-version" >&2; exit 2; }
+usage() { echo "usage: $0 start|stop|status [redis|elasticsearch] | es-version | state-dir" >&2; exit 2; }
 
 case "${1:-}:${2:-}" in
   start:) start_redis; start_es ;;
@@ -204,5 +204,6 @@ case "${1:-}:${2:-}" in
   status:redis) redis_up ;;
   status:elasticsearch) es_up ;;
   es-version:) echo "$ES_VERSION" ;;
+  state-dir:) echo "$STATE_DIR" ;;
   *) usage ;;
 esac

@@ -20,8 +20,12 @@ def _compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+# The secrets compose refuses to start without.
+SECRETS = {"NEWSROOM_INGEST_API_KEY": "example", "NEWSROOM_SECRET_KEY": "s" * 32}
+
+
 def test_compose_file_is_valid() -> None:
-    result = _compose_config({"NEWSROOM_INGEST_API_KEY": "example"})
+    result = _compose_config(SECRETS)
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
     services = config["services"]
@@ -56,6 +60,32 @@ def test_compose_refuses_to_run_without_an_api_key() -> None:
     assert "NEWSROOM_INGEST_API_KEY" in result.stderr
 
 
+def test_compose_refuses_to_run_without_a_secret_key() -> None:
+    result = _compose_config({"NEWSROOM_INGEST_API_KEY": "example"})
+    assert result.returncode != 0
+    assert "NEWSROOM_SECRET_KEY" in result.stderr
+
+
+def test_compose_lets_no_stranger_read_and_makes_the_first_admin_from_the_environment() -> None:
+    result = _compose_config({**SECRETS, "NEWSROOM_ADMIN_PASSWORD": "chosen by the operator"})
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    for name in ("ingest", "worker", "worker-bulk", "web"):
+        environment = services[name]["environment"]
+        assert environment["NEWSROOM_ANONYMOUS_READING"] == "false"
+        assert environment["NEWSROOM_TRUSTED_HOSTS"] == "localhost,127.0.0.1"
+        assert environment["NEWSROOM_SECRET_KEY"] == "s" * 32
+        # The admin's password reaches the one-shot command only.
+        assert "NEWSROOM_ADMIN_PASSWORD" not in environment
+    init = services["accounts-init"]
+    assert init["command"] == ["newsroom", "users", "first-admin", "--no-generate"]
+    assert init["environment"]["NEWSROOM_ADMIN_PASSWORD"] == "chosen by the operator"
+    assert init["restart"] == "no"
+    assert "ports" not in init
+    web_needs = services["web"]["depends_on"]
+    assert web_needs["accounts-init"]["condition"] == "service_completed_successfully"
+
+
 def test_local_elasticsearch_is_the_compose_version() -> None:
     version = subprocess.run(
         [str(ROOT / "scripts" / "services.sh"), "es-version"],
@@ -71,7 +101,7 @@ def test_the_cluster_file_runs_three_nodes_with_replicas() -> None:
     assert binary
     result = subprocess.run(
         [binary, "-f", str(ROOT / "docker-compose.yml"), "-f", str(ROOT / "docker-compose.cluster.yml"), "config"],
-        cwd="/", env={"PATH": os.environ["PATH"], "NEWSROOM_INGEST_API_KEY": "example"},
+        cwd="/", env={"PATH": os.environ["PATH"], **SECRETS},
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
