@@ -109,25 +109,27 @@ def users_list(as_json: bool) -> None:
         click.echo(f"{user.name:<24} {user.role:<7} {state:<8} created {user.created_at}")
 
 
+def _switch(name: str, *, disabled: bool) -> None:
+    settings = get_settings()
+    change = disable_user if disabled else enable_user
+    with refusals():
+        user = change(get_redis(settings), settings, name)
+    click.echo(f"{'disabled' if disabled else 'enabled'} {user.name}")
+
+
 @users_group.command("disable")
 @click.argument("name")
 def users_disable(name: str) -> None:
     """Refuse NAME's logins, sessions and API tokens from now on (kept, listed; `enable`
     lets them in again)."""
-    settings = get_settings()
-    with refusals():
-        user = disable_user(get_redis(settings), settings, name)
-    click.echo(f"disabled {user.name}")
+    _switch(name, disabled=True)
 
 
 @users_group.command("enable")
 @click.argument("name")
 def users_enable(name: str) -> None:
     """Let a disabled user in again (their password and tokens as they were)."""
-    settings = get_settings()
-    with refusals():
-        user = enable_user(get_redis(settings), settings, name)
-    click.echo(f"enabled {user.name}")
+    _switch(name, disabled=False)
 
 
 @users_group.command("set-role")

@@ -208,27 +208,33 @@ def list_users(r: redis.Redis, settings: Settings) -> list[User]:
     return [_user(json.loads(records[name])) for name in sorted(records)]
 
 
-def _update_user(r: redis.Redis, settings: Settings, name: str, **changes: Any) -> User:
-    """Change fields of a stored user atomically (WATCH/MULTI: a concurrent change to the
-    users hash makes this one retry rather than be lost)."""
-    try:
-        name = normalize_name(name)
-    except AccountError:
-        raise AccountError(f"unknown user {name!r}") from None
-    key = _key(settings, "users")
+def _update_record(
+    r: redis.Redis, key: str, field: str, changes: dict[str, Any], missing: str
+) -> dict[str, Any]:
+    """Change fields of the JSON record ``field`` of the hash ``key`` atomically (WATCH/MULTI:
+    a concurrent change to the hash makes this one retry rather than be lost)."""
     updated: dict[str, Any] = {}
 
     def change(pipe: redis.client.Pipeline) -> None:
-        raw = pipe.hget(key, name)
+        raw = pipe.hget(key, field)
         if not raw:
-            raise AccountError(f"unknown user {name!r}")
+            raise AccountError(missing)
         updated.clear()
         updated.update(json.loads(cast(str, raw)) | changes)
         pipe.multi()
-        pipe.hset(key, name, json.dumps(updated))
+        pipe.hset(key, field, json.dumps(updated))
 
     r.transaction(change, key)
-    return _user(updated)
+    return updated
+
+
+def _update_user(r: redis.Redis, settings: Settings, name: str, **changes: Any) -> User:
+    missing = f"unknown user {name!r}"
+    try:
+        name = normalize_name(name)
+    except AccountError:
+        raise AccountError(missing) from None
+    return _user(_update_record(r, _key(settings, "users"), name, changes, missing))
 
 
 def disable_user(r: redis.Redis, settings: Settings, name: str) -> User:
@@ -355,19 +361,9 @@ def authenticate_token(
 
 def revoke_token(r: redis.Redis, settings: Settings, token_id: str) -> Token:
     """Revoked at once: the next request carrying it is refused. The record stays (listed)."""
-    key = _key(settings, "tokens")
-    updated: dict[str, Any] = {}
-
-    def change(pipe: redis.client.Pipeline) -> None:
-        raw = pipe.hget(key, token_id)
-        if not raw:
-            raise AccountError(f"unknown token {token_id!r}")
-        updated.clear()
-        updated.update(json.loads(cast(str, raw)) | {"revoked": True})
-        pipe.multi()
-        pipe.hset(key, token_id, json.dumps(updated))
-
-    r.transaction(change, key)
+    updated = _update_record(
+        r, _key(settings, "tokens"), token_id, {"revoked": True}, f"unknown token {token_id!r}"
+    )
     last_used = r.hget(_key(settings, "tokens:last_used"), token_id)
     return _token(updated, cast(str | None, last_used))
 
