@@ -6,6 +6,8 @@ backpressure and outages instead of failing.
   articles have deterministic ids, so a batch sent twice (the first answer lost) is harmless;
 - after ``max_wait_s`` of waiting for one request, ``GaveUpError``; 401/403 raise
   ``KeyRefusedError``.
+
+Credentials go as ``Authorization: Bearer``: an API token (or the deprecated shared key).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class GaveUpError(Exception):
 
 
 class KeyRefusedError(Exception):
-    """The API key is missing or wrong: retrying cannot help."""
+    """The token (or key) is missing, wrong, revoked or not allowed: retrying cannot help."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class IngestClient:
         self,
         url: str,
         *,
-        api_key: str | None = None,
+        token: str | None = None,
         timeout_s: float = 120.0,
         max_wait_s: float = 600.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -67,8 +69,8 @@ class IngestClient:
         self.on_wait = on_wait or (lambda reason, seconds: None)
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "newsroom-cli"
-        if api_key:
-            self.session.headers["Authorization"] = f"Bearer {api_key}"
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Answer:
         waited = 0.0

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 import redis
 import requests
+from pydantic import SecretStr
 from tqdm import tqdm
 
 from cli.client import GaveUpError, IngestClient, KeyRefusedError
@@ -34,9 +35,16 @@ def _posting_options(command: F) -> F:
             help="The ingest service [default: NEWSROOM_INGEST_URL, else http://127.0.0.1:8001].",
         ),
         click.option(
+            "--token",
+            envvar="NEWSROOM_INGEST_TOKEN",
+            help="API token sent as 'Authorization: Bearer' (an ingest token, or an editor's) "
+            "[default: NEWSROOM_INGEST_TOKEN].",
+        ),
+        click.option(
             "--api-key",
             envvar="NEWSROOM_INGEST_API_KEY",
-            help="Sent as 'Authorization: Bearer' [default: NEWSROOM_INGEST_API_KEY].",
+            help="Deprecated: the shared key, sent when no token is given "
+            "[default: NEWSROOM_INGEST_API_KEY].",
         ),
         click.option(
             "--batch-size",
@@ -91,6 +99,19 @@ def _posting_options(command: F) -> F:
     return command
 
 
+def _credential(given: str | None, setting: SecretStr | None) -> str | None:
+    """An option's value, else the setting's (from the environment or .env)."""
+    return given or (setting.get_secret_value() if setting is not None else None)
+
+
+def _refused(token: str | None, api_key: str | None, error: KeyRefusedError) -> str:
+    if token:
+        return f"ingest refused the token: {error}"
+    if api_key:
+        return f"ingest refused the API key: {error}"
+    return f"ingest refused the API key or token (none given: --token): {error}"
+
+
 def _bar(quiet: bool, **kwargs: Any) -> tqdm[Any]:
     # disable=None: drawn only on a terminal, so logs and pipes get the summary alone.
     return tqdm(file=sys.stderr, disable=True if quiet else None, dynamic_ncols=True, **kwargs)
@@ -100,9 +121,8 @@ def _post(
     items: Iterable[Item], total_bytes: int, *, files: int, options: dict[str, Any]
 ) -> Summary:
     settings = get_settings()
-    api_key = options["api_key"] or (
-        settings.ingest_api_key.get_secret_value() if settings.ingest_api_key else None
-    )
+    token = _credential(options["token"], settings.ingest_token)
+    api_key = _credential(options["api_key"], settings.ingest_api_key)
     quiet = options["quiet"]
     with _bar(
         quiet, total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc="Sending"
@@ -113,7 +133,7 @@ def _post(
 
         client = IngestClient(
             options["url"] or settings.ingest_url,
-            api_key=api_key,
+            token=token or api_key,
             max_wait_s=options["max_wait"],
             on_wait=waiting,
         )
@@ -127,7 +147,7 @@ def _post(
         try:
             summary = run.run(items)
         except KeyRefusedError as error:
-            raise click.ClickException(f"ingest refused the API key: {error}") from error
+            raise click.ClickException(_refused(token, api_key, error)) from error
     summary.files = files
     if options["wait"] and run.ids:
         with _bar(quiet, total=len(run.ids), unit="article", desc="Indexing") as bar:

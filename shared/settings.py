@@ -119,8 +119,10 @@ class Settings(BaseSettings):
     # or "auto": json when environment is production, text otherwise (shared/logs.py).
     log_format: Literal["auto", "json", "text"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    # Where `newsroom ingest` and `newsroom feed` post articles (the ingest service).
+    # Where `newsroom ingest` and `newsroom feed` post articles (the ingest service), and the
+    # API token they send (an ingest token: `newsroom tokens create`; ingest/auth.py).
     ingest_url: str = "http://127.0.0.1:8001"
+    ingest_token: SecretStr | None = None
 
     # Saved searches with alerts (shared/saved_searches.py, worker/alerts.py).
     alerts_max_saved: int = Field(500, gt=0, le=10_000)

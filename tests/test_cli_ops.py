@@ -23,11 +23,12 @@ from werkzeug.serving import make_server
 
 import ingest
 from cli.main import cli
+from shared import accounts
 from shared.clients import get_elasticsearch, get_redis
 from shared.deadletters import count_dead_letters, get_dead_letters
 from shared.schema import article_id
 from shared.settings import Settings
-from tests.conftest import RUN_ID, wait_until
+from tests.conftest import RUN_ID, drop_data, wait_until
 
 pytestmark = [pytest.mark.stack, pytest.mark.usefixtures("worker")]
 
@@ -274,6 +275,38 @@ def test_an_unreachable_ingest_and_a_wrong_key(settings: Settings, tmp_path: Pat
     assert refused.exit_code == 1
     assert "ingest refused the API key" in refused.output
     assert accepted.exit_code == 0, accepted.output
+
+
+def test_the_commands_send_an_api_token(settings: Settings, tmp_path: Path) -> None:
+    """--token or NEWSROOM_INGEST_TOKEN; a revoked token stops the command. Ingest on an
+    account store and queues of its own (an ingest token closes ingest for its store)."""
+    (tmp_path / "a.txt").write_text(_story(9, "tokened"))
+    name = f"{settings.index_prefix}-clitoken"
+    own = settings.model_copy(
+        update={"index_prefix": name, "queue_name": f"{name}-live",
+                "bulk_queue_name": f"{name}-bulk", "webhook_queue_name": f"{name}-webhooks"}
+    )  # fmt: skip
+    token, secret = accounts.create_token(get_redis(own), own, "cli-test", "ingest", "cli")
+    try:
+        with served(ingest.create_app({"NEWSROOM_SETTINGS": own})) as url:
+            anonymous = CliRunner().invoke(cli, ["ingest", str(tmp_path), "--url", url])
+            given = newsroom("ingest", str(tmp_path), "--url", url, "--token", secret, "--json")
+            from_env = CliRunner(env={"NEWSROOM_INGEST_TOKEN": secret}).invoke(
+                cli, ["ingest", str(tmp_path), "--url", url, "--json"], catch_exceptions=False
+            )
+            accounts.revoke_token(get_redis(own), own, token.id)
+            revoked = CliRunner().invoke(cli, ["ingest", str(tmp_path), "--url", url,
+                                               "--token", secret])  # fmt: skip
+    finally:
+        drop_data(own)
+    assert anonymous.exit_code == 1
+    assert "none given: --token" in anonymous.output
+    assert given.exit_code == 0, given.output
+    assert summary_of(given)["accepted"] == 1
+    assert from_env.exit_code == 0, from_env.output
+    assert summary_of(from_env)["accepted"] == 1
+    assert revoked.exit_code == 1
+    assert "ingest refused the token" in revoked.output
 
 
 # --- feeds ---------------------------------------------------------------------------------------
