@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -11,6 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from shared.accounts import check_password
+from shared.clients import get_redis
+from shared.settings import get_settings
 from tests.conftest import ROOT, SAMPLE, wait_until
 
 pytestmark = pytest.mark.stack
@@ -48,6 +52,16 @@ def test_run_command_serves_the_sample_and_stops_on_ctrl_c(services: None, tmp_p
     try:
         wait_until(lambda: "Press Ctrl-C" in (tmp_path / "run.log").read_text(), timeout_s=120)
         assert f"http://127.0.0.1:{web_port}/" in (tmp_path / "run.log").read_text()
+        # The first admin, made on this empty store, and its one-time password printed once.
+        passwords = re.findall(
+            r"one-time password for admin: (\S+)", (tmp_path / "run.log").read_text()
+        )
+        assert len(passwords) == 1
+        assert (tmp_path / "run.log").read_text().count(passwords[0]) == 1
+        own = get_settings().model_copy(update={"index_prefix": env["NEWSROOM_INDEX_PREFIX"]})
+        admin = check_password(get_redis(own), own, "admin", passwords[0])
+        assert admin is not None
+        assert admin.role == "admin"
 
         posted = requests.post(
             f"{ingest}/articles",
@@ -85,6 +99,11 @@ def test_run_command_serves_the_sample_and_stops_on_ctrl_c(services: None, tmp_p
             )
             if names:
                 es.indices.delete(index=",".join(names))
+            # And in Redis (its accounts, statuses, ...).
+            redis_client = get_redis()
+            keys = list(redis_client.scan_iter(env["NEWSROOM_INDEX_PREFIX"] + ":*"))
+            if keys:
+                redis_client.delete(*keys)
     # Every process it started is gone: nothing listens on its ports any more.
     time.sleep(0.5)
     for url in (ingest, web):
