@@ -20,6 +20,11 @@ dead-lettered with its reason, never stuck "queued", within ``FOLLOW_BOUND_S``. 
 budget (thousands of articles at 5,000) reaches an ingest whose queues no worker consumes,
 deleted at the end, so the fuzzing budget does not become an enrichment budget.
 
+Ingest requires auth here (as in production): the generated requests carry an editor's API
+token, and every operation that needs credentials is also driven without one
+(``anonymous`` runs, ``ANONYMOUS_EXAMPLES`` each, with whatever Authorization or X-API-Key
+header is generated), where every answer must be 401: no write succeeds without a token.
+
 schemathesis' own pytest integration (``schemathesis.pytest.from_fixture``) sets
 ``Node._nodeid``, which pytest 9 no longer has, so the operations' Hypothesis strategies are
 driven here with ``@given``.
@@ -49,9 +54,10 @@ from schemathesis.generation import GenerationMode
 import ingest
 from ingest.openapi import openapi_document as ingest_document
 from ingest.parsing import NDJSON_TYPES
-from shared import saved_searches
+from shared import accounts, saved_searches
 from shared.clients import get_elasticsearch, get_redis
 from shared.settings import Settings
+from tests.conftest import RUN_ID, signed_in_client
 from tests.drill_support import wait_final_states
 from web.openapi import openapi_document as web_document
 
@@ -72,6 +78,8 @@ KNOWN_PARAMETERS = {"article_id", "kind", "name", "saved_id"}
 TEXT_TYPES = {"text/plain", "text/html", "application/xhtml+xml"}
 BLANK_IS_ABSENT = {"page", "size", "from", "to"}  # web/openapi.py says so
 MAX_PASSES = 10  # Hypothesis runs per operation to spend its share of the budget
+# Requests per operation sent without a token (the anonymous runs), on top of the budget.
+ANONYMOUS_EXAMPLES = int(os.environ.get("NEWSROOM_FUZZ_ANONYMOUS", "25"))
 
 
 @dataclass(frozen=True)
@@ -82,10 +90,13 @@ class Run:
     mode: GenerationMode
     known: bool  # path parameters that name an existing article, entity or saved search
     varies: bool  # something left to generate: a parameter or a body
+    anonymous: bool = False  # sent without the run's credentials: must be refused (401)
 
     @property
     def id(self) -> str:
-        return f"{self.mode.value}{'-known' if self.known else ''}-{self.api}-{self.method} {self.path}"
+        known = "-known" if self.known else ""
+        anonymous = "-anonymous" if self.anonymous else ""
+        return f"{self.mode.value}{known}{anonymous}-{self.api}-{self.method} {self.path}"
 
 
 def _runs() -> list[Run]:
@@ -104,11 +115,14 @@ def _runs() -> list[Run]:
                 if path_names and path_names <= KNOWN_PARAMETERS:
                     runs.append(Run(api, method.upper(), path, GenerationMode.POSITIVE, True,
                                     bool(names - path_names) or body))  # fmt: skip
+                if api == "ingest" and operation.get("security") != [{}]:  # needs credentials
+                    runs.append(Run(api, method.upper(), path, GenerationMode.POSITIVE, False,
+                                    bool(names) or body, anonymous=True))  # fmt: skip
     return runs
 
 
 RUNS = _runs()
-PER_RUN = math.ceil(BUDGET / sum(run.varies for run in RUNS))
+PER_RUN = math.ceil(BUDGET / sum(run.varies and not run.anonymous for run in RUNS))
 
 
 @dataclass
@@ -252,16 +266,19 @@ def _checks(names: list[str]) -> list[Any]:
 
 class _FollowFirst:
     """The WSGI app schemathesis calls for ingest: the first ``FOLLOWED`` requests to
-    ``POST /articles`` go to ``followed`` (an ingest queueing for the run's worker), the rest
-    and every other request to ``unfollowed``. Hand-written: a dozen lines of routing, which
-    schemathesis (one app per schema) has no option for."""
+    ``POST /articles`` carrying the run's token go to ``followed`` (an ingest queueing for the
+    run's worker), the rest and every other request to ``unfollowed``. Hand-written: a dozen
+    lines of routing, which schemathesis (one app per schema) has no option for."""
 
-    def __init__(self, followed: Flask, unfollowed: Flask) -> None:
+    def __init__(self, followed: Flask, unfollowed: Flask, authorization: str) -> None:
         self.followed, self.unfollowed = followed, unfollowed
+        self.authorization = authorization
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         posting = (
-            environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") == "/articles"
+            environ.get("REQUEST_METHOD") == "POST"
+            and environ.get("PATH_INFO") == "/articles"
+            and environ.get("HTTP_AUTHORIZATION") == self.authorization
         )
         if posting and TALLY.followed_requests < FOLLOWED:
             TALLY.followed_requests += 1
@@ -270,30 +287,52 @@ class _FollowFirst:
 
 
 @pytest.fixture(scope="module")
-def fuzz_ingest_app(settings: Settings, services: None) -> Iterator[_FollowFirst]:
-    """Ingest for the generated requests: the followed ones queue for the run's worker, the
-    others to queues of their own (live and bulk) that no worker consumes, deleted at the end."""
+def credentials(settings: Settings, services: None) -> Iterator[dict[str, dict[str, str]]]:
+    """The headers each API's generated requests carry: for ingest, an editor's API token (a
+    user token: an ingest token would make the run's own ingest require auth for every later
+    test), revoked and its user disabled at the end."""
+    redis_client = get_redis(settings)
+    name = f"fuzz-editor-{RUN_ID}"
+    accounts.add_user(redis_client, settings, name, "editor")
+    token, secret = accounts.create_token(redis_client, settings, name, "user", "fuzz")
+    yield {"ingest": {"Authorization": f"Bearer {secret}"}, "web": {}}
+    accounts.revoke_token(redis_client, settings, token.id)
+    accounts.disable_user(redis_client, settings, name)
+
+
+@pytest.fixture(scope="module")
+def fuzz_ingest_app(
+    settings: Settings, services: None, credentials: dict[str, dict[str, str]]
+) -> Iterator[_FollowFirst]:
+    """Ingest for the generated requests, requiring auth as in production: the followed ones
+    queue for the run's worker, the others to queues of their own (live and bulk) that no
+    worker consumes, deleted at the end."""
     queues = {
         "queue_name": f"{settings.queue_name}-fuzz",
         "bulk_queue_name": f"{settings.bulk_queue_name}-fuzz",
     }
-    unfollowed = settings.model_copy(update=queues)
+    closed = {"environment": "production"}  # requires auth without an ingest token
     yield _FollowFirst(
-        ingest.create_app({"TESTING": True, "NEWSROOM_SETTINGS": settings}),
-        ingest.create_app({"TESTING": True, "NEWSROOM_SETTINGS": unfollowed}),
+        ingest.create_app(
+            {"TESTING": True, "NEWSROOM_SETTINGS": settings.model_copy(update=closed)}
+        ),
+        ingest.create_app(
+            {"TESTING": True, "NEWSROOM_SETTINGS": settings.model_copy(update=queues | closed)}
+        ),
+        credentials["ingest"]["Authorization"],
     )
     get_redis(settings).delete(*queues.values())
 
 
 @pytest.fixture(scope="module")
 def created_searches(settings: Settings, services: None) -> Iterator[dict[str, str]]:
-    """Saved searches the requests created ({id: token}), deleted at the end so the worker's
+    """Saved searches the requests created ({id: owner}), deleted at the end so the worker's
     alerts never match them in later tests."""
     created: dict[str, str] = {}
     yield created
     redis_client = get_redis(settings)
-    for saved_id, token in created.items():
-        saved_searches.delete(redis_client, settings.index_prefix, saved_id, token)
+    for saved_id in created:
+        saved_searches.delete(redis_client, settings.index_prefix, saved_id)
 
 
 @dataclass(frozen=True)
@@ -317,11 +356,14 @@ def known(
     )
     article_id = posted.get_json()["articles"][0]["id"]
     wait_indexed_module([article_id])
-    web = web_app.test_client()
+    # Saved by an editor of its own and shared: the runs' token reads it, and may not delete it.
+    web = signed_in_client(web_app, "editor")
     article = web.get(f"/api/articles/{article_id}").get_json()
-    created = web.post("/api/saved-searches", json={"name": "fuzz", "q": "media forum"})
+    created = web.post(
+        "/api/saved-searches", json={"name": "fuzz", "q": "media forum", "shared": True}
+    )
     body = created.get_json()
-    created_searches[body["id"]] = body["token"]
+    created_searches[body["id"]] = body["owner"]
     return Known(article_id, article["people"][0], body["id"])
 
 
@@ -343,25 +385,37 @@ def _fixed(run: Run, known: Known) -> dict[str, str] | None:
 
 @pytest.mark.parametrize("run", RUNS, ids=[run.id for run in RUNS])
 def test_generated_requests(
-    run: Run, schemas: dict[str, Any], known: Known, created_searches: dict[str, str]
+    run: Run,
+    schemas: dict[str, Any],
+    known: Known,
+    created_searches: dict[str, str],
+    credentials: dict[str, dict[str, str]],
 ) -> None:
     operation = schemas[run.api][run.path][run.method]
     strategy = operation.as_strategy(generation_mode=run.mode, path_parameters=_fixed(run, known))
-    target = PER_RUN if run.varies else 1
+    target = ANONYMOUS_EXAMPLES if run.anonymous else PER_RUN if run.varies else 1
+    headers = None if run.anonymous else credentials[run.api]
     made = 0
 
     def check(case: Any) -> None:
         nonlocal made
         started = time.perf_counter()
         before = TALLY.followed_requests
-        response = case.call()
+        response = case.call(headers=headers)
         followed = TALLY.followed_requests > before  # _FollowFirst sent it to the worker's queues
         TALLY.seconds += time.perf_counter() - started
-        TALLY.count(run.api, operation.label, response.status_code)
+        label = f"{operation.label} (no token)" if run.anonymous else operation.label
+        TALLY.count(run.api, label, response.status_code)
         made += 1
+        if run.anonymous:
+            # Whatever was generated (an Authorization or X-API-Key header of its own, a body
+            # that would be accepted), no request without a token gets past the check.
+            assert response.status_code == 401, (case.method, case.path, response.status_code)
+            case.validate_response(response, checks=_checks(CONFORMANCE))
+            return
         if operation.label == "POST /api/saved-searches" and response.status_code == 201:
             created = json.loads(response.content)
-            created_searches[created["id"]] = created["token"]
+            created_searches[created["id"]] = created["owner"]
         if followed and response.status_code == 202:
             TALLY.followed += [item["id"] for item in json.loads(response.content)["articles"]]
         case.validate_response(response, checks=_checks(CONFORMANCE))
@@ -394,6 +448,9 @@ def test_generated_request_totals() -> None:
     by_operation: dict[str, dict[str, int]] = {}
     for (label, status), n in sorted(TALLY.statuses.items()):
         by_operation.setdefault(label, {})[str(status)] = n
+    without_token = Counter(
+        {status: n for (label, status), n in TALLY.statuses.items() if "(no token)" in label}
+    )
     ARTIFACT.parent.mkdir(exist_ok=True)
     ARTIFACT.write_text(
         json.dumps(
@@ -403,6 +460,7 @@ def test_generated_request_totals() -> None:
                 "by_api": dict(TALLY.requests),
                 "by_status_class": dict(sorted(by_class.items())),
                 "server_errors": sum(n for (_, s), n in TALLY.statuses.items() if s >= 500),
+                "without_token": {str(s): n for s, n in sorted(without_token.items())},
                 "excused_by_unstated_rule": dict(TALLY.excused.most_common()),
                 "seconds_in_requests": round(TALLY.seconds, 1),
                 "schemathesis": schemathesis.__version__,
@@ -414,6 +472,7 @@ def test_generated_request_totals() -> None:
         + "\n"
     )
     assert by_class["5xx"] == 0
+    assert set(without_token) <= {401}, f"answered without a token: {without_token}"
     assert total >= BUDGET * 0.9, f"{total} generated requests for a budget of {BUDGET}"
     assert TALLY.statuses[("ingest POST /articles", 202)] > 0, "no generated article accepted"
     assert TALLY.statuses[("web GET /api/search", 200)] > 0
