@@ -29,6 +29,7 @@ from shared.deadletters import count_dead_letters, get_dead_letters
 from shared.schema import article_id
 from shared.settings import Settings
 from tests.conftest import RUN_ID, drop_data, wait_until
+from tests.test_ingest_auth import isolated
 
 pytestmark = [pytest.mark.stack, pytest.mark.usefixtures("worker")]
 
@@ -281,11 +282,7 @@ def test_the_commands_send_an_api_token(settings: Settings, tmp_path: Path) -> N
     """--token or NEWSROOM_INGEST_TOKEN; a revoked token stops the command. Ingest on an
     account store and queues of its own (an ingest token closes ingest for its store)."""
     (tmp_path / "a.txt").write_text(_story(9, "tokened"))
-    name = f"{settings.index_prefix}-clitoken"
-    own = settings.model_copy(
-        update={"index_prefix": name, "queue_name": f"{name}-live",
-                "bulk_queue_name": f"{name}-bulk", "webhook_queue_name": f"{name}-webhooks"}
-    )  # fmt: skip
+    own = isolated(settings, "clitoken")
     token, secret = accounts.create_token(get_redis(own), own, "cli-test", "ingest", "cli")
     try:
         with served(ingest.create_app({"NEWSROOM_SETTINGS": own})) as url:
@@ -440,7 +437,7 @@ def test_status_shows_the_pipeline(ingested: tuple[Result, dict[str, Any]]) -> N
 
 
 def test_a_dead_letter_is_shown_and_replayed(
-    ingest_url: str, settings: Settings, web_client: FlaskClient, tmp_path: Path
+    ingest_url: str, settings: Settings, admin_client: FlaskClient, tmp_path: Path
 ) -> None:
     """Elasticsearch refusing writes (an index write block: 403, for good) dead-letters the
     article through the real worker; once writes are allowed, `dlq replay` indexes it."""
@@ -468,11 +465,11 @@ def test_a_dead_letter_is_shown_and_replayed(
     assert letter.attempts == 1  # refused for good: not retried
 
     # The pipeline page's JSON and the status command show it.
-    state = web_client.get("/api/pipeline").get_json()
+    state = admin_client.get("/api/pipeline").get_json()
     assert state["dead_letters"]["latest"][0]["id"] == dead_id
     assert state["dead_letters"]["latest"][0]["url"] == f"/pipeline/dead-letters/{dead_id}"
     assert any(f["id"] == dead_id and f["final"] for f in state["failures"]["latest"])
-    page = web_client.get(f"/pipeline/dead-letters/{dead_id}")
+    page = admin_client.get(f"/pipeline/dead-letters/{dead_id}")
     assert page.status_code == 200
     assert "index write (api)" in page.get_data(as_text=True)
     status = json.loads(newsroom("status", "--json").stdout)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -27,7 +28,7 @@ from tests.conftest import RUN_ID, drop_data
 
 # Every route that needs credentials when auth is required, with a request that would
 # otherwise succeed or fail on its own merits (never 401/403).
-PROTECTED = [
+PROTECTED: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/articles", {"json": {"body": "auth test article"}}),
     ("POST", "/articles/status", {"json": {"ids": ["0" * 32]}}),
     ("GET", "/articles/" + "0" * 32, {}),
@@ -36,23 +37,25 @@ PROTECTED = [
 PUBLIC = ["/", "/healthz", "/openapi.json"]
 
 
+def isolated(settings: Settings, name: str) -> Settings:
+    """``settings`` with an account store (index prefix) and queues of their own, which no
+    worker consumes; ``drop_data`` deletes them."""
+    prefix = f"{settings.index_prefix}-{name}"
+    queues = ("queue_name", "bulk_queue_name", "webhook_queue_name")
+    return settings.model_copy(
+        update={"index_prefix": prefix} | {queue: f"{prefix}-{queue}" for queue in queues}
+    )
+
+
 @pytest.fixture
 def own(settings: Settings, services: None) -> Iterator[Settings]:
     """Settings of this test alone: an empty account store and queues no worker consumes."""
-    name = f"{settings.index_prefix}-auth-{uuid.uuid4().hex[:6]}"
-    mine = settings.model_copy(
-        update={
-            "index_prefix": name,
-            "queue_name": f"{name}-live",
-            "bulk_queue_name": f"{name}-bulk",
-            "webhook_queue_name": f"{name}-webhooks",
-        }
-    )
+    mine = isolated(settings, f"auth-{uuid.uuid4().hex[:6]}")
     yield mine
     drop_data(mine)
 
 
-def client_of(settings: Settings, **update: object) -> FlaskClient:
+def client_of(settings: Settings, **update: Any) -> FlaskClient:
     app: Flask = ingest.create_app(
         {"TESTING": True, "NEWSROOM_SETTINGS": settings.model_copy(update=update)}
     )
