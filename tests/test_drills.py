@@ -36,6 +36,13 @@ from typing import Any
 
 import pytest
 
+from shared.accounts import (
+    add_user,
+    authenticate_token,
+    check_password,
+    create_token,
+    revoke_token,
+)
 from shared.article import external_version
 from shared.deadletters import get_dead_letters
 from shared.schema import ArticleIn, to_payload
@@ -268,6 +275,12 @@ def test_redis_restarted_while_articles_are_queued(make_drill: MakeDrill, stack:
     ingest still posting; start it again."""
     stack.use_es_options("")
     drill = make_drill("2-redis-restart", 2)
+    # Accounts live in the same Redis: a user, a token, and a token revoked, all written long
+    # before the crash, must come back as they were (checked after it).
+    user, password = add_user(drill.redis, drill.settings, "drill-editor", "editor")
+    _, secret = create_token(drill.redis, drill.settings, user.name, "user", "drill")
+    revoked, revoked_secret = create_token(drill.redis, drill.settings, user.name, "user", "old")
+    revoke_token(drill.redis, drill.settings, revoked.id)
     drill.start_ingest()
     articles = make_articles("redis", ARTICLES, seed=2)
     # A backlog first, then a worker, then more posts still arriving when Redis dies.
@@ -290,6 +303,9 @@ def test_redis_restarted_while_articles_are_queued(make_drill: MakeDrill, stack:
         accepted_before_kill=accepted_before,
     )
     check(drill, result, census)
+    assert check_password(drill.redis, drill.settings, user.name, password) == user
+    assert authenticate_token(drill.redis, drill.settings, secret) is not None
+    assert authenticate_token(drill.redis, drill.settings, revoked_secret) is None
     # The crash reached both sides: ingest refused requests while Redis was away (503, or the
     # connection cut), each worker's consumer lost the broker and came back, and there was a
     # backlog in Redis to survive the crash (queued tasks, ingest still posting).
