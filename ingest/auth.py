@@ -13,7 +13,7 @@ Otherwise (a fresh local run: no key, no ingest token) ingest stays open, as bef
 existed, and ``/healthz`` says ``"auth": "open"``. Credentials that are sent are always
 checked, open or not: a wrong or revoked token gets 401 at once.
 
-Accepted credentials: an ``ingest`` token (a client's: ``newsroom tokens create --ingest``), or
+Accepted credentials: an ``ingest`` token (a client's: ``newsroom tokens add --kind ingest``), or
 a ``user`` token whose owner is an editor or an admin (a reader's gets 403); checked by
 ``shared.accounts.authenticate_token``, which records the token's last use. The shared key is
 still accepted (as ``Authorization: Bearer`` or ``X-API-Key``) while it is set, with a
@@ -162,7 +162,7 @@ def _authenticate() -> Response | None:
         current_app.extensions[_WARNED] = True
         log.warning(
             "a client used the deprecated shared key NEWSROOM_INGEST_API_KEY; give each client "
-            "an ingest token (newsroom tokens create) and unset the key"
+            "an ingest token (newsroom tokens add --kind ingest) and unset the key"
         )
     return None
 

@@ -271,7 +271,7 @@ def openapi_document() -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "An API token, shown once when created (`newsroom tokens "
-                    "create`): an ingest client's, or an editor's or an admin's (a reader's "
+                    "add`): an ingest client's, or an editor's or an admin's (a reader's "
                     "gets 403). Revoked tokens are refused at once.",
                 },
                 "apiKey": {

@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "text"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Where `newsroom ingest` and `newsroom feed` post articles (the ingest service), and the
-    # API token they send (an ingest token: `newsroom tokens create`; ingest/auth.py).
+    # API token they send (an ingest token: `newsroom tokens add`; ingest/auth.py).
     ingest_url: str = "http://127.0.0.1:8001"
     ingest_token: SecretStr | None = None
 
