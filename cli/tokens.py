@@ -9,10 +9,9 @@ import json
 
 import click
 
-from cli.users import refusals
+from cli.users import command_settings, refusals
 from shared.accounts import TOKEN_KINDS, Token, create_token, list_tokens, revoke_token
 from shared.clients import get_redis
-from shared.settings import get_settings
 
 
 @click.group("tokens")
@@ -31,7 +30,7 @@ def tokens_group() -> None:
 @click.option("--label", required=True, help="What or where it is used (shown in lists).")
 def tokens_add(owner: str, kind: str, label: str) -> None:
     """Make a token and print its secret once."""
-    settings = get_settings()
+    settings = command_settings()
     with refusals():
         token, secret = create_token(get_redis(settings), settings, owner, kind, label)
     click.echo(f"made {token.kind} token {token.id} for {token.owner} ({token.label})")
@@ -59,7 +58,7 @@ def _row(token: Token) -> dict[str, str | bool | None]:
 @click.option("--as-json", is_flag=True, help="One JSON object per line instead of a table.")
 def tokens_list(owner: str | None, as_json: bool) -> None:
     """List tokens, revoked ones too, oldest first (never their secrets)."""
-    settings = get_settings()
+    settings = command_settings()
     with refusals():
         tokens = list_tokens(get_redis(settings), settings, owner=owner)
     if as_json:
@@ -80,7 +79,7 @@ def tokens_list(owner: str | None, as_json: bool) -> None:
 @click.argument("token_id")
 def tokens_revoke(token_id: str) -> None:
     """Stop the token TOKEN_ID at once (it stays listed, as revoked)."""
-    settings = get_settings()
+    settings = command_settings()
     with refusals():
         token = revoke_token(get_redis(settings), settings, token_id)
     click.echo(f"revoked {token.kind} token {token.id} of {token.owner} ({token.label})")

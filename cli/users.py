@@ -27,10 +27,17 @@ from shared.accounts import (
     set_role,
 )
 from shared.clients import get_redis
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
 
 # Read by `newsroom users first-admin` (scripts/run.sh, docker-compose's accounts-init).
 ADMIN_PASSWORD_VARIABLE = "NEWSROOM_ADMIN_PASSWORD"  # noqa: S105 (a variable's name)
+
+
+def command_settings() -> Settings:
+    """The settings: the process's (NEWSROOM_* variables, .env), unless the command was invoked
+    with a ``Settings`` as its context object (``CliRunner().invoke(..., obj=settings)``)."""
+    obj = click.get_current_context().obj
+    return obj if isinstance(obj, Settings) else get_settings()
 
 
 @contextmanager
@@ -75,7 +82,7 @@ def users_add(name: str, role: str, password_stdin: bool) -> None:
     given = None
     if password_stdin:
         given = sys.stdin.readline().rstrip("\r\n")
-    settings = get_settings()
+    settings = command_settings()
     with refusals():
         user, password = add_user(get_redis(settings), settings, name, role, password=given)
     click.echo(f"added {user.name} ({user.role})")
@@ -96,7 +103,7 @@ def _row(user: User) -> dict[str, str | bool]:
 @click.option("--as-json", is_flag=True, help="One JSON object per line instead of a table.")
 def users_list(as_json: bool) -> None:
     """List the users (never their passwords)."""
-    settings = get_settings()
+    settings = command_settings()
     with refusals():
         users = list_users(get_redis(settings), settings)
     if as_json:
@@ -110,7 +117,7 @@ def users_list(as_json: bool) -> None:
 
 
 def _switch(name: str, *, disabled: bool) -> None:
-    settings = get_settings()
+    settings = command_settings()
     change = disable_user if disabled else enable_user
     with refusals():
         user = change(get_redis(settings), settings, name)
@@ -137,7 +144,7 @@ def users_enable(name: str) -> None:
 @click.argument("role", type=click.Choice(ROLES))
 def users_set_role(name: str, role: str) -> None:
     """Give NAME another role."""
-    settings = get_settings()
+    settings = command_settings()
     with refusals():
         user = set_role(get_redis(settings), settings, name, role)
     click.echo(f"{user.name} is now {user.role}")
@@ -148,7 +155,7 @@ def users_set_role(name: str, role: str) -> None:
 def users_reset_password(name: str) -> None:
     """Replace NAME's password with a new one-time one, printed once (the old one stops
     working at once)."""
-    settings = get_settings()
+    settings = command_settings()
     with refusals():
         password = reset_password(get_redis(settings), settings, name)
     _show_password(name.strip().lower(), password)
@@ -168,7 +175,7 @@ def users_first_admin(name: str, generate: bool) -> None:
     every start; it does nothing once there are users). The password is
     NEWSROOM_ADMIN_PASSWORD when set (never printed), else a one-time one printed once."""
     given = os.environ.get(ADMIN_PASSWORD_VARIABLE) or None
-    settings = get_settings()
+    settings = command_settings()
     client = get_redis(settings)
     with refusals():
         if given is None and not generate:

@@ -1,5 +1,9 @@
 """`newsroom users ...` and `newsroom tokens ...` against the real Redis: passwords and secrets
-are printed once, when made, and work; nothing else prints them."""
+are printed once, when made, and work; nothing else prints them.
+
+Each test has an account store of its own (a prefix of its own, given to the commands as their
+context object): an ingest token in the run's store would make ingest require credentials in
+every later test (ingest/auth.py)."""
 
 from __future__ import annotations
 
@@ -23,14 +27,31 @@ from tests.conftest import ROOT
 PASSWORD_LINE = re.compile(r"one-time password for ([a-z0-9._-]+): (\S+)")
 
 
-def newsroom(*args: str, stdin: str | None = None) -> Result:
-    return CliRunner().invoke(cli, list(args), input=stdin, catch_exceptions=False)
+@pytest.fixture
+def store(services: None, settings: Settings) -> Iterator[Settings]:
+    """The settings of an empty account store of this test's own, removed afterwards."""
+    own = settings.model_copy(
+        update={"index_prefix": f"{settings.index_prefix}-cli-{uuid.uuid4().hex[:8]}"}
+    )
+    yield own
+    client = get_redis(own)
+    keys = list(client.scan_iter(f"{own.index_prefix}:*"))
+    if keys:
+        client.delete(*keys)
 
 
 @pytest.fixture
-def name(services: None) -> str:
-    """A user name of this test's own (the run's store is shared with other tests)."""
+def name() -> str:
     return f"cli-{uuid.uuid4().hex[:10]}"
+
+
+def run(store: Settings, *args: str, stdin: str | None = None) -> Result:
+    """`newsroom ARGS` on ``store``; exceptions other than click's become failures."""
+    return CliRunner().invoke(cli, list(args), input=stdin, obj=store, catch_exceptions=False)
+
+
+def refused(store: Settings, *args: str, stdin: str | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), input=stdin, obj=store)
 
 
 def _password(result: Result) -> str:
@@ -41,21 +62,21 @@ def _password(result: Result) -> str:
     return password
 
 
-def test_add_list_disable_enable_reset(settings: Settings, name: str) -> None:
-    client = get_redis(settings)
-    added = newsroom("users", "add", name.upper(), "--role", "editor")
+def test_add_list_disable_enable_reset(store: Settings, name: str) -> None:
+    client = get_redis(store)
+    added = run(store, "users", "add", name.upper(), "--role", "editor")
     assert added.exit_code == 0
     assert f"added {name} (editor)" in added.stdout
     password = _password(added)
-    assert check_password(client, settings, name, password) is not None
+    assert check_password(client, store, name, password) is not None
 
-    listed = newsroom("users", "list")
+    listed = run(store, "users", "list")
     (line,) = [line for line in listed.stdout.splitlines() if line.startswith(name)]
     assert line.split()[:3] == [name, "editor", "active"]
     assert password not in listed.stdout
     rows = [
         json.loads(line)
-        for line in newsroom("users", "list", "--as-json").stdout.split("\n")
+        for line in run(store, "users", "list", "--as-json").stdout.split("\n")
         if line
     ]
     (row,) = [row for row in rows if row["name"] == name]
@@ -63,63 +84,70 @@ def test_add_list_disable_enable_reset(settings: Settings, name: str) -> None:
     assert row["disabled"] is False
     assert set(row) == {"name", "role", "disabled", "created_at"}
 
-    assert newsroom("users", "disable", name).stdout.strip() == f"disabled {name}"
-    assert check_password(client, settings, name, password) is None
+    assert run(store, "users", "disable", name).stdout.strip() == f"disabled {name}"
+    assert check_password(client, store, name, password) is None
     rows = [
         json.loads(line)
-        for line in newsroom("users", "list", "--as-json").stdout.split("\n")
+        for line in run(store, "users", "list", "--as-json").stdout.split("\n")
         if line
     ]
     assert [row["disabled"] for row in rows if row["name"] == name] == [True]
-    assert newsroom("users", "enable", name).exit_code == 0
-    assert check_password(client, settings, name, password) is not None
+    assert run(store, "users", "enable", name).exit_code == 0
+    assert check_password(client, store, name, password) is not None
 
-    reset = newsroom("users", "reset-password", name)
+    reset = run(store, "users", "reset-password", name)
     fresh = _password(reset)
     assert fresh != password
-    assert check_password(client, settings, name, password) is None
-    assert check_password(client, settings, name, fresh) is not None
+    assert check_password(client, store, name, password) is None
+    assert check_password(client, store, name, fresh) is not None
 
-    assert newsroom("users", "set-role", name, "admin").stdout.strip() == f"{name} is now admin"
-    user = get_user(client, settings, name)
+    assert run(store, "users", "set-role", name, "admin").stdout.strip() == f"{name} is now admin"
+    user = get_user(client, store, name)
     assert user is not None
     assert user.role == "admin"
 
 
-def test_a_password_from_stdin_is_not_printed(settings: Settings, name: str) -> None:
-    added = newsroom(
-        "users", "add", name, "--role", "reader", "--password-stdin", stdin="a long passphrase\n"
+def test_a_password_from_stdin_is_not_printed(store: Settings, name: str) -> None:
+    added = run(
+        store,
+        "users",
+        "add",
+        name,
+        "--role",
+        "reader",
+        "--password-stdin",
+        stdin="a long passphrase\n",
     )
     assert added.exit_code == 0
     assert "a long passphrase" not in added.stdout
     assert not PASSWORD_LINE.search(added.stdout)
-    assert check_password(get_redis(settings), settings, name, "a long passphrase") is not None
+    assert check_password(get_redis(store), store, name, "a long passphrase") is not None
 
 
-def test_refusals_are_one_line_errors(name: str) -> None:
-    assert newsroom("users", "add", name, "--role", "reader").exit_code == 0
-    taken = CliRunner().invoke(cli, ["users", "add", name, "--role", "admin"])
+def test_refusals_are_one_line_errors(store: Settings, name: str) -> None:
+    assert run(store, "users", "add", name, "--role", "reader").exit_code == 0
+    taken = refused(store, "users", "add", name, "--role", "admin")
     assert taken.exit_code == 1
     assert "taken" in taken.stderr
-    short = CliRunner().invoke(
-        cli, ["users", "add", name + "x", "--role", "reader", "--password-stdin"], input="short\n"
+    short = refused(
+        store, "users", "add", name + "x", "--role", "reader", "--password-stdin", stdin="short\n"
     )
     assert short.exit_code == 1
     assert "a password has 12" in short.stderr
-    bad_role = CliRunner().invoke(cli, ["users", "add", name + "y", "--role", "root"])
+    bad_role = refused(store, "users", "add", name + "y", "--role", "root")
     assert bad_role.exit_code == 2  # a usage error: click lists the roles
-    unknown = CliRunner().invoke(cli, ["users", "disable", name + "-nobody"])
+    unknown = refused(store, "users", "disable", name + "-nobody")
     assert unknown.exit_code == 1
     assert "unknown user" in unknown.stderr
-    unknown_token = CliRunner().invoke(cli, ["tokens", "revoke", "0123456789abcdef"])
+    unknown_token = refused(store, "tokens", "revoke", "0123456789abcdef")
     assert unknown_token.exit_code == 1
     assert "unknown token" in unknown_token.stderr
 
 
-def test_tokens_add_list_revoke(settings: Settings, name: str) -> None:
-    client = get_redis(settings)
-    newsroom("users", "add", name, "--role", "editor")
-    added = newsroom("tokens", "add", "--owner", name, "--kind", "user", "--label", "laptop")
+def test_tokens_add_list_revoke(store: Settings, name: str) -> None:
+    client = get_redis(store)
+    run(store, "users", "add", name, "--role", "editor")
+    added = run(store, "tokens", "add", "--owner", name, "--kind", "user", "--label", "laptop")
     assert added.exit_code == 0
     (secret,) = re.findall(r"secret: (nr_\S+)", added.stdout)
     assert added.stdout.count(secret) == 1
@@ -127,36 +155,34 @@ def test_tokens_add_list_revoke(settings: Settings, name: str) -> None:
     assert f"made user token {token_id} for {name} (laptop)" in added.stdout
 
     def listed() -> dict[str, object]:
-        result = newsroom("tokens", "list", "--owner", name, "--as-json")
+        result = run(store, "tokens", "list", "--owner", name, "--as-json")
         assert secret not in result.stdout
         (row,) = [json.loads(line) for line in result.stdout.splitlines()]
         return row  # type: ignore[no-any-return]
 
     assert listed()["last_used_at"] is None
-    assert "last used never" in newsroom("tokens", "list", "--owner", name).stdout
-    found = authenticate_token(client, settings, secret)
+    assert "last used never" in run(store, "tokens", "list", "--owner", name).stdout
+    found = authenticate_token(client, store, secret)
     assert found is not None
     assert listed()["last_used_at"] == found[0].last_used_at
 
-    revoked = newsroom("tokens", "revoke", token_id)
+    revoked = run(store, "tokens", "revoke", token_id)
     assert revoked.stdout.strip() == f"revoked user token {token_id} of {name} (laptop)"
-    assert authenticate_token(client, settings, secret) is None
+    assert authenticate_token(client, store, secret) is None
     assert listed()["revoked"] is True
-    table = newsroom("tokens", "list").stdout
+    table = run(store, "tokens", "list").stdout
     assert re.search(rf"^{token_id}\s+{name}\s+user\s+revoked\b", table, flags=re.M)
 
 
-def test_ingest_tokens_for_a_client(settings: Settings, name: str) -> None:
-    added = newsroom("tokens", "add", "--owner", name, "--kind", "ingest", "--label", "wire")
+def test_ingest_tokens_for_a_client(store: Settings, name: str) -> None:
+    added = run(store, "tokens", "add", "--owner", name, "--kind", "ingest", "--label", "wire")
     (secret,) = re.findall(r"secret: (nr_\S+)", added.stdout)
-    found = authenticate_token(get_redis(settings), settings, secret)
+    found = authenticate_token(get_redis(store), store, secret)
     assert found is not None
     assert (found[0].kind, found[1]) == ("ingest", None)
-    refused = CliRunner().invoke(
-        cli, ["tokens", "add", "--owner", name, "--kind", "user", "--label", "x"]
-    )
-    assert refused.exit_code == 1
-    assert "unknown user" in refused.stderr
+    not_a_user = refused(store, "tokens", "add", "--owner", name, "--kind", "user", "--label", "x")
+    assert not_a_user.exit_code == 1
+    assert "unknown user" in not_a_user.stderr
 
 
 # --- the first admin: the installed command, as scripts/run.sh and docker-compose run it -------
