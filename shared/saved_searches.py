@@ -3,7 +3,8 @@
 A saved search carries its Elasticsearch query compiled by the web's builder when it was saved,
 so the worker runs it without importing web code. Keys, under ``<prefix>:saved:``:
 
-- ``searches``: hash, id -> the saved search as JSON (the management token only as a hash);
+- ``searches``: hash, id -> the saved search as JSON (with its owner, a user name);
+- ``owner:<name>``: set, the ids of that user's saved searches (their quota);
 - ``vectors``: hash, id -> the query's embedding (base64 float32), for semantic and hybrid
   searches; apart, so that listing saved searches does not load them;
 - ``<id>:matches``: sorted set, article id -> when it matched (µs), the newest N kept;
@@ -15,8 +16,6 @@ so the worker runs it without importing web code. Keys, under ``<prefix>:saved:`
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import secrets
 import time
@@ -59,10 +58,13 @@ end
 return added
 """
 
-# Create only below the limit, atomically (two web processes racing cannot pass it).
+# Create only below the service's limit and the owner's quota, atomically (two web processes
+# racing cannot pass either): 1 created, 0 the service is full, -1 the owner's quota is used.
 _CREATE = """
 if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[5]) then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[1])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[4]) end
 return 1
 """
@@ -86,18 +88,23 @@ class SavedSearch:
     mode: str
     similarity: float | None
     created_at: str
-    token_hash: str
     urls: dict[str, str] = field(default_factory=dict)
     webhook_url: str | None = None
     # Signs each webhook body (HMAC-SHA256), so receivers can tell the POST came from here.
     webhook_secret: str | None = None
+    # The user who saved it (None: saved before accounts existed; admins only see those). Only
+    # its owner and admins see a saved search, unless ``shared`` (then every reader does).
+    owner: str | None = None
+    shared: bool = False
 
     def public(self) -> dict[str, Any]:
-        """What anyone may see: no token hash, no webhook secret, only the webhook's host."""
+        """What its readers may see: no webhook secret, only the webhook's host."""
         webhook_host = urlsplit(self.webhook_url).netloc if self.webhook_url else None
         return {
             "id": self.id,
             "name": self.name,
+            "owner": self.owner,
+            "shared": self.shared,
             "params": self.params,
             "mode": self.mode,
             "created_at": self.created_at,
@@ -112,14 +119,6 @@ def new_id() -> str:
 
 def new_token() -> str:
     return secrets.token_urlsafe(32)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def token_matches(search: SavedSearch, token: str | None) -> bool:
-    return bool(token) and hmac.compare_digest(search.token_hash, hash_token(token or ""))
 
 
 def encode_vector(vector: Sequence[float]) -> str:
@@ -151,19 +150,42 @@ def create(
     vector: Sequence[float] | None,
     *,
     max_saved: int,
-) -> bool:
-    """Store a new saved search; False when ``max_saved`` are stored already."""
+    max_per_owner: int = 10_000,
+) -> Literal["created", "full", "quota"]:
+    """Store a new saved search: "full" when ``max_saved`` are stored already, "quota" when
+    its owner has ``max_per_owner``."""
     created = redis_client.eval(
         _CREATE,
-        2,
+        3,
         _key(prefix, "searches"),
         _key(prefix, "vectors"),
+        _key(prefix, "owner", search.owner or ""),
         search.id,
-        json.dumps(asdict(search), separators=(",", ":")),
+        _to_json(search),
         max_saved,
         encode_vector(vector) if vector else "",
+        max_per_owner,
     )
-    return bool(created)
+    return {1: "created", 0: "full"}.get(int(created), "quota")  # type: ignore[return-value]
+
+
+def _to_json(search: SavedSearch) -> str:
+    return json.dumps(asdict(search), separators=(",", ":"))
+
+
+def update(redis_client: redis.Redis, prefix: str, search: SavedSearch) -> bool:
+    """Store a changed saved search (same id and owner); False when it was deleted meanwhile
+    (checked and written in one step, so a racing delete is never undone)."""
+    return bool(
+        redis_client.eval(_UPDATE, 1, _key(prefix, "searches"), search.id, _to_json(search))
+    )
+
+
+_UPDATE = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
 
 
 def get(redis_client: redis.Redis, prefix: str, search_id: str) -> SavedSearch | None:
@@ -192,24 +214,27 @@ def with_vectors(
     ]
 
 
-def delete(
-    redis_client: redis.Redis, prefix: str, search_id: str, token: str | None
-) -> Literal["deleted", "not_found", "forbidden"]:
+def count_owned(redis_client: redis.Redis, prefix: str, owner: str) -> int:
+    return int(redis_client.scard(_key(prefix, "owner", owner)))
+
+
+def delete(redis_client: redis.Redis, prefix: str, search_id: str) -> bool:
+    """Remove a saved search with its matches; False when there was none. Who may is the
+    caller's question (web/saved.py: its owner and admins)."""
     search = get(redis_client, prefix, search_id)
     if search is None:
-        return "not_found"
-    if not token_matches(search, token):
-        return "forbidden"
+        return False
     pipe = redis_client.pipeline(transaction=True)
     pipe.hdel(_key(prefix, "searches"), search_id)
     pipe.hdel(_key(prefix, "vectors"), search_id)
+    pipe.srem(_key(prefix, "owner", search.owner or ""), search_id)
     pipe.delete(
         _key(prefix, search_id, "matches"),
         _key(prefix, search_id, "articles"),
         _key(prefix, search_id, "delivery"),
     )
     pipe.execute()
-    return "deleted"
+    return True
 
 
 def match_record(source: Mapping[str, Any], article_id: str) -> dict[str, Any]:

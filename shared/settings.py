@@ -126,6 +126,8 @@ class Settings(BaseSettings):
 
     # Saved searches with alerts (shared/saved_searches.py, worker/alerts.py).
     alerts_max_saved: int = Field(500, gt=0, le=10_000)
+    # Each user's own quota of saved searches (the service's limit above still holds).
+    saved_searches_per_user: int = Field(50, gt=0, le=10_000)
     # Matches kept per saved search (its feed and page show the newest of them).
     alerts_max_matches: int = Field(200, gt=0, le=10_000)
     # Matches recorded (and sent by webhook) per saved search per clock hour; more are dropped.

@@ -7,12 +7,14 @@ prefix, Redis database and queue, so tests never touch the data of a running ``m
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,7 @@ from flask.testing import FlaskClient  # noqa: E402
 
 import ingest  # noqa: E402
 import web  # noqa: E402
+from shared import accounts  # noqa: E402
 from shared.clients import get_elasticsearch, get_redis  # noqa: E402
 from shared.index import delete_templates  # noqa: E402
 from shared.settings import Settings, get_settings  # noqa: E402
@@ -151,8 +154,74 @@ def ingest_client(ingest_app: Flask) -> FlaskClient:
     return ingest_app.test_client()
 
 
+@dataclass(frozen=True)
+class Login:
+    """A logged-in web session: its user, cookie and CSRF token (web/auth.py)."""
+
+    name: str
+    role: accounts.Role
+    cookie: str
+    csrf_token: str
+
+    def apply(self, client: FlaskClient) -> FlaskClient:
+        """``client`` in this session; its requests carry the CSRF token in X-CSRFToken, as
+        static/app.js sends it (forms carry it as a field; either passes)."""
+        client.set_cookie("session", self.cookie)
+        client.environ_base["HTTP_X_CSRFTOKEN"] = self.csrf_token
+        return client
+
+
+def sign_in(app: Flask, role: accounts.Role = "editor") -> Login:
+    """A new user of ``role`` in ``app``'s account store, logged in through its /login page."""
+    settings: Settings = app.extensions["newsroom_settings"]
+    name = f"{role}-{uuid.uuid4().hex[:10]}"
+    _, password = accounts.add_user(get_redis(settings), settings, name, role)
+    client = app.test_client()
+    form = client.get("/login").get_data(as_text=True)
+    field = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert field, form
+    response = client.post(
+        "/login", data={"name": name, "password": password, "csrf_token": field.group(1)}
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)
+    page = client.get("/login").get_data(as_text=True)
+    meta = re.search(r'<meta name="csrf-token" content="([^"]+)"', page)
+    cookie = client.get_cookie("session")
+    assert meta, page
+    assert cookie
+    return Login(name, role, cookie.value, meta.group(1))
+
+
+def signed_in_client(app: Flask, role: accounts.Role = "editor") -> FlaskClient:
+    """A test client of ``app`` logged in as a new user of ``role``."""
+    return sign_in(app, role).apply(app.test_client())
+
+
+@pytest.fixture(scope="session")
+def editor_login(web_app: Flask) -> Login:
+    """The editor the web tests act as (created through shared.accounts, logged in once)."""
+    return sign_in(web_app, "editor")
+
+
+@pytest.fixture(scope="session")
+def admin_login(web_app: Flask) -> Login:
+    return sign_in(web_app, "admin")
+
+
 @pytest.fixture
-def web_client(web_app: Flask) -> FlaskClient:
+def web_client(web_app: Flask, editor_login: Login) -> FlaskClient:
+    """The web app as its editor sees it: reading, and saving searches with alerts."""
+    return editor_login.apply(web_app.test_client())
+
+
+@pytest.fixture
+def admin_client(web_app: Flask, admin_login: Login) -> FlaskClient:
+    """The web app as an admin sees it (the pipeline page, every saved search)."""
+    return admin_login.apply(web_app.test_client())
+
+
+@pytest.fixture
+def anonymous_client(web_app: Flask) -> FlaskClient:
     return web_app.test_client()
 
 

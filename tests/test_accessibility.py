@@ -33,6 +33,7 @@ from shared.clients import get_elasticsearch, get_redis
 from shared.deadletters import add_dead_letters, remove_dead_letters
 from shared.schema import ArticleIn, to_payload
 from shared.settings import Settings
+from tests.conftest import Login
 from tests.test_browser import _open, browser, server_url
 
 __all__ = ["browser", "server_url"]  # the fixtures, shared with tests/test_browser.py
@@ -124,13 +125,14 @@ def site(
     ingest_app: Flask,
     web_app: Flask,
     settings: Settings,
+    admin_login: Login,
     wait_indexed_module: Callable[[list[str]], None],
 ) -> Iterator[Site]:
     response = ingest_app.test_client().post("/articles", json=ARTICLES)
     assert response.status_code == 202, response.get_json()
     ids = [article["id"] for article in response.get_json()["articles"]]
     wait_indexed_module(ids)
-    web = web_app.test_client()
+    web = admin_login.apply(web_app.test_client())
     article = web.get(f"/api/articles/{ids[0]}").get_json()
     assert article["people"], article
     assert ORGANISATION in article["organisations"], article
@@ -165,10 +167,7 @@ def site(
             es.delete(index=settings.articles_alias, id=article_id)
         es.indices.refresh(index=settings.articles_alias)
         remove_dead_letters(redis_client, settings.index_prefix, [letter_id])
-        web.delete(
-            f"/api/saved-searches/{saved['id']}",
-            headers={"Authorization": f"Bearer {saved['token']}"},
-        )
+        web.delete(f"/api/saved-searches/{saved['id']}")
 
 
 def _entity(kind: str, name: str) -> str:
@@ -226,6 +225,7 @@ PAGES: list[tuple[str, Callable[[Site], str], str, int]] = [
     ("pipeline", lambda s: "/pipeline", "main h1", 200),
     ("dead-letter", lambda s: f"/pipeline/dead-letters/{s.dead_letter}", "main h1", 200),
     ("dead-letter-missing", lambda s: f"/pipeline/dead-letters/{MISSING_ID}", "main", 404),
+    ("login", lambda s: "/login", "main h1", 200),
 ]
 # GET routes outside /api/ that answer something other than a page.
 NOT_PAGES = {
@@ -269,13 +269,34 @@ def _check(page: Page, axe_source: str) -> None:
     assert not violations, f"axe-core {AXE_VERSION} on {page.url}:\n{_report(violations)}"
 
 
+def logged_in(login: Login, server_url: str) -> dict[str, Any]:
+    """A browser context's state holding ``login``'s session cookie (pages as its user sees
+    them: an admin sees every page, with the forms of an editor)."""
+    cookie = {
+        "name": "session",
+        "value": login.cookie,
+        "domain": urlsplit(server_url).hostname,
+        "path": "/",
+        "expires": -1,
+        "httpOnly": True,
+        "secure": False,
+        "sameSite": "Lax",
+    }
+    return {"cookies": [cookie], "origins": []}
+
+
 @pytest.fixture
-def ui(browser: Browser, server_url: str) -> Iterator[Page]:
-    """A desktop-sized context that lets this test client inject axe despite the CSP. Clean as
-    in tests/test_browser.py (no console or page errors), except that Chromium logs an error
-    page's own status (a 404 page is meant): that one line is expected."""
+def ui(browser: Browser, server_url: str, admin_login: Login) -> Iterator[Page]:
+    """A desktop-sized context, logged in as an admin, that lets this test client inject axe
+    despite the CSP. Clean as in tests/test_browser.py (no console or page errors), except
+    that Chromium logs an error page's own status (a 404 page is meant): that one line is
+    expected."""
     with _open(
-        browser, server_url, viewport={"width": 1280, "height": 900}, bypass_csp=True
+        browser,
+        server_url,
+        viewport={"width": 1280, "height": 900},
+        bypass_csp=True,
+        storage_state=logged_in(admin_login, server_url),
     ) as watched:
         error_pages: list[str] = []
         watched.page.on(

@@ -23,13 +23,15 @@ from shared import saved_searches as store
 from shared.clients import get_redis
 from shared.http import ApiError
 from shared.settings import Settings
-from tests.conftest import wait_until
+from tests.conftest import Login, signed_in_client, wait_until
 from web.saved import (
     MAX_NAME_CHARS,
+    Viewer,
     check_webhook_url,
+    may_change,
+    may_see,
     read_input,
     same_origin,
-    token_from_headers,
 )
 from web.search import SearchRequest, build_match_query
 from worker.alerts import Alert, match_body, webhook_payload
@@ -219,7 +221,7 @@ def _saved(mode: str, **changes: Any) -> store.SavedSearch:
         "mode": mode,
         "similarity": 0.4,
         "created_at": "2025-01-01T00:00:00Z",
-        "token_hash": store.hash_token("t"),
+        "owner": "ed",
         "urls": {"atom": "http://x/saved/abc/feed.atom", "page": "http://x/saved/abc"},
     }
     return store.SavedSearch(**(fields | changes))
@@ -285,10 +287,28 @@ def test_read_input_from_json_and_forms() -> None:
             read_input(bad, MultiDict(), is_json=True)
 
 
-def test_tokens_and_origins() -> None:
-    assert token_from_headers(Headers({"Authorization": "Bearer abc"})) == "abc"
-    assert token_from_headers(Headers({"X-Token": "xyz"})) == "xyz"
-    assert token_from_headers(Headers({"Authorization": "Basic abc"})) is None
+def test_owners_admins_and_origins() -> None:
+    private, shared, ownerless = (
+        _saved("keyword"),
+        _saved("keyword", shared=True),
+        _saved("keyword", owner=None),
+    )
+    owner, other = Viewer("ed", "editor"), Viewer("al", "editor")
+    admin, reader, anonymous = Viewer("ad", "admin"), Viewer("ro", "reader"), Viewer()
+    assert may_see(private, owner)
+    assert may_change(private, owner)
+    assert may_see(private, admin)
+    assert may_change(private, admin)
+    for viewer in (other, reader, anonymous):
+        assert not may_see(private, viewer)
+        assert not may_change(private, viewer)
+        assert may_see(shared, viewer)
+        assert not may_change(shared, viewer)
+    # Saved before accounts: admins only.
+    assert may_see(ownerless, admin)
+    assert may_change(ownerless, admin)
+    assert not may_see(ownerless, owner)
+    assert not may_change(ownerless, owner)
     assert same_origin(Headers(), "news.example")
     assert same_origin(Headers({"Origin": "https://news.example"}), "news.example")
     assert not same_origin(Headers({"Origin": "https://evil.example"}), "news.example")
@@ -304,7 +324,7 @@ def test_matches_are_recorded_once_capped_and_rate_limited(settings: Settings) -
     redis_client = get_redis(settings)
     prefix = settings.index_prefix
     search = _saved("keyword", id=store.new_id())
-    assert store.create(redis_client, prefix, search, None, max_saved=10_000)
+    assert store.create(redis_client, prefix, search, None, max_saved=10_000) == "created"
     try:
         articles = [store.match_record({"title": f"t{n}"}, f"a{n}") for n in range(5)]
         added = store.record_matches(
@@ -335,7 +355,7 @@ def test_matches_are_recorded_once_capped_and_rate_limited(settings: Settings) -
             redis_client, prefix, search.id, more, keep=100, max_per_hour=6
         ) == ["b0"]
     finally:
-        assert store.delete(redis_client, prefix, search.id, "t") == "deleted"
+        assert store.delete(redis_client, prefix, search.id)
     # Deleted: nothing more is recorded, nothing is left behind.
     late = [store.match_record({}, "c0")]
     assert store.record_matches(redis_client, prefix, search.id, late, keep=4, max_per_hour=9) == []
@@ -372,10 +392,8 @@ def _matched_ids(client: FlaskClient, saved_id: str) -> set[str]:
 
 
 def _delete(client: FlaskClient, created: dict[str, Any]) -> None:
-    response = client.delete(
-        f"/api/saved-searches/{created['id']}",
-        headers={"Authorization": f"Bearer {created['token']}"},
-    )
+    """Deleted by its owner (the client that created it)."""
+    response = client.delete(f"/api/saved-searches/{created['id']}")
     assert response.status_code == 204
 
 
@@ -384,6 +402,7 @@ def _delete(client: FlaskClient, created: dict[str, Any]) -> None:
 def test_new_articles_alert_feeds_and_webhook(
     ingest_client: FlaskClient,
     web_client: FlaskClient,
+    editor_login: Login,
     wait_indexed: WaitIndexed,
     receiver: Receiver,
 ) -> None:
@@ -396,11 +415,12 @@ def test_new_articles_alert_feeds_and_webhook(
         filters={"source": ["Alert Wire"]},
         webhook_url=receiver.url,
     )
-    assert created["token"]
+    assert created["owner"] == editor_login.name
+    assert created["shared"] is False  # private unless shared on purpose
     assert created["webhook"] == {"host": receiver.url.split("/")[2]}
     listed = web_client.get("/api/saved-searches").get_json()["saved_searches"]
     mine = next(item for item in listed if item["id"] == created["id"])
-    assert "token" not in mine
+    assert mine["owner"] == editor_login.name
     assert "webhook_secret" not in json.dumps(listed)
     assert receiver.url not in json.dumps(listed)
 
@@ -534,18 +554,50 @@ def test_semantic_alerts_match_by_meaning(
 
 
 @pytest.mark.usefixtures("services")
-def test_delete_needs_the_token(web_client: FlaskClient) -> None:
+def test_only_its_owner_or_an_admin_changes_or_deletes_it(
+    web_app: Flask, web_client: FlaskClient, admin_client: FlaskClient
+) -> None:
     created = _create(web_client, q=_word(), mode="keyword")
     url = f"/api/saved-searches/{created['id']}"
-    for headers in ({}, {"X-Token": "wrong"}, {"Authorization": "Bearer wrong"}):
-        response = web_client.delete(url, headers=headers)
-        assert response.status_code == 403
-        assert response.mimetype == "application/problem+json"
+    other, reader = signed_in_client(web_app, "editor"), signed_in_client(web_app, "reader")
+    anonymous = web_app.test_client()
+    # Private: nobody else sees it, so nobody else finds it to delete or change.
+    for client in (other, reader, anonymous):
+        assert client.get(url).status_code == 404
+        assert client.get(f"/saved/{created['id']}/feed.atom").status_code == 404
+        assert created["id"] not in json.dumps(client.get("/api/saved-searches").get_json())
+    assert other.delete(url).status_code == 404
+    assert other.patch(url, json={"shared": True}).status_code == 404
+    # Shared on purpose by its owner: everyone reads it; only the owner and admins change it.
+    shared = web_client.patch(url, json={"shared": True, "name": "Shared now"})
+    assert shared.status_code == 200, shared.get_json()
+    assert shared.get_json()["shared"] is True
+    assert shared.get_json()["name"] == "Shared now"
+    for client in (other, reader, anonymous):
+        assert client.get(url).get_json()["name"] == "Shared now"
+    refused = {
+        other: 403,  # an editor, not its owner
+        reader: 403,  # not an editor
+        anonymous: 401,  # nobody
+    }
+    for client, status in refused.items():
+        for response in (client.delete(url), client.patch(url, json={"shared": False})):
+            assert response.status_code == status
+            assert response.mimetype == "application/problem+json"
+    bad_token = anonymous.delete(url, headers={"Authorization": "Bearer nr_0_wrong"})
+    assert bad_token.status_code == 401
+    assert bad_token.headers["WWW-Authenticate"].startswith("Bearer")
     assert web_client.get(url).status_code == 200
-    assert web_client.delete(url, headers={"X-Token": created["token"]}).status_code == 204
+    assert web_client.delete(url).status_code == 204
     assert web_client.get(url).status_code == 404
-    assert web_client.delete(url, headers={"X-Token": created["token"]}).status_code == 404
+    assert web_client.delete(url).status_code == 404
     assert web_client.get(f"/saved/{created['id']}/feed.atom").status_code == 404
+    # An admin sees and deletes anyone's, private ones too.
+    another = _create(web_client, q=_word(), mode="keyword")
+    admin_url = f"/api/saved-searches/{another['id']}"
+    assert admin_client.get(admin_url).status_code == 200
+    assert admin_client.delete(admin_url).status_code == 204
+    assert web_client.get(admin_url).status_code == 404
 
 
 @pytest.mark.usefixtures("services")
@@ -595,26 +647,47 @@ def test_bodies_that_are_not_objects_and_query_parameters(web_client: FlaskClien
 
 @pytest.mark.usefixtures("services")
 def test_the_number_of_saved_searches_is_capped(
-    web_app: Flask, settings: Settings, web_client: FlaskClient
+    web_app: Flask, settings: Settings, web_client: FlaskClient, editor_login: Login
 ) -> None:
-    present = len(web_client.get("/api/saved-searches").get_json()["saved_searches"])
+    listed = web_client.get("/api/saved-searches").get_json()["saved_searches"]
+    present = len([item for item in listed if item["owner"] == editor_login.name])
     import web
 
-    capped = web.create_app(
+    capped_app = web.create_app(
         {
             "TESTING": True,
-            "NEWSROOM_SETTINGS": settings.model_copy(update={"alerts_max_saved": present + 1}),
+            "NEWSROOM_SETTINGS": settings.model_copy(
+                update={"saved_searches_per_user": present + 1}
+            ),
         }
-    ).test_client()
+    )
+    capped = editor_login.apply(capped_app.test_client())
     created = _create(capped, q=_word(), mode="keyword")
     response = capped.post("/api/saved-searches", json={"q": _word(), "mode": "keyword"})
     assert response.status_code == 409
     assert response.mimetype == "application/problem+json"
+    assert "each user" in response.get_json()["detail"]
+    # The quota is each user's own: one user filling theirs leaves the others theirs.
+    other = signed_in_client(capped_app, "editor")
+    theirs = _create(other, q=_word(), mode="keyword")
+    # The service's own limit still holds over all users.
+    stored = len(store.list_all(get_redis(settings), settings.index_prefix))
+    full_app = web.create_app(
+        {
+            "TESTING": True,
+            "NEWSROOM_SETTINGS": settings.model_copy(update={"alerts_max_saved": stored}),
+        }
+    )
+    full = signed_in_client(full_app, "editor")
+    response = full.post("/api/saved-searches", json={"q": _word(), "mode": "keyword"})
+    assert response.status_code == 409
+    assert "this service keeps" in response.get_json()["detail"]
     _delete(capped, created)
+    _delete(other, theirs)
 
 
 @pytest.mark.usefixtures("services")
-def test_the_pages(web_client: FlaskClient) -> None:
+def test_the_pages(web_app: Flask, web_client: FlaskClient) -> None:
     word = _word()
     page = web_client.get("/", query_string={"q": word, "mode": "keyword", "source": "S"})
     html = page.get_data(as_text=True)
@@ -622,8 +695,18 @@ def test_the_pages(web_client: FlaskClient) -> None:
     assert 'action="/saved"' in html
     assert f'name="q" value="{word}"' in html
     assert 'name="source" value="S"' in html
+    # Saving is an editor's: anonymous readers get no form.
+    anonymous = web_app.test_client().get("/", query_string={"q": word})
+    assert 'action="/saved"' not in anonymous.get_data(as_text=True)
 
-    form = {"q": word, "mode": "keyword", "source": "S", "name": "From the page", "webhook_url": ""}
+    form = {
+        "q": word,
+        "mode": "keyword",
+        "source": "S",
+        "name": "From the page",
+        "webhook_url": "https://hooks.example.org/pages",
+        "shared": "1",
+    }
     foreign = web_client.post("/saved", data=form, headers={"Origin": "https://evil.example"})
     assert foreign.status_code == 403
     fetched = web_client.post("/saved", data=form, headers={"Sec-Fetch-Site": "cross-site"})
@@ -641,8 +724,9 @@ def test_the_pages(web_client: FlaskClient) -> None:
         for item in web_client.get("/api/saved-searches").get_json()["saved_searches"]
         if item["name"] == "From the page" and item["params"]["q"] == word
     )
+    assert saved["shared"] is True
     token = html.split('<code class="token">', 1)[1].split("</code>", 1)[0]
-    assert store.token_matches(_stored(saved["id"]), token)
+    assert _stored(saved["id"]).webhook_secret == token
 
     listing = web_client.get("/saved").get_data(as_text=True)
     assert "From the page" in listing
@@ -652,10 +736,13 @@ def test_the_pages(web_client: FlaskClient) -> None:
     assert f"/saved/{saved['id']}/feed.atom" in again
     assert "No new article has matched yet" in again
 
-    wrong = web_client.post(f"/saved/{saved['id']}/delete", data={"token": "nope"})
+    # Shared, so others see it; not theirs to delete (an editor is shown the page again).
+    wrong = signed_in_client(web_app, "editor").post(f"/saved/{saved['id']}/delete")
     assert wrong.status_code == 403
     assert "From the page" in wrong.get_data(as_text=True)
-    deleted = web_client.post(f"/saved/{saved['id']}/delete", data={"token": token})
+    reader = signed_in_client(web_app, "reader").post(f"/saved/{saved['id']}/delete")
+    assert reader.status_code == 403
+    deleted = web_client.post(f"/saved/{saved['id']}/delete")
     assert deleted.status_code == 303
     assert deleted.headers["Location"].endswith("/saved")
     assert web_client.get(f"/saved/{saved['id']}").status_code == 404

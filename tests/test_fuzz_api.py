@@ -57,7 +57,7 @@ from ingest.parsing import NDJSON_TYPES
 from shared import accounts, saved_searches
 from shared.clients import get_elasticsearch, get_redis
 from shared.settings import Settings
-from tests.conftest import RUN_ID
+from tests.conftest import RUN_ID, signed_in_client
 from tests.drill_support import wait_final_states
 from web.openapi import openapi_document as web_document
 
@@ -326,13 +326,13 @@ def fuzz_ingest_app(
 
 @pytest.fixture(scope="module")
 def created_searches(settings: Settings, services: None) -> Iterator[dict[str, str]]:
-    """Saved searches the requests created ({id: token}), deleted at the end so the worker's
+    """Saved searches the requests created ({id: owner}), deleted at the end so the worker's
     alerts never match them in later tests."""
     created: dict[str, str] = {}
     yield created
     redis_client = get_redis(settings)
-    for saved_id, token in created.items():
-        saved_searches.delete(redis_client, settings.index_prefix, saved_id, token)
+    for saved_id in created:
+        saved_searches.delete(redis_client, settings.index_prefix, saved_id)
 
 
 @dataclass(frozen=True)
@@ -356,11 +356,14 @@ def known(
     )
     article_id = posted.get_json()["articles"][0]["id"]
     wait_indexed_module([article_id])
-    web = web_app.test_client()
+    # Saved by an editor of its own and shared: the runs' token reads it, and may not delete it.
+    web = signed_in_client(web_app, "editor")
     article = web.get(f"/api/articles/{article_id}").get_json()
-    created = web.post("/api/saved-searches", json={"name": "fuzz", "q": "media forum"})
+    created = web.post(
+        "/api/saved-searches", json={"name": "fuzz", "q": "media forum", "shared": True}
+    )
     body = created.get_json()
-    created_searches[body["id"]] = body["token"]
+    created_searches[body["id"]] = body["owner"]
     return Known(article_id, article["people"][0], body["id"])
 
 
@@ -412,7 +415,7 @@ def test_generated_requests(
             return
         if operation.label == "POST /api/saved-searches" and response.status_code == 201:
             created = json.loads(response.content)
-            created_searches[created["id"]] = created["token"]
+            created_searches[created["id"]] = created["owner"]
         if followed and response.status_code == 202:
             TALLY.followed += [item["id"] for item in json.loads(response.content)["articles"]]
         case.validate_response(response, checks=_checks(CONFORMANCE))

@@ -19,7 +19,7 @@ import ingest
 from shared import metrics
 from shared.clients import get_redis
 from shared.settings import Settings
-from tests.conftest import RUN_ID, wait_until
+from tests.conftest import RUN_ID, Login, wait_until
 from web.pipeline import chart_bars
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -247,24 +247,26 @@ def test_refusals_are_counted(ingest_client: FlaskClient, settings: Settings) ->
 
 
 @pytest.mark.stack
-def test_the_pipeline_page_and_its_json(web_client: FlaskClient) -> None:
-    page = web_client.get("/pipeline")
+def test_the_pipeline_page_and_its_json(admin_client: FlaskClient) -> None:
+    page = admin_client.get("/pipeline")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert 'id="throughput"' in html
     assert "/static/pipeline.js" in html
     assert not re.search(r"<script(?![^>]*\bsrc=)", html)  # no inline script (CSP)
     assert " style=" not in html
-    state = web_client.get("/api/pipeline").get_json()
+    state = admin_client.get("/api/pipeline").get_json()
     assert len(state["throughput"]["minutes"]) == 30
     assert set(state["throughput"]["per_minute"]) == set(metrics.SERIES_FIELDS)
     assert state["refresh_s"] == 2
     # The footer links to it from every page.
-    assert 'href="/pipeline"' in web_client.get("/").get_data(as_text=True)
-    assert web_client.get("/pipeline/dead-letters/" + "0" * 32).status_code == 404
+    assert 'href="/pipeline"' in admin_client.get("/").get_data(as_text=True)
+    assert admin_client.get("/pipeline/dead-letters/" + "0" * 32).status_code == 404
 
 
-def test_without_redis_metrics_answer_503_and_requests_go_on(settings: Settings) -> None:
+def test_without_redis_metrics_answer_503_and_requests_go_on(
+    settings: Settings, admin_login: Login
+) -> None:
     import web
 
     down = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0", "broker_url": None})
@@ -285,7 +287,10 @@ def test_without_redis_metrics_answer_503_and_requests_go_on(settings: Settings)
         # A request whose metrics cannot be written is answered all the same.
         openapi = "/api/openapi.json" if app.name == "web" else "/openapi.json"
         assert client.get(openapi).status_code == 200
-    client = web.create_app({"TESTING": True, "NEWSROOM_SETTINGS": down}).test_client()
+    # An admin's page (web/auth.py): the account store is Redis too.
+    client = admin_login.apply(
+        web.create_app({"TESTING": True, "NEWSROOM_SETTINGS": down}).test_client()
+    )
     assert client.get("/api/pipeline").status_code == 503
     page = client.get("/pipeline")
     assert page.status_code == 503

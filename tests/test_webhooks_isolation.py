@@ -33,7 +33,14 @@ import web
 from shared import saved_searches as store
 from shared.clients import get_redis
 from shared.settings import Settings
-from tests.conftest import RUN_ID, drop_data, start_worker, stop_worker, wait_until
+from tests.conftest import (
+    RUN_ID,
+    drop_data,
+    signed_in_client,
+    start_worker,
+    stop_worker,
+    wait_until,
+)
 from worker import webhook_guard as guard
 from worker import webhooks
 from worker.alerts import DeliveryOutcome, backoff_s, run_delivery
@@ -417,16 +424,16 @@ def saved(services: None, settings: Settings) -> Iterator[SavedFactory]:
             mode="keyword",
             similarity=None,
             created_at="2025-01-01T00:00:00Z",
-            token_hash=store.hash_token("t"),
             webhook_url=url,
         )
-        assert store.create(redis_client, settings.index_prefix, search, None, max_saved=10_000)
+        created = store.create(redis_client, settings.index_prefix, search, None, max_saved=10_000)
+        assert created == "created"
         made.append(search)
         return search
 
     yield make
     for search in made:
-        store.delete(redis_client, settings.index_prefix, search.id, "t")
+        store.delete(redis_client, settings.index_prefix, search.id)
 
 
 def _run(search: store.SavedSearch, settings: Settings, attempt: int = 1) -> DeliveryOutcome:
@@ -659,7 +666,7 @@ def stack(
         yield Stack(
             own,
             ingest.create_app({"TESTING": True, "NEWSROOM_SETTINGS": own}).test_client(),
-            web.create_app({"TESTING": True, "NEWSROOM_SETTINGS": own}).test_client(),
+            signed_in_client(web.create_app({"TESTING": True, "NEWSROOM_SETTINGS": own})),
             logs / "live.log",
             logs / "webhooks.log",
         )

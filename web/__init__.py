@@ -45,8 +45,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             response.headers.setdefault(name, value)
         return response
 
+    # Who is asking and what they may do: sessions, API tokens, roles, CSRF, trusted hosts.
+    from web import auth
+
+    auth.install(app, settings)
+
     # One blueprint per feature, each a page and its JSON API beside its logic (web/*.py).
     from web import (
+        account_views,
         article_views,
         entity_views,
         feed_views,
@@ -65,6 +71,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         feed_views,  # /feed.atom, /feed.json, /api/export
         pipeline,  # /pipeline, /pipeline/dead-letters/<id>, /api/pipeline
         site_views,  # /healthz, /api/openapi.json
+        account_views,  # /login, /logout
     ):
         app.register_blueprint(feature.bp)
     app.context_processor(template_helpers)  # links and facets for every template

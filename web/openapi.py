@@ -293,6 +293,18 @@ SAVED_SEARCH = {
             "without words matches by keyword",
         },
         "created_at": {"type": "string", "format": "date-time"},
+        "owner": {
+            "type": ["string", "null"],
+            "description": "the user who saved it (null: saved before accounts; admins only)",
+        },
+        "shared": {
+            "type": "boolean",
+            "description": "seen by every reader; else only by its owner and admins",
+        },
+        "may_change": {
+            "type": "boolean",
+            "description": "whether the asker may change or delete it (its owner, admins)",
+        },
         "urls": {
             "type": "object",
             "properties": {
@@ -336,11 +348,35 @@ _MATCH = {
     },
     "required": ["id", "matched_at"],
 }
+_SHARED = {
+    "type": ["boolean", "null"],
+    "description": "true: every reader sees it; false or null: only its owner and admins",
+}
+# Writes need an account: an API token (Authorization: Bearer) or a logged-in session.
+_NEEDS_ACCOUNT: list[dict[str, list[str]]] = [{"bearerToken": []}, {"session": []}]
+SECURITY_SCHEMES = {
+    "bearerToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "a user's API token (`newsroom tokens create`); its owner's role "
+        "applies; an unknown, revoked or disabled one is a 401 on any route",
+    },
+    "session": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "session",
+        "description": "a browser session from /login; its writes also send the page's "
+        "csrf-token in X-CSRFToken",
+    },
+}
 _SAVED_SEARCH_PATHS: dict[str, Any] = {
     "/api/saved-searches": {
         "post": {
             "summary": "Save a search; new articles that match are alerted",
             "description": (
+                "Needs an editor (a bearer token, or a logged-in session with X-CSRFToken). "
+                "Private to its owner (and admins) unless shared; each user keeps at most "
+                "NEWSROOM_SAVED_SEARCHES_PER_USER. "
                 "Every batch of newly indexed articles is matched against each saved search; "
                 "matches go to its feeds (urls.atom, urls.json) and, with a webhook_url, are "
                 "POSTed there as JSON {event, saved_search: {id, name, feed_url, "
@@ -357,6 +393,11 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
                     {"type": "string", "maxLength": 100},
                 ),
                 _query("webhook_url", "http(s) URL to POST matches to", _WEBHOOK_URL),
+                _query(
+                    "shared",
+                    "1, on, true or yes: every reader sees it (default: only you and admins)",
+                    {"type": "string", "maxLength": 10},
+                ),
                 *[p for p in SEARCH_PARAMETERS if p["name"] in ("q", "mode", "from", "to")],
                 *[p for p in SEARCH_PARAMETERS if p["name"] in FACETS],
             ],
@@ -385,16 +426,17 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
                                 # Facets may also stand at the top level.
                                 **dict.fromkeys(FACETS, _FACET_VALUES),
                                 "webhook_url": {"anyOf": [_WEBHOOK_URL, {"type": "null"}]},
+                                "shared": _SHARED,
                             },
                             "additionalProperties": False,
                         }
                     }
                 },
             },
+            "security": _NEEDS_ACCOUNT,
             "responses": {
                 "201": {
-                    "description": "Saved. The token (needed to delete it) and the webhook "
-                    "secret are shown only in this answer.",
+                    "description": "Saved. The webhook secret is shown only in this answer.",
                     "content": {
                         "application/json": {
                             "schema": {
@@ -402,11 +444,7 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
                                     SAVED_SEARCH,
                                     {
                                         "type": "object",
-                                        "properties": {
-                                            "token": {"type": "string"},
-                                            "webhook_secret": {"type": "string"},
-                                        },
-                                        "required": ["token"],
+                                        "properties": {"webhook_secret": {"type": "string"}},
                                     },
                                 ]
                             }
@@ -414,12 +452,15 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
                     },
                 },
                 "400": _PROBLEM,
+                "401": _PROBLEM,
+                "403": _PROBLEM,
                 "409": _PROBLEM,
                 "503": _PROBLEM,
             },
         },
         "get": {
-            "summary": "Every saved search, newest first",
+            "summary": "The saved searches you may see (yours and the shared ones; admins: "
+            "all), newest first",
             "responses": {
                 "200": {
                     "description": "The saved searches",
@@ -465,25 +506,58 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
                 "503": _PROBLEM,
             },
         },
+        "patch": {
+            "summary": "Rename, share or unshare a saved search, or change its webhook (its "
+            "owner or an admin)",
+            "parameters": [_SAVED_ID],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "name": {"type": ["string", "null"], "maxLength": 100},
+                                "shared": _SHARED,
+                                "webhook_url": {"anyOf": [_WEBHOOK_URL, {"type": "null"}]},
+                            },
+                            "additionalProperties": False,
+                        }
+                    }
+                },
+            },
+            "security": _NEEDS_ACCOUNT,
+            "responses": {
+                "200": {
+                    "description": "Changed; a new webhook's secret is shown only here",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "allOf": [
+                                    SAVED_SEARCH,
+                                    {
+                                        "type": "object",
+                                        "properties": {"webhook_secret": {"type": "string"}},
+                                    },
+                                ]
+                            }
+                        }
+                    },
+                },
+                "400": _PROBLEM,
+                "401": _PROBLEM,
+                "403": _PROBLEM,
+                "404": _PROBLEM,
+                "503": _PROBLEM,
+            },
+        },
         "delete": {
-            "summary": "Delete a saved search (needs its token)",
-            "parameters": [
-                _SAVED_ID,
-                {
-                    "name": "Authorization",
-                    "in": "header",
-                    "description": "Bearer <token>, the token given at creation",
-                    "schema": {"type": "string"},
-                },
-                {
-                    "name": "X-Token",
-                    "in": "header",
-                    "description": "the token given at creation (instead of Authorization)",
-                    "schema": {"type": "string"},
-                },
-            ],
+            "summary": "Delete a saved search (its owner or an admin)",
+            "parameters": [_SAVED_ID],
+            "security": _NEEDS_ACCOUNT,
             "responses": {
                 "204": {"description": "Deleted"},
+                "401": _PROBLEM,
                 "403": _PROBLEM,
                 "404": _PROBLEM,
                 "503": _PROBLEM,
@@ -498,6 +572,27 @@ _DEFAULT_EXPORT_MAX_ROWS: int = Settings.model_fields["export_max_rows"].default
 
 def openapi_document(export_max_rows: int = _DEFAULT_EXPORT_MAX_ROWS) -> dict[str, Any]:
     """The document; ``export_max_rows`` is the running service's NEWSROOM_EXPORT_MAX_ROWS."""
+    return _with_auth(_document(export_max_rows))
+
+
+def _with_auth(document: dict[str, Any]) -> dict[str, Any]:
+    """Reading is open (unless NEWSROOM_ANONYMOUS_READING is off) or by token or session; every
+    operation but this document's may answer 401 (no account when one is needed, or a bad
+    token), and those that need a role (``security`` of their own) 403."""
+    document["security"] = [{}, *_NEEDS_ACCOUNT]
+    document["components"]["securitySchemes"] = SECURITY_SCHEMES
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            if path == "/api/openapi.json":
+                operation["security"] = [{}]
+                continue
+            operation["responses"].setdefault("401", _PROBLEM)
+            if "security" in operation:
+                operation["responses"].setdefault("403", _PROBLEM)
+    return document
+
+
+def _document(export_max_rows: int) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
@@ -506,7 +601,10 @@ def openapi_document(export_max_rows: int = _DEFAULT_EXPORT_MAX_ROWS) -> dict[st
             "description": (
                 "Search, read and export enriched news articles. "
                 "Errors are application/problem+json. A blank number or date query parameter "
-                "(page, size, from, to) counts as absent, as an empty form field does."
+                "(page, size, from, to) counts as absent, as an empty form field does. "
+                "Reading needs no account unless the service turns anonymous reading off; "
+                "saving searches needs an editor, the pipeline an admin: send a user's API "
+                "token as Authorization: Bearer <token>."
             ),
         },
         "paths": {

@@ -2,7 +2,8 @@
 
 The page is rendered with the current snapshot (shared/monitoring.py), then
 ``static/pipeline.js`` asks ``/api/pipeline`` every 2 s and redraws it: queue depth, workers,
-throughput per minute over the last 30 minutes, failures and dead letters.
+throughput per minute over the last 30 minutes, failures and dead letters. Admins only
+(web/auth.py): dead letters hold whole posted articles, the workers' host names show.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from shared.clients import get_redis
 from shared.deadletters import get_dead_letters
 from shared.http import ApiError, app_settings
 from shared.monitoring import pipeline_snapshot
+from web.auth import require
 
 bp = Blueprint("pipeline", __name__)
 
@@ -87,6 +89,7 @@ def size(count: float) -> str:
 
 
 @bp.get("/pipeline")
+@require("admin")
 def pipeline_page() -> tuple[str, int]:
     try:
         state = snapshot()
@@ -97,6 +100,7 @@ def pipeline_page() -> tuple[str, int]:
 
 
 @bp.get("/pipeline/dead-letters/<article_id>")
+@require("admin")
 def dead_letter_page(article_id: str) -> tuple[str, int]:
     settings = app_settings()
     try:
@@ -124,6 +128,7 @@ def dead_letter_page(article_id: str) -> tuple[str, int]:
 
 
 @bp.get("/api/pipeline")
+@require("admin")
 def api_pipeline() -> Response:
     return jsonify(snapshot())
 
@@ -133,7 +138,7 @@ _COUNTS = {"type": "object", "additionalProperties": {"type": "number"}}
 OPENAPI_PATHS: dict[str, Any] = {
     "/api/pipeline": {
         "get": {
-            "summary": "Where the pipeline stands (the /pipeline page polls it)",
+            "summary": "Where the pipeline stands (the /pipeline page polls it; admins)",
             "description": (
                 "Queue depth, worker processes (from their heartbeats), throughput per minute "
                 f"over the last {MINUTES} minutes, recent failed attempts, the newest dead "
@@ -196,6 +201,8 @@ OPENAPI_PATHS: dict[str, Any] = {
                 },
                 "503": {"$ref": "#/components/responses/Problem"},
             },
+            # An admin's (web/auth.py): by API token or a logged-in session.
+            "security": [{"bearerToken": []}, {"session": []}],
         }
     }
 }

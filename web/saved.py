@@ -3,9 +3,12 @@ search with the same builder as the search page, store it (shared/saved_searches
 its matches for pages and feeds. The worker (worker/alerts.py) runs the stored queries against
 each newly indexed batch.
 
-There are no user accounts: whoever creates a saved search gets a token, shown once, which
-deleting it requires. Saved searches themselves are public (listed at /saved), so a webhook's
-address is never shown beyond its host.
+A saved search belongs to the editor who saved it: private by default (only its owner and
+admins see it, its page, feeds and JSON), shared with every reader when ``shared`` is set on
+purpose. Its owner and admins change and delete it; each user keeps at most
+``settings.saved_searches_per_user`` (the service at most ``settings.alerts_max_saved``). Saved
+searches from before accounts have no owner: only admins see and delete them. A webhook's
+address is never shown beyond its host, even to its owner.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import html
 import ipaddress
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +25,7 @@ from urllib.parse import urlsplit
 import redis
 from werkzeug.datastructures import Headers, MultiDict
 
+from shared import accounts
 from shared import saved_searches as store
 from shared.http import ApiError
 from shared.settings import Settings
@@ -32,7 +36,21 @@ MAX_NAME_CHARS = 100
 MAX_WEBHOOK_URL_CHARS = 2_000
 # The search parameters a saved search keeps; paging and sorting mean nothing for alerts.
 _SEARCH_KEYS = ("q", "from", "to", "mode", *FACETS)
-_JSON_KEYS = {"name", "webhook_url", "filters", *_SEARCH_KEYS}
+_JSON_KEYS = {"name", "webhook_url", "filters", "shared", *_SEARCH_KEYS}
+# What a change (PATCH) may set; the search itself is saved anew instead.
+_CHANGE_KEYS = {"name", "webhook_url", "shared"}
+_FORM_TRUE = {"1", "on", "true", "yes"}
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who asks: a user name and role, or nobody (an anonymous reader)."""
+
+    name: str | None = None
+    role: accounts.Role | None = None
+
+    def is_admin(self) -> bool:
+        return self.role is not None and accounts.role_allows(self.role, "admin")
 
 
 @dataclass(frozen=True)
@@ -41,12 +59,30 @@ class SavedSearchInput:
     webhook_url: str | None
     # As /api/search takes them, for the same parsing and checks (web/params.py).
     search_args: MultiDict[str, str]
+    shared: bool = False
 
 
 @dataclass(frozen=True)
 class Created:
     search: store.SavedSearch
-    token: str
+
+
+def may_see(search: store.SavedSearch, viewer: Viewer) -> bool:
+    return search.shared or may_change(search, viewer)
+
+
+def may_change(search: store.SavedSearch, viewer: Viewer) -> bool:
+    """Its owner and admins (only admins, for one saved before accounts had owners)."""
+    if viewer.name is None:
+        return False
+    return viewer.is_admin() or (search.owner is not None and search.owner == viewer.name)
+
+
+def _shared(body: Mapping[str, Any]) -> bool:
+    value = body.get("shared", False)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    raise _invalid("shared", "'shared' must be true or false")
 
 
 def _invalid(parameter: str, detail: str) -> ApiError:
@@ -78,6 +114,7 @@ def read_input(body: Any, values: MultiDict[str, str], *, is_json: bool) -> Save
             name=args.get("name", ""),
             webhook_url=args.get("webhook_url") or None,
             search_args=_only_search_keys(args),
+            shared=args.get("shared", "").lower() in _FORM_TRUE,
         )
     if not isinstance(body, dict):
         raise ApiError(400, "Invalid body", "the body must be a JSON object")
@@ -101,6 +138,7 @@ def read_input(body: Any, values: MultiDict[str, str], *, is_json: bool) -> Save
         name=_string(body, "name") or "",
         webhook_url=_string(body, "webhook_url") or None,
         search_args=args,
+        shared=_shared(body),
     )
 
 
@@ -192,22 +230,29 @@ def redis_errors() -> Iterator[None]:
         raise ApiError(503, "Saved searches unavailable", f"Redis: {error}") from error
 
 
+def _checked_name(name: str) -> str:
+    name = " ".join(name.split())
+    if len(name) > MAX_NAME_CHARS:
+        raise _invalid("name", f"'name' has at most {MAX_NAME_CHARS} characters")
+    return name
+
+
 def create_saved_search(
     redis_client: redis.Redis,
     settings: Settings,
     search: SearchRequest,
     entry: SavedSearchInput,
     *,
+    owner: str,
     embed: Callable[[str], list[float]],
     urls_for: Callable[[str], dict[str, str]],
     place_labels: Mapping[str, str] | None = None,
 ) -> Created:
     """Check, compile and store a saved search. ``embed`` turns the words into a vector for
     semantic and hybrid alerts; ``urls_for(id)`` gives its page, feeds and API addresses;
-    ``place_labels`` names the place ids it filters on, for its default name."""
-    name = " ".join(entry.name.split())
-    if len(name) > MAX_NAME_CHARS:
-        raise _invalid("name", f"'name' has at most {MAX_NAME_CHARS} characters")
+    ``place_labels`` names the place ids it filters on, for its default name. ``owner``'s
+    quota is ``settings.saved_searches_per_user``."""
+    name = _checked_name(entry.name)
     webhook_url = check_webhook_url(
         entry.webhook_url, allow_private=settings.alerts_webhook_allow_private
     )
@@ -223,7 +268,7 @@ def create_saved_search(
     # Semantic and hybrid alerts also match by meaning, as the search does; with no words to
     # embed, they match as keyword searches.
     vector = embed(search.query) if search.mode != "keyword" and search.query.strip() else None
-    search_id, token = store.new_id(), store.new_token()
+    search_id = store.new_id()
     saved = store.SavedSearch(
         id=search_id,
         name=name or _default_name(search, place_labels or {}),
@@ -233,55 +278,69 @@ def create_saved_search(
         mode=search.mode if vector is not None else "keyword",
         similarity=SEMANTIC_MIN_SIMILARITY if vector is not None else None,
         created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        token_hash=store.hash_token(token),
         urls=urls_for(search_id),
         webhook_url=webhook_url,
         webhook_secret=store.new_token() if webhook_url else None,
+        owner=owner,
+        shared=entry.shared,
     )
     with redis_errors():
-        created = store.create(
+        outcome = store.create(
             redis_client,
             settings.index_prefix,
             saved,
             vector,
             max_saved=settings.alerts_max_saved,
+            max_per_owner=settings.saved_searches_per_user,
         )
-    if not created:
+    if outcome == "quota":
         raise ApiError(
             409,
             "Too many saved searches",
-            f"this service keeps at most {settings.alerts_max_saved}; delete one first",
+            f"each user keeps at most {settings.saved_searches_per_user}; delete one first",
         )
-    return Created(saved, token)
+    if outcome == "full":
+        raise ApiError(
+            409,
+            "Too many saved searches",
+            f"this service keeps at most {settings.alerts_max_saved}; an admin may delete some",
+        )
+    return Created(saved)
 
 
 def created_body(created: Created) -> dict[str, Any]:
-    """The answer to a creation: the only time the token and the webhook secret are shown."""
+    """The answer to a creation: the only time the webhook secret is shown."""
     body = created.search.public()
-    body["token"] = created.token
     if created.search.webhook_secret:
         body["webhook_secret"] = created.search.webhook_secret
     return body
 
 
-def load(redis_client: redis.Redis, prefix: str, search_id: str) -> store.SavedSearch:
+def load(
+    redis_client: redis.Redis, prefix: str, search_id: str, viewer: Viewer
+) -> store.SavedSearch:
+    """The saved search, when ``viewer`` may see it (else 404: a private one's existence is
+    not told either)."""
     with redis_errors():
         found = store.get(redis_client, prefix, search_id)
-    if found is None:
+    if found is None or not may_see(found, viewer):
         raise ApiError(404, "Not found", f"no saved search with id {search_id}")
     return found
 
 
-def list_saved(redis_client: redis.Redis, prefix: str) -> list[dict[str, Any]]:
+def list_saved(redis_client: redis.Redis, prefix: str, viewer: Viewer) -> list[dict[str, Any]]:
+    """The saved searches ``viewer`` may see: their own and the shared ones (admins: all)."""
     with redis_errors():
-        searches = store.list_all(redis_client, prefix)
+        searches = [s for s in store.list_all(redis_client, prefix) if may_see(s, viewer)]
         counts = store.match_counts(redis_client, prefix, [s.id for s in searches])
     return [s.public() | {"match_count": n} for s, n in zip(searches, counts, strict=True)]
 
 
-def detail(redis_client: redis.Redis, settings: Settings, search_id: str) -> dict[str, Any]:
+def detail(
+    redis_client: redis.Redis, settings: Settings, search_id: str, viewer: Viewer
+) -> dict[str, Any]:
     """One saved search with its newest matches and the last webhook delivery."""
-    search = load(redis_client, settings.index_prefix, search_id)
+    search = load(redis_client, settings.index_prefix, search_id, viewer)
     with redis_errors():
         matches = store.recent_matches(
             redis_client, settings.index_prefix, search_id, settings.alerts_max_matches
@@ -291,29 +350,60 @@ def detail(redis_client: redis.Redis, settings: Settings, search_id: str) -> dic
     if body["webhook"] is not None:
         body["webhook"]["last_delivery"] = delivery
     body["matches"] = matches
+    body["may_change"] = may_change(search, viewer)
     return body
 
 
-def delete(redis_client: redis.Redis, prefix: str, search_id: str, token: str | None) -> None:
-    with redis_errors():
-        outcome = store.delete(redis_client, prefix, search_id, token)
-    if outcome == "not_found":
-        raise ApiError(404, "Not found", f"no saved search with id {search_id}")
-    if outcome == "forbidden":
+def _changeable(
+    redis_client: redis.Redis, prefix: str, search_id: str, viewer: Viewer
+) -> store.SavedSearch:
+    search = load(redis_client, prefix, search_id, viewer)
+    if not may_change(search, viewer):
         raise ApiError(
-            403,
-            "Forbidden",
-            "deleting a saved search needs the token given when it was created "
-            "(Authorization: Bearer <token> or X-Token: <token>)",
+            403, "Forbidden", "only its owner and admins change or delete a saved search"
         )
+    return search
 
 
-def token_from_headers(headers: Headers) -> str | None:
-    authorization = headers.get("Authorization", "")
-    scheme, _, credentials = authorization.partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip()
-    return headers.get("X-Token") or None
+def delete(redis_client: redis.Redis, prefix: str, search_id: str, viewer: Viewer) -> None:
+    _changeable(redis_client, prefix, search_id, viewer)
+    with redis_errors():
+        if not store.delete(redis_client, prefix, search_id):
+            raise ApiError(404, "Not found", f"no saved search with id {search_id}")
+
+
+def change(
+    redis_client: redis.Redis,
+    settings: Settings,
+    search_id: str,
+    viewer: Viewer,
+    body: Any,
+) -> tuple[store.SavedSearch, str | None]:
+    """Rename, share or unshare a saved search, or change its webhook (JSON: {name, shared,
+    webhook_url}); a new webhook gets a new secret, returned beside it (to be shown once)."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "Invalid body", "the body must be a JSON object")
+    unknown = sorted(set(body) - _CHANGE_KEYS)
+    if unknown:
+        raise _invalid(unknown[0], f"only {', '.join(sorted(_CHANGE_KEYS))} may change")
+    search = _changeable(redis_client, settings.index_prefix, search_id, viewer)
+    changes: dict[str, Any] = {}
+    if "name" in body:
+        changes["name"] = _checked_name(_string(body, "name") or "") or search.name
+    if "shared" in body:
+        changes["shared"] = _shared(body)
+    if "webhook_url" in body:
+        url = check_webhook_url(
+            _string(body, "webhook_url"), allow_private=settings.alerts_webhook_allow_private
+        )
+        changes["webhook_url"] = url
+        if url != search.webhook_url:
+            changes["webhook_secret"] = store.new_token() if url else None
+    changed = replace(search, **changes)
+    with redis_errors():
+        if not store.update(redis_client, settings.index_prefix, changed):
+            raise ApiError(404, "Not found", f"no saved search with id {search_id}")
+    return changed, changes.get("webhook_secret")
 
 
 def same_origin(headers: Headers, host: str) -> bool:

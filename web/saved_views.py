@@ -1,6 +1,8 @@
 """Saved searches with alerts: their pages (``/saved``, ``/saved/<id>``, creating and deleting
 by form), their feeds (``/saved/<id>/feed.atom|json``) and their JSON API
-(``/api/saved-searches``). The logic: web/saved.py, over shared/saved_searches.py's records."""
+(``/api/saved-searches``). The logic: web/saved.py, over shared/saved_searches.py's records.
+Reading follows the saved search's owner and ``shared`` flag (web/saved.py); saving, changing
+and deleting need an editor (web/auth.py), and its owner or an admin."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from flask import (
 from shared.clients import get_redis
 from shared.http import ApiError, app_settings, json_body
 from web import feeds, saved
+from web.auth import current_account, require
 from web.backend import embed_query, search_client
 from web.links import article_link
 from web.params import parse_search_request
@@ -40,14 +43,22 @@ def _saved_urls(saved_id: str) -> dict[str, str]:
     }
 
 
+def _viewer() -> saved.Viewer:
+    account = current_account()
+    return saved.Viewer(account.name, account.role) if account else saved.Viewer()
+
+
 def _create_saved(entry: saved.SavedSearchInput) -> saved.Created:
     settings = app_settings()
     search = parse_search_request(entry.search_args, settings.web_page_size)
+    owner = _viewer().name
+    assert owner is not None  # require("editor") let the request in
     return saved.create_saved_search(
         get_redis(settings),
         settings,
         search,
         entry,
+        owner=owner,
         embed=embed_query,
         urls_for=_saved_urls,
         place_labels=_place_labels([{"params": {"filters": search.filters}}]),
@@ -56,7 +67,7 @@ def _create_saved(entry: saved.SavedSearchInput) -> saved.Created:
 
 def _saved_detail(saved_id: str) -> dict[str, Any]:
     settings = app_settings()
-    return saved.detail(get_redis(settings), settings, saved_id)
+    return saved.detail(get_redis(settings), settings, saved_id, _viewer())
 
 
 def _place_labels(searches: Sequence[Mapping[str, Any]]) -> dict[str, str]:
@@ -86,7 +97,7 @@ def _saved_page(saved_id: str, status: int = 200, **extra: Any) -> Response:
         **extra,
     )
     response = make_response(page, status)
-    response.headers["Cache-Control"] = "no-store"  # it may show the token
+    response.headers["Cache-Control"] = "no-store"  # private, and may show the webhook secret
     return response
 
 
@@ -102,7 +113,7 @@ def _cross_site() -> Response | None:
 def list_page() -> tuple[str, int]:
     settings = app_settings()
     try:
-        searches = saved.list_saved(get_redis(settings), settings.index_prefix)
+        searches = saved.list_saved(get_redis(settings), settings.index_prefix, _viewer())
     except ApiError as error:
         return render_template("error.html", error=error), error.status
     labels = _place_labels(searches)
@@ -110,6 +121,7 @@ def list_page() -> tuple[str, int]:
 
 
 @bp.post("/saved")
+@require("editor")
 def create_page() -> Response:
     refused = _cross_site()
     if refused:
@@ -126,15 +138,36 @@ def page(saved_id: str) -> Response:
     return _saved_page(saved_id)
 
 
+@bp.post("/saved/<saved_id>/edit")
+@require("editor")
+def edit_page(saved_id: str) -> Response:
+    """Rename, share or unshare (the saved search page's form)."""
+    refused = _cross_site()
+    if refused:
+        return refused
+    settings = app_settings()
+    body = {
+        "name": request.form.get("name", ""),
+        "shared": request.form.get("shared", "").lower() in ("1", "on", "true", "yes"),
+    }
+    try:
+        saved.change(get_redis(settings), settings, saved_id, _viewer(), body)
+    except ApiError as error:
+        if error.status in (400, 403):
+            return _saved_page(saved_id, error.status, error=error)
+        return make_response(render_template("error.html", error=error), error.status)
+    return make_response(redirect(url_for("saved.page", saved_id=saved_id), 303))
+
+
 @bp.post("/saved/<saved_id>/delete")
+@require("editor")
 def delete_page(saved_id: str) -> Response:
     refused = _cross_site()
     if refused:
         return refused
     settings = app_settings()
     try:
-        token = request.form.get("token", "").strip()
-        saved.delete(get_redis(settings), settings.index_prefix, saved_id, token)
+        saved.delete(get_redis(settings), settings.index_prefix, saved_id, _viewer())
     except ApiError as error:
         if error.status == 403:
             return _saved_page(saved_id, 403, error=error)
@@ -164,9 +197,11 @@ def json_feed(saved_id: str) -> Response:
 
 
 @bp.post("/api/saved-searches")
+@require("editor")
 def api_create() -> tuple[Response, int]:
-    """A JSON object ({name, q, filters, from, to, mode, webhook_url}) or /api/search's query
-    parameters plus name and webhook_url. The answer holds the token, shown only here."""
+    """A JSON object ({name, q, filters, from, to, mode, webhook_url, shared}) or /api/search's
+    query parameters plus name and webhook_url. The answer holds the webhook secret, shown only
+    here."""
     body = json_body() if request.is_json else None
     created = _create_saved(saved.read_input(body, request.values, is_json=request.is_json))
     response = jsonify(saved.created_body(created))
@@ -178,7 +213,8 @@ def api_create() -> tuple[Response, int]:
 @bp.get("/api/saved-searches")
 def api_list() -> Response:
     settings = app_settings()
-    return jsonify(saved_searches=saved.list_saved(get_redis(settings), settings.index_prefix))
+    searches = saved.list_saved(get_redis(settings), settings.index_prefix, _viewer())
+    return jsonify(saved_searches=searches)
 
 
 @bp.get("/api/saved-searches/<saved_id>")
@@ -186,9 +222,25 @@ def api(saved_id: str) -> Response:
     return jsonify(_saved_detail(saved_id))
 
 
+@bp.patch("/api/saved-searches/<saved_id>")
+@require("editor")
+def api_change(saved_id: str) -> Response:
+    """Rename, share or unshare, or change the webhook: {name, shared, webhook_url}."""
+    settings = app_settings()
+    changed, new_secret = saved.change(
+        get_redis(settings), settings, saved_id, _viewer(), json_body()
+    )
+    body = changed.public()
+    if new_secret:
+        body["webhook_secret"] = new_secret  # a new webhook's secret, shown only here
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.delete("/api/saved-searches/<saved_id>")
+@require("editor")
 def api_delete(saved_id: str) -> Response:
     settings = app_settings()
-    token = saved.token_from_headers(request.headers)
-    saved.delete(get_redis(settings), settings.index_prefix, saved_id, token)
+    saved.delete(get_redis(settings), settings.index_prefix, saved_id, _viewer())
     return Response(status=204)
