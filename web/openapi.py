@@ -348,6 +348,9 @@ _MATCH = {
     },
     "required": ["id", "matched_at"],
 }
+# web.saved.read_input and change: null is the same as leaving out.
+_BODY_NAME = {"type": ["string", "null"], "maxLength": 100}
+_BODY_WEBHOOK_URL = {"anyOf": [_WEBHOOK_URL, {"type": "null"}]}
 _SHARED = {
     "type": ["boolean", "null"],
     "description": "true: every reader sees it; false or null: only its owner and admins",
@@ -368,6 +371,17 @@ SECURITY_SCHEMES = {
         "description": "a browser session from /login; its writes also send the page's "
         "csrf-token in X-CSRFToken",
     },
+}
+# A saved search as created or changed: with its new webhook's secret, shown only then.
+_WITH_SECRET = {
+    "application/json": {
+        "schema": {
+            "allOf": [
+                SAVED_SEARCH,
+                {"type": "object", "properties": {"webhook_secret": {"type": "string"}}},
+            ]
+        }
+    }
 }
 _SAVED_SEARCH_PATHS: dict[str, Any] = {
     "/api/saved-searches": {
@@ -409,7 +423,7 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
                             "type": "object",
                             "properties": {
                                 # web.saved.read_input: null is the same as leaving out.
-                                "name": {"type": ["string", "null"], "maxLength": 100},
+                                "name": _BODY_NAME,
                                 "q": {
                                     "type": ["string", "null"],
                                     "maxLength": 1000,
@@ -425,7 +439,7 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
                                 },
                                 # Facets may also stand at the top level.
                                 **dict.fromkeys(FACETS, _FACET_VALUES),
-                                "webhook_url": {"anyOf": [_WEBHOOK_URL, {"type": "null"}]},
+                                "webhook_url": _BODY_WEBHOOK_URL,
                                 "shared": _SHARED,
                             },
                             "additionalProperties": False,
@@ -437,19 +451,7 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
             "responses": {
                 "201": {
                     "description": "Saved. The webhook secret is shown only in this answer.",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "allOf": [
-                                    SAVED_SEARCH,
-                                    {
-                                        "type": "object",
-                                        "properties": {"webhook_secret": {"type": "string"}},
-                                    },
-                                ]
-                            }
-                        }
-                    },
+                    "content": _WITH_SECRET,
                 },
                 "400": _PROBLEM,
                 "401": _PROBLEM,
@@ -517,9 +519,9 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
                         "schema": {
                             "type": "object",
                             "properties": {
-                                "name": {"type": ["string", "null"], "maxLength": 100},
+                                "name": _BODY_NAME,
                                 "shared": _SHARED,
-                                "webhook_url": {"anyOf": [_WEBHOOK_URL, {"type": "null"}]},
+                                "webhook_url": _BODY_WEBHOOK_URL,
                             },
                             "additionalProperties": False,
                         }
@@ -530,19 +532,7 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
             "responses": {
                 "200": {
                     "description": "Changed; a new webhook's secret is shown only here",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "allOf": [
-                                    SAVED_SEARCH,
-                                    {
-                                        "type": "object",
-                                        "properties": {"webhook_secret": {"type": "string"}},
-                                    },
-                                ]
-                            }
-                        }
-                    },
+                    "content": _WITH_SECRET,
                 },
                 "400": _PROBLEM,
                 "401": _PROBLEM,

@@ -78,6 +78,11 @@ def may_change(search: store.SavedSearch, viewer: Viewer) -> bool:
     return viewer.is_admin() or (search.owner is not None and search.owner == viewer.name)
 
 
+def form_flag(value: str | None) -> bool:
+    """A form's checkbox (or a query parameter): 1, on, true or yes."""
+    return (value or "").strip().lower() in _FORM_TRUE
+
+
 def _shared(body: Mapping[str, Any]) -> bool:
     value = body.get("shared", False)
     if value is None or isinstance(value, bool):
@@ -114,7 +119,7 @@ def read_input(body: Any, values: MultiDict[str, str], *, is_json: bool) -> Save
             name=args.get("name", ""),
             webhook_url=args.get("webhook_url") or None,
             search_args=_only_search_keys(args),
-            shared=args.get("shared", "").lower() in _FORM_TRUE,
+            shared=form_flag(args.get("shared")),
         )
     if not isinstance(body, dict):
         raise ApiError(400, "Invalid body", "the body must be a JSON object")

@@ -6,7 +6,7 @@ and deleting need an editor (web/auth.py), and its owner or an admin."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from elasticsearch import ApiError as ESApiError
@@ -138,41 +138,46 @@ def page(saved_id: str) -> Response:
     return _saved_page(saved_id)
 
 
-@bp.post("/saved/<saved_id>/edit")
-@require("editor")
-def edit_page(saved_id: str) -> Response:
-    """Rename, share or unshare (the saved search page's form)."""
+def _form_change(saved_id: str, change: Callable[[], object], then: str) -> Response:
+    """A form's change to a saved search (from this site's pages only), then off to ``then``;
+    a refusal shows the saved search's page again with why."""
     refused = _cross_site()
     if refused:
         return refused
-    settings = app_settings()
-    body = {
-        "name": request.form.get("name", ""),
-        "shared": request.form.get("shared", "").lower() in ("1", "on", "true", "yes"),
-    }
     try:
-        saved.change(get_redis(settings), settings, saved_id, _viewer(), body)
+        change()
     except ApiError as error:
         if error.status in (400, 403):
             return _saved_page(saved_id, error.status, error=error)
         return make_response(render_template("error.html", error=error), error.status)
-    return make_response(redirect(url_for("saved.page", saved_id=saved_id), 303))
+    return make_response(redirect(then, 303))
+
+
+@bp.post("/saved/<saved_id>/edit")
+@require("editor")
+def edit_page(saved_id: str) -> Response:
+    """Rename, share or unshare (the saved search page's form)."""
+    settings = app_settings()
+    body = {
+        "name": request.form.get("name", ""),
+        "shared": saved.form_flag(request.form.get("shared")),
+    }
+    return _form_change(
+        saved_id,
+        lambda: saved.change(get_redis(settings), settings, saved_id, _viewer(), body),
+        url_for("saved.page", saved_id=saved_id),
+    )
 
 
 @bp.post("/saved/<saved_id>/delete")
 @require("editor")
 def delete_page(saved_id: str) -> Response:
-    refused = _cross_site()
-    if refused:
-        return refused
     settings = app_settings()
-    try:
-        saved.delete(get_redis(settings), settings.index_prefix, saved_id, _viewer())
-    except ApiError as error:
-        if error.status == 403:
-            return _saved_page(saved_id, 403, error=error)
-        return make_response(render_template("error.html", error=error), error.status)
-    return make_response(redirect(url_for("saved.list_page"), 303))
+    return _form_change(
+        saved_id,
+        lambda: saved.delete(get_redis(settings), settings.index_prefix, saved_id, _viewer()),
+        url_for("saved.list_page"),
+    )
 
 
 def _saved_feed(saved_id: str) -> tuple[str, str, list[dict[str, Any]]]:
