@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +33,9 @@ from playwright.sync_api import (
 )
 from werkzeug.serving import make_server
 
+from shared import accounts, saved_searches
+from shared.clients import get_redis
+from shared.settings import Settings
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser, pytest.mark.usefixtures("worker")]
@@ -514,3 +518,117 @@ def test_autocomplete_shows_hostile_titles_as_text(ui: Watched) -> None:
     expect(option).to_contain_text(SCRIPT)
     assert page.locator("[role=listbox] script, [role=listbox] img").count() == 0
     _assert_inert(ui)
+
+
+# --- accounts (issue 16): logging in, saving an alert, cross-origin posts ---------------------
+
+PASSWORD = "correct horse battery staple"
+
+
+def _account(settings: Settings, role: accounts.Role) -> str:
+    name = f"browser-{role}-{uuid.uuid4().hex[:8]}"
+    accounts.add_user(get_redis(settings), settings, name, role, PASSWORD)
+    return name
+
+
+def _log_in(page: Page, name: str) -> None:
+    page.goto("/login")
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("footer")).to_contain_text(name)
+
+
+def _saved_with(settings: Settings, word: str) -> list[saved_searches.SavedSearch]:
+    stored = saved_searches.list_all(get_redis(settings), settings.index_prefix)
+    return [search for search in stored if search.params.get("q") == word]
+
+
+def test_log_in_save_an_alert_and_log_out(
+    browser: Browser, server_url: str, settings: Settings, corpus: dict[str, str]
+) -> None:
+    name = _account(settings, "editor")
+    word = f"brws{uuid.uuid4().hex[:8]}"
+    with _open(browser, server_url, viewport={"width": 1280, "height": 900}) as watched:
+        page = watched.page
+        page.goto("/pipeline")  # an admin's page: off to the login page, and back after
+        page.get_by_label("Name").fill(name)
+        page.get_by_label("Password").fill("not the password at all")
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("alert")).to_have_text("Wrong name or password.")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        # Back where it was going: an editor is no admin.
+        page.wait_for_url(f"{server_url}/pipeline")
+        expect(page.get_by_role("alert")).to_contain_text("needs the admin role")
+        expect(page.locator("footer")).to_contain_text(f"{name} (editor)")
+
+        page.goto(f"/?q={word}&mode=keyword")
+        page.get_by_text("Save this search / alert me").click()
+        page.get_by_label("Name", exact=True).fill("Browser alert")
+        page.get_by_label("Webhook (optional)").fill("https://hooks.example.org/browser")
+        page.get_by_role("button", name="Save and alert me").click()
+        expect(page.locator(".saved-created")).to_contain_text("Only you and the admins see it")
+        (created,) = _saved_with(settings, word)
+        assert created.owner == name
+        assert created.webhook_url == "https://hooks.example.org/browser"
+
+        page.get_by_role("button", name="Log out").click()
+        expect(page.get_by_role("link", name="Log in")).to_be_visible()
+        assert page.goto(f"/saved/{created.id}").status == 404  # private: not for strangers
+        # The refused login, the admin page and the private one, as Chromium logs them.
+        watched.console_errors[:] = [
+            m for m in watched.console_errors if "status of 401" not in m
+            and "status of 403" not in m and "status of 404" not in m
+        ]  # fmt: skip
+    saved_searches.delete(get_redis(settings), settings.index_prefix, created.id)
+
+
+def test_cross_origin_posts_are_refused(
+    browser: Browser, server_url: str, settings: Settings, corpus: dict[str, str]
+) -> None:
+    """A page on another origin of the same site (another port: the SameSite cookie goes
+    along) posts a form, a JSON request and a no-CORS "simple" request to the saved-search
+    routes of a logged-in editor's browser: none is taken."""
+    editor = _account(settings, "editor")
+    word = f"csrf{uuid.uuid4().hex[:8]}"
+    attack = f"""<!doctype html><html><body>
+<form id="f" method="post" action="{server_url}/saved">
+<input name="q" value="{word}"><input name="name" value="planted"></form>
+<script>
+window.results = {{}};
+fetch("{server_url}/api/saved-searches", {{method: "POST", credentials: "include",
+  headers: {{"Content-Type": "application/json"}}, body: JSON.stringify({{q: "{word}"}})}})
+  .then(r => {{ window.results.json = r.status; }}, () => {{ window.results.json = "blocked"; }});
+fetch("{server_url}/api/saved-searches?q={word}", {{method: "POST", credentials: "include",
+  mode: "no-cors"}}).then(() => {{ window.results.simple = "sent"; }},
+  () => {{ window.results.simple = "blocked"; }});
+</script></body></html>"""
+
+    def attacker(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [attack.encode()]
+
+    evil = make_server("127.0.0.1", 0, attacker, threaded=True)
+    thread = threading.Thread(target=evil.serve_forever, name="browser-evil", daemon=True)
+    thread.start()
+    try:
+        with _open(browser, server_url) as watched:
+            page = watched.page
+            _log_in(page, editor)
+            page.goto(f"http://127.0.0.1:{evil.server_port}/")
+            page.wait_for_function("window.results.json && window.results.simple")
+            # The JSON post needs a CORS preflight that this service never grants.
+            assert page.evaluate("window.results.json") == "blocked"
+            with page.expect_navigation() as navigation:
+                page.evaluate("document.getElementById('f').submit()")
+            response = navigation.value
+            assert response is not None
+            assert response.status == 403
+            expect(page.get_by_role("alert")).to_contain_text("CSRF")
+            watched.console_errors.clear()  # the blocked fetch and the 403, as Chromium logs them
+    finally:
+        evil.shutdown()
+        thread.join(timeout=10)
+    # The simple request got through the browser, not through the CSRF check: nothing saved.
+    assert _saved_with(settings, word) == []
