@@ -575,7 +575,9 @@ def test_log_in_save_an_alert_and_log_out(
 
         page.get_by_role("button", name="Log out").click()
         expect(page.get_by_role("link", name="Log in")).to_be_visible()
-        assert page.goto(f"/saved/{created.id}").status == 404  # private: not for strangers
+        stranger = page.goto(f"/saved/{created.id}")
+        assert stranger is not None
+        assert stranger.status == 404  # private: not for strangers
         # The refused login, the admin page and the private one, as Chromium logs them.
         watched.console_errors[:] = [
             m for m in watched.console_errors if "status of 401" not in m
