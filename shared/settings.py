@@ -166,6 +166,10 @@ class Settings(BaseSettings):
     # login_lockout_s seconds.
     login_max_failures: int = Field(5, ge=1)
     login_lockout_s: int = Field(15 * 60, gt=0)
+    # Mark the web's session cookie Secure on every answer (a site served only over TLS); when
+    # off it is marked so when the request came over TLS (behind a proxy: gunicorn's
+    # FORWARDED_ALLOW_IPS names the proxy, whose X-Forwarded-Proto then counts).
+    session_cookie_secure: bool = False
 
     @field_validator("trusted_hosts", mode="before")
     @classmethod

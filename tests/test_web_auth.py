@@ -107,6 +107,12 @@ def test_the_session_cookie_is_secure_over_tls(web_app: Flask, settings: Setting
     assert response.status_code == 303, response.get_data(as_text=True)
     assert "Secure" in _session_cookie(response)
 
+    # A site served only over TLS marks it Secure whatever the request says.
+    forced = _app(settings, session_cookie_secure=True)
+    response = _login(forced.test_client(), _user(settings), PASSWORD)
+    assert response.status_code == 303
+    assert "Secure" in _session_cookie(response)
+
 
 @pytest.mark.parametrize(
     "target", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:x"]

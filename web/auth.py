@@ -77,7 +77,8 @@ class Account(UserMixin):  # type: ignore[misc]  # Flask-Login ships no type hin
 
 class _SessionInterface(SecureCookieSessionInterface):
     """The session cookie is marked Secure when the request came over TLS (gunicorn sets the
-    scheme from X-Forwarded-Proto of its trusted proxies), or always with SESSION_COOKIE_SECURE."""
+    scheme from X-Forwarded-Proto of its trusted proxies), or always with
+    ``settings.session_cookie_secure`` (Flask's SESSION_COOKIE_SECURE)."""
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
@@ -87,8 +88,9 @@ def install(app: Flask, settings: Settings) -> None:
     """Sessions, tokens, roles, CSRF and trusted hosts for the web app."""
     app.secret_key = settings.secret_key.get_secret_value()
     app.session_interface = _SessionInterface()
-    app.config.setdefault("SESSION_COOKIE_SECURE", False)
     app.config.update(
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure
+        or bool(app.config.get("SESSION_COOKIE_SECURE")),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
