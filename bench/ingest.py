@@ -16,7 +16,14 @@ from typing import Any
 from bench import corpus
 from bench.housekeeping import clean
 from bench.load import LoadResult, percentile, run_load
-from bench.stack import CpuMeter, bench_env, start_gunicorn, stop
+from bench.stack import (
+    GUNICORN_THREADS,
+    GUNICORN_WORKERS,
+    CpuMeter,
+    bench_env,
+    start_gunicorn,
+    stop,
+)
 from shared.clients import get_elasticsearch, get_redis
 from shared.settings import Settings
 
@@ -71,12 +78,13 @@ def measure_ingest(
             "NEWSROOM_STATUS_TTL_S": "3600",
         },
     )
-    sizes: dict[str, int] = {}
-    if gunicorn_workers:
-        sizes["workers"] = gunicorn_workers
-    if gunicorn_threads:
-        sizes["threads"] = gunicorn_threads
-    ingest = start_gunicorn("ingest", env, log_dir, **sizes)
+    ingest = start_gunicorn(
+        "ingest",
+        env,
+        log_dir,
+        workers=gunicorn_workers or GUNICORN_WORKERS,
+        threads=gunicorn_threads or GUNICORN_THREADS,
+    )
     try:
         all_posts = corpus.posts(batch_articles + single_articles + 200)
         warm = all_posts[-200:]
