@@ -41,6 +41,7 @@ os.environ.update(
     }
 )
 os.environ.pop("NEWSROOM_INGEST_API_KEY", None)
+os.environ.pop("NEWSROOM_INGEST_TOKEN", None)  # the CLI would send it where a test expects none
 
 from flask import Flask  # noqa: E402
 from flask.testing import FlaskClient  # noqa: E402
