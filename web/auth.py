@@ -149,7 +149,7 @@ def _identify_request(csrf: CSRFProtect) -> Response | None:
                 401,
                 "Unauthorized",
                 "the API token is unknown, revoked or its owner disabled (a user token: "
-                "`newsroom tokens create`)",
+                "`newsroom tokens add`)",
             )
             response.headers["WWW-Authenticate"] = BEARER_CHALLENGE
             return response

@@ -361,7 +361,7 @@ SECURITY_SCHEMES = {
     "bearerToken": {
         "type": "http",
         "scheme": "bearer",
-        "description": "a user's API token (`newsroom tokens create`); its owner's role "
+        "description": "a user's API token (`newsroom tokens add`); its owner's role "
         "applies; an unknown, revoked or disabled one is a 401 on any route",
     },
     "session": {
