@@ -69,7 +69,7 @@ class AuthRefusedError(Exception):
 
 def ingest_tokens_exist(redis_client: redis.Redis, settings: Settings) -> bool:
     """Whether an ingest token was ever created here (revoked ones included)."""
-    return any(token.kind == "ingest" for token in accounts.list_tokens(redis_client, settings))
+    return accounts.ingest_tokens_made(redis_client, settings)
 
 
 def required_because(redis_client: redis.Redis, settings: Settings) -> Reason | None:

@@ -10,7 +10,9 @@ under ``<prefix>:account:``:
 - ``tokens``: hash, token id -> the token as JSON (owner, kind, label, created_at, revoked and
   the SHA-256 of its secret; never the secret);
 - ``tokens:last_used``: hash, token id -> when it last authenticated (apart, so that using a
-  token never rewrites its record and cannot undo a revocation racing with it).
+  token never rewrites its record and cannot undo a revocation racing with it);
+- ``flags``: hash, ``ingest_tokens_made`` once an ingest token was created (ingest then needs
+  credentials: ingest/auth.py reads this one field rather than every token).
 
 Passwords are hashed with argon2id (argon2-cffi's ``PasswordHasher``, its RFC 9106 defaults).
 Token secrets are 256 random bits: no guessing or dictionary attack can reach them, so a plain
@@ -328,9 +330,18 @@ def create_token(
         "revoked": False,
         "sha256": _digest(secret),
     }
+    if kind == "ingest":
+        # Set before the token exists (a crash between leaves ingest closed, not open): ingest
+        # reads this one key on an anonymous request instead of listing every token.
+        r.hset(_key(settings, "flags"), "ingest_tokens_made", 1)
     if not r.hsetnx(_key(settings, "tokens"), token_id, json.dumps(record)):
         raise AccountError("token id collision, try again")  # 64 random bits: never in practice
     return _token(record, None), secret
+
+
+def ingest_tokens_made(r: redis.Redis, settings: Settings) -> bool:
+    """Whether an ingest token was ever created here (revoking it does not undo this)."""
+    return bool(r.hexists(_key(settings, "flags"), "ingest_tokens_made"))
 
 
 def authenticate_token(
