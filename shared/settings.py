@@ -216,12 +216,19 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("ingest_api_key", mode="before")
+    @classmethod
+    def _blank_key_is_unset(cls, value: Any) -> Any:
+        # Compose passes NEWSROOM_INGEST_API_KEY="" when .env leaves it out: that is no key
+        # (an empty key would match an empty X-API-Key).
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
-        if self.environment == "production" and self.ingest_api_key is None:
-            raise ValueError(
-                "NEWSROOM_INGEST_API_KEY must be set when NEWSROOM_ENVIRONMENT=production"
-            )
+        # Not NEWSROOM_INGEST_API_KEY (deprecated): production's ingest requires credentials
+        # anyway, an API token when no key is set (ingest/auth.py).
         if self.environment == "production":
             # The per-process random default would sign each process's sessions differently
             # and forget them on restart: production names its key.

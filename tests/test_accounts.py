@@ -269,7 +269,7 @@ def test_the_store_never_holds_a_password_or_a_secret(store: Store) -> None:
 
 
 def test_production_needs_a_secret_key() -> None:
-    base = {"environment": "production", "ingest_api_key": "k" * 32}
+    base = {"environment": "production"}  # and no ingest key (deprecated): tokens replace it
     with pytest.raises(ValidationError, match="NEWSROOM_SECRET_KEY must be set"):
         Settings(**base)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="at least 32 characters"):
@@ -279,6 +279,18 @@ def test_production_needs_a_secret_key() -> None:
     local = Settings(environment="local")
     assert len(local.secret_key.get_secret_value()) >= 32
     assert local.secret_key != Settings(environment="local").secret_key
+
+
+def test_a_blank_ingest_key_is_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Compose passes NEWSROOM_INGEST_API_KEY="" when .env leaves it out.
+    for blank in ("", "  "):
+        monkeypatch.setenv("NEWSROOM_INGEST_API_KEY", blank)
+        assert Settings().ingest_api_key is None
+        assert Settings(ingest_api_key=blank).ingest_api_key is None  # type: ignore[arg-type]
+    monkeypatch.setenv("NEWSROOM_INGEST_API_KEY", "k" * 32)
+    key = Settings().ingest_api_key
+    assert key is not None
+    assert key.get_secret_value() == "k" * 32
 
 
 def test_trusted_hosts_read_as_a_list(monkeypatch: pytest.MonkeyPatch) -> None:
