@@ -20,10 +20,13 @@ dead-lettered with its reason, never stuck "queued", within ``FOLLOW_BOUND_S``. 
 budget (thousands of articles at 5,000) reaches an ingest whose queues no worker consumes,
 deleted at the end, so the fuzzing budget does not become an enrichment budget.
 
-Ingest requires auth here (as in production): the generated requests carry an editor's API
-token, and every operation that needs credentials is also driven without one
-(``anonymous`` runs, ``ANONYMOUS_EXAMPLES`` each, with whatever Authorization or X-API-Key
-header is generated), where every answer must be 401: no write succeeds without a token.
+Ingest requires auth here (as in production): the generated requests to both APIs carry an
+editor's API token (so web's saved-search writes run as an editor would send them), and every
+operation that needs credentials (ingest's writes and /metrics, web's saved-search writes and
+the admins' /api/pipeline: those whose ``security`` has no anonymous option) is also driven
+without one (``anonymous`` runs, ``ANONYMOUS_EXAMPLES`` each, with whatever Authorization,
+X-API-Key or session cookie is generated), where every answer must be 401: no write succeeds
+without a token.
 
 schemathesis' own pytest integration (``schemathesis.pytest.from_fixture``) sets
 ``Node._nodeid``, which pytest 9 no longer has, so the operations' Hypothesis strategies are
@@ -57,8 +60,9 @@ from ingest.parsing import NDJSON_TYPES
 from shared import accounts, saved_searches
 from shared.clients import get_elasticsearch, get_redis
 from shared.settings import Settings
-from tests.conftest import RUN_ID, signed_in_client
+from tests.conftest import RUN_ID
 from tests.drill_support import wait_final_states
+from web.facets import FACETS
 from web.openapi import openapi_document as web_document
 
 pytestmark = [pytest.mark.stack, pytest.mark.usefixtures("worker")]
@@ -76,7 +80,7 @@ DOCUMENTS: dict[str, Callable[[], dict[str, Any]]] = {
 # Path parameters that get real values in the "known" runs (see the ``known`` fixture).
 KNOWN_PARAMETERS = {"article_id", "kind", "name", "saved_id"}
 TEXT_TYPES = {"text/plain", "text/html", "application/xhtml+xml"}
-BLANK_IS_ABSENT = {"page", "size", "from", "to"}  # web/openapi.py says so
+BLANK_IS_ABSENT = {"page", "size", "from", "to", "limit"}  # web/openapi.py says so
 MAX_PASSES = 10  # Hypothesis runs per operation to spend its share of the budget
 # Requests per operation sent without a token (the anonymous runs), on top of the budget.
 ANONYMOUS_EXAMPLES = int(os.environ.get("NEWSROOM_FUZZ_ANONYMOUS", "25"))
@@ -101,8 +105,9 @@ class Run:
 
 def _runs() -> list[Run]:
     runs = []
-    for api, document in DOCUMENTS.items():
-        for path, methods in document()["paths"].items():
+    for api, make_document in DOCUMENTS.items():
+        document = make_document()
+        for path, methods in document["paths"].items():
             for method, operation in methods.items():
                 names = {p["name"] for p in operation.get("parameters", [])}
                 body = "requestBody" in operation
@@ -115,7 +120,7 @@ def _runs() -> list[Run]:
                 if path_names and path_names <= KNOWN_PARAMETERS:
                     runs.append(Run(api, method.upper(), path, GenerationMode.POSITIVE, True,
                                     bool(names - path_names) or body))  # fmt: skip
-                if api == "ingest" and operation.get("security") != [{}]:  # needs credentials
+                if {} not in operation.get("security", document["security"]):  # needs credentials
                     runs.append(Run(api, method.upper(), path, GenerationMode.POSITIVE, False,
                                     bool(names) or body, anonymous=True))  # fmt: skip
     return runs
@@ -179,6 +184,11 @@ def unstated_rule(case: Any, response: Any) -> str | None:
     }
     status = response.status_code
     if 200 <= status < 300 and negative:
+        # No operation declares a header parameter: a generated header is the security
+        # scheme's Authorization, which each run replaces with its own token.
+        negative.discard(ParameterLocation.HEADER)
+        if not negative:
+            return "the run sends its own Authorization header, not the generated one"
         if label == "POST /articles" and negative == {ParameterLocation.QUERY}:
             return "ingest reads query fields only for text/plain and text/html bodies"
         if (
@@ -196,6 +206,12 @@ def unstated_rule(case: Any, response: Any) -> str | None:
             and negative == {ParameterLocation.QUERY}
         ):
             return "with a JSON body, /api/saved-searches does not read the query"
+        if (
+            label == "POST /api/saved-searches"
+            and negative == {ParameterLocation.BODY}
+            and _facets_as_read_are_valid(label, case.body)
+        ):
+            return "facet values are stripped, and blanks and repeats dropped, before counting"
         if negative == {ParameterLocation.QUERY} and _wire_query_is_valid(label, response):
             return "the query as sent is valid: it is text, and a blank number or date is absent"
     if status in (400, 422) and not negative:
@@ -210,6 +226,8 @@ def unstated_rule(case: Any, response: Any) -> str | None:
             return "page × size stays within 10,000 (100 for hybrid and semantic ranking)"
         if problem.get("detail") == "'from' is after 'to'":
             return "'from' may not be after 'to'"
+        if problem.get("parameter") == "webhook_url" and "private" in problem.get("detail", ""):
+            return "a webhook may not point to a loopback or private address"
     return None
 
 
@@ -219,6 +237,25 @@ OPERATION_DOCS = {
     for path, methods in document()["paths"].items()
     for method, operation in methods.items()
 }
+
+
+def _facets_as_read_are_valid(label: str, body: Any) -> bool:
+    """Whether a JSON body satisfies the description once its facet lists are read as the
+    service reads them (web/saved.py: stripped, blanks and repeats dropped)."""
+    if not isinstance(body, dict):
+        return False
+
+    def read(values: Any) -> Any:
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            return values
+        return list(dict.fromkeys(v.strip() for v in values if v.strip()))
+
+    filters = body.get("filters")
+    as_read = {name: read(value) if name in FACETS else value for name, value in body.items()}
+    if isinstance(filters, dict):
+        as_read["filters"] = {name: read(value) for name, value in filters.items()}
+    schema = OPERATION_DOCS[label]["requestBody"]["content"]["application/json"]["schema"]
+    return jsonschema_rs.validator_for(schema, validate_formats=True).is_valid(as_read)
 
 
 def _wire_query_is_valid(label: str, response: Any) -> bool:
@@ -288,14 +325,15 @@ class _FollowFirst:
 
 @pytest.fixture(scope="module")
 def credentials(settings: Settings, services: None) -> Iterator[dict[str, dict[str, str]]]:
-    """The headers each API's generated requests carry: for ingest, an editor's API token (a
-    user token: an ingest token would make the run's own ingest require auth for every later
-    test), revoked and its user disabled at the end."""
+    """The headers each API's generated requests carry: an editor's API token (a user token:
+    an ingest token would make the run's own ingest require auth for every later test),
+    revoked and its user disabled at the end."""
     redis_client = get_redis(settings)
     name = f"fuzz-editor-{RUN_ID}"
     accounts.add_user(redis_client, settings, name, "editor")
     token, secret = accounts.create_token(redis_client, settings, name, "user", "fuzz")
-    yield {"ingest": {"Authorization": f"Bearer {secret}"}, "web": {}}
+    bearer = {"Authorization": f"Bearer {secret}"}
+    yield {"ingest": bearer, "web": bearer}
     accounts.revoke_token(redis_client, settings, token.id)
     accounts.disable_user(redis_client, settings, name)
 
@@ -349,18 +387,20 @@ def known(
     sample_text: str,
     wait_indexed_module: Callable[[list[str]], None],
     created_searches: dict[str, str],
+    credentials: dict[str, dict[str, str]],
 ) -> Known:
-    """An indexed article naming a person, and a saved search, for the ``known`` runs."""
+    """An indexed article naming a person, and a saved search of the runs' editor (so its
+    ``known`` PATCH and DELETE runs succeed with the token, the DELETE last), for the
+    ``known`` runs."""
     posted = ingest_app.test_client().post(
         "/articles?source=Trend", data=sample_text, content_type="text/plain; charset=utf-8"
     )
     article_id = posted.get_json()["articles"][0]["id"]
     wait_indexed_module([article_id])
-    # Saved by an editor of its own and shared: the runs' token reads it, and may not delete it.
-    web = signed_in_client(web_app, "editor")
-    article = web.get(f"/api/articles/{article_id}").get_json()
+    web = web_app.test_client()
+    article = web.get(f"/api/articles/{article_id}", headers=credentials["web"]).get_json()
     created = web.post(
-        "/api/saved-searches", json={"name": "fuzz", "q": "media forum", "shared": True}
+        "/api/saved-searches", json={"name": "fuzz", "q": "media forum"}, headers=credentials["web"]
     )
     body = created.get_json()
     created_searches[body["id"]] = body["owner"]
@@ -449,9 +489,11 @@ def test_generated_request_totals() -> None:
     for (label, status), n in sorted(TALLY.statuses.items()):
         by_operation.setdefault(label, {})[str(status)] = n
     without_token: Counter[int] = Counter()
+    without_token_by_api: dict[str, Counter[int]] = {}
     for (label, status), n in TALLY.statuses.items():
         if "(no token)" in label:
             without_token[status] += n
+            without_token_by_api.setdefault(label.split()[0], Counter())[status] += n
     ARTIFACT.parent.mkdir(exist_ok=True)
     ARTIFACT.write_text(
         json.dumps(
@@ -462,6 +504,10 @@ def test_generated_request_totals() -> None:
                 "by_status_class": dict(sorted(by_class.items())),
                 "server_errors": sum(n for (_, s), n in TALLY.statuses.items() if s >= 500),
                 "without_token": {str(s): n for s, n in sorted(without_token.items())},
+                "without_token_by_api": {
+                    api: {str(s): n for s, n in sorted(by_status.items())}
+                    for api, by_status in sorted(without_token_by_api.items())
+                },
                 "excused_by_unstated_rule": dict(TALLY.excused.most_common()),
                 "seconds_in_requests": round(TALLY.seconds, 1),
                 "schemathesis": schemathesis.__version__,
@@ -477,6 +523,10 @@ def test_generated_request_totals() -> None:
     assert total >= BUDGET * 0.9, f"{total} generated requests for a budget of {BUDGET}"
     assert TALLY.statuses[("ingest POST /articles", 202)] > 0, "no generated article accepted"
     assert TALLY.statuses[("web GET /api/search", 200)] > 0
+    # The web's writes ran with the token and got through (the known search's DELETE is one).
+    assert TALLY.statuses[("web POST /api/saved-searches", 201)] > 0, "no saved search created"
+    assert TALLY.statuses[("web DELETE /api/saved-searches/{saved_id}", 204)] > 0
+    assert sum(without_token_by_api.get("web", Counter()).values()) > 0, "no web run without token"
 
 
 def test_generated_articles_end_indexed_or_dead_lettered(settings: Settings) -> None:

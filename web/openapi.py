@@ -591,7 +591,7 @@ def _document(export_max_rows: int) -> dict[str, Any]:
             "description": (
                 "Search, read and export enriched news articles. "
                 "Errors are application/problem+json. A blank number or date query parameter "
-                "(page, size, from, to) counts as absent, as an empty form field does. "
+                "(page, size, limit, from, to) counts as absent, as an empty form field does. "
                 "Reading needs no account unless the service turns anonymous reading off; "
                 "saving searches needs an editor, the pipeline an admin: send a user's API "
                 "token as Authorization: Bearer <token>."
