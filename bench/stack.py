@@ -50,6 +50,9 @@ def bench_env(prefix: str, queue: str, extra: Mapping[str, str] | None = None) -
             "NEWSROOM_WEBHOOK_QUEUE_NAME": f"{queue}-webhooks",
             "HF_HUB_OFFLINE": "1",
             "PYTHONUNBUFFERED": "1",
+            # Load tests send thousands of searches a minute from one address: the web's rate
+            # limits (web/limits.py) would answer most of them 429. ``extra`` may turn them on.
+            "NEWSROOM_RATE_LIMITS_ENABLED": "false",
         }
     )
     env.pop("NEWSROOM_INGEST_API_KEY", None)

@@ -170,6 +170,31 @@ class Settings(BaseSettings):
     # off it is marked so when the request came over TLS (behind a proxy: gunicorn's
     # FORWARDED_ALLOW_IPS names the proxy, whose X-Forwarded-Proto then counts).
     session_cookie_secure: bool = False
+    # Rate limits (web/limits.py, docs/SECURITY.md): each counted per user (the account logged
+    # in or owning the API token) and per client address, in Redis, in the notation of the
+    # `limits` library ("120/minute", "10/minute;100/hour"). Search: the search page, /api/search
+    # and the search feeds; export: /api/export; suggest: /api/suggest; saved: creating a saved
+    # search (POST /saved and POST /api/saved-searches). Over a limit: 429 with Retry-After.
+    rate_limits_enabled: bool = True
+    rate_limit_search: str = "120/minute"
+    rate_limit_export: str = "10/minute"
+    rate_limit_suggest: str = "600/minute"
+    rate_limit_saved: str = "30/hour"
+
+    @field_validator(
+        "rate_limit_search", "rate_limit_export", "rate_limit_suggest", "rate_limit_saved"
+    )
+    @classmethod
+    def _rate_limit_notation(cls, value: str) -> str:
+        from limits import parse_many  # the web's rate limiter reads the same notation
+
+        try:
+            items = parse_many(value)
+        except ValueError as error:
+            raise ValueError(f"not a rate limit such as '120/minute': {value!r}") from error
+        if any(item.amount < 1 for item in items):  # 0/minute would refuse every request
+            raise ValueError(f"a rate limit allows at least 1 request: {value!r}")
+        return value
 
     @field_validator("trusted_hosts", mode="before")
     @classmethod

@@ -38,6 +38,14 @@ os.environ.update(
         "HF_HUB_OFFLINE": "1",
         # The alert tests' webhook receivers listen on 127.0.0.1 (tests/test_alerts.py).
         "NEWSROOM_ALERTS_WEBHOOK_ALLOW_PRIVATE": "true",
+        # Rate limits stay on, so web/limits.py runs on every limited request of the suite,
+        # but far above what the suite sends from its one address (schemathesis alone sends
+        # hundreds of searches and saved-search writes a minute as one editor);
+        # tests/test_rate_limits.py gives its own apps small limits.
+        "NEWSROOM_RATE_LIMIT_SEARCH": "100000/minute",
+        "NEWSROOM_RATE_LIMIT_EXPORT": "100000/minute",
+        "NEWSROOM_RATE_LIMIT_SUGGEST": "100000/minute",
+        "NEWSROOM_RATE_LIMIT_SAVED": "100000/hour",
     }
 )
 os.environ.pop("NEWSROOM_INGEST_API_KEY", None)

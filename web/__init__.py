@@ -76,6 +76,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(feature.bp)
     app.context_processor(template_helpers)  # links and facets for every template
 
+    # Rate limits per user and per address on search, export, suggest and saved-search
+    # creation (web/limits.py), counted after web.auth has said who is asking.
+    from web import limits
+
+    limits.install(app, settings)
+
     # The article page's map of places; its borders are read on the first map drawn.
     from web.maps import article_map
 

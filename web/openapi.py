@@ -562,7 +562,40 @@ _DEFAULT_EXPORT_MAX_ROWS: int = Settings.model_fields["export_max_rows"].default
 
 def openapi_document(export_max_rows: int = _DEFAULT_EXPORT_MAX_ROWS) -> dict[str, Any]:
     """The document; ``export_max_rows`` is the running service's NEWSROOM_EXPORT_MAX_ROWS."""
-    return _with_auth(_document(export_max_rows))
+    return _with_auth(_with_rate_limits(_document(export_max_rows)))
+
+
+# The operations web/limits.py limits, and the setting of each one's limit.
+RATE_LIMITED = {
+    ("/api/search", "get"): "NEWSROOM_RATE_LIMIT_SEARCH",
+    ("/api/export", "get"): "NEWSROOM_RATE_LIMIT_EXPORT",
+    ("/api/suggest", "get"): "NEWSROOM_RATE_LIMIT_SUGGEST",
+    ("/api/saved-searches", "post"): "NEWSROOM_RATE_LIMIT_SAVED",
+}
+_TOO_MANY: dict[str, Any] = {
+    "description": "Over a rate limit, counted per user (logged in or by token) and per client "
+    "address: wait the Retry-After seconds",
+    "headers": {
+        "Retry-After": {
+            "description": "seconds until the limit's window ends",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+    "content": PROBLEM_RESPONSE["content"],
+}
+
+
+def _with_rate_limits(document: dict[str, Any]) -> dict[str, Any]:
+    """429 on the rate-limited operations (web/limits.py), each naming its setting."""
+    document["components"]["responses"]["TooManyRequests"] = _TOO_MANY
+    for (path, method), setting in RATE_LIMITED.items():
+        operation = document["paths"][path][method]
+        operation["description"] = (
+            operation.get("description", "") + f" Rate limited: {setting} per user and per "
+            "client address (429 with Retry-After over it)."
+        ).lstrip()
+        operation["responses"]["429"] = {"$ref": "#/components/responses/TooManyRequests"}
+    return document
 
 
 def _with_auth(document: dict[str, Any]) -> dict[str, Any]:
