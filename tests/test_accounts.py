@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -132,19 +131,13 @@ def test_an_unknown_name_costs_a_verify_too(store: Store) -> None:
     check_password(client, settings, "nobody", "x" * 20)  # the dummy hash is made on first use
     used = accounts._dummy_hash.cache_info().hits
 
-    def fastest(name: str) -> float:
-        times = []
-        for _ in range(3):
-            start = time.perf_counter()
-            assert check_password(client, settings, name, "wrong password!") is None
-            times.append(time.perf_counter() - start)
-        return min(times)
-
-    unknown, known = fastest("nobody"), fastest("frank")
+    # Not timed (tests never are here): each answer for an unknown name verifies the dummy
+    # hash, the same argon2id work as a wrong password for a real user.
+    for _ in range(3):
+        assert check_password(client, settings, "nobody", "wrong password!") is None
     assert accounts._dummy_hash.cache_info().hits == used + 3
-    # Without the dummy verify an unknown name answers in a Redis round trip (~0.1 ms)
-    # against ~50-100 ms of argon2id.
-    assert unknown > 0.3 * known, (unknown, known)
+    assert check_password(client, settings, "frank", "wrong password!") is None
+    assert accounts._dummy_hash.cache_info().hits == used + 3  # a known name: its own hash
 
 
 def test_first_admin_is_made_once(store: Store) -> None:

@@ -15,10 +15,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from elasticsearch import Elasticsearch
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.datastructures import Headers, MultiDict
 
+from shared import accounts
 from shared import saved_searches as store
 from shared.clients import get_redis
 from shared.http import ApiError
@@ -34,7 +36,7 @@ from web.saved import (
     same_origin,
 )
 from web.search import SearchRequest, build_match_query
-from worker.alerts import Alert, match_body, webhook_payload
+from worker.alerts import Alert, evaluate_batch, match_body, owner_active, webhook_payload
 from worker.webhooks import DeliveryError, is_public_address, post_json, sign
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -360,6 +362,30 @@ def test_matches_are_recorded_once_capped_and_rate_limited(settings: Settings) -
     late = [store.match_record({}, "c0")]
     assert store.record_matches(redis_client, prefix, search.id, late, keep=4, max_per_hour=9) == []
     assert not redis_client.exists(f"{prefix}:saved:{search.id}:matches")
+
+
+def test_a_disabled_users_saved_searches_send_nothing(settings: Settings) -> None:
+    """A user who left (``newsroom users disable``) gets no more alerts or webhooks: their
+    saved searches are left out before any query. Elasticsearch here is a closed port, so a
+    search that were not left out would raise instead of returning no alert."""
+    redis_client = get_redis(settings)
+    prefix = settings.index_prefix
+    leaver = f"leaver-{_word()}"
+    accounts.add_user(redis_client, settings, leaver, "editor")
+    accounts.disable_user(redis_client, settings, leaver)
+    search = _saved("keyword", id=store.new_id(), owner=leaver)
+    assert store.create(redis_client, prefix, search, None, max_saved=10_000) == "created"
+    try:
+        unreachable = Elasticsearch("http://127.0.0.1:1", request_timeout=1, max_retries=0)
+        alerts = evaluate_batch(
+            ["0" * 32], es=unreachable, redis_client=redis_client, settings=settings
+        )
+        assert alerts == []
+    finally:
+        assert store.delete(redis_client, prefix, search.id)
+    assert owner_active(search, {leaver}) is False
+    assert owner_active(search, set()) is True
+    assert owner_active(_saved("keyword", owner=None), {leaver}) is True  # saved before accounts
 
 
 # --- the API, the worker and the webhook, on the real stack -----------------------------------

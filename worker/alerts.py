@@ -19,6 +19,7 @@ from typing import Any, Literal
 import redis
 from elasticsearch import Elasticsearch
 
+from shared import accounts
 from shared import saved_searches as store
 from shared.settings import Settings
 from worker import webhook_guard as guard
@@ -90,6 +91,12 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def owner_active(search: store.SavedSearch, disabled: set[str]) -> bool:
+    """A disabled user's saved searches send nothing (a user who left, docs/SECURITY.md);
+    those saved before accounts have no owner and go on, as before."""
+    return search.owner is None or search.owner not in disabled
+
+
 def evaluate_batch(
     article_ids: Sequence[str],
     *,
@@ -105,7 +112,12 @@ def evaluate_batch(
     if not ids:
         return []
     prefix = settings.index_prefix
-    searches = store.with_vectors(redis_client, prefix)
+    disabled = {user.name for user in accounts.list_users(redis_client, settings) if user.disabled}
+    searches = [
+        (search, vector)
+        for search, vector in store.with_vectors(redis_client, prefix)
+        if owner_active(search, disabled)
+    ]
     if not searches:
         return []
     alias = settings.articles_alias

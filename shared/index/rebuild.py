@@ -268,7 +268,8 @@ def wait_until_done(
         if time.monotonic() > deadline:
             raise RebuildError(
                 f"{len(pending)} articles still queued after {timeout_s:.0f} s; the new index "
-                "is kept behind the rebuild alias: run the command again with --resume"
+                "is kept behind the rebuild alias: end it with `newsroom reindex --abort`, "
+                "then run the command again"
             )
         time.sleep(POLL_S)
     return failed
