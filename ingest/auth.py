@@ -67,18 +67,13 @@ class AuthRefusedError(Exception):
         self.detail = detail
 
 
-def ingest_tokens_exist(redis_client: redis.Redis, settings: Settings) -> bool:
-    """Whether an ingest token was ever created here (revoked ones included)."""
-    return accounts.ingest_tokens_made(redis_client, settings)
-
-
 def required_because(redis_client: redis.Redis, settings: Settings) -> Reason | None:
     """Why requests need credentials, or None when ingest is open (see the module's rule)."""
     if settings.environment == "production":
         return "production"
     if settings.ingest_api_key is not None:
         return "api key"
-    if ingest_tokens_exist(redis_client, settings):
+    if accounts.ingest_tokens_made(redis_client, settings):  # revoked ones count too
         return "ingest tokens"
     return None
 
