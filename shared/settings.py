@@ -180,6 +180,9 @@ class Settings(BaseSettings):
     rate_limit_export: str = "10/minute"
     rate_limit_suggest: str = "600/minute"
     rate_limit_saved: str = "30/hour"
+    # The audit log (shared/audit.py): the newest this many events are kept in Redis (a capped
+    # stream, at most a few KB each; the oldest are dropped first).
+    audit_max_events: int = Field(1_000_000, ge=100)
 
     @field_validator(
         "rate_limit_search", "rate_limit_export", "rate_limit_suggest", "rate_limit_saved"
