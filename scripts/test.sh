@@ -77,4 +77,4 @@ echo "test: lint (ruff, mypy)" >&2
 .venv/bin/mypy
 
 echo "test: pytest" >&2
-HF_HUB_OFFLINE=1 .venv/bin/python -m pytest "$@"
+HF_HUB_OFFLINE=1 .venv/bin/python -m pytest --durations=40 "$@"

@@ -450,11 +450,14 @@ class Drill:
     ) -> PostResult:  # fmt: skip
         """POST in batches until each batch is accepted (202); 503 and 429 are retried as a client
         would (a 503 queues none of a request's articles). ``pause_s`` between batches keeps
-        ingest busy while a drill breaks something."""
+        ingest busy while a drill breaks something. ``deadline_s`` bounds each batch (a stall:
+        no batch accepted for that long), not the whole stream, whose length depends on how fast
+        the machine enriches."""
         session = requests.Session()
-        deadline = time.monotonic() + deadline_s
+        last_refusal = "none"
         for start in range(0, len(articles), batch):
             chunk = list(articles[start : start + batch])
+            deadline = time.monotonic() + deadline_s
             while time.monotonic() < deadline:
                 sent_at = time.time()
                 try:
@@ -483,6 +486,8 @@ class Drill:
                         if body.get("rejected"):
                             result.unexpected.append(f"202 with rejected: {body['rejected'][:2]}")
                     break
+                if response.status_code in (429, 503):
+                    last_refusal = f"{response.status_code}: {response.text[:400]}"
                 if response.status_code == 503:
                     time.sleep(0.5)
                     continue
@@ -495,7 +500,10 @@ class Drill:
                     break  # the client's fault: not accepted, not retried
                 time.sleep(0.5)
             else:
-                raise TimeoutError(f"ingest did not accept a batch within {deadline_s} s")
+                raise TimeoutError(
+                    f"ingest did not accept the batch at {start} within {deadline_s} s "
+                    f"(answers so far: {dict(result.statuses)}; last refusal {last_refusal})"
+                )
             time.sleep(pause_s)
         return result
 
