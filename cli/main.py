@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from cli.audit import record_command
 from cli.ops import feed_command, ingest_command, status_command
 from cli.reindex import reindex_command
 from cli.tokens import tokens_group
@@ -23,7 +24,7 @@ from shared.deadletters import (
 )
 from shared.http import ApiError
 from shared.metrics import QUEUED, Recorder, commit_quietly
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
 from shared.tasks import enqueue_payloads, get_task_producer
 
 # Replays send this many dead letters per round (each round: queue, then drop from the store).
@@ -132,13 +133,21 @@ def dlq_replay(article_ids: tuple[str, ...], replay_all: bool) -> None:
                     settings=settings,
                 )
             except ApiError as error:
+                _record_replay(settings, article_ids, replayed)
                 raise click.ClickException(f"{error.detail} ({replayed} replayed)") from error
             remove_dead_letters(client, settings.index_prefix, [letter.id for letter in chunk])
             counted = Recorder().inc(QUEUED, len(chunk), origin="replay")
             commit_quietly(counted, client, settings.index_prefix)
             replayed += len(chunk)
             bar.update(len(chunk))
+    _record_replay(settings, article_ids, replayed)
     click.echo(f"replayed {replayed} article(s); follow them with GET /articles/<id>")
+
+
+def _record_replay(settings: Settings, article_ids: tuple[str, ...], replayed: int) -> None:
+    """One event per command (not per article: --all may replay thousands)."""
+    target = ",".join(article_ids) if article_ids else "all"
+    record_command(settings, "deadletter.replay", target, count=replayed)
 
 
 @dlq.command("drop")
@@ -147,4 +156,5 @@ def dlq_drop(article_ids: tuple[str, ...]) -> None:
     """Delete dead letters for good (they are not indexed)."""
     settings = get_settings()
     removed = remove_dead_letters(get_redis(settings), settings.index_prefix, list(article_ids))
+    record_command(settings, "deadletter.drop", ",".join(article_ids), count=removed)
     click.echo(f"dropped {removed} dead letter(s)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import click
 from elasticsearch import ApiError as ElasticsearchError
 
+from cli.audit import record_command
 from shared.clients import get_elasticsearch, get_redis
 from shared.http import ApiError
 from shared.index.rebuild import RebuildError, abort_rebuild, rebuild_index
@@ -38,8 +39,11 @@ def reindex_command(only_outdated: bool, abort: bool, timeout: int) -> None:
     try:
         if abort:
             dropped = abort_rebuild(es, settings)
+            record_command(settings, "index.rebuild.abort", dropped or "", dropped=bool(dropped))
             click.echo(f"dropped {dropped}" if dropped else "no rebuild was running")
             return
+        record_command(settings, "index.rebuild.start", settings.articles_alias,
+                       only_outdated=only_outdated)  # fmt: skip
         report = rebuild_index(
             es=es,
             redis_client=get_redis(settings),
@@ -50,7 +54,14 @@ def reindex_command(only_outdated: bool, abort: bool, timeout: int) -> None:
             progress=_progress_line,
         )
     except (RebuildError, ApiError, ElasticsearchError) as error:
+        if not abort:
+            record_command(settings, "index.rebuild", settings.articles_alias, ok=False,
+                           only_outdated=only_outdated, error=str(error))  # fmt: skip
         raise click.ClickException(str(error)) from error
+    record_command(settings, "index.rebuild", report.new_index, ok=True,
+                   only_outdated=only_outdated, old_index=report.old_index,
+                   reenriched=report.reenriched, copied=report.copied,
+                   caught_up=report.caught_up, failed=len(report.failed))  # fmt: skip
     click.echo(
         f"\nswitched {settings.articles_alias} from {report.old_index} to {report.new_index} "
         f"in {report.seconds:.1f} s: {report.reenriched} re-enriched, {report.copied} copied, "

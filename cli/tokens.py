@@ -9,6 +9,7 @@ import json
 
 import click
 
+from cli.audit import record_command
 from cli.users import command_settings, refusals
 from shared.accounts import TOKEN_KINDS, Token, create_token, list_tokens, revoke_token
 from shared.clients import get_redis
@@ -33,6 +34,8 @@ def tokens_add(owner: str, kind: str, label: str) -> None:
     settings = command_settings()
     with refusals():
         token, secret = create_token(get_redis(settings), settings, owner, kind, label)
+    record_command(settings, "token.add", token.id, owner=token.owner, kind=token.kind,
+                   label=token.label)  # fmt: skip
     click.echo(f"made {token.kind} token {token.id} for {token.owner} ({token.label})")
     click.echo(f"secret: {secret}")
     click.echo(
@@ -82,4 +85,5 @@ def tokens_revoke(token_id: str) -> None:
     settings = command_settings()
     with refusals():
         token = revoke_token(get_redis(settings), settings, token_id)
+    record_command(settings, "token.revoke", token.id, owner=token.owner, kind=token.kind)
     click.echo(f"revoked {token.kind} token {token.id} of {token.owner} ({token.label})")

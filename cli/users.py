@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import click
 import redis
 
+from cli.audit import record_command
 from shared.accounts import (
     ROLES,
     AccountError,
@@ -85,6 +86,7 @@ def users_add(name: str, role: str, password_stdin: bool) -> None:
     settings = command_settings()
     with refusals():
         user, password = add_user(get_redis(settings), settings, name, role, password=given)
+    record_command(settings, "user.add", user.name, role=user.role)
     click.echo(f"added {user.name} ({user.role})")
     if given is None:
         _show_password(user.name, password)
@@ -121,6 +123,7 @@ def _switch(name: str, *, disabled: bool) -> None:
     change = disable_user if disabled else enable_user
     with refusals():
         user = change(get_redis(settings), settings, name)
+    record_command(settings, "user.disable" if disabled else "user.enable", user.name)
     click.echo(f"{'disabled' if disabled else 'enabled'} {user.name}")
 
 
@@ -147,6 +150,7 @@ def users_set_role(name: str, role: str) -> None:
     settings = command_settings()
     with refusals():
         user = set_role(get_redis(settings), settings, name, role)
+    record_command(settings, "user.set_role", user.name, role=user.role)
     click.echo(f"{user.name} is now {user.role}")
 
 
@@ -158,6 +162,7 @@ def users_reset_password(name: str) -> None:
     settings = command_settings()
     with refusals():
         password = reset_password(get_redis(settings), settings, name)
+    record_command(settings, "user.reset_password", name.strip().lower())
     _show_password(name.strip().lower(), password)
 
 
@@ -193,6 +198,7 @@ def users_first_admin(name: str, generate: bool) -> None:
         click.echo("users exist: no first admin made")
         return
     user, password = made
+    record_command(settings, "user.add", user.name, role=user.role, first_admin=True)
     if given is None:
         click.echo(f"made the first admin, {user.name}")
         _show_password(user.name, password)

@@ -9,6 +9,7 @@ from elasticsearch import ApiError as ESApiError
 from elasticsearch import TransportError
 from flask import Blueprint, Response, jsonify, request, url_for
 
+from ingest.audit import record_post
 from ingest.auth import auth_state
 from ingest.openapi import openapi_document
 from ingest.parsing import parse_articles
@@ -103,6 +104,7 @@ def post_articles() -> tuple[Response, int]:
     pending().inc(metrics.ACCEPTED, len(payloads)).inc(
         metrics.QUEUED, len(payloads), origin="ingest"
     )
+    record_post(settings, queue=queue, accepted=len(payloads), rejected=len(rejected))
     body: dict[str, Any] = {
         "accepted": len(payloads),
         "articles": [

@@ -54,6 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from web import (
         account_views,
         article_views,
+        audit_views,
         entity_views,
         feed_views,
         pipeline,
@@ -72,6 +73,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         pipeline,  # /pipeline, /pipeline/dead-letters/<id>, /api/pipeline
         site_views,  # /healthz, /api/openapi.json
         account_views,  # /login, /logout
+        audit_views,  # /admin/audit, /api/audit[.ndjson]
     ):
         app.register_blueprint(feature.bp)
     app.context_processor(template_helpers)  # links and facets for every template

@@ -14,7 +14,8 @@ from flask_login import login_user, logout_user
 from shared import accounts
 from shared.clients import get_redis
 from shared.http import ApiError, app_settings
-from web.auth import Account, LoginLimiter, local_url
+from web.audit_views import audit
+from web.auth import Account, LoginLimiter, current_account, local_url
 
 bp = Blueprint("account", __name__)
 
@@ -56,10 +57,13 @@ def login() -> Response:
         user = accounts.check_password(get_redis(settings), settings, name, password)
         if user is None:
             limiter.failed(name, address)
+            # Attempts refused by a lockout (above) are not recorded: they cannot flood it.
+            audit("login.failed", name, actor="anonymous")
             return _form(401, error=WRONG, name=name)
         limiter.succeeded(name)
     except redis.RedisError as error:
         raise ApiError(503, "Accounts unavailable", f"Redis: {error}") from error
+    audit("login", user.name, actor=user.name)
     session.clear()  # nothing of the anonymous session (its CSRF token) carries over
     login_user(Account(user))
     session.permanent = True  # bounded by PERMANENT_SESSION_LIFETIME (web/auth.py)
@@ -68,6 +72,9 @@ def login() -> Response:
 
 @bp.post("/logout")
 def logout() -> Response:
+    account = current_account()
+    if account is not None:
+        audit("logout", account.name)
     logout_user()
     session.clear()
     return make_response(redirect("/", 303))

@@ -12,6 +12,7 @@ from shared.article import ARTICLE_ID_PATTERN
 from shared.http import PROBLEM_RESPONSE, PROBLEM_SCHEMA
 from shared.settings import Settings
 from shared.suggest import KINDS as SUGGEST_KINDS
+from web.audit_views import OPENAPI_PATHS as AUDIT_PATHS
 from web.entities import KINDS as ENTITY_KINDS
 from web.entities import MAX_NAME_CHARS as ENTITY_MAX_NAME_CHARS
 from web.facets import FACETS
@@ -843,6 +844,7 @@ def _document(export_max_rows: int) -> dict[str, Any]:
             },
             **_SAVED_SEARCH_PATHS,
             **PIPELINE_PATHS,
+            **AUDIT_PATHS,
             "/api/openapi.json": {
                 "get": {
                     "summary": "This document",

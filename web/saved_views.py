@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from elasticsearch import ApiError as ESApiError
 from elasticsearch import TransportError
@@ -24,7 +25,9 @@ from flask import (
 
 from shared.clients import get_redis
 from shared.http import ApiError, app_settings, json_body
+from shared.saved_searches import SavedSearch
 from web import feeds, saved
+from web.audit_views import audit
 from web.auth import current_account, require
 from web.backend import embed_query, search_client
 from web.links import article_link
@@ -63,6 +66,14 @@ def _create_saved(entry: saved.SavedSearchInput) -> saved.Created:
         urls_for=_saved_urls,
         place_labels=_place_labels([{"params": {"filters": search.filters}}]),
     )
+
+
+def _audited(action: str, search: SavedSearch, changed: str | None = None) -> None:
+    """The audit event of a saved search's creation or change (its webhook's host only: a
+    webhook URL may carry a receiver's secret)."""
+    host = urlsplit(search.webhook_url).hostname if search.webhook_url else None
+    audit(action, search.id, name=search.name, shared=search.shared, owner=search.owner,
+          webhook=host, **({"changed": changed} if changed else {}))  # fmt: skip
 
 
 def _saved_detail(saved_id: str) -> dict[str, Any]:
@@ -130,6 +141,7 @@ def create_page() -> Response:
         created = _create_saved(saved.read_input(None, request.form, is_json=False))
     except ApiError as error:
         return make_response(render_template("error.html", error=error), error.status)
+    _audited("saved.create", created.search)
     return _saved_page(created.search.id, 201, created=saved.created_body(created))
 
 
@@ -145,11 +157,15 @@ def _form_change(saved_id: str, change: Callable[[], object], then: str) -> Resp
     if refused:
         return refused
     try:
-        change()
+        changed = change()
     except ApiError as error:
         if error.status in (400, 403):
             return _saved_page(saved_id, error.status, error=error)
         return make_response(render_template("error.html", error=error), error.status)
+    if isinstance(changed, tuple):  # saved.change's (search, new secret)
+        _audited("saved.edit", changed[0])
+    else:
+        audit("saved.delete", saved_id)
     return make_response(redirect(then, 303))
 
 
@@ -209,6 +225,7 @@ def api_create() -> tuple[Response, int]:
     here."""
     body = json_body() if request.is_json else None
     created = _create_saved(saved.read_input(body, request.values, is_json=request.is_json))
+    _audited("saved.create", created.search)
     response = jsonify(saved.created_body(created))
     response.headers["Location"] = created.search.urls["api"]
     response.headers["Cache-Control"] = "no-store"
@@ -232,9 +249,9 @@ def api(saved_id: str) -> Response:
 def api_change(saved_id: str) -> Response:
     """Rename, share or unshare, or change the webhook: {name, shared, webhook_url}."""
     settings = app_settings()
-    changed, new_secret = saved.change(
-        get_redis(settings), settings, saved_id, _viewer(), json_body()
-    )
+    given = json_body()
+    changed, new_secret = saved.change(get_redis(settings), settings, saved_id, _viewer(), given)
+    _audited("saved.edit", changed, changed=",".join(sorted(given)))
     body = changed.public()
     if new_secret:
         body["webhook_secret"] = new_secret  # a new webhook's secret, shown only here
@@ -248,4 +265,5 @@ def api_change(saved_id: str) -> Response:
 def api_delete(saved_id: str) -> Response:
     settings = app_settings()
     saved.delete(get_redis(settings), settings.index_prefix, saved_id, _viewer())
+    audit("saved.delete", saved_id)
     return Response(status=204)
