@@ -23,6 +23,7 @@ from shared.accounts import (
     add_user,
     disable_user,
     enable_user,
+    end_sessions,
     list_users,
     reset_password,
     set_role,
@@ -158,12 +159,23 @@ def users_set_role(name: str, role: str) -> None:
 @click.argument("name")
 def users_reset_password(name: str) -> None:
     """Replace NAME's password with a new one-time one, printed once (the old one stops
-    working at once)."""
+    working at once, and NAME's sessions end)."""
     settings = command_settings()
     with refusals():
         password = reset_password(get_redis(settings), settings, name)
     record_command(settings, "user.reset_password", name.strip().lower())
     _show_password(name.strip().lower(), password)
+
+
+@users_group.command("logout")
+@click.argument("name")
+def users_logout(name: str) -> None:
+    """End NAME's sessions everywhere (their password and API tokens are left as they are;
+    revoke tokens with `newsroom tokens revoke`)."""
+    settings = command_settings()
+    with refusals():
+        user = end_sessions(get_redis(settings), settings, name)
+    click.echo(f"ended {user.name}'s sessions")
 
 
 @users_group.command("first-admin")

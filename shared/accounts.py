@@ -62,6 +62,9 @@ class User:
     role: Role
     disabled: bool
     created_at: str
+    # Incremented when the password is reset or the user disabled: a session cookie names the
+    # generation it was issued in, and one of an older generation is no longer honoured.
+    sessions: int = 0
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,7 @@ def _user(record: dict[str, Any]) -> User:
         role=record["role"],
         disabled=bool(record["disabled"]),
         created_at=record["created_at"],
+        sessions=int(record.get("sessions", 0)),
     )
 
 
@@ -211,10 +215,16 @@ def list_users(r: redis.Redis, settings: Settings) -> list[User]:
 
 
 def _update_record(
-    r: redis.Redis, key: str, field: str, changes: dict[str, Any], missing: str
+    r: redis.Redis,
+    key: str,
+    field: str,
+    changes: dict[str, Any],
+    missing: str,
+    increment: str | None = None,
 ) -> dict[str, Any]:
     """Change fields of the JSON record ``field`` of the hash ``key`` atomically (WATCH/MULTI:
-    a concurrent change to the hash makes this one retry rather than be lost)."""
+    a concurrent change to the hash makes this one retry rather than be lost); ``increment``
+    names a counter of the record to add one to in the same change."""
     updated: dict[str, Any] = {}
 
     def change(pipe: redis.client.Pipeline) -> None:
@@ -223,6 +233,8 @@ def _update_record(
             raise AccountError(missing)
         updated.clear()
         updated.update(json.loads(cast(str, raw)) | changes)
+        if increment is not None:
+            updated[increment] = int(updated.get(increment, 0)) + 1
         pipe.multi()
         pipe.hset(key, field, json.dumps(updated))
 
@@ -230,18 +242,27 @@ def _update_record(
     return updated
 
 
-def _update_user(r: redis.Redis, settings: Settings, name: str, **changes: Any) -> User:
+def _update_user(
+    r: redis.Redis, settings: Settings, name: str, end_sessions: bool = False, **changes: Any
+) -> User:
     missing = f"unknown user {name!r}"
     try:
         name = normalize_name(name)
     except AccountError:
         raise AccountError(missing) from None
-    return _user(_update_record(r, _key(settings, "users"), name, changes, missing))
+    increment = "sessions" if end_sessions else None
+    return _user(_update_record(r, _key(settings, "users"), name, changes, missing, increment))
 
 
 def disable_user(r: redis.Redis, settings: Settings, name: str) -> User:
-    """The user can no longer log in, and none of their tokens authenticates."""
-    return _update_user(r, settings, name, disabled=True)
+    """The user can no longer log in, none of their tokens authenticates, and their sessions
+    end (for good: enabling them again does not bring the old ones back)."""
+    return _update_user(r, settings, name, end_sessions=True, disabled=True)
+
+
+def end_sessions(r: redis.Redis, settings: Settings, name: str) -> User:
+    """Log the user out everywhere: every session cookie issued so far stops being honoured."""
+    return _update_user(r, settings, name, end_sessions=True)
 
 
 def enable_user(r: redis.Redis, settings: Settings, name: str) -> User:
@@ -253,9 +274,10 @@ def set_role(r: redis.Redis, settings: Settings, name: str, role: str) -> User:
 
 
 def reset_password(r: redis.Redis, settings: Settings, name: str) -> str:
-    """A new generated one-time password replaces the old one (returned to be shown once)."""
+    """A new generated one-time password replaces the old one (returned to be shown once); the
+    user's sessions end (whoever knew the old password may be logged in)."""
     password = generate_password()
-    _update_user(r, settings, name, password_hash=_hasher().hash(password))
+    _update_user(r, settings, name, end_sessions=True, password_hash=_hasher().hash(password))
     return password
 
 

@@ -6,6 +6,7 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 import redis
@@ -107,15 +108,17 @@ def test_passwords_disable_enable_reset(store: Store) -> None:
 
     disabled = disable_user(client, settings, "erin")
     assert disabled.disabled
+    assert disabled.sessions == user.sessions + 1  # disabling ends the sessions
     assert get_user(client, settings, "erin") == disabled
     assert check_password(client, settings, "erin", password) is None  # right, but disabled
     enable_user(client, settings, "erin")
-    assert check_password(client, settings, "erin", password) == user
+    assert check_password(client, settings, "erin", password) == replace(user, sessions=1)
 
     fresh = reset_password(client, settings, "erin")
     assert fresh != password
     assert check_password(client, settings, "erin", password) is None
-    assert check_password(client, settings, "erin", fresh) == user
+    # A reset ends the sessions too.
+    assert check_password(client, settings, "erin", fresh) == replace(user, sessions=2)
     assert set_role(client, settings, "erin", "editor").role == "editor"
     with pytest.raises(AccountError, match="unknown user"):
         reset_password(client, settings, "nobody")

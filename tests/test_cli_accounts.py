@@ -101,6 +101,15 @@ def test_add_list_disable_enable_reset(store: Settings, name: str) -> None:
     assert check_password(client, store, name, password) is None
     assert check_password(client, store, name, fresh) is not None
 
+    generation = get_user(client, store, name)
+    assert generation is not None
+    logout = run(store, "users", "logout", name)
+    assert logout.stdout.strip() == f"ended {name}'s sessions"
+    after = get_user(client, store, name)
+    assert after is not None
+    assert after.sessions == generation.sessions + 1
+    assert run(store, "users", "logout", "nobody-here").exit_code != 0
+
     assert run(store, "users", "set-role", name, "admin").stdout.strip() == f"{name} is now admin"
     user = get_user(client, store, name)
     assert user is not None

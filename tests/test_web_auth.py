@@ -326,6 +326,32 @@ def test_a_disabled_user_is_logged_out_at_once(web_app: Flask, settings: Setting
     assert admin.post("/api/saved-searches", json={"q": "harbour"}).status_code == 401
 
 
+def test_a_password_reset_or_logout_everywhere_ends_sessions(
+    web_app: Flask, settings: Settings
+) -> None:
+    r = get_redis(settings)
+
+    def saves(client: FlaskClient) -> int:
+        # An editor's empty saved search is a 400; a request of no session a 401.
+        return client.post("/api/saved-searches", json={}).status_code
+
+    login = sign_in(web_app, "editor")
+    old = login.apply(web_app.test_client())
+    assert saves(old) == 400
+    accounts.reset_password(r, settings, login.name)
+    # The cookie signed before the reset is no longer honoured, even after the user is enabled
+    # or disabled and enabled again.
+    assert saves(old) == 401
+    accounts.disable_user(r, settings, login.name)
+    accounts.enable_user(r, settings, login.name)
+    assert saves(old) == 401
+    again = sign_in(web_app, "editor")
+    fresh = again.apply(web_app.test_client())
+    assert saves(fresh) == 400
+    accounts.end_sessions(r, settings, again.name)
+    assert saves(fresh) == 401
+
+
 def test_without_anonymous_reading_everything_needs_a_login(settings: Settings) -> None:
     app = _app(settings, anonymous_reading=False)
     anonymous = app.test_client()

@@ -51,13 +51,14 @@ View = TypeVar("View", bound=Callable[..., Any])
 
 
 class Account(UserMixin):  # type: ignore[misc]  # Flask-Login ships no type hints
-    """The logged-in user as Flask-Login sees it (its id is the user name)."""
+    """The logged-in user as Flask-Login sees it. Its id, kept in the session cookie, is the
+    user name and the user's session generation: ``name:generation``."""
 
     def __init__(self, user: accounts.User) -> None:
         self.user = user
 
     def get_id(self) -> str:
-        return self.user.name
+        return f"{self.user.name}:{self.user.sessions}"
 
     @property
     def name(self) -> str:
@@ -104,14 +105,19 @@ def install(app: Flask, settings: Settings) -> None:
     login_manager = LoginManager(app)
     login_manager.session_protection = None  # the signed cookie, bound to nothing else
 
-    def _load(name: str) -> Account | None:
-        """The session's user, read again on each request: disabled or gone = logged out."""
+    def _load(session_id: str) -> Account | None:
+        """The session's user, read again on each request: disabled, gone, or of an older
+        session generation (a password reset, ``newsroom users logout``) = logged out."""
+        # A cookie from before generations were kept names the user alone: generation 0.
+        name, _, generation = session_id.partition(":")
         settings = app_settings()
         try:
             user = accounts.get_user(get_redis(settings), settings, name)
         except redis.RedisError as error:
             raise ApiError(503, "Accounts unavailable", f"Redis is unreachable: {error}") from error
-        return Account(user) if user is not None and not user.disabled else None
+        if user is None or user.disabled or str(user.sessions) != (generation or "0"):
+            return None
+        return Account(user)
 
     login_manager.user_loader(_load)
 
