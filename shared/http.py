@@ -1,4 +1,5 @@
-"""What both Flask services share at the HTTP edge: JSON errors and the health check."""
+"""What both Flask services share at the HTTP edge: JSON errors, the health check, and which
+proxies to believe."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import redis
 from elasticsearch import Elasticsearch
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared.clients import get_elasticsearch, get_redis
 from shared.settings import Settings
@@ -52,6 +54,16 @@ class ApiError(Exception):
         self.detail = detail
         self.retry_after_s = retry_after_s
         self.extra = extra
+
+
+def trust_proxies(app: Flask, settings: Settings) -> None:
+    """Behind ``settings.trusted_proxy_hops`` reverse proxies, take the client's address and
+    scheme from their X-Forwarded-For and X-Forwarded-Proto (Werkzeug's ProxyFix: only that
+    many hops back, so what a client writes into the header itself is not believed). Without
+    proxies the headers are ignored."""
+    hops = settings.trusted_proxy_hops
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> Response:

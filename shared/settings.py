@@ -170,6 +170,11 @@ class Settings(BaseSettings):
     # off it is marked so when the request came over TLS (behind a proxy: gunicorn's
     # FORWARDED_ALLOW_IPS names the proxy, whose X-Forwarded-Proto then counts).
     session_cookie_secure: bool = False
+    # Reverse proxies in front of the web and ingest whose X-Forwarded-For is believed: the
+    # client's address (rate limits, login lockout, the audit log) is then the one that many
+    # hops back in that header (Werkzeug's ProxyFix). 0: no proxy; the header is ignored (any
+    # client could send one to get a fresh rate-limit count).
+    trusted_proxy_hops: int = Field(0, ge=0, le=5)
     # Rate limits (web/limits.py, docs/SECURITY.md): each counted per user (the account logged
     # in or owning the API token) and per client address, in Redis, in the notation of the
     # `limits` library ("120/minute", "10/minute;100/hour"). Search: the search page, /api/search

@@ -4,7 +4,8 @@ error page for pages); nothing counted when they are off; counted in memory when
 
 Each test's app has tiny limits and the run's prefix with a suffix of its own (its counters,
 users and tokens are deleted afterwards). The address is the WSGI REMOTE_ADDR: X-Forwarded-For
-is not trusted, and a test shows it.
+is not trusted, and a test shows it, unless NEWSROOM_TRUSTED_PROXY_HOPS names proxies in front
+(then that many hops back in the header).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 from flask.testing import FlaskClient
 from pydantic import ValidationError
 from werkzeug.test import TestResponse
 
+import ingest
 import web
 from shared import accounts
 from shared.clients import get_redis
@@ -107,6 +109,32 @@ def test_search_is_limited_per_address(limited: Settings) -> None:
     token = _user_token(limited)
     behind = first.get("/api/search?q=x", headers={"Authorization": f"Bearer {token}"})
     _assert_problem_429(behind, "from the address 10.0.0.1")
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_count(
+    limited: Settings,
+) -> None:
+    app = _app(limited, trusted_proxy_hops=1)
+    proxy = _from(app.test_client(), "10.0.0.7")
+    # The proxy appends the address it saw; what the client wrote before it is not believed.
+    first = {"X-Forwarded-For": "198.51.100.1, 203.0.113.1"}
+    assert _statuses(proxy, "/api/search?q=x", 3, headers=first) == [200, 200, 200]
+    _assert_problem_429(proxy.get("/api/search?q=x", headers=first), "from the address 203.0.113.1")
+    forged = {"X-Forwarded-For": "203.0.113.2, 203.0.113.1"}
+    _assert_problem_429(proxy.get("/api/search?q=x", headers=forged), "203.0.113.1")
+    second = {"X-Forwarded-For": "203.0.113.2"}
+    assert proxy.get("/api/search?q=x", headers=second).status_code == 200
+    # Ingest takes its clients' addresses from the same setting.
+    ingest_app = ingest.create_app(
+        {
+            "TESTING": True,
+            "NEWSROOM_SETTINGS": limited.model_copy(update={"trusted_proxy_hops": 1}),
+        }
+    )
+    seen: list[str | None] = []
+    ingest_app.before_request(lambda: seen.append(request.remote_addr))
+    ingest_app.test_client().get("/healthz", headers=second)
+    assert seen == ["203.0.113.2"]
 
 
 def test_a_users_limit_follows_them_across_addresses(limited: Settings) -> None:

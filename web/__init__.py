@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask, Response
 
 from shared.flask_metrics import install_metrics
-from shared.http import register_error_handlers
+from shared.http import register_error_handlers, trust_proxies
 from shared.logs import configure_logging
 from shared.settings import Settings, get_settings
 
@@ -36,6 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["newsroom_settings"] = settings
     register_error_handlers(app)
+    trust_proxies(app, settings)  # X-Forwarded-For of the proxies in front, if any
     configure_logging(settings)  # unless already configured (a test runner, ...)
     install_metrics(app, "web")  # GET /metrics, and every request counted and timed
 
