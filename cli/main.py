@@ -12,6 +12,7 @@ import click
 from cli.audit import record_command
 from cli.ops import feed_command, ingest_command, status_command
 from cli.reindex import reindex_command
+from cli.takedown import takedown_group
 from cli.tokens import tokens_group
 from cli.users import users_group
 from shared.clients import get_redis
@@ -34,7 +35,7 @@ REPLAY_CHUNK = 200
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Operate Newsroom: post files and feeds, watch the pipeline, replay dead letters, manage
-    users and API tokens.
+    users and API tokens, take articles down.
 
     Reads the services' settings (NEWSROOM_* variables, .env). `newsroom COMMAND --help`
     tells more about each command.
@@ -47,6 +48,7 @@ cli.add_command(status_command)
 cli.add_command(reindex_command)
 cli.add_command(users_group)
 cli.add_command(tokens_group)
+cli.add_command(takedown_group)
 
 
 @cli.group()

@@ -86,7 +86,10 @@ def _post_articles() -> dict[str, Any]:
             "Valid articles are queued durably before the answer (202); each gets a "
             "deterministic id (from the canonical URL, else source, title and body), so "
             "posting the same article again gives the same id. Invalid items of a batch are "
-            "listed in `rejected`; when none is valid the answer is 422."
+            "listed in `rejected`; when none is valid the answer is 422. An article an "
+            "admin took down is refused the same way, with the takedown's reason (`rejected` "
+            "items with `id` and `taken_down`), until the takedown is lifted; when every valid "
+            "article was taken down the answer is 409."
         ),
         "parameters": [
             {
@@ -117,7 +120,9 @@ def _post_articles() -> dict[str, Any]:
                 "description": "Queued",
                 "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Accepted"}}},
             },
-            **dict.fromkeys(("400", "401", "403", "413", "415", "422", "429", "503"), _PROBLEM),
+            **dict.fromkeys(
+                ("400", "401", "403", "409", "413", "415", "422", "429", "503"), _PROBLEM
+            ),
         },
     }
 
@@ -163,7 +168,8 @@ def openapi_document() -> dict[str, Any]:
                                 _JSON: {"schema": {"$ref": "#/components/schemas/ArticleState"}}
                             },
                         },
-                        **dict.fromkeys(("400", "401", "403", "404", "503"), _PROBLEM),
+                        # 410: taken down by an admin (the reason in `detail`).
+                        **dict.fromkeys(("400", "401", "403", "404", "410", "503"), _PROBLEM),
                     },
                 }
             },

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import charset_normalizer
@@ -36,6 +36,7 @@ class ParsedRequest:
     articles: list[ArticleIn]
     rejected: list[Rejected]
     position_name: str  # "index" or "line"
+    positions: list[int] = field(default_factory=list)  # of each article, as in ``Rejected``
 
 
 def _decode(raw: bytes) -> str:
@@ -202,6 +203,7 @@ def parse_articles(
     else:
         items = _single_item("body", _decode(raw), query)
     articles: list[ArticleIn] = []
+    positions: list[int] = []
     rejected: list[Rejected] = []
     for count, (position, item) in enumerate(items, start=1):
         if count > max_articles:
@@ -213,6 +215,7 @@ def parse_articles(
         validated = _validate(item)
         if isinstance(validated, ArticleIn):
             articles.append(validated)
+            positions.append(position)
         else:
             rejected.append(Rejected(position, validated))
-    return ParsedRequest(articles, rejected, position_name)
+    return ParsedRequest(articles, rejected, position_name, positions)

@@ -14,6 +14,7 @@ from shared.clients import get_broker_redis, get_redis
 from shared.http import ApiError
 from shared.schema import ArticleIn, to_payload
 from shared.settings import Settings
+from shared.takedown import Takedown, taken_down
 from shared.tasks import enqueue_payloads
 
 
@@ -48,21 +49,47 @@ def refuse_heavy_when_backlogged(
         refuse_when_backlogged(settings, settings.bulk_queue_name)
 
 
-def queue_articles(
-    articles: Sequence[ArticleIn],
+def make_payloads(articles: Sequence[ArticleIn], *, content_type: str) -> list[ArticlePayload]:
+    """One payload per article, in order (ids computed, all received now)."""
+    received_at = datetime.now(UTC)
+    return [
+        to_payload(article, content_type=content_type, received_at=received_at)
+        for article in articles
+    ]
+
+
+def refuse_taken_down(
+    payloads: Sequence[ArticlePayload], redis_client: redis.Redis, settings: Settings
+) -> tuple[list[ArticlePayload], dict[int, Takedown]]:
+    """``(kept, refused)``: the payloads whose article is not taken down (shared/takedown.py),
+    and the takedown of each refused one by its place in ``payloads``. One round trip; 503
+    when Redis cannot be asked (the article could not be queued either)."""
+    try:
+        found = taken_down(redis_client, settings, list({p["id"]: None for p in payloads}))
+    except redis.RedisError as error:
+        raise ApiError(
+            503,
+            "Queue unavailable",
+            f"Redis is unreachable: {error}",
+            retry_after_s=settings.ingest_retry_after_s,
+        ) from error
+    if not found:
+        return list(payloads), {}
+    kept = [payload for payload in payloads if payload["id"] not in found]
+    refused = {n: found[p["id"]] for n, p in enumerate(payloads) if p["id"] in found}
+    return kept, refused
+
+
+def queue_payloads(
+    payloads: Sequence[ArticlePayload],
     *,
-    content_type: str,
     celery_app: Celery,
     redis_client: redis.Redis,
     settings: Settings,
     queue: str | None = None,
 ) -> list[ArticlePayload]:
-    """Turn the articles into payloads and queue them; return the payloads (one per id)."""
-    received_at = datetime.now(UTC)
-    by_id: dict[str, ArticlePayload] = {}
-    for article in articles:
-        payload = to_payload(article, content_type=content_type, received_at=received_at)
-        by_id[payload["id"]] = payload  # the same article twice in one request: the last wins
+    """Queue the payloads; return them, one per id (the same article twice: the last wins)."""
+    by_id = {payload["id"]: payload for payload in payloads}
     payloads = list(by_id.values())
     pushed = enqueue_payloads(
         payloads,
@@ -84,3 +111,22 @@ def queue_articles(
             tasks=batch.tasks,
         )
     return payloads
+
+
+def queue_articles(
+    articles: Sequence[ArticleIn],
+    *,
+    content_type: str,
+    celery_app: Celery,
+    redis_client: redis.Redis,
+    settings: Settings,
+    queue: str | None = None,
+) -> list[ArticlePayload]:
+    """Turn the articles into payloads and queue them; return the payloads (one per id)."""
+    return queue_payloads(
+        make_payloads(articles, content_type=content_type),
+        celery_app=celery_app,
+        redis_client=redis_client,
+        settings=settings,
+        queue=queue,
+    )

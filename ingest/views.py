@@ -12,8 +12,14 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from ingest.audit import record_post
 from ingest.auth import auth_state
 from ingest.openapi import openapi_document
-from ingest.parsing import parse_articles
-from ingest.queueing import queue_articles, refuse_heavy_when_backlogged, refuse_when_backlogged
+from ingest.parsing import ParsedRequest, parse_articles
+from ingest.queueing import (
+    make_payloads,
+    queue_payloads,
+    refuse_heavy_when_backlogged,
+    refuse_taken_down,
+    refuse_when_backlogged,
+)
 from ingest.states import lookup_states, parse_ids
 from shared import metrics
 from shared.article import is_article_id
@@ -22,6 +28,8 @@ from shared.flask_metrics import pending
 from shared.http import ApiError, app_settings, health_response, json_body
 from shared.settings import Settings
 from shared.status import get_state
+from shared.takedown import Takedown, refusal_message
+from shared.takedown import get as takedown_record
 from shared.tasks import ARTICLE_QUEUES, article_queue, get_task_producer
 
 bp = Blueprint("ingest", __name__)
@@ -84,7 +92,7 @@ def post_articles() -> tuple[Response, int]:
         settings.ingest_max_articles_per_request,
         request.mimetype_params.get("charset"),
     )
-    rejected = [
+    rejected: list[dict[str, Any]] = [
         {parsed.position_name: item.position, "errors": item.errors} for item in parsed.rejected
     ]
     pending().inc(metrics.REJECTED, len(rejected))  # written after the answer, with its own
@@ -93,9 +101,28 @@ def post_articles() -> tuple[Response, int]:
             422, "Invalid articles", "no article in the request is valid", rejected=rejected
         )
     refuse_heavy_when_backlogged(parsed.articles, settings, queue)
-    payloads = queue_articles(
-        parsed.articles,
-        content_type=request.mimetype,
+    # A taken-down article (shared/takedown.py) is refused with its reason, like an invalid one.
+    payloads, refused = refuse_taken_down(
+        make_payloads(parsed.articles, content_type=request.mimetype),
+        get_redis(settings),
+        settings,
+    )
+    if refused:
+        rejected = sorted(
+            rejected + [taken_down_item(parsed, n, found) for n, found in refused.items()],
+            key=lambda item: int(item[parsed.position_name]),
+        )
+        pending().inc(metrics.REJECTED, len(refused))
+        if not payloads:
+            raise ApiError(
+                409,
+                "Taken down",
+                "every valid article in the request was taken down by an admin; "
+                "each one's reason is in `rejected`",
+                rejected=rejected,
+            )
+    payloads = queue_payloads(
+        payloads,
         celery_app=get_task_producer(settings),
         redis_client=get_redis(settings),
         settings=settings,
@@ -120,6 +147,16 @@ def post_articles() -> tuple[Response, int]:
         "rejected": rejected,
     }
     return jsonify(body), 202
+
+
+def taken_down_item(parsed: ParsedRequest, number: int, found: Takedown) -> dict[str, Any]:
+    """The ``rejected`` entry of the ``number``-th valid article, taken down."""
+    return {
+        parsed.position_name: parsed.positions[number],
+        "id": found["id"],
+        "errors": [{"field": "(article)", "message": refusal_message(found)}],
+        "taken_down": {"reason": found["reason"], "at": found["at"]},
+    }
 
 
 @bp.post("/articles/status")
@@ -163,6 +200,8 @@ def article_status(article_id: str) -> Response:
             ) from error
         if found:
             state = {"state": "indexed", "updated_at": "", "error": ""}
+        elif removed := takedown_record(get_redis(settings), settings, article_id):
+            raise ApiError(410, "Taken down", refusal_message(removed), taken_down=removed)
         else:
             raise ApiError(404, "Not found", f"no article with id {article_id} was accepted")
     body: dict[str, Any] = {

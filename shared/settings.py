@@ -166,6 +166,10 @@ class Settings(BaseSettings):
     # login_lockout_s seconds.
     login_max_failures: int = Field(5, ge=1)
     login_lockout_s: int = Field(15 * 60, gt=0)
+    # Password checks (argon2id: 64 MiB and ~0.1-0.25 s each) one web process runs at once;
+    # further logins wait up to a few seconds for a turn, then get 503 with Retry-After. Bounds
+    # the memory a flood of logins takes, whatever the lockout lets through.
+    login_checks_per_process: int = Field(1, ge=1, le=16)
     # Mark the web's session cookie Secure on every answer (a site served only over TLS); when
     # off it is marked so when the request came over TLS (behind a proxy: gunicorn's
     # FORWARDED_ALLOW_IPS names the proxy, whose X-Forwarded-Proto then counts).

@@ -41,6 +41,13 @@ def queue_state_records(
         pipe.expire(key, ttl_s)
 
 
+def delete_states(client: redis.Redis, prefix: str, article_ids: Iterable[str]) -> int:
+    """Forget the records of these articles (a takedown: shared/takedown.py); return how many
+    existed."""
+    keys = [_key(prefix, article_id) for article_id in article_ids]
+    return int(client.delete(*keys)) if keys else 0
+
+
 def get_state(client: redis.Redis, prefix: str, article_id: str) -> dict[str, str] | None:
     found: dict[str, str] = client.hgetall(_key(prefix, article_id))  # type: ignore[assignment]
     return found or None

@@ -18,6 +18,7 @@ undated only, a refused parameter, the suggestions open).
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 
+from shared import takedown
 from shared.clients import get_elasticsearch, get_redis
 from shared.deadletters import add_dead_letters, remove_dead_letters
 from shared.schema import ArticleIn, to_payload
@@ -118,6 +120,7 @@ class Site:
     place: str
     saved: str
     dead_letter: str
+    taken_down: str
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +155,11 @@ def site(
     (letter_id,) = add_dead_letters(
         redis_client, settings.index_prefix, [(letter, "400: mapper_parsing_exception", 3)]
     )
+    # A takedown (shared/takedown.py): listed on /admin/takedowns, its page 410 Gone.
+    removed = uuid.uuid4().hex
+    takedown.take_down(
+        get_elasticsearch(settings), redis_client, settings, removed, "Court order", "axe"
+    )
     try:
         yield Site(
             article=ids[0],
@@ -160,6 +168,7 @@ def site(
             place=str(place["geonameid"]),
             saved=saved["id"],
             dead_letter=letter_id,
+            taken_down=removed,
         )
     finally:
         es = get_elasticsearch(settings)  # (no _delete_by_query: this Elasticsearch lacks it)
@@ -167,6 +176,7 @@ def site(
             es.delete(index=settings.articles_alias, id=article_id)
         es.indices.refresh(index=settings.articles_alias)
         remove_dead_letters(redis_client, settings.index_prefix, [letter_id])
+        takedown.lift(redis_client, settings, removed, "axe")
         web.delete(f"/api/saved-searches/{saved['id']}")
 
 
@@ -225,6 +235,8 @@ PAGES: list[tuple[str, Callable[[Site], str], str, int]] = [
     ("pipeline", lambda s: "/pipeline", "main h1", 200),
     ("dead-letter", lambda s: f"/pipeline/dead-letters/{s.dead_letter}", "main h1", 200),
     ("dead-letter-missing", lambda s: f"/pipeline/dead-letters/{MISSING_ID}", "main", 404),
+    ("takedowns", lambda s: "/admin/takedowns", "table.takedowns td form button", 200),
+    ("article-taken-down", lambda s: f"/articles/{s.taken_down}", "div.notice.error", 410),
     ("login", lambda s: "/login", "main h1", 200),
     # The site's saved search was created by an admin: its event is in the table.
     ("audit", lambda s: "/admin/audit", "main table.audit tbody tr", 200),

@@ -62,6 +62,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         saved_views,
         search_views,
         site_views,
+        takedown_views,
     )
     from web.links import template_helpers
 
@@ -75,6 +76,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         site_views,  # /healthz, /api/openapi.json
         account_views,  # /login, /logout
         audit_views,  # /admin/audit, /api/audit[.ndjson]
+        takedown_views,  # /admin/takedowns, /api/takedowns, /api/articles/<id>/takedown
     ):
         app.register_blueprint(feature.bp)
     app.context_processor(template_helpers)  # links and facets for every template

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from elasticsearch import TransportError
 from flask import Blueprint, Response, jsonify, render_template
 
-from shared.clients import get_elasticsearch
+from shared import takedown
+from shared.clients import get_elasticsearch, get_redis
 from shared.http import ApiError, app_settings
 from web.backend import search_client
 from web.related import RelatedStories, related_stories
@@ -19,8 +21,15 @@ bp = Blueprint("articles", __name__)
 
 
 def fetch_article(article_id: str) -> dict[str, Any]:
-    """The stored article; a 404 problem when there is none, a 503 without Elasticsearch."""
+    """The stored article; a 404 problem when there is none, 410 when an admin took it down
+    (shared/takedown.py; with the reason), a 503 without Elasticsearch or Redis."""
     settings = app_settings()
+    try:
+        removed = takedown.get(get_redis(settings), settings, article_id)
+    except redis.RedisError as error:
+        raise ApiError(503, "Article unavailable", f"Redis is unreachable: {error}") from error
+    if removed is not None:
+        raise ApiError(410, "Gone", f"This article was {takedown.refusal_message(removed)}")
     try:
         article = get_article(get_elasticsearch(settings), settings.articles_alias, article_id)
     except TransportError as error:

@@ -21,6 +21,7 @@ from web.pipeline import OPENAPI_PATHS as PIPELINE_PATHS
 from web.search import MAX_QUERY_PREFIXES, MAX_RESULT_WINDOW, MODES, SORTS
 from web.suggest import MAX_PREFIX_CHARS as SUGGEST_MAX_PREFIX_CHARS
 from web.suggest import MAX_SIZE as SUGGEST_MAX_SIZE
+from web.takedown_views import OPENAPI_PATHS as TAKEDOWN_PATHS
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 _ARTICLE_ID = {
@@ -706,6 +707,7 @@ def _document(export_max_rows: int) -> dict[str, Any]:
                             "content": {"application/json": {"schema": {"type": "object"}}},
                         },
                         "404": _PROBLEM,
+                        "410": _PROBLEM,  # taken down by an admin: the reason in `detail`
                         "503": _PROBLEM,
                     },
                 }
@@ -749,6 +751,7 @@ def _document(export_max_rows: int) -> dict[str, Any]:
                             },
                         },
                         "404": _PROBLEM,
+                        "410": _PROBLEM,
                     },
                 }
             },
@@ -845,6 +848,7 @@ def _document(export_max_rows: int) -> dict[str, Any]:
             **_SAVED_SEARCH_PATHS,
             **PIPELINE_PATHS,
             **AUDIT_PATHS,
+            **TAKEDOWN_PATHS,
             "/api/openapi.json": {
                 "get": {
                     "summary": "This document",

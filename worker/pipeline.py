@@ -16,6 +16,7 @@ from shared.index import BulkOutcome, bulk_index, write_targets
 from shared.metrics import commit_quietly
 from shared.settings import Settings
 from shared.status import State, set_states
+from shared.takedown import purge, taken_down_ids
 from worker.batch_metrics import batch_recorder, gave_up_recorder
 from worker.enrich import OnStep, enrich_batch
 from worker.enrich.duplicates import METHOD as NEAR_DUPLICATE_METHOD
@@ -56,6 +57,14 @@ def process_batch(
     whole (indexing by id with external versions makes the replay harmless).
     """
     started = time.perf_counter()
+    # Taken down (shared/takedown.py) while queued: never enriched, indexed or dead-lettered;
+    # anything of theirs an earlier attempt of this task left (its status record, or writes it
+    # made before failing) is removed.
+    withdrawn = taken_down_ids(redis_client, settings, [p["id"] for p in payloads])
+    if withdrawn:
+        purge(es, redis_client, settings, sorted(withdrawn))
+        log.info("taken down, skipped", extra={"articles": len(withdrawn)})
+        payloads = [payload for payload in payloads if payload["id"] not in withdrawn]
     enriched = enrich_batch(payloads, budget_s=settings.enrich_article_budget_s, on_step=on_step)
     docs = enriched.documents
     note = on_step or (lambda _step: None)
@@ -128,6 +137,9 @@ def process_batch(
         for p in outcome.retry_later
     ]
     set_states(redis_client, settings.index_prefix, states, settings.status_ttl_s)
+    _drop_taken_down_meanwhile(
+        outcome, payloads, es=es, redis_client=redis_client, settings=settings
+    )
     recorder = batch_recorder(
         payloads,
         enriched=len(docs),
@@ -153,6 +165,29 @@ def process_batch(
     return outcome
 
 
+def _drop_taken_down_meanwhile(
+    outcome: BatchOutcome,
+    payloads: Sequence[ArticlePayload],
+    *,
+    es: Elasticsearch,
+    redis_client: redis.Redis,
+    settings: Settings,
+) -> None:
+    """Articles taken down while this batch was being enriched: what it wrote of them
+    (documents, dead letters, states) is removed again, and they are neither retried nor
+    alerted on. Checked after every write: a takedown recorded later removes those writes
+    itself (shared/takedown.py), so none survives either order."""
+    late = taken_down_ids(redis_client, settings, [p["id"] for p in payloads])
+    if not late:
+        return
+    purge(es, redis_client, settings, sorted(late))
+    outcome.indexed = [i for i in outcome.indexed if i not in late]
+    outcome.superseded = [i for i in outcome.superseded if i not in late]
+    outcome.dead_lettered = {i: e for i, e in outcome.dead_lettered.items() if i not in late}
+    outcome.retry_later = [p for p in outcome.retry_later if p["id"] not in late]
+    log.info("taken down while enriched, removed", extra={"articles": len(late)})
+
+
 def dead_letter_batch(
     payloads: Sequence[ArticlePayload],
     reason: str,
@@ -161,7 +196,10 @@ def dead_letter_batch(
     redis_client: redis.Redis,
     settings: Settings,
 ) -> None:
-    """Keep a whole batch that gave up after every retry in the dead letters, and say so."""
+    """Keep a whole batch that gave up after every retry in the dead letters, and say so
+    (not its taken-down articles)."""
+    withdrawn = taken_down_ids(redis_client, settings, [p["id"] for p in payloads])
+    payloads = [payload for payload in payloads if payload["id"] not in withdrawn]
     add_dead_letters(redis_client, settings.index_prefix, [(p, reason, attempts) for p in payloads])
     states: list[tuple[str, State, str | None]] = [
         (p["id"], "failed", f"dead-lettered after {attempts} attempt(s): {reason}")

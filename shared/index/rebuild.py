@@ -39,6 +39,7 @@ from shared.index.lifecycle import index_behind, index_name, template_meta
 from shared.index.mapping import INDEX_VERSION
 from shared.settings import Settings
 from shared.status import get_states
+from shared.takedown import purge_index
 from shared.tasks import enqueue_payloads
 
 PAGE_SIZE = 500
@@ -346,6 +347,8 @@ def rebuild_index(
     ]
     report.failed |= copy_documents(es, building, late)
     report.caught_up = len(late)
+    # Taken down since the walk read them: they must not come back with the switch.
+    purge_index(es, redis_client, settings, new)
     progress("switching", 1, 1)
     # Searches must find everything the moment they read the new index.
     es.indices.refresh(index=new)
