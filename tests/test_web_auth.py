@@ -326,6 +326,33 @@ def test_a_disabled_user_is_logged_out_at_once(web_app: Flask, settings: Setting
     assert admin.post("/api/saved-searches", json={"q": "harbour"}).status_code == 401
 
 
+def test_password_checks_wait_for_a_turn_then_503(settings: Settings) -> None:
+    app = web.create_app(
+        {
+            "TESTING": True,
+            "LOGIN_TURN_WAIT_S": 0.2,
+            "NEWSROOM_SETTINGS": settings.model_copy(update={"login_checks_per_process": 2}),
+        }
+    )
+    user, password = accounts.add_user(
+        get_redis(settings), settings, f"turns-{uuid.uuid4().hex[:8]}", "reader"
+    )
+    name = user.name
+    assert _login(_client(app), name, password).status_code == 303  # makes the gate: 2 turns
+    turns = app.extensions["newsroom_login_turns"]
+    held = [turns.acquire(blocking=False), turns.acquire(blocking=False)]
+    assert held == [True, True]
+    try:
+        busy = _login(_client(app), name, password)
+        assert busy.status_code == 503
+        assert busy.headers["Retry-After"] == "2"
+        assert "Too many logins at once" in busy.get_data(as_text=True)
+    finally:
+        turns.release()
+        turns.release()
+    assert _login(_client(app), name, password).status_code == 303
+
+
 def test_a_password_reset_or_logout_everywhere_ends_sessions(
     web_app: Flask, settings: Settings
 ) -> None:

@@ -2,13 +2,27 @@
 
 A wrong password and an unknown name get the same answer; after
 ``settings.login_max_failures`` failures for a name (or from one address) within
-``settings.login_lockout_s``, logins are refused (429) until the lockout has passed.
+``settings.login_lockout_s``, logins are refused (429) until the lockout has passed. At most
+``settings.login_checks_per_process`` password checks run at once in a process (each takes
+argon2id's 64 MiB); a login that finds no turn within a few seconds gets 503.
 """
 
 from __future__ import annotations
 
+import threading
+from typing import cast
+
 import redis
-from flask import Blueprint, Response, make_response, redirect, render_template, request, session
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+)
 from flask_login import login_user, logout_user
 
 from shared import accounts
@@ -20,6 +34,18 @@ from web.auth import Account, LoginLimiter, current_account, local_url
 bp = Blueprint("account", __name__)
 
 WRONG = "Wrong name or password."
+# How long a login waits for a turn at the password check before a 503 (settings'
+# login_checks_per_process bounds how many run at once in this process).
+LOGIN_TURN_WAIT_S = 5.0
+
+
+def _check_turn() -> threading.BoundedSemaphore:
+    """This process's gate in front of argon2 (one per app, made on first use)."""
+    turns = current_app.extensions.setdefault(
+        "newsroom_login_turns",
+        threading.BoundedSemaphore(app_settings().login_checks_per_process),
+    )
+    return cast(threading.BoundedSemaphore, turns)
 
 
 def _form(status: int = 200, *, error: str | None = None, name: str = "") -> Response:
@@ -54,7 +80,19 @@ def login() -> Response:
             )
             response.headers["Retry-After"] = str(wait_s)
             return response
-        user = accounts.check_password(get_redis(settings), settings, name, password)
+        turns = _check_turn()
+        if not turns.acquire(
+            timeout=current_app.config.get("LOGIN_TURN_WAIT_S", LOGIN_TURN_WAIT_S)
+        ):
+            response = _form(
+                503, error="Too many logins at once: try again in a moment.", name=name
+            )
+            response.headers["Retry-After"] = "2"
+            return response
+        try:
+            user = accounts.check_password(get_redis(settings), settings, name, password)
+        finally:
+            turns.release()
         if user is None:
             limiter.failed(name, address)
             # Attempts refused by a lockout (above) are not recorded: they cannot flood it.
