@@ -45,8 +45,9 @@ MAX_READ = 1000
 MAX_SCAN = 20_000
 _SCAN_BATCH = 500
 
-# A stream id: "<milliseconds>-<sequence>".
+# A stream id: "<milliseconds>-<sequence>", each part below 2**64.
 EVENT_ID_PATTERN = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
+_MAX_PART = 2**64 - 1
 
 
 class AuditEvent(TypedDict):
@@ -140,6 +141,19 @@ def _event(event_id: object, raw: Mapping[bytes | str, bytes | str] | None) -> A
     }
 
 
+def _older_than(before: str) -> str | None:
+    """XREVRANGE's start for the events older than ``before`` (None: there are none). Parts
+    beyond what Redis takes are bounds past every event."""
+    ms, seq = (int(part) for part in before.split("-"))
+    if ms > _MAX_PART:
+        return "+"
+    if seq > _MAX_PART:
+        return f"{ms}-{_MAX_PART}"
+    if ms == seq == 0:
+        return None  # nothing is older than 0-0 (and "(0-0" is an error)
+    return f"({ms}-{seq}"
+
+
 def read_page(
     r: redis.Redis,
     settings: Settings,
@@ -158,7 +172,9 @@ def read_page(
     limit = max(1, min(limit, MAX_READ))
     prefix = action.rstrip("*") if action and action.endswith(("*", ".")) else None
     events: list[AuditEvent] = []
-    start = "+" if before is None else f"({before}"
+    start = "+" if before is None else _older_than(before)
+    if start is None:
+        return {"events": [], "next_before": None}
     scanned = 0
     last_id: str | None = None
     while len(events) < limit and scanned < MAX_SCAN:
