@@ -26,6 +26,7 @@ from shared.accounts import (
     end_sessions,
     list_users,
     reset_password,
+    set_email,
     set_role,
 )
 from shared.clients import get_redis
@@ -153,6 +154,25 @@ def users_set_role(name: str, role: str) -> None:
         user = set_role(get_redis(settings), settings, name, role)
     record_command(settings, "user.set_role", user.name, role=user.role)
     click.echo(f"{user.name} is now {user.role}")
+
+
+@users_group.command("set-email")
+@click.argument("name")
+@click.argument("address", required=False)
+@click.option("--clear", is_flag=True, help="Remove the address: no more email alerts.")
+def users_set_email(name: str, address: str | None, clear: bool) -> None:
+    """Send NAME's email alerts to ADDRESS (name@example.org). Only an admin sets it: a saved
+    search mails its owner's address and nobody else's."""
+    if clear == (address is not None):
+        raise click.UsageError("give an ADDRESS, or --clear")
+    settings = command_settings()
+    with refusals():
+        user = set_email(get_redis(settings), settings, name, address)
+    click.echo(
+        f"{user.name}'s email alerts go to {user.email}"
+        if user.email
+        else f"{user.name} gets no email alerts"
+    )
 
 
 @users_group.command("reset-password")

@@ -48,6 +48,13 @@ MIN_PASSWORD_CHARS = 12
 # Longer passwords are refused before hashing (argon2 reads all of it).
 MAX_PASSWORD_CHARS = 1024
 MAX_LABEL_CHARS = 200
+# An email address as alerts are sent to: a plain ASCII addr-spec (no display name, comments,
+# quoting or line breaks), at most 254 characters (RFC 5321's limit on a path).
+EMAIL_PATTERN = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+MAX_EMAIL_CHARS = 254
 # "nr_<id>_<secret>": 16 hex digits of id, 43 URL-safe characters of secret (256 bits).
 _TOKEN_PATTERN = re.compile(r"^nr_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 
@@ -65,6 +72,9 @@ class User:
     # Incremented when the password is reset or the user disabled: a session cookie names the
     # generation it was issued in, and one of an older generation is no longer honoured.
     sessions: int = 0
+    # Where the user's saved searches send email alerts (set by an admin: `newsroom users
+    # set-email`); None: no email alerts.
+    email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +150,7 @@ def _user(record: dict[str, Any]) -> User:
         disabled=bool(record["disabled"]),
         created_at=record["created_at"],
         sessions=int(record.get("sessions", 0)),
+        email=record.get("email"),
     )
 
 
@@ -279,6 +290,19 @@ def reset_password(r: redis.Redis, settings: Settings, name: str) -> str:
     password = generate_password()
     _update_user(r, settings, name, end_sessions=True, password_hash=_hasher().hash(password))
     return password
+
+
+def check_email(address: str) -> str:
+    """A plain address (``name@example.org``), else AccountError."""
+    address = address.strip()
+    if len(address) > MAX_EMAIL_CHARS or not EMAIL_PATTERN.fullmatch(address):
+        raise AccountError(f"not a plain email address such as name@example.org: {address!r}")
+    return address
+
+
+def set_email(r: redis.Redis, settings: Settings, name: str, address: str | None) -> User:
+    """Where ``name``'s email alerts go (None: nowhere; their saved searches then send none)."""
+    return _update_user(r, settings, name, email=None if address is None else check_email(address))
 
 
 def check_password(r: redis.Redis, settings: Settings, name: str, password: str) -> User | None:

@@ -7,15 +7,19 @@ so the worker runs it without importing web code. Keys, under ``<prefix>:saved:`
 - ``owner:<name>``: set, the ids of that user's saved searches (their quota);
 - ``vectors``: hash, id -> the query's embedding (base64 float32), for semantic and hybrid
   searches; apart, so that listing saved searches does not load them;
+- ``feed_keys``: hash, id -> the secret of its private feed URL (256 random bits); apart, so
+  that no change to the record can bring back a key its owner replaced;
 - ``<id>:matches``: sorted set, article id -> when it matched (µs), the newest N kept;
 - ``<id>:articles``: hash, article id -> what the feed shows of it (title, url, ...);
 - ``<id>:rate:<hour>``: matches recorded in that clock hour (expires);
-- ``<id>:delivery``: hash, the last webhook delivery (state, at, detail).
+- ``<id>:delivery``: hash, the last webhook delivery (state, at, detail);
+- ``<id>:delivery:email``: hash, the last email delivery (state, at, detail).
 """
 
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import secrets
 import time
@@ -66,6 +70,7 @@ if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[5]) then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[1])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[4]) end
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[4], ARGV[1], ARGV[6]) end
 return 1
 """
 
@@ -96,6 +101,8 @@ class SavedSearch:
     # its owner and admins see a saved search, unless ``shared`` (then every reader does).
     owner: str | None = None
     shared: bool = False
+    # Email its new matches to its owner's address (accounts.User.email; worker/mail.py).
+    email_alerts: bool = False
 
     def public(self) -> dict[str, Any]:
         """What its readers may see: no webhook secret, only the webhook's host."""
@@ -110,6 +117,7 @@ class SavedSearch:
             "created_at": self.created_at,
             "urls": self.urls,
             "webhook": {"host": webhook_host} if webhook_host else None,
+            "email_alerts": self.email_alerts,
         }
 
 
@@ -151,20 +159,23 @@ def create(
     *,
     max_saved: int,
     max_per_owner: int = 10_000,
+    feed_key: str | None = None,
 ) -> Literal["created", "full", "quota"]:
-    """Store a new saved search: "full" when ``max_saved`` are stored already, "quota" when
-    its owner has ``max_per_owner``."""
+    """Store a new saved search (with the key of its private feed URL): "full" when
+    ``max_saved`` are stored already, "quota" when its owner has ``max_per_owner``."""
     created = redis_client.eval(
         _CREATE,
-        3,
+        4,
         _key(prefix, "searches"),
         _key(prefix, "vectors"),
         _key(prefix, "owner", search.owner or ""),
+        _key(prefix, "feed_keys"),
         search.id,
         _to_json(search),
         max_saved,
         encode_vector(vector) if vector else "",
         max_per_owner,
+        feed_key or "",
     )
     return {1: "created", 0: "full"}.get(int(created), "quota")  # type: ignore[return-value]
 
@@ -214,6 +225,49 @@ def with_vectors(
     ]
 
 
+def new_feed_key() -> str:
+    """The secret of a private feed URL: 256 random bits, URL-safe (43 characters)."""
+    return secrets.token_urlsafe(32)
+
+
+_SET_FEED_KEY = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+"""
+
+
+def set_feed_key(redis_client: redis.Redis, prefix: str, search_id: str, key: str) -> bool:
+    """Replace the private feed URL's key (the old URL stops working at once); False when the
+    saved search was deleted meanwhile."""
+    return bool(
+        redis_client.eval(
+            _SET_FEED_KEY, 2, _key(prefix, "searches"), _key(prefix, "feed_keys"), search_id, key
+        )
+    )
+
+
+def feed_key(redis_client: redis.Redis, prefix: str, search_id: str) -> str | None:
+    raw = redis_client.hget(_key(prefix, "feed_keys"), search_id)
+    return str(raw) if raw else None
+
+
+def by_feed_key(
+    redis_client: redis.Redis, prefix: str, search_id: str, given: str
+) -> SavedSearch | None:
+    """The saved search whose private feed key is ``given`` (compared in constant time);
+    None for an unknown id, a search without a key, or a wrong key alike."""
+    pipe = redis_client.pipeline(transaction=False)
+    pipe.hget(_key(prefix, "searches"), search_id)
+    pipe.hget(_key(prefix, "feed_keys"), search_id)
+    raw, stored = pipe.execute()
+    if not raw or not stored:
+        return None
+    if not hmac.compare_digest(str(stored).encode(), given.encode()):
+        return None
+    return _from_json(str(raw))
+
+
 def count_owned(redis_client: redis.Redis, prefix: str, owner: str) -> int:
     return int(redis_client.scard(_key(prefix, "owner", owner)))
 
@@ -227,11 +281,13 @@ def delete(redis_client: redis.Redis, prefix: str, search_id: str) -> bool:
     pipe = redis_client.pipeline(transaction=True)
     pipe.hdel(_key(prefix, "searches"), search_id)
     pipe.hdel(_key(prefix, "vectors"), search_id)
+    pipe.hdel(_key(prefix, "feed_keys"), search_id)
     pipe.srem(_key(prefix, "owner", search.owner or ""), search_id)
     pipe.delete(
         _key(prefix, search_id, "matches"),
         _key(prefix, search_id, "articles"),
         _key(prefix, search_id, "delivery"),
+        _key(prefix, search_id, "delivery", "email"),
     )
     pipe.execute()
     return True
@@ -307,24 +363,37 @@ def match_counts(redis_client: redis.Redis, prefix: str, search_ids: Sequence[st
     return [int(count) for count in pipe.execute()]
 
 
+Channel = Literal["webhook", "email"]
+
+
+def _delivery_key(prefix: str, search_id: str, channel: Channel) -> str:
+    if channel == "webhook":
+        return _key(prefix, search_id, "delivery")
+    return _key(prefix, search_id, "delivery", channel)
+
+
 def set_delivery(
     redis_client: redis.Redis,
     prefix: str,
     search_id: str,
     state: Literal["delivered", "retrying", "failed"],
     detail: str,
+    channel: Channel = "webhook",
 ) -> None:
-    """Remember the last webhook delivery, for the saved search's page (not for deleted ones)."""
+    """Remember the last delivery by webhook or email, for the saved search's page (not for
+    deleted ones)."""
     if not redis_client.hexists(_key(prefix, "searches"), search_id):
         return
     redis_client.hset(
-        _key(prefix, search_id, "delivery"),
+        _delivery_key(prefix, search_id, channel),
         mapping={"state": state, "at": _iso(datetime.now(UTC)), "detail": detail[:500]},
     )
 
 
-def get_delivery(redis_client: redis.Redis, prefix: str, search_id: str) -> dict[str, str] | None:
-    raw: dict[str, str] = redis_client.hgetall(_key(prefix, search_id, "delivery"))  # type: ignore[assignment]
+def get_delivery(
+    redis_client: redis.Redis, prefix: str, search_id: str, channel: Channel = "webhook"
+) -> dict[str, str] | None:
+    raw: dict[str, str] = redis_client.hgetall(_delivery_key(prefix, search_id, channel))  # type: ignore[assignment]
     return raw or None
 
 

@@ -150,6 +150,21 @@ class Settings(BaseSettings):
     alerts_webhook_max_per_host: int = Field(2, ge=1, le=100)
     alerts_webhook_breaker_failures: int = Field(5, ge=1)
     alerts_webhook_breaker_cooldown_s: float = Field(60.0, gt=0, le=300)
+    # Alerts by email (worker/mail.py): one message per batch of new matches of a saved search
+    # with email alerts on, to its owner's address (`newsroom users set-email`), through this
+    # SMTP server. No host: no email is sent (the web refuses to turn email alerts on). Sent
+    # from the webhook queue's worker; each SMTP operation within smtp_timeout_s, the whole
+    # message within smtp_deadline_s; failures retried like webhooks (2, 4 ... 300 s) up to
+    # alerts_email_max_retries times. Credentials go only over STARTTLS (or to loopback).
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_from: str = "Newsroom <newsroom@localhost>"
+    smtp_timeout_s: float = Field(10.0, gt=0, le=60)
+    smtp_deadline_s: float = Field(30.0, gt=0, le=120)
+    alerts_email_max_retries: int = Field(10, ge=0)
 
     # Accounts (shared/accounts.py, docs/SECURITY.md). The key that signs session cookies and
     # CSRF tokens: required in production; elsewhere a random one per process when unset (then
@@ -216,6 +231,39 @@ class Settings(BaseSettings):
         if isinstance(value, list | tuple):
             return [str(host).strip().lower() for host in value if str(host).strip()]
         return value
+
+    @field_validator("smtp_host", "smtp_user", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        # Compose passes "" for what .env leaves out: no SMTP server, no login.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _one_sender_address(cls, value: str) -> str:
+        from email.utils import parseaddr
+
+        _, address = parseaddr(value)
+        if any(ch in value for ch in "\r\n") or "@" not in address:
+            raise ValueError(
+                f"not a sender address such as 'Newsroom <alerts@example.org>': {value!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _smtp_credentials_encrypted(self) -> Settings:
+        if self.smtp_password is not None and self.smtp_user is None:
+            raise ValueError("NEWSROOM_SMTP_PASSWORD needs NEWSROOM_SMTP_USER")
+        loopback = (self.smtp_host or "") in ("localhost", "127.0.0.1", "::1")
+        if self.smtp_user is not None and not self.smtp_starttls and not loopback:
+            # The password would cross the network in the clear.
+            raise ValueError(
+                "NEWSROOM_SMTP_USER needs NEWSROOM_SMTP_STARTTLS=true (unless the SMTP server "
+                "is on loopback)"
+            )
+        return self
 
     @property
     def celery_broker_url(self) -> str:

@@ -50,6 +50,8 @@ PROCESS_ARTICLES_TASK = "newsroom.process_articles"
 # Saved-search alerts: match a batch just indexed; POST one webhook delivery (worker/alerts.py).
 EVALUATE_ALERTS_TASK = "newsroom.evaluate_alerts"
 DELIVER_WEBHOOK_TASK = "newsroom.deliver_webhook"
+# ... and email one message to the saved search's owner (worker/mail.py), on the webhook queue.
+DELIVER_EMAIL_TASK = "newsroom.deliver_email"
 
 # The article queues a client may choose (``?queue=`` at ingest): live, the default, for
 # articles as they happen; bulk for archive loads (and heavy articles), so live ones never wait
@@ -106,7 +108,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": settings.queue_name,
         # Webhook deliveries never share a queue with articles (worker/tasks.py also names the
         # queue when it sends them): a slow receiver holds a webhook worker, not ingestion.
-        "task_routes": {DELIVER_WEBHOOK_TASK: {"queue": settings.webhook_queue_name}},
+        "task_routes": {
+            DELIVER_WEBHOOK_TASK: {"queue": settings.webhook_queue_name},
+            DELIVER_EMAIL_TASK: {"queue": settings.webhook_queue_name},
+        },
         "task_serializer": "json",
         "accept_content": ["json"],
         "task_ignore_result": True,

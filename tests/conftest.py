@@ -6,6 +6,7 @@ prefix, Redis database and queue, so tests never touch the data of a running ``m
 
 from __future__ import annotations
 
+import mailbox
 import os
 import re
 import signal
@@ -46,6 +47,9 @@ os.environ.update(
         "NEWSROOM_RATE_LIMIT_EXPORT": "100000/minute",
         "NEWSROOM_RATE_LIMIT_SUGGEST": "100000/minute",
         "NEWSROOM_RATE_LIMIT_SAVED": "100000/hour",
+        # Email alerts go to the `smtp_server` fixture's server (its port reaches the worker).
+        "NEWSROOM_SMTP_HOST": "127.0.0.1",
+        "NEWSROOM_SMTP_STARTTLS": "false",
     }
 )
 os.environ.pop("NEWSROOM_INGEST_API_KEY", None)
@@ -132,14 +136,44 @@ def stop_worker(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
+@dataclass(frozen=True)
+class SmtpServer:
+    """A real SMTP server on 127.0.0.1 in a process of its own (tests/smtp_server.py): what it
+    accepts lands in ``maildir``."""
+
+    port: int
+    maildir: Path
+
+    def messages(self) -> list[mailbox.MaildirMessage]:
+        return list(mailbox.Maildir(self.maildir, create=False)) if self.maildir.exists() else []
+
+
+@pytest.fixture(scope="session")
+def smtp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpServer]:
+    maildir = tmp_path_factory.mktemp("smtp") / "maildir"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.smtp_server", str(maildir)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert process.stdout is not None
+    line = process.stdout.readline()  # the port, once it listens
+    if not line.strip().isdigit():
+        process.kill()
+        pytest.fail(f"the test SMTP server did not start: {line!r}")
+    yield SmtpServer(int(line), maildir)
+    process.terminate()
+    process.wait(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def worker(
-    services: None, tmp_path_factory: pytest.TempPathFactory
+    services: None, smtp_server: SmtpServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A real Celery worker process consuming this run's queues."""
+    """A real Celery worker process consuming this run's queues (its email alerts go to the
+    ``smtp_server``)."""
     settings = get_settings()
     process = start_worker(
-        os.environ.copy(),
+        os.environ.copy() | {"NEWSROOM_SMTP_PORT": str(smtp_server.port)},
         tmp_path_factory.mktemp("worker") / "worker.log",
         [settings.queue_name, settings.bulk_queue_name, settings.webhook_queue_name],
         f"test-{RUN_ID}",

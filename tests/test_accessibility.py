@@ -247,6 +247,8 @@ NOT_PAGES = {
     "feeds.json_feed",
     "saved.atom_feed",
     "saved.json_feed",
+    "saved.keyed_atom_feed",
+    "saved.keyed_json_feed",
     "site.healthz",
     "metrics",
     "static",

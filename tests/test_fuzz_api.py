@@ -228,6 +228,8 @@ def unstated_rule(case: Any, response: Any) -> str | None:
             return "'from' may not be after 'to'"
         if problem.get("parameter") == "webhook_url" and "private" in problem.get("detail", ""):
             return "a webhook may not point to a loopback or private address"
+        if problem.get("parameter") == "email_alerts":
+            return "email alerts need an SMTP server and the owner's own address"
     return None
 
 

@@ -41,10 +41,12 @@ from shared.settings import Settings
 
 # A stolen session cookie stops working after this, whatever the browser does with it.
 SESSION_LIFETIME = timedelta(hours=12)
-# Reachable by anyone even when anonymous reading is off: logging in, and what machines poll.
+# Reachable by anyone even when anonymous reading is off: logging in, and what machines poll
+# (a saved search's private feed URLs carry their own key: web/saved.py).
 PUBLIC_ENDPOINTS = frozenset(
-    {"account.login", "account.login_form", "static", "site.healthz", "site.api_openapi"}
-)
+    {"account.login", "account.login_form", "static", "site.healthz", "site.api_openapi",
+     "saved.keyed_atom_feed", "saved.keyed_json_feed"}
+)  # fmt: skip
 BEARER_CHALLENGE = 'Bearer realm="newsroom"'
 
 View = TypeVar("View", bound=Callable[..., Any])

@@ -331,6 +331,25 @@ SAVED_SEARCH = {
                 },
             },
         },
+        "email_alerts": {
+            "type": "boolean",
+            "description": "new matches are emailed to its owner's own address",
+        },
+        "email_delivery": {
+            "type": ["object", "null"],
+            "description": "the last email (one saved search's detail, with email alerts on)",
+            "properties": {
+                "state": {"type": "string", "enum": ["delivered", "retrying", "failed"]},
+                "at": {"type": "string", "format": "date-time"},
+                "detail": {"type": "string"},
+            },
+        },
+        "private_feed": {
+            "type": ["object", "null"],
+            "description": "its private feed URLs, which a feed reader follows without a "
+            "session (one saved search's detail, for its owner and admins only)",
+            "properties": {"atom": {"type": "string"}, "json": {"type": "string"}},
+        },
         "match_count": {"type": "integer"},
     },
     "required": ["id", "name", "params", "mode", "created_at", "urls", "webhook"],
@@ -356,6 +375,11 @@ _BODY_WEBHOOK_URL = {"anyOf": [_WEBHOOK_URL, {"type": "null"}]}
 _SHARED = {
     "type": ["boolean", "null"],
     "description": "true: every reader sees it; false or null: only its owner and admins",
+}
+_EMAIL_ALERTS = {
+    "type": ["boolean", "null"],
+    "description": "true: email new matches to the owner's own address (refused, 400, when "
+    "the service sends no email or the owner has no address: `newsroom users set-email`)",
 }
 # Writes need an account: an API token (Authorization: Bearer) or a logged-in session.
 _NEEDS_ACCOUNT: list[dict[str, list[str]]] = [{"bearerToken": []}, {"session": []}]
@@ -414,6 +438,11 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
                     "1, on, true or yes: every reader sees it (default: only you and admins)",
                     {"type": "string", "maxLength": 10},
                 ),
+                _query(
+                    "email_alerts",
+                    "1, on, true or yes: email new matches to your own address",
+                    {"type": "string", "maxLength": 10},
+                ),
                 *[p for p in SEARCH_PARAMETERS if p["name"] in ("q", "mode", "from", "to")],
                 *[p for p in SEARCH_PARAMETERS if p["name"] in FACETS],
             ],
@@ -443,6 +472,7 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
                                 **dict.fromkeys(FACETS, _FACET_VALUES),
                                 "webhook_url": _BODY_WEBHOOK_URL,
                                 "shared": _SHARED,
+                                "email_alerts": _EMAIL_ALERTS,
                             },
                             "additionalProperties": False,
                         }
@@ -511,8 +541,8 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
             },
         },
         "patch": {
-            "summary": "Rename, share or unshare a saved search, or change its webhook (its "
-            "owner or an admin)",
+            "summary": "Rename, share or unshare a saved search, change its webhook, or turn "
+            "its email alerts on or off (its owner or an admin)",
             "parameters": [_SAVED_ID],
             "requestBody": {
                 "required": True,
@@ -524,6 +554,7 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
                                 "name": _BODY_NAME,
                                 "shared": _SHARED,
                                 "webhook_url": _BODY_WEBHOOK_URL,
+                                "email_alerts": _EMAIL_ALERTS,
                             },
                             "additionalProperties": False,
                         }
@@ -555,6 +586,46 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
                 "503": _PROBLEM,
             },
         },
+    },
+    "/api/saved-searches/{saved_id}/feed-key": {
+        "post": {
+            "summary": "A new private feed URL for a saved search (its owner or an admin)",
+            "description": (
+                "Each saved search has private feed URLs (/saved/{id}/feed/{key}.atom and "
+                ".json) that a feed reader follows without a session: the key, 256 random "
+                "bits, is the credential. This replaces the key: the old URLs answer 404 "
+                "from now on."
+            ),
+            "parameters": [_SAVED_ID],
+            "security": _NEEDS_ACCOUNT,
+            "responses": {
+                "200": {
+                    "description": "The new private feed URLs",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "private_feed": {
+                                        "type": "object",
+                                        "properties": {
+                                            "atom": {"type": "string"},
+                                            "json": {"type": "string"},
+                                        },
+                                        "required": ["atom", "json"],
+                                    }
+                                },
+                                "required": ["private_feed"],
+                            }
+                        }
+                    },
+                },
+                "401": _PROBLEM,
+                "403": _PROBLEM,
+                "404": _PROBLEM,
+                "503": _PROBLEM,
+            },
+        }
     },
 }
 

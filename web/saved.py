@@ -9,6 +9,13 @@ purpose. Its owner and admins change and delete it; each user keeps at most
 ``settings.saved_searches_per_user`` (the service at most ``settings.alerts_max_saved``). Saved
 searches from before accounts have no owner: only admins see and delete them. A webhook's
 address is never shown beyond its host, even to its owner.
+
+Email alerts go to the owner's own address only (``accounts.User.email``, set by an admin with
+``newsroom users set-email``): turning them on needs an SMTP server and that address, so a
+saved search can never mail a stranger. Each saved search also has a private feed URL
+(``/saved/<id>/feed/<key>.atom``), a 256-bit key that lets a feed reader without a session
+follow it; its owner and admins see it on the page and may replace it (the old URL then stops
+working at once).
 """
 
 from __future__ import annotations
@@ -36,9 +43,9 @@ MAX_NAME_CHARS = 100
 MAX_WEBHOOK_URL_CHARS = 2_000
 # The search parameters a saved search keeps; paging and sorting mean nothing for alerts.
 _SEARCH_KEYS = ("q", "from", "to", "mode", *FACETS)
-_JSON_KEYS = {"name", "webhook_url", "filters", "shared", *_SEARCH_KEYS}
+_JSON_KEYS = {"name", "webhook_url", "filters", "shared", "email_alerts", *_SEARCH_KEYS}
 # What a change (PATCH) may set; the search itself is saved anew instead.
-_CHANGE_KEYS = {"name", "webhook_url", "shared"}
+_CHANGE_KEYS = {"name", "webhook_url", "shared", "email_alerts"}
 _FORM_TRUE = {"1", "on", "true", "yes"}
 
 
@@ -60,6 +67,7 @@ class SavedSearchInput:
     # As /api/search takes them, for the same parsing and checks (web/params.py).
     search_args: MultiDict[str, str]
     shared: bool = False
+    email_alerts: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,11 +91,11 @@ def form_flag(value: str | None) -> bool:
     return (value or "").strip().lower() in _FORM_TRUE
 
 
-def _shared(body: Mapping[str, Any]) -> bool:
-    value = body.get("shared", False)
+def _shared(body: Mapping[str, Any], name: str = "shared") -> bool:
+    value = body.get(name, False)
     if value is None or isinstance(value, bool):
         return bool(value)
-    raise _invalid("shared", "'shared' must be true or false")
+    raise _invalid(name, f"'{name}' must be true or false")
 
 
 def _invalid(parameter: str, detail: str) -> ApiError:
@@ -120,6 +128,7 @@ def read_input(body: Any, values: MultiDict[str, str], *, is_json: bool) -> Save
             webhook_url=args.get("webhook_url") or None,
             search_args=_only_search_keys(args),
             shared=form_flag(args.get("shared")),
+            email_alerts=form_flag(args.get("email_alerts")),
         )
     if not isinstance(body, dict):
         raise ApiError(400, "Invalid body", "the body must be a JSON object")
@@ -144,6 +153,7 @@ def read_input(body: Any, values: MultiDict[str, str], *, is_json: bool) -> Save
         webhook_url=_string(body, "webhook_url") or None,
         search_args=args,
         shared=_shared(body),
+        email_alerts=_shared(body, "email_alerts"),
     )
 
 
@@ -194,6 +204,21 @@ def check_webhook_url(url: str | None, *, allow_private: bool) -> str | None:
             "'webhook_url' points to a loopback or private address, which this service refuses",
         )
     return url
+
+
+def check_email_alerts(redis_client: redis.Redis, settings: Settings, owner: str | None) -> None:
+    """Email alerts may be turned on when this service sends email and the saved search's
+    owner has an address (they go to that address only)."""
+    if not settings.smtp_host:
+        raise _invalid("email_alerts", "this service sends no email (NEWSROOM_SMTP_HOST is unset)")
+    with redis_errors():
+        user = accounts.get_user(redis_client, settings, owner) if owner else None
+    if user is None or not user.email:
+        raise _invalid(
+            "email_alerts",
+            "email alerts go to the owner's own address, and it has none: an admin sets it "
+            "with `newsroom users set-email`",
+        )
 
 
 def search_params(search: SearchRequest) -> dict[str, Any]:
@@ -261,6 +286,8 @@ def create_saved_search(
     webhook_url = check_webhook_url(
         entry.webhook_url, allow_private=settings.alerts_webhook_allow_private
     )
+    if entry.email_alerts:
+        check_email_alerts(redis_client, settings, owner)
     if not search.query.strip() and not search.filters:
         # Dates alone would match nearly every new article: an alert on everything.
         raise ApiError(
@@ -288,6 +315,7 @@ def create_saved_search(
         webhook_secret=store.new_token() if webhook_url else None,
         owner=owner,
         shared=entry.shared,
+        email_alerts=entry.email_alerts,
     )
     with redis_errors():
         outcome = store.create(
@@ -297,6 +325,7 @@ def create_saved_search(
             vector,
             max_saved=settings.alerts_max_saved,
             max_per_owner=settings.saved_searches_per_user,
+            feed_key=store.new_feed_key(),
         )
     if outcome == "quota":
         raise ApiError(
@@ -342,21 +371,63 @@ def list_saved(redis_client: redis.Redis, prefix: str, viewer: Viewer) -> list[d
 
 
 def detail(
-    redis_client: redis.Redis, settings: Settings, search_id: str, viewer: Viewer
+    redis_client: redis.Redis,
+    settings: Settings,
+    search_id: str,
+    viewer: Viewer,
+    feed_urls: Callable[[str, str], dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """One saved search with its newest matches and the last webhook delivery."""
+    """One saved search with its newest matches and the last webhook and email deliveries;
+    for its owner and admins, its private feed's URLs (``feed_urls(id, key)``)."""
     search = load(redis_client, settings.index_prefix, search_id, viewer)
+    prefix = settings.index_prefix
     with redis_errors():
-        matches = store.recent_matches(
-            redis_client, settings.index_prefix, search_id, settings.alerts_max_matches
+        matches = store.recent_matches(redis_client, prefix, search_id, settings.alerts_max_matches)
+        delivery = store.get_delivery(redis_client, prefix, search_id)
+        emailed = store.get_delivery(redis_client, prefix, search_id, "email")
+        key = (
+            store.feed_key(redis_client, prefix, search_id) if may_change(search, viewer) else None
         )
-        delivery = store.get_delivery(redis_client, settings.index_prefix, search_id)
     body = search.public()
     if body["webhook"] is not None:
         body["webhook"]["last_delivery"] = delivery
+    body["email_delivery"] = emailed if search.email_alerts else None
     body["matches"] = matches
     body["may_change"] = may_change(search, viewer)
+    if body["may_change"]:
+        body["private_feed"] = feed_urls(search_id, key) if feed_urls and key else None
     return body
+
+
+def new_feed_key(redis_client: redis.Redis, prefix: str, search_id: str, viewer: Viewer) -> str:
+    """Replace the private feed URL's key (its owner or an admin): the old URL stops working
+    at once. Returns the new key."""
+    _changeable(redis_client, prefix, search_id, viewer)
+    key = store.new_feed_key()
+    with redis_errors():
+        if not store.set_feed_key(redis_client, prefix, search_id, key):
+            raise ApiError(404, "Not found", f"no saved search with id {search_id}")
+    return key
+
+
+def keyed_matches(
+    redis_client: redis.Redis, settings: Settings, search_id: str, key: str
+) -> tuple[store.SavedSearch, list[dict[str, Any]]]:
+    """The saved search whose private feed key is ``key``, with its newest matches, for a
+    feed reader without a session. An unknown id, a wrong key, and a disabled owner all answer
+    the same 404."""
+    prefix = settings.index_prefix
+    with redis_errors():
+        search = store.by_feed_key(redis_client, prefix, search_id, key)
+        owner = (
+            accounts.get_user(redis_client, settings, search.owner)
+            if search and search.owner
+            else None
+        )
+        if search is None or (owner is not None and owner.disabled):
+            raise ApiError(404, "Not found", f"no saved search with id {search_id} and this key")
+        matches = store.recent_matches(redis_client, prefix, search_id, settings.alerts_max_matches)
+    return search, matches
 
 
 def _changeable(
@@ -384,8 +455,9 @@ def change(
     viewer: Viewer,
     body: Any,
 ) -> tuple[store.SavedSearch, str | None]:
-    """Rename, share or unshare a saved search, or change its webhook (JSON: {name, shared,
-    webhook_url}); a new webhook gets a new secret, returned beside it (to be shown once)."""
+    """Rename, share or unshare a saved search, change its webhook or turn its email alerts on
+    or off (JSON: {name, shared, webhook_url, email_alerts}); a new webhook gets a new secret,
+    returned beside it (to be shown once)."""
     if not isinstance(body, dict):
         raise ApiError(400, "Invalid body", "the body must be a JSON object")
     unknown = sorted(set(body) - _CHANGE_KEYS)
@@ -397,6 +469,10 @@ def change(
         changes["name"] = _checked_name(_string(body, "name") or "") or search.name
     if "shared" in body:
         changes["shared"] = _shared(body)
+    if "email_alerts" in body:
+        changes["email_alerts"] = _shared(body, "email_alerts")
+        if changes["email_alerts"] and not search.email_alerts:
+            check_email_alerts(redis_client, settings, search.owner)
     if "webhook_url" in body:
         url = check_webhook_url(
             _string(body, "webhook_url"), allow_private=settings.alerts_webhook_allow_private

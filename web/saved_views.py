@@ -1,5 +1,6 @@
 """Saved searches with alerts: their pages (``/saved``, ``/saved/<id>``, creating and deleting
-by form), their feeds (``/saved/<id>/feed.atom|json``) and their JSON API
+by form), their feeds (``/saved/<id>/feed.atom|json``; the private feed URLs
+``/saved/<id>/feed/<key>.atom|json``, for feed readers without a session) and their JSON API
 (``/api/saved-searches``). The logic: web/saved.py, over shared/saved_searches.py's records.
 Reading follows the saved search's owner and ``shared`` flag (web/saved.py); saving, changing
 and deleting need an editor (web/auth.py), and its owner or an admin."""
@@ -46,6 +47,13 @@ def _saved_urls(saved_id: str) -> dict[str, str]:
     }
 
 
+def _private_feed_urls(saved_id: str, key: str) -> dict[str, str]:
+    return {
+        "atom": url_for("saved.keyed_atom_feed", saved_id=saved_id, key=key, _external=True),
+        "json": url_for("saved.keyed_json_feed", saved_id=saved_id, key=key, _external=True),
+    }
+
+
 def _viewer() -> saved.Viewer:
     account = current_account()
     return saved.Viewer(account.name, account.role) if account else saved.Viewer()
@@ -78,7 +86,7 @@ def _audited(action: str, search: SavedSearch, changed: str | None = None) -> No
 
 def _saved_detail(saved_id: str) -> dict[str, Any]:
     settings = app_settings()
-    return saved.detail(get_redis(settings), settings, saved_id, _viewer())
+    return saved.detail(get_redis(settings), settings, saved_id, _viewer(), _private_feed_urls)
 
 
 def _place_labels(searches: Sequence[Mapping[str, Any]]) -> dict[str, str]:
@@ -172,11 +180,12 @@ def _form_change(saved_id: str, change: Callable[[], object], then: str) -> Resp
 @bp.post("/saved/<saved_id>/edit")
 @require("editor")
 def edit_page(saved_id: str) -> Response:
-    """Rename, share or unshare (the saved search page's form)."""
+    """Rename, share or unshare, email alerts on or off (the saved search page's form)."""
     settings = app_settings()
     body = {
         "name": request.form.get("name", ""),
         "shared": saved.form_flag(request.form.get("shared")),
+        "email_alerts": saved.form_flag(request.form.get("email_alerts")),
     }
     return _form_change(
         saved_id,
@@ -202,18 +211,80 @@ def _saved_feed(saved_id: str) -> tuple[str, str, list[dict[str, Any]]]:
     return f"Newsroom alert: {found['name']}", found["urls"]["page"], hits
 
 
-@bp.get("/saved/<saved_id>/feed.atom")
-def atom_feed(saved_id: str) -> Response:
-    title, page_url, hits = _saved_feed(saved_id)
+def _keyed_feed(saved_id: str, key: str) -> tuple[str, str, list[dict[str, Any]]]:
+    settings = app_settings()
+    search, matches = saved.keyed_matches(get_redis(settings), settings, saved_id, key)
+    hits = saved.feed_hits(matches[: feeds.FEED_SIZE])
+    return f"Newsroom alert: {search.name}", search.urls.get("page", ""), hits
+
+
+def _atom(feed: tuple[str, str, list[dict[str, Any]]]) -> Response:
+    title, page_url, hits = feed
     body = feeds.atom_feed(title, request.url, page_url, hits, article_link)
     return Response(body, mimetype="application/atom+xml")
 
 
-@bp.get("/saved/<saved_id>/feed.json")
-def json_feed(saved_id: str) -> Response:
-    title, page_url, hits = _saved_feed(saved_id)
+def _json(feed: tuple[str, str, list[dict[str, Any]]]) -> Response:
+    title, page_url, hits = feed
     response = jsonify(feeds.json_feed(title, request.url, page_url, hits, article_link))
     response.mimetype = "application/feed+json"
+    return response
+
+
+def _unshared(response: Response) -> Response:
+    """A private feed's answer: its URL is its credential, so no cache or referrer keeps it."""
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@bp.get("/saved/<saved_id>/feed.atom")
+def atom_feed(saved_id: str) -> Response:
+    return _atom(_saved_feed(saved_id))
+
+
+@bp.get("/saved/<saved_id>/feed.json")
+def json_feed(saved_id: str) -> Response:
+    return _json(_saved_feed(saved_id))
+
+
+# Public endpoints (web/auth.py): the key in the path is the credential, no session needed.
+@bp.get("/saved/<saved_id>/feed/<key>.atom")
+def keyed_atom_feed(saved_id: str, key: str) -> Response:
+    return _unshared(_atom(_keyed_feed(saved_id, key)))
+
+
+@bp.get("/saved/<saved_id>/feed/<key>.json")
+def keyed_json_feed(saved_id: str, key: str) -> Response:
+    return _unshared(_json(_keyed_feed(saved_id, key)))
+
+
+@bp.post("/saved/<saved_id>/feed-key")
+@require("editor")
+def feed_key_page(saved_id: str) -> Response:
+    """A new private feed URL (the page's form, from this site's pages only); the old one
+    stops working. Then back to the page, which shows the new one."""
+    refused = _cross_site()
+    if refused:
+        return refused
+    settings = app_settings()
+    try:
+        saved.new_feed_key(get_redis(settings), settings.index_prefix, saved_id, _viewer())
+    except ApiError as error:
+        return make_response(render_template("error.html", error=error), error.status)
+    return make_response(redirect(url_for("saved.page", saved_id=saved_id) + "#private-feed", 303))
+
+
+@bp.post("/api/saved-searches/<saved_id>/feed-key")
+@require("editor")
+def api_feed_key(saved_id: str) -> Response:
+    """A new private feed URL for a saved search (its owner or an admin); the old one stops
+    working at once."""
+    settings = app_settings()
+    key = saved.new_feed_key(get_redis(settings), settings.index_prefix, saved_id, _viewer())
+    response = jsonify(private_feed=_private_feed_urls(saved_id, key))
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 

@@ -18,7 +18,12 @@ from shared.clients import get_elasticsearch, get_redis
 from shared.index import publish_template
 from shared.settings import Settings, get_settings
 from shared.status import set_states
-from shared.tasks import DELIVER_WEBHOOK_TASK, EVALUATE_ALERTS_TASK, PROCESS_ARTICLES_TASK
+from shared.tasks import (
+    DELIVER_EMAIL_TASK,
+    DELIVER_WEBHOOK_TASK,
+    EVALUATE_ALERTS_TASK,
+    PROCESS_ARTICLES_TASK,
+)
 from worker import deliveries
 from worker.alerts import (
     backoff_s,
@@ -31,6 +36,7 @@ from worker.celery_app import app
 from worker.enrich import warm_up
 from worker.enrich.registry import article_mappings
 from worker.errors import classify
+from worker.mail import run_email_delivery
 from worker.pipeline import BatchOutcome, dead_letter_batch, process_batch
 
 log = logging.getLogger(__name__)
@@ -326,7 +332,8 @@ def _send_quietly(task: str, args: list[Any], settings: Settings) -> None:
 )
 def evaluate_alerts(self: Task, article_ids: list[str]) -> dict[str, int]:
     """Match newly indexed articles against the saved searches; queue one webhook delivery
-    per saved search with new matches and a webhook."""
+    per saved search with new matches and a webhook, and one email per saved search with new
+    matches and email alerts on."""
     settings = get_settings()
     try:
         found = evaluate_batch(
@@ -338,17 +345,22 @@ def evaluate_alerts(self: Task, article_ids: list[str]) -> dict[str, int]:
             raise
         _retry(self, error, min(2**self.request.retries, 60))
     webhooks = [alert for alert in found if alert.search.webhook_url]
-    for alert in webhooks:
-        payload = webhook_payload(alert)
+    emails = [alert for alert in found if alert.search.email_alerts]
+    sends = [(DELIVER_WEBHOOK_TASK, a) for a in webhooks] + [
+        (DELIVER_EMAIL_TASK, a) for a in emails
+    ]
+    for task, alert in sends:
         try:  # on the webhook queue: a slow receiver never holds a worker of the live queue
             app.send_task(
-                DELIVER_WEBHOOK_TASK,
-                args=[alert.search.id, payload, new_delivery_id()],
+                task,
+                args=[alert.search.id, webhook_payload(alert), new_delivery_id()],
                 queue=settings.webhook_queue_name,
             )
         except Exception:  # as _send_quietly: the batch is indexed; the delivery is lost, logged
-            log.exception("webhook delivery not queued", extra={"saved_search": alert.search.id})
-    return {"saved_searches_matched": len(found), "webhooks": len(webhooks)}
+            log.exception(
+                "alert delivery not queued", extra={"saved_search": alert.search.id, "task": task}
+            )
+    return {"saved_searches_matched": len(found), "webhooks": len(webhooks), "emails": len(emails)}
 
 
 @app.task(  # type: ignore[untyped-decorator]
@@ -392,6 +404,47 @@ def deliver_webhook(
                 DELIVER_WEBHOOK_TASK,
                 args=[search_id, payload, delivery_id],
                 kwargs={"attempt": outcome.attempt, "slot_waits": outcome.slot_waits},
+                countdown=outcome.countdown_s,
+                queue=settings.webhook_queue_name,
+            )
+        except (OperationalError, RedisError) as error:
+            _retry(self, error, max(1, round(outcome.countdown_s)))
+    return outcome.state
+
+
+@app.task(  # type: ignore[untyped-decorator]
+    bind=True, name=DELIVER_EMAIL_TASK, acks_late=True, max_retries=None
+)
+def deliver_email(
+    self: Task, search_id: str, payload: dict[str, Any], delivery_id: str, attempt: int = 1
+) -> str:
+    """One email attempt on the webhook queue (worker.mail.run_email_delivery: to the owner's
+    address read now, within the SMTP deadline). Failed attempts come back with backoff as new
+    messages carrying ``attempt``, so no worker waits. The saved search is read afresh: a deleted
+    one, or one whose email alerts were turned off, gets nothing more."""
+    settings = get_settings()
+    redis_client = get_redis()
+    attempt += int(self.request.retries)
+    try:
+        search = saved_searches.get(redis_client, settings.index_prefix, search_id)
+        if search is None or not search.email_alerts:
+            return "dropped: the saved search is gone or sends no email"
+        outcome = run_email_delivery(
+            search,
+            payload,
+            delivery_id,
+            attempt=attempt,
+            redis_client=redis_client,
+            settings=settings,
+        )
+    except RedisError as error:
+        _retry(self, error, int(backoff_s(attempt)))
+    if outcome.state == "retrying":
+        try:
+            app.send_task(
+                DELIVER_EMAIL_TASK,
+                args=[search_id, payload, delivery_id],
+                kwargs={"attempt": outcome.attempt},
                 countdown=outcome.countdown_s,
                 queue=settings.webhook_queue_name,
             )
