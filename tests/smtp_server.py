@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.handlers import Mailbox
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 
-class Handler(Mailbox):  # type: ignore[misc]  # aiosmtpd ships no type hints
+class Handler(Mailbox):
     async def handle_RCPT(  # noqa: N802 -- aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
     ) -> str:
@@ -34,7 +35,7 @@ async def serve(maildir: str) -> None:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
-    handler = Handler(maildir)
+    handler = Handler(Path(maildir))
     server = await asyncio.get_running_loop().create_server(
         lambda: SMTP(handler, hostname="smtp.test"), sock=listener
     )

@@ -60,7 +60,7 @@ def _parts(message: EmailMessage) -> tuple[str, str]:
     rich = message.get_body(("html",))
     assert plain is not None
     assert rich is not None
-    return plain.get_content(), rich.get_content()  # type: ignore[attr-defined]
+    return plain.get_content(), rich.get_content()
 
 
 # --- the message ------------------------------------------------------------------------------

@@ -273,6 +273,7 @@ def feed_key_page(saved_id: str) -> Response:
         saved.new_feed_key(get_redis(settings), settings.index_prefix, saved_id, _viewer())
     except ApiError as error:
         return make_response(render_template("error.html", error=error), error.status)
+    audit("saved.feed_key", saved_id)  # the key itself is never recorded
     return make_response(redirect(url_for("saved.page", saved_id=saved_id) + "#private-feed", 303))
 
 
@@ -283,6 +284,7 @@ def api_feed_key(saved_id: str) -> Response:
     working at once."""
     settings = app_settings()
     key = saved.new_feed_key(get_redis(settings), settings.index_prefix, saved_id, _viewer())
+    audit("saved.feed_key", saved_id)  # the key itself is never recorded
     response = jsonify(private_feed=_private_feed_urls(saved_id, key))
     response.headers["Cache-Control"] = "no-store"
     return response
