@@ -232,13 +232,13 @@ class Settings(BaseSettings):
             return [str(host).strip().lower() for host in value if str(host).strip()]
         return value
 
-    @field_validator("smtp_host", "smtp_user", mode="before")
+    @field_validator("smtp_host", "smtp_user", "smtp_password", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         # Compose passes "" for what .env leaves out: no SMTP server, no login.
         if isinstance(value, str) and not value.strip():
             return None
-        return value.strip() if isinstance(value, str) else value
+        return value
 
     @field_validator("smtp_from")
     @classmethod
