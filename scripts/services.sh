@@ -16,7 +16,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ES_VERSION=$(sed -n 's#^ *image: *docker.elastic.co/elasticsearch/elasticsearch:\([0-9][0-9.]*\) *$#\1#p' "$ROOT/docker-compose.yml" | head -n 1)
+ES_VERSION=$(sed -n 's#^x-elasticsearch-image: *&elasticsearch-image *docker.elastic.co/elasticsearch/elasticsearch:\([0-9][0-9.]*\) *$#\1#p' "$ROOT/docker-compose.yml" | head -n 1)
 [ -n "$ES_VERSION" ] || { echo "services: no Elasticsearch image version found in docker-compose.yml" >&2; exit 1; }
 
 if [ "$(id -u)" -eq 0 ]; then
@@ -36,6 +36,9 @@ REDIS_PORT=${NEWSROOM_REDIS_PORT:-6379}
 # Redis refuses writes (OOM) above this instead of growing until the kernel kills it; ingest
 # stops taking articles well below it (NEWSROOM_INGEST_REDIS_MEMORY_HIGH_WATER).
 REDIS_MAXMEMORY=${NEWSROOM_REDIS_MAXMEMORY:-2gb}
+# Optional: Redis then wants this password from every client (give the services
+# NEWSROOM_REDIS_URL=redis://:PASSWORD@127.0.0.1:PORT/0). Blank: none (loopback only).
+REDIS_PASSWORD=${NEWSROOM_REDIS_PASSWORD:-}
 ES_PORT=${NEWSROOM_ES_PORT:-9200}
 ES_HEAP=${NEWSROOM_ES_HEAP:-768m}
 ES_CLUSTER=${NEWSROOM_ES_CLUSTER_NAME:-newsroom}
@@ -69,15 +72,31 @@ apt_install() {
 
 # --- Redis -------------------------------------------------------------------------------------
 
-redis_up() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; }
+redis_cli() {
+  if [ -n "$REDIS_PASSWORD" ]; then
+    REDISCLI_AUTH=$REDIS_PASSWORD redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"
+  else
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"
+  fi
+}
+redis_up() { redis_cli ping 2>/dev/null | grep -q PONG; }
 
 start_redis() {
   command -v redis-server >/dev/null || apt_install redis-server
   if redis_up; then log "redis already answering on 127.0.0.1:$REDIS_PORT"; return; fi
   mkdir -p "$REDIS_DIR"
+  local config=()
+  if [ -n "$REDIS_PASSWORD" ]; then
+    # In a file only this user reads, not on the command line (which ps shows to everyone).
+    (umask 077 && printf 'requirepass "%s"\n' "$(printf '%s' "$REDIS_PASSWORD" | sed 's/[\\"]/\\&/g')" \
+      > "$REDIS_DIR/password.conf")
+    config=("$REDIS_DIR/password.conf")
+  else
+    rm -f "$REDIS_DIR/password.conf"
+  fi
   # Archive loads queue hundreds of MB before workers catch up; with the default 64 MB
   # threshold Redis forked an AOF rewrite at every doubling on the way (docs/BENCHMARKS.md).
-  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes \
+  redis-server "${config[@]}" --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes \
     --daemonize yes --dir "$REDIS_DIR" --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" \
     --appendonly yes --appendfsync everysec --maxmemory "$REDIS_MAXMEMORY" --maxmemory-policy noeviction --save "" \
     --auto-aof-rewrite-min-size 1gb
@@ -98,7 +117,7 @@ start_redis() {
 
 stop_redis() {
   if [ -f "$REDIS_DIR/redis.pid" ] && redis_up; then
-    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown >/dev/null 2>&1 || true
+    redis_cli shutdown >/dev/null 2>&1 || true
     log "redis stopped"
   fi
   rm -f "$REDIS_DIR/redis.pid"

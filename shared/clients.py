@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import Any
 
 import redis
 from elasticsearch import Elasticsearch
@@ -16,17 +17,27 @@ from shared.settings import Settings, get_settings
 
 
 @lru_cache(maxsize=4)
-def _elasticsearch(urls: str, timeout_s: float) -> Elasticsearch:
+def _elasticsearch(
+    urls: str, timeout_s: float, ca_certs: str | None, login: tuple[str, str] | None
+) -> Elasticsearch:
     # Several nodes, comma-separated: a request that cannot reach one is retried on another.
     # A dead node refuses connections or cuts the one a request is on: both are connection
     # errors, retried on another node whatever the method (tests/test_cluster.py). A timeout
     # is not retried: on an overloaded cluster that would send every slow request twice.
+    # With security on (docker-compose): https, certificates checked against ca_certs, and
+    # basic auth; the local default has neither (plain http on loopback).
     nodes = [url.strip() for url in urls.split(",") if url.strip()]
+    secured: dict[str, Any] = {}
+    if ca_certs is not None:
+        secured["ca_certs"] = ca_certs
+    if login is not None:
+        secured["basic_auth"] = login
     return Elasticsearch(
         nodes,
         request_timeout=timeout_s,
         retry_on_timeout=False,
         max_retries=max(1, len(nodes) - 1),
+        **secured,
     )
 
 
@@ -43,7 +54,18 @@ def _redis(url: str, timeout_s: float) -> redis.Redis:
 
 def get_elasticsearch(settings: Settings | None = None) -> Elasticsearch:
     settings = settings or get_settings()
-    return _elasticsearch(settings.elasticsearch_url, settings.elasticsearch_timeout_s)
+    password = settings.elasticsearch_password
+    login = (
+        (settings.elasticsearch_username, password.get_secret_value())
+        if settings.elasticsearch_username is not None and password is not None
+        else None
+    )
+    return _elasticsearch(
+        settings.elasticsearch_url,
+        settings.elasticsearch_timeout_s,
+        settings.elasticsearch_ca_certs,
+        login,
+    )
 
 
 def get_redis(settings: Settings | None = None) -> redis.Redis:
