@@ -18,6 +18,16 @@ from shared.takedown import Takedown, taken_down
 from shared.tasks import enqueue_payloads
 
 
+def _unreachable(settings: Settings, error: Exception) -> ApiError:
+    """503: Redis cannot be asked, so nothing could be queued durably either."""
+    return ApiError(
+        503,
+        "Queue unavailable",
+        f"Redis is unreachable: {error}",
+        retry_after_s=settings.ingest_retry_after_s,
+    )
+
+
 def refuse_when_backlogged(settings: Settings, queue: str) -> None:
     """Raise the ``ApiError`` of ``ingest.pressure.refusal`` (429 while ``queue`` holds too
     many tasks or bytes; 503 while Redis is nearly at its maxmemory or the dead letters are
@@ -26,12 +36,7 @@ def refuse_when_backlogged(settings: Settings, queue: str) -> None:
     try:
         load = current_load(get_broker_redis(settings), get_redis(settings), queue, settings)
     except (redis.RedisError, OSError) as error:
-        raise ApiError(
-            503,
-            "Queue unavailable",
-            f"Redis is unreachable: {error}",
-            retry_after_s=settings.ingest_retry_after_s,
-        ) from error
+        raise _unreachable(settings, error) from error
     refused = refusal(load, settings)
     if refused is not None:
         raise refused
@@ -66,13 +71,8 @@ def refuse_taken_down(
     when Redis cannot be asked (the article could not be queued either)."""
     try:
         found = taken_down(redis_client, settings, list({p["id"]: None for p in payloads}))
-    except redis.RedisError as error:
-        raise ApiError(
-            503,
-            "Queue unavailable",
-            f"Redis is unreachable: {error}",
-            retry_after_s=settings.ingest_retry_after_s,
-        ) from error
+    except (redis.RedisError, OSError) as error:
+        raise _unreachable(settings, error) from error
     if not found:
         return list(payloads), {}
     kept = [payload for payload in payloads if payload["id"] not in found]

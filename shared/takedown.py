@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 import redis
-from elasticsearch import Elasticsearch
+from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from shared import audit
 from shared.article import is_article_id
@@ -221,9 +221,15 @@ def _copies_of(
 
 
 def _cluster_of(es: Elasticsearch, settings: Settings, article_id: str) -> str | None:
-    found = es.options(ignore_status=404).get(
-        index=settings.articles_alias, id=article_id, source_includes=["duplicates.cluster_id"]
-    )
+    """Its near-duplicate cluster; None when it is not indexed, or Elasticsearch cannot say
+    (the record goes in all the same: the removal then fails, and a second run finds it)."""
+    try:
+        found = es.options(ignore_status=404).get(
+            index=settings.articles_alias, id=article_id, source_includes=["duplicates.cluster_id"]
+        )
+    except (TransportError, ApiError):
+        log.warning("cluster of %s unknown", article_id, exc_info=True)
+        return None
     if found.meta.status == 404 or not found.body.get("found"):
         return None
     cluster = (found.body.get("_source") or {}).get("duplicates", {}).get("cluster_id")

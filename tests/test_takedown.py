@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
+import web
 from cli.main import cli
 from shared import audit, takedown
 from shared.clients import get_elasticsearch, get_redis
@@ -381,3 +382,18 @@ def test_the_reason_is_kept_tidy(settings: Settings, reason: str) -> None:
     assert takedown.get(r, settings, article_id) == result.takedown
     assert takedown.lift(r, settings, article_id, "test") == [result.takedown]
     assert takedown.get(r, settings, article_id) is None
+
+
+def test_elasticsearch_down_is_a_503_and_the_record_stands(settings: Settings) -> None:
+    """Never a 500: the takedown is recorded (re-posts are refused, the worker skips it) and
+    the answer says to run it again to finish removing it."""
+    down = settings.model_copy(update={"elasticsearch_url": "http://127.0.0.1:1"})
+    app = web.create_app({"TESTING": True, "NEWSROOM_SETTINGS": down})
+    client = signed_in_client(app, "admin")
+    article_id = uuid.uuid4().hex
+    response = _take_down(client, article_id, "Legal hold")
+    assert response.status_code == 503
+    assert "run it again" in response.get_json()["detail"]
+    r = get_redis(settings)
+    assert takedown.get(r, settings, article_id) is not None
+    assert client.delete(f"/api/articles/{article_id}/takedown").status_code == 200

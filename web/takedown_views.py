@@ -37,6 +37,10 @@ def _actor() -> str:
     return account.name if account is not None else "anonymous"
 
 
+def _redis_down(error: redis.RedisError) -> ApiError:
+    return ApiError(503, "Takedowns unavailable", f"Redis is unreachable: {error}")
+
+
 def _take_down(article_id: str, reason: Any, with_copies: bool) -> takedown.TakedownResult:
     settings = app_settings()
     if not isinstance(reason, str):
@@ -55,7 +59,7 @@ def _take_down(article_id: str, reason: Any, with_copies: bool) -> takedown.Take
     except takedown.TakedownError as error:
         raise ApiError(400, "Invalid takedown", str(error)) from error
     except redis.RedisError as error:
-        raise ApiError(503, "Takedown unavailable", f"Redis is unreachable: {error}") from error
+        raise _redis_down(error) from error
     except (TransportError, ESApiError, RuntimeError) as error:
         # The record stands (re-posts are refused): the same takedown again finishes it.
         raise ApiError(
@@ -79,7 +83,7 @@ def _lift(article_id: str, with_copies: bool) -> list[takedown.Takedown]:
     except takedown.TakedownError as error:
         raise ApiError(400, "Invalid id", str(error)) from error
     except redis.RedisError as error:
-        raise ApiError(503, "Takedowns unavailable", f"Redis is unreachable: {error}") from error
+        raise _redis_down(error) from error
     if not lifted:
         raise ApiError(404, "Not found", f"article {article_id} is not taken down")
     return lifted
@@ -92,7 +96,7 @@ def _list(offset: int, limit: int) -> tuple[list[takedown.Takedown], int]:
         found = takedown.list_takedowns(r, settings, offset=offset, limit=limit)
         return found, takedown.count_takedowns(r, settings)
     except redis.RedisError as error:
-        raise ApiError(503, "Takedowns unavailable", f"Redis is unreachable: {error}") from error
+        raise _redis_down(error) from error
 
 
 def _flag(value: Any) -> bool:
