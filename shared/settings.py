@@ -30,6 +30,11 @@ class Settings(BaseSettings):
 
     elasticsearch_url: str = "http://127.0.0.1:9200"
     elasticsearch_timeout_s: float = Field(10.0, gt=0)
+    # An Elasticsearch with its security on (docker-compose): https URLs, the CA file that
+    # signed its certificates, and a user (basic auth). Unset: plain http on loopback, no login.
+    elasticsearch_ca_certs: str | None = None
+    elasticsearch_username: str | None = None
+    elasticsearch_password: SecretStr | None = None
     # Index names are "<prefix>-articles-v<N>", read and written through the alias
     # "<prefix>-articles"; tests use their own prefix so they never touch real data.
     index_prefix: str = Field("newsroom", pattern=r"^[a-z0-9][a-z0-9_-]{0,60}$")
@@ -262,6 +267,23 @@ class Settings(BaseSettings):
             raise ValueError(
                 "NEWSROOM_SMTP_USER needs NEWSROOM_SMTP_STARTTLS=true (unless the SMTP server "
                 "is on loopback)"
+            )
+        return self
+
+    @field_validator(
+        "elasticsearch_ca_certs", "elasticsearch_username", "elasticsearch_password", mode="before"
+    )
+    @classmethod
+    def _blank_elasticsearch_option_is_unset(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _elasticsearch_login_is_whole(self) -> Settings:
+        if (self.elasticsearch_username is None) != (self.elasticsearch_password is None):
+            raise ValueError(
+                "NEWSROOM_ELASTICSEARCH_USERNAME and NEWSROOM_ELASTICSEARCH_PASSWORD go together"
             )
         return self
 
