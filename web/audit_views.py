@@ -76,7 +76,7 @@ def _filters(args: Mapping[str, str], default_limit: int, max_limit: int) -> dic
             raise ApiError(400, "Invalid parameter", f"{name} has at most {most} characters",
                            parameter=name)  # fmt: skip
         found[name] = value.strip() or None
-    before = args.get("before") or None
+    before = args.get("before")  # blank is no event id (the pages' links leave it out)
     if before is not None and not store.EVENT_ID_PATTERN.match(before):
         raise ApiError(400, "Invalid parameter", "before is an event id such as "
                        "1796167713439-0 (next_before of a page)", parameter="before")  # fmt: skip
