@@ -168,6 +168,7 @@ def users_set_email(name: str, address: str | None, clear: bool) -> None:
     settings = command_settings()
     with refusals():
         user = set_email(get_redis(settings), settings, name, address)
+    record_command(settings, "user.set_email", user.name, email=user.email)
     click.echo(
         f"{user.name}'s email alerts go to {user.email}"
         if user.email
@@ -195,6 +196,7 @@ def users_logout(name: str) -> None:
     settings = command_settings()
     with refusals():
         user = end_sessions(get_redis(settings), settings, name)
+    record_command(settings, "user.logout", user.name)
     click.echo(f"ended {user.name}'s sessions")
 
 

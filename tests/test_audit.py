@@ -323,6 +323,8 @@ def test_cli_account_and_token_commands_are_recorded(own: Settings) -> None:
     run("users", "disable", name)
     run("users", "enable", name)
     run("users", "reset-password", name)
+    run("users", "set-email", name, "clio@example.org")
+    run("users", "logout", name)
     run("tokens", "add", "--owner", name, "--kind", "user", "--label", "laptop")
     token_id = accounts.list_tokens(get_redis(own), own, owner=name)[0].id
     run("tokens", "revoke", token_id)
@@ -333,6 +335,8 @@ def test_cli_account_and_token_commands_are_recorded(own: Settings) -> None:
     assert [(e["action"], e["target"]) for e in events] == [
         ("token.revoke", token_id),
         ("token.add", token_id),
+        ("user.logout", name),
+        ("user.set_email", name),
         ("user.reset_password", name),
         ("user.enable", name),
         ("user.disable", name),
@@ -342,6 +346,7 @@ def test_cli_account_and_token_commands_are_recorded(own: Settings) -> None:
     assert {e["actor"] for e in events} == {cli_actor()} == {f"cli:{getpass.getuser()}"}
     assert events[1]["detail"] == {"owner": name, "kind": "user", "label": "laptop"}
     assert events[-1]["detail"] == {"role": "reader"}
+    assert events[3]["detail"] == {"email": "clio@example.org"}
     assert all(e["address"] for e in events)  # the host name
     assert "secret" not in json.dumps(events)
 
