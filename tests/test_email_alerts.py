@@ -394,7 +394,9 @@ def test_new_matches_are_emailed_by_the_worker(
 ) -> None:
     login = sign_in(web_app, "editor")
     client = login.apply(web_app.test_client())
-    accounts.set_email(get_redis(settings), settings, login.name, f"{login.name}@example.org")
+    redis_client = get_redis(settings)
+    # The server defers this address (451): the first attempt fails and is queued again.
+    accounts.set_email(redis_client, settings, login.name, f"later-{login.name}@example.org")
     word = _word()
     created = client.post(
         "/api/saved-searches", json={"name": "Ferry\r\nBcc: x@y.example", "q": word,
@@ -415,6 +417,15 @@ def test_new_matches_are_emailed_by_the_worker(
     )
     ids = [article["id"] for article in response.get_json()["articles"]]
     wait_indexed(ids)
+
+    def email_state(state: str) -> dict[str, str] | None:
+        found = client.get(f"/api/saved-searches/{created['id']}").get_json()["email_delivery"]
+        return found if found and found["state"] == state else None
+
+    retrying = wait_until(lambda: email_state("retrying"))
+    assert "451" in retrying["detail"]
+    # Read again at the next attempt (2 s later): the address the owner has now.
+    accounts.set_email(redis_client, settings, login.name, f"{login.name}@example.org")
     [message] = wait_until(lambda: _received(smtp_server, created["id"]), timeout_s=60)
     assert message["To"] == f"{login.name}@example.org"
     assert message["Bcc"] is None
@@ -423,11 +434,8 @@ def test_new_matches_are_emailed_by_the_worker(
     assert f"The {word} ferry Bcc: victim@example.org runs again" in plain
     assert "https://alerts.example/ferry" in plain
 
-    def delivered() -> dict[str, str] | None:
-        found = client.get(f"/api/saved-searches/{created['id']}").get_json()["email_delivery"]
-        return found if found and found["state"] == "delivered" else None
-
-    wait_until(delivered)
+    sent = wait_until(lambda: email_state("delivered"))
+    assert not sent["detail"].startswith("attempt 1:"), sent  # a later attempt (2, or more)
     page = client.get(f"/saved/{created['id']}").get_data(as_text=True)
     assert "last email: delivered" in page
     assert client.delete(f"/api/saved-searches/{created['id']}").status_code == 204

@@ -399,17 +399,27 @@ def deliver_webhook(
     except RedisError as error:
         _retry(self, error, int(backoff_s(attempt)))
     if outcome.state in ("retrying", "waiting"):
-        try:
-            app.send_task(
-                DELIVER_WEBHOOK_TASK,
-                args=[search_id, payload, delivery_id],
-                kwargs={"attempt": outcome.attempt, "slot_waits": outcome.slot_waits},
-                countdown=outcome.countdown_s,
-                queue=settings.webhook_queue_name,
-            )
-        except (OperationalError, RedisError) as error:
-            _retry(self, error, max(1, round(outcome.countdown_s)))
+        kwargs = {"attempt": outcome.attempt, "slot_waits": outcome.slot_waits}
+        _queue_again(self, DELIVER_WEBHOOK_TASK, [search_id, payload, delivery_id], kwargs,
+                     outcome.countdown_s, settings)  # fmt: skip
     return outcome.state
+
+
+def _queue_again(
+    task: Task,
+    name: str,
+    args: list[Any],
+    kwargs: dict[str, int],
+    countdown_s: float,
+    settings: Settings,
+) -> None:
+    """A delivery's next attempt, as a new message on the webhook queue due in
+    ``countdown_s`` (no worker waits for it); a broker that refuses it retries this one."""
+    try:
+        app.send_task(name, args=args, kwargs=kwargs, countdown=countdown_s,
+                      queue=settings.webhook_queue_name)  # fmt: skip
+    except (OperationalError, RedisError) as error:
+        _retry(task, error, max(1, round(countdown_s)))
 
 
 @app.task(  # type: ignore[untyped-decorator]
@@ -440,14 +450,6 @@ def deliver_email(
     except RedisError as error:
         _retry(self, error, int(backoff_s(attempt)))
     if outcome.state == "retrying":
-        try:
-            app.send_task(
-                DELIVER_EMAIL_TASK,
-                args=[search_id, payload, delivery_id],
-                kwargs={"attempt": outcome.attempt},
-                countdown=outcome.countdown_s,
-                queue=settings.webhook_queue_name,
-            )
-        except (OperationalError, RedisError) as error:
-            _retry(self, error, max(1, round(outcome.countdown_s)))
+        _queue_again(self, DELIVER_EMAIL_TASK, [search_id, payload, delivery_id],
+                     {"attempt": outcome.attempt}, outcome.countdown_s, settings)  # fmt: skip
     return outcome.state
