@@ -201,7 +201,8 @@ def article_status(article_id: str) -> Response:
         if found:
             state = {"state": "indexed", "updated_at": "", "error": ""}
         elif removed := takedown_record(get_redis(settings), settings, article_id):
-            raise ApiError(410, "Taken down", refusal_message(removed), taken_down=removed)
+            taken_down = {"reason": removed["reason"], "at": removed["at"]}
+            raise ApiError(410, "Taken down", refusal_message(removed), taken_down=taken_down)
         else:
             raise ApiError(404, "Not found", f"no article with id {article_id} was accepted")
     body: dict[str, Any] = {

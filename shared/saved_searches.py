@@ -399,3 +399,17 @@ def get_delivery(
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def forget_matches(redis_client: redis.Redis, prefix: str, article_ids: Sequence[str]) -> int:
+    """Remove these articles from every saved search's matches, details included (a takedown:
+    shared/takedown.py); return how many matches went."""
+    ids = list(article_ids)
+    search_ids: list[str] = redis_client.hkeys(_key(prefix, "searches"))  # type: ignore[assignment]
+    if not ids or not search_ids:
+        return 0
+    pipe = redis_client.pipeline(transaction=False)
+    for search_id in search_ids:
+        pipe.zrem(_key(prefix, search_id, "matches"), *ids)
+        pipe.hdel(_key(prefix, search_id, "articles"), *ids)
+    return sum(int(removed) for removed in pipe.execute()[::2])

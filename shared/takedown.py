@@ -8,6 +8,8 @@ Where an article lives, and what a takedown does there:
   stored original (the document's unindexed ``original``) goes with its document;
 - the dead letters (``shared/deadletters.py``: the whole payload), removed;
 - the ingest status record (``<prefix>:article:<id>``), removed;
+- the saved searches' matches (``<prefix>:saved:<id>:matches``, ``:articles``: its title,
+  link and summary, shown on the saved search's page and feeds), removed;
 - a task still queued, or a batch being enriched: the worker skips a taken-down id before
   enriching and, should the takedown land while it works, removes what it wrote after
   (``worker/pipeline.py`` calls ``taken_down_ids`` and ``purge``); a rebuild purges the index
@@ -34,7 +36,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
 import redis
 from elasticsearch import ApiError, Elasticsearch, TransportError
@@ -43,6 +45,7 @@ from shared import audit
 from shared.article import is_article_id
 from shared.deadletters import remove_dead_letters
 from shared.index.lifecycle import index_version
+from shared.saved_searches import forget_matches
 from shared.settings import Settings
 from shared.status import delete_states
 
@@ -75,6 +78,7 @@ class TakedownResult:
     documents_deleted: int = 0  # index documents deleted (every index of the prefix)
     dead_letters_removed: int = 0
     status_records_removed: int = 0
+    saved_search_matches_removed: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -84,6 +88,7 @@ class TakedownResult:
             "documents_deleted": self.documents_deleted,
             "dead_letters_removed": self.dead_letters_removed,
             "status_records_removed": self.status_records_removed,
+            "saved_search_matches_removed": self.saved_search_matches_removed,
         }
 
 
@@ -177,17 +182,25 @@ def delete_documents(
     return deleted
 
 
-def purge(
-    es: Elasticsearch, r: redis.Redis, settings: Settings, ids: Sequence[str]
-) -> tuple[int, int, int]:
-    """Remove ``ids`` from every article index, the dead letters and the status records;
-    return (documents, dead letters, status records) removed. Idempotent."""
+class Removed(NamedTuple):
+    documents: int
+    dead_letters: int
+    status_records: int
+    saved_search_matches: int
+
+
+def purge(es: Elasticsearch, r: redis.Redis, settings: Settings, ids: Sequence[str]) -> Removed:
+    """Remove ``ids`` from every article index, the dead letters, the status records and the
+    saved searches' matches (their titles, links and summaries); return how many of each went.
+    Idempotent."""
     if not ids:
-        return 0, 0, 0
-    documents = delete_documents(es, article_indices(es, settings), ids)
-    letters = remove_dead_letters(r, settings.index_prefix, ids)
-    states = delete_states(r, settings.index_prefix, ids)
-    return documents, letters, states
+        return Removed(0, 0, 0, 0)
+    return Removed(
+        documents=delete_documents(es, article_indices(es, settings), ids),
+        dead_letters=remove_dead_letters(r, settings.index_prefix, ids),
+        status_records=delete_states(r, settings.index_prefix, ids),
+        saved_search_matches=forget_matches(r, settings.index_prefix, ids),
+    )
 
 
 def _copies_of(
@@ -314,11 +327,11 @@ def take_down(
             for copy in result.copies
         ]
         _record(r, settings, copies, keep_existing=True)
-    (
-        result.documents_deleted,
-        result.dead_letters_removed,
-        result.status_records_removed,
-    ) = purge(es, r, settings, [article_id, *result.copies])
+    removed = purge(es, r, settings, [article_id, *result.copies])
+    result.documents_deleted = removed.documents
+    result.dead_letters_removed = removed.dead_letters
+    result.status_records_removed = removed.status_records
+    result.saved_search_matches_removed = removed.saved_search_matches
     _audit(
         r,
         settings,

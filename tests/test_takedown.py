@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 
 import web
 from cli.main import cli
-from shared import audit, takedown
+from shared import audit, saved_searches, takedown
 from shared.clients import get_elasticsearch, get_redis
 from shared.deadletters import add_dead_letters, get_dead_letters
 from shared.index import index_name
@@ -88,7 +88,15 @@ def test_takedown_removes_it_everywhere_and_its_page_is_gone(
     wait_indexed: Wait,
 ) -> None:
     es, r = get_elasticsearch(settings), get_redis(settings)
-    target, other = _indexed(ingest_client, wait_indexed, _article("a"), _article("b"))
+    # A saved search the worker records the article's match in (its title and link).
+    word = f"tdword{uuid.uuid4().hex[:8]}"
+    saved = admin_client.post("/api/saved-searches", json={"name": word, "q": word})
+    assert saved.status_code == 201, saved.get_json()
+    saved_id = saved.get_json()["id"]
+    target, other = _indexed(
+        ingest_client, wait_indexed, _article("a", body=f"{_text()} {word}"), _article("b")
+    )
+    wait_until(lambda: saved_searches.recent_matches(r, settings.index_prefix, saved_id, 5))
     # An earlier attempt's dead letter, and an older index a rebuild left behind.
     payload = es.get(index=settings.articles_alias, id=target)["_source"]["original"]
     add_dead_letters(r, settings.index_prefix, [({"id": target, **payload}, "400: old", 3)])
@@ -103,6 +111,8 @@ def test_takedown_removes_it_everywhere_and_its_page_is_gone(
         assert result["documents_deleted"] == 2  # the live index and the older one
         assert result["dead_letters_removed"] == 1
         assert result["status_records_removed"] == 1
+        assert result["saved_search_matches_removed"] == 1
+        assert saved_searches.recent_matches(r, settings.index_prefix, saved_id, 5) == []
         assert result["takedown"]["actor"].startswith("admin-")
         assert not _in_index(settings, target)
         assert not _in_index(settings, target, older)
@@ -111,6 +121,7 @@ def test_takedown_removes_it_everywhere_and_its_page_is_gone(
         assert _in_index(settings, other)  # nothing else
     finally:
         es.indices.delete(index=older)
+        admin_client.delete(f"/api/saved-searches/{saved_id}")
 
     page = admin_client.get(f"/articles/{target}")
     assert page.status_code == 410
@@ -122,6 +133,7 @@ def test_takedown_removes_it_everywhere_and_its_page_is_gone(
     status = ingest_client.get(f"/articles/{target}")
     assert status.status_code == 410
     assert status.get_json()["taken_down"]["reason"] == "Court order 12/345: defamation"
+    assert "actor" not in status.get_json()["taken_down"]  # no admin's name to ingest clients
 
     listed = admin_client.get("/api/takedowns").get_json()
     assert target in [item["id"] for item in listed["takedowns"]]

@@ -207,9 +207,10 @@ OPENAPI_PATHS: dict[str, Any] = {
         "post": {
             "summary": "Take an article down (admins)",
             "description": (
-                "Removes the article from every index, the dead letters and the ingest status "
-                "records, with a reason; with `with_copies`, also its copies (its near-duplicate "
-                f"cluster, at most {takedown.MAX_COPIES} a call). From then on ingest refuses a "
+                "Removes the article from every index, the dead letters, the ingest status "
+                "records and the saved searches' matches, with a reason; with `with_copies`, "
+                "also its copies (its near-duplicate cluster, at most "
+                f"{takedown.MAX_COPIES} a call). From then on ingest refuses a "
                 "re-post of it with the reason, the worker never indexes it, and its page "
                 "answers 410, until the takedown is lifted. An id never indexed can be taken "
                 "down too. Taking it down again replaces the reason."
@@ -248,6 +249,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                                     "documents_deleted": {"type": "integer"},
                                     "dead_letters_removed": {"type": "integer"},
                                     "status_records_removed": {"type": "integer"},
+                                    "saved_search_matches_removed": {"type": "integer"},
                                 },
                                 "required": ["takedown", "copies", "documents_deleted"],
                             }
