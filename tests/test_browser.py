@@ -27,6 +27,7 @@ from playwright.sync_api import (
     Dialog,
     Locator,
     Page,
+    Playwright,
     Response,
     expect,
     sync_playwright,
@@ -130,16 +131,22 @@ class Watched:
 # Module scope: the sync API keeps an event loop running in the main thread while it lives,
 # which no later test module should inherit.
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def driver() -> Iterator[Playwright]:
+    """Playwright itself (its device descriptors: ``driver.devices``)."""
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def browser(driver: Playwright) -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} is missing: the browser tests need Debian's chromium "
             "(scripts/test.sh installs it: apt-get install chromium)"
         )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -431,29 +438,203 @@ def test_slash_focuses_the_search_box(ui: Watched, corpus: dict[str, str]) -> No
     expect(box).to_have_value("")
 
 
-def test_phone_width_layout(browser: Browser, server_url: str, corpus: dict[str, str]) -> None:
-    with _open(
-        browser,
-        server_url,
-        viewport={"width": 375, "height": 812},
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-    ) as phone:
-        page = phone.page
-        page.goto(f"/?q={WORD}")
-        expect(page.locator("ol.results li.result").first).to_be_visible()
-        # Nothing is wider than the phone: no sideways scrolling.
-        width = page.evaluate("document.documentElement.scrollWidth")
-        assert width <= 375, f"page is {width}px wide on a 375px screen"
-        # The first result shows on the first screen; the facets follow the results.
-        first = page.locator("ol.results li.result").first.bounding_box()
-        facets = page.locator("aside.facets").bounding_box()
-        assert first is not None
-        assert facets is not None
-        assert first["y"] < 812, first
-        assert facets["y"] > first["y"], (facets, first)
+# --- the keyboard and phones (issue 16, item 9) ---------------------------------------------
+
+# The focused element as the Tab key leaves it: what it is, which facet value it belongs to, how
+# its focus shows (an outline's width, a box shadow, or for a link drawn in SVG its shape's
+# stroke) and whether it is on the screen. Each is numbered when first met, so a walk ends when
+# the focus comes round again (or leaves the page).
+_FOCUSED = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body || el === document.documentElement) return null;
+  const seen = el.hasAttribute('data-tab-stop');
+  if (!seen) el.setAttribute('data-tab-stop', document.querySelectorAll('[data-tab-stop]').length);
+  const style = getComputedStyle(el);
+  const shape = el instanceof SVGElement ? el.querySelector('rect, path, circle') : null;
+  const box = el.getBoundingClientRect();
+  const value = el.closest('section.facet li');
+  return {
+    seen,
+    stop: Number(el.getAttribute('data-tab-stop')),
+    tag: el.tagName.toLowerCase(),
+    name: (el.getAttribute('aria-label') || el.innerText || el.value || '')
+      .replace(/\\s+/g, ' ').trim().slice(0, 80),
+    href: el.getAttribute('href'),
+    facetValue: value ? [...document.querySelectorAll('section.facet li')].indexOf(value) : -1,
+    result: el.matches('ol.results h2 a'),
+    next: el.matches('nav.pager a[rel=next]'),
+    outline: style.outlineStyle === 'none' ? 0 : parseFloat(style.outlineWidth),
+    shadow: style.boxShadow !== 'none',
+    stroke: shape ? parseFloat(getComputedStyle(shape).strokeWidth) || 0 : 0,
+    onScreen: box.width > 0 && box.height > 0 && box.bottom > 0 && box.right > 0
+      && box.top < innerHeight && box.left < innerWidth,
+  };
+}"""
+
+
+def _tab_stops(page: Page, limit: int = 400) -> list[dict[str, Any]]:
+    """Every stop of the Tab key from the top of the page, in order (a date field's parts,
+    which the key also visits, count as one); ``presses``: the Tab presses that reach it."""
+    stops: list[dict[str, Any]] = []
+    for presses in range(1, limit + 1):
+        page.keyboard.press("Tab")
+        stop = page.evaluate(_FOCUSED)
+        if stop is not None and stops and stop["stop"] == stops[-1]["stop"]:
+            continue
+        if stop is None or stop["seen"]:
+            return stops
+        stops.append({**stop, "presses": presses})
+    pytest.fail(f"the Tab key did not come round in {limit} presses")
+
+
+def _press_tab(page: Page, times: int) -> None:
+    for _ in range(times):
+        page.keyboard.press("Tab")
+
+
+# The search page with a pager: ten results a page, facets with several values each.
+PAGED = f"/?q={WORD}&group=off"
+# Tab, Enter (the skip link), Tab: the first result.
+MOST_PRESSES_TO_FIRST_RESULT = 5
+
+
+def test_keyboard_skips_to_results_with_one_stop_per_facet_value(ui: Watched) -> None:
+    page = ui.page
+    page.goto(PAGED)
+    stops = _tab_stops(page)
+    assert stops[0]["name"] == "Skip to results", stops[0]
+    assert stops[0]["href"] == "#results"
+    # Every control shows its focus (WCAG 2.4.7), scrolled onto the screen.
+    unseen = [
+        stop
+        for stop in stops
+        if not (stop["outline"] >= 2 or stop["shadow"] or stop["stroke"] >= 2)
+        or not stop["onScreen"]
+    ]
+    assert unseen == [], [(stop["tag"], stop["name"]) for stop in unseen]
+    # One stop per facet value (not a toggle and a profile link each).
+    values = page.locator("section.facet li").count()
+    assert values >= 10
+    assert sorted(stop["facetValue"] for stop in stops if stop["facetValue"] >= 0) == list(
+        range(values)
+    )
+    first_result = next(stop["presses"] for stop in stops if stop["result"])
+    to_next_page = next(stop["presses"] for stop in stops if stop["next"])
+    valley = next(
+        stop["presses"]
+        for stop in stops
+        if stop["facetValue"] >= 0 and "Valley Times" in stop["name"]
+    )
+
+    # The skip link: the first result in three key presses; the pager after the results.
+    page.goto(PAGED)
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to results")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    expect(page.locator("ol.results h2 a").first).to_be_focused()
+    assert 3 <= MOST_PRESSES_TO_FIRST_RESULT < first_result
+    _press_tab(page, to_next_page - first_result)
+    expect(page.locator("nav.pager a[rel=next]")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"[?&]page=2"))
+    expect(page.locator("nav.pager")).to_contain_text("Page 2 of")
+
+    # A facet value, by Tab and Enter.
+    page.goto(PAGED)
+    _press_tab(page, valley)
+    focused = page.locator("section.facet li a:focus")
+    expect(focused).to_contain_text("Valley Times")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"[?&]source=Valley\+Times"))
+    expect(page.locator("section.facet li.selected a", has_text="Valley Times")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+
+
+def phone(driver: Playwright) -> dict[str, Any]:
+    """Playwright's iPhone 13 (a mobile, touch, 3x screen and its user agent) in Chromium, with
+    the whole 390x844 screen as the viewport."""
+    device = {k: v for k, v in driver.devices["iPhone 13"].items() if k != "default_browser_type"}
+    return {**device, "viewport": {"width": 390, "height": 844}}
+
+
+PHONE_VISIBLE_HEIGHT = 664  # the iPhone 13's viewport under Safari's bars (Playwright's figure)
+
+
+def _page_width(page: Page) -> int:
+    width: int = page.evaluate("document.documentElement.scrollWidth")
+    return width
+
+
+def _too_wide(page: Page, width: int) -> list[str]:
+    """The innermost elements reaching past ``width`` (for a failure's message)."""
+    found: list[str] = page.evaluate(
+        """(width) => [...document.body.querySelectorAll('*')]
+            .filter((el) => el.getBoundingClientRect().right > width + 0.5)
+            .filter((el) => ![...el.children].some((c) => c.getBoundingClientRect().right > width + 0.5))
+            .slice(0, 8)
+            .map((el) => el.tagName.toLowerCase() + (el.className ? '.' + el.className : '')
+                 + ' ' + Math.round(el.getBoundingClientRect().right))""",
+        width,
+    )
+    return found
+
+
+def test_phone_layout(
+    driver: Playwright, browser: Browser, server_url: str, corpus: dict[str, str]
+) -> None:
+    with _open(browser, server_url, **phone(driver)) as watched:
+        page = watched.page
+        page.goto(PAGED)
+        results = page.locator("ol.results li.result")
+        expect(results.first).to_be_visible()
+        # The filters: a closed disclosure above the results, on the first screen even under
+        # the browser's bars; the results start on the first screen too, the pager after them.
+        filters = page.locator("details.filters")
+        summary = filters.locator("summary")
+        expect(summary).to_be_visible()
+        assert filters.evaluate("details => details.open") is False
+        expect(page.locator("section.facet").first).to_be_hidden()
+        boxes = [
+            locator.bounding_box()
+            for locator in (summary, results.first, page.locator("nav.pager"))
+        ]
+        assert None not in boxes
+        summary_box, result_box, pager_box = (box or {} for box in boxes)
+        assert summary_box["y"] + summary_box["height"] <= PHONE_VISIBLE_HEIGHT, summary_box
+        assert summary_box["y"] < result_box["y"] < pager_box["y"], boxes
+        assert result_box["y"] < 844, result_box
         _shot(page, "search-phone")
+
+        # Opened by keyboard (Enter on its summary) or a tap: the facets, then the results.
+        summary.focus()
+        page.keyboard.press("Enter")
+        source = page.locator("section.facet", has=page.locator("h2", has_text="Source"))
+        expect(source).to_be_visible()
+        facets_box = page.locator("aside.facets").bounding_box()
+        moved = results.first.bounding_box()
+        assert facets_box is not None
+        assert moved is not None
+        assert summary_box["y"] < facets_box["y"] < moved["y"], (facets_box, moved)
+        _shot(page, "search-phone-filters")
+        source.locator("a[role=button]", has_text="Valley Times").tap()
+        page.wait_for_url(re.compile(r"[?&]source=Valley\+Times"))
+        expect(page.locator("details.filters summary")).to_have_text("Filters (1 selected)")
+
+        page.goto(f"/articles/{corpus['sample']}")
+        person = page.locator("section.entities a[href^='/entities/person/']").first
+        entity = person.get_attribute("href")
+        assert entity
+        # Nothing wider than the phone, nor than 320 px (WCAG 1.4.10, reflow): no sideways
+        # scrolling on the search, article and entity pages.
+        for width in (390, 320):
+            page.set_viewport_size({"width": width, "height": 844})
+            for path in (PAGED, f"/articles/{corpus['sample']}", entity):
+                page.goto(path)
+                assert _page_width(page) <= width, (path, _page_width(page), _too_wide(page, width))
 
 
 def _suggestions(page: Page) -> Locator:

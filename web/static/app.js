@@ -270,7 +270,20 @@
     });
   }
 
+  // --- the facets' disclosure (templates/search.html): open beside the results on wide screens --
+
+  function setUpFilters() {
+    // Phones keep it closed (a "Filters" button above the results); style.css shows its content
+    // on wide screens already where it can, so this only makes the state match (and shows it
+    // where the browser cannot style a closed <details>). The same width as style.css's.
+    var filters = document.getElementById("filters");
+    if (filters && window.matchMedia && window.matchMedia("(min-width: 821px)").matches) {
+      filters.open = true;
+    }
+  }
+
   setUpAutocomplete();
   setUpPageKeys();
   setUpToggleLinks();
+  setUpFilters();
 })();
