@@ -345,6 +345,19 @@ def test_a_silent_or_dripping_server_does_not_hold_the_worker(
     assert took < min(timeout_s, deadline_s) + 0.75  # whichever comes first ends it
 
 
+def test_a_refused_connection_is_retried(settings: Settings) -> None:
+    closed = socket.create_server(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now: the connection is refused at once
+    message = compose(
+        _payload([_article(1)]), recipient="ed@example.org", sender="n@x.example", delivery_id="d"
+    )
+    with pytest.raises(MailError) as failed:
+        send(message, settings=settings.model_copy(update={"smtp_port": port}))
+    assert not failed.value.permanent
+    assert "ConnectionRefusedError" in str(failed.value)
+
+
 def test_no_smtp_server_is_a_permanent_failure(settings: Settings) -> None:
     message = compose(
         _payload([_article(1)]), recipient="ed@example.org", sender="n@x.example", delivery_id="d"

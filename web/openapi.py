@@ -422,7 +422,10 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
                 "POSTed there as JSON {event, saved_search: {id, name, feed_url, "
                 "json_feed_url, page_url}, articles: [{id, title, url, published_at, "
                 "source}]}, signed with X-Newsroom-Signature: sha256=HMAC-SHA256(body, "
-                "webhook_secret), retried with backoff on 5xx, 429 and timeouts. Send a JSON "
+                "webhook_secret), retried with backoff on 5xx, 429 and timeouts. With "
+                "email_alerts, they are also emailed to the owner's own address. Each saved "
+                "search has private feed URLs for its owner (private_feed in its detail). "
+                "Send a JSON "
                 "object, or /api/search's query parameters plus name and webhook_url. Needs "
                 "words or a facet filter."
             ),
