@@ -189,14 +189,22 @@ class Removed(NamedTuple):
     saved_search_matches: int
 
 
-def purge(es: Elasticsearch, r: redis.Redis, settings: Settings, ids: Sequence[str]) -> Removed:
+def purge(
+    es: Elasticsearch,
+    r: redis.Redis,
+    settings: Settings,
+    ids: Sequence[str],
+    *,
+    refresh: bool = True,
+) -> Removed:
     """Remove ``ids`` from every article index, the dead letters, the status records and the
     saved searches' matches (their titles, links and summaries); return how many of each went.
-    Idempotent."""
+    Idempotent. ``refresh``: wait until searches no longer find them (an admin's call; the
+    worker does not wait)."""
     if not ids:
         return Removed(0, 0, 0, 0)
     return Removed(
-        documents=delete_documents(es, article_indices(es, settings), ids),
+        documents=delete_documents(es, article_indices(es, settings), ids, refresh=refresh),
         dead_letters=remove_dead_letters(r, settings.index_prefix, ids),
         status_records=delete_states(r, settings.index_prefix, ids),
         saved_search_matches=forget_matches(r, settings.index_prefix, ids),

@@ -62,7 +62,7 @@ def process_batch(
     # made before failing) is removed.
     withdrawn = taken_down_ids(redis_client, settings, [p["id"] for p in payloads])
     if withdrawn:
-        purge(es, redis_client, settings, sorted(withdrawn))
+        purge(es, redis_client, settings, sorted(withdrawn), refresh=False)
         log.info("taken down, skipped", extra={"articles": len(withdrawn)})
         payloads = [payload for payload in payloads if payload["id"] not in withdrawn]
     enriched = enrich_batch(payloads, budget_s=settings.enrich_article_budget_s, on_step=on_step)
@@ -180,7 +180,7 @@ def _drop_taken_down_meanwhile(
     late = taken_down_ids(redis_client, settings, [p["id"] for p in payloads])
     if not late:
         return
-    purge(es, redis_client, settings, sorted(late))
+    purge(es, redis_client, settings, sorted(late), refresh=False)
     outcome.indexed = [i for i in outcome.indexed if i not in late]
     outcome.superseded = [i for i in outcome.superseded if i not in late]
     outcome.dead_lettered = {i: e for i, e in outcome.dead_lettered.items() if i not in late}
