@@ -154,9 +154,10 @@ def refusal_message(record: Takedown) -> str:
 
 
 def article_indices(es: Elasticsearch, settings: Settings) -> list[str]:
-    """Every article index of the prefix: live, left by a rebuild, or being built."""
+    """Every open article index of the prefix: live, left by a rebuild, or being built (a
+    closed one cannot be written: open it and take the article down again)."""
     found = es.indices.get_alias(
-        index=f"{settings.index_prefix}-articles-v*", expand_wildcards="open,closed"
+        index=f"{settings.index_prefix}-articles-v*", expand_wildcards="open"
     )
     return sorted(name for name in found.body if index_version(settings, name) is not None)
 
