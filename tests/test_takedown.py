@@ -409,3 +409,22 @@ def test_elasticsearch_down_is_a_503_and_the_record_stands(settings: Settings) -
     r = get_redis(settings)
     assert takedown.get(r, settings, article_id) is not None
     assert client.delete(f"/api/articles/{article_id}/takedown").status_code == 200
+
+
+def test_a_rebuilds_new_index_is_purged_of_taken_down_articles(settings: Settings) -> None:
+    """What `newsroom reindex` runs before switching (shared/index/rebuild.py): its copy pass
+    read the old index at a point in time, perhaps before a takedown."""
+    es, r = get_elasticsearch(settings), get_redis(settings)
+    new = index_name(settings, build="takedown-rebuild")
+    removed, kept = uuid.uuid4().hex, uuid.uuid4().hex
+    takedown.take_down(es, r, settings, removed, "Withdrawn", "test")
+    es.indices.create(index=new, mappings={"dynamic": False})
+    try:
+        for article_id in (removed, kept):
+            es.index(index=new, id=article_id, document={"title": "copied"}, refresh=True)
+        assert takedown.purge_index(es, r, settings, new) == 1
+        assert not _in_index(settings, removed, new)
+        assert _in_index(settings, kept, new)
+    finally:
+        es.indices.delete(index=new)
+        takedown.lift(r, settings, removed, "test")
