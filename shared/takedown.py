@@ -298,8 +298,9 @@ def take_down(
 ) -> TakedownResult:
     """Take an article down (and its copies with ``with_copies``): the record first, so that
     from then on ingest refuses it and the worker skips it, then everything stored removed.
-    Taking down an id again replaces its reason and removes anything that came back; an id
-    never indexed can be taken down too (its re-post is then refused).
+    Taking down an id again replaces its reason (a copy then stands on its own: lifting its
+    original's copies leaves it) and removes anything that came back; an id never indexed can
+    be taken down too (its re-post is then refused).
 
     Raises ``TakedownError`` for a bad id or reason; Redis and Elasticsearch errors propagate
     (the record may then stand while something is left: run it again, it is idempotent)."""
@@ -317,7 +318,7 @@ def take_down(
         "reason": reason,
         "actor": actor,
         "at": at,
-        "copy_of": previous["copy_of"] if previous else None,
+        "copy_of": None,  # taken down for itself now, whatever it was before
         "cluster_id": cluster,
     }
     _record(r, settings, [record], keep_existing=False)
