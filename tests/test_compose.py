@@ -111,6 +111,11 @@ def test_compose_runs_elasticsearch_with_its_security_on(services: dict[str, Any
     cert_volume = "escerts:/usr/share/elasticsearch/config/certs"
     assert any(volume.startswith(cert_volume) for volume in node["volumes"])
     assert any(volume.startswith(cert_volume) for volume in certs["volumes"])
+    # It starts once es-certs is done, through the image's own entry point.
+    start = " ".join(node["entrypoint"])
+    assert "config/certs/ready" in start
+    assert "exec /usr/local/bin/docker-entrypoint.sh eswrapper" in start
+    assert "touch" in script and "/ready" in script
     # The healthcheck asks over https with the CA and the password.
     check = " ".join(node["healthcheck"]["test"])
     assert "https://localhost:9200" in check
