@@ -20,6 +20,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 import ingest
+import web
 from shared.clients import get_broker_redis, get_redis
 from shared.settings import Settings
 from shared.tasks import celery_config, get_task_producer
@@ -136,3 +137,9 @@ def test_a_wrong_password_is_a_clear_error_and_ingest_answers_503(
     health = client.get("/healthz")
     assert health.status_code == 503
     assert wrong.encode() not in health.data
+    # The web too: its health says so, never a 500, and no password in the answer.
+    site = web.create_app({"TESTING": True, "NEWSROOM_SETTINGS": own}).test_client()
+    web_health = site.get("/healthz")
+    assert web_health.status_code == 503
+    assert wrong.encode() not in web_health.data
+    assert site.get("/login").status_code == 200
