@@ -105,7 +105,7 @@ def test_compose_runs_elasticsearch_with_its_security_on(services: dict[str, Any
     certs = services["es-certs"]
     assert certs["image"] == node["image"]
     assert certs["restart"] == "no"
-    script = " ".join(certs["command"])
+    script = " ".join(certs["entrypoint"])
     assert "bin/elasticsearch-certutil ca" in script
     assert "bin/elasticsearch-certutil cert" in script
     cert_volume = "escerts:/usr/share/elasticsearch/config/certs"
