@@ -37,7 +37,15 @@ from shared.deadletters import add_dead_letters, remove_dead_letters
 from shared.schema import ArticleIn, to_payload
 from shared.settings import Settings
 from tests.conftest import Login
-from tests.test_browser import _open, browser, driver, phone, server_url
+from tests.test_browser import (
+    _open,
+    browser,
+    driver,
+    phone,
+    server_url,
+    tab_stops,
+    unseen_focus,
+)
 
 __all__ = ["browser", "driver", "server_url"]  # the fixtures, shared with tests/test_browser.py
 
@@ -360,6 +368,35 @@ def test_page_passes_axe(
     assert response.status == status, response.url
     expect(ui.locator(selector).first).to_be_attached()
     _check(ui, axe_source)
+    # The first Tab stop skips to the page's content (but where the search box has the focus
+    # from the start: the skip link is then one Shift+Tab away).
+    if not ui.locator("[autofocus]").count():
+        ui.keyboard.press("Tab")
+        skip = ui.locator("a.skip-link")
+        expect(skip).to_be_focused()
+        expect(ui.locator(skip.get_attribute("href") or "#missing")).to_have_count(1)
+
+
+# Pages whose every Tab stop must show its focus (the search page's: tests/test_browser.py).
+FOCUS_WALKED = [
+    "article",
+    "entity-person",
+    "saved",
+    "pipeline",
+    "dead-letter",
+    "takedowns",
+    "audit",
+    "login",
+]
+
+
+@pytest.mark.parametrize("name", FOCUS_WALKED)
+def test_every_tab_stop_shows_its_focus(ui: Page, site: Site, name: str) -> None:
+    path = next(path for page_name, path, _, _ in PAGES if page_name == name)
+    ui.goto(path(site))
+    stops = tab_stops(ui)
+    assert stops[0]["name"].startswith("Skip to"), stops[0]
+    assert unseen_focus(stops) == []
 
 
 def test_search_with_suggestions_open_passes_axe(ui: Page, site: Site, axe_source: str) -> None:

@@ -472,7 +472,7 @@ _FOCUSED = """() => {
 }"""
 
 
-def _tab_stops(page: Page, limit: int = 400) -> list[dict[str, Any]]:
+def tab_stops(page: Page, limit: int = 400) -> list[dict[str, Any]]:
     """Every stop of the Tab key from the top of the page, in order (a date field's parts,
     which the key also visits, count as one); ``presses``: the Tab presses that reach it."""
     stops: list[dict[str, Any]] = []
@@ -485,6 +485,17 @@ def _tab_stops(page: Page, limit: int = 400) -> list[dict[str, Any]]:
             return stops
         stops.append({**stop, "presses": presses})
     pytest.fail(f"the Tab key did not come round in {limit} presses")
+
+
+def unseen_focus(stops: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The stops whose focus does not show (WCAG 2.4.7): no outline of 2 px or more, no box
+    shadow, no stroked shape, or not scrolled onto the screen."""
+    return [
+        (stop["tag"], stop["name"])
+        for stop in stops
+        if not (stop["outline"] >= 2 or stop["shadow"] or stop["stroke"] >= 2)
+        or not stop["onScreen"]
+    ]
 
 
 def _press_tab(page: Page, times: int) -> None:
@@ -501,17 +512,11 @@ MOST_PRESSES_TO_FIRST_RESULT = 5
 def test_keyboard_skips_to_results_with_one_stop_per_facet_value(ui: Watched) -> None:
     page = ui.page
     page.goto(PAGED)
-    stops = _tab_stops(page)
+    stops = tab_stops(page)
     assert stops[0]["name"] == "Skip to results", stops[0]
     assert stops[0]["href"] == "#results"
     # Every control shows its focus (WCAG 2.4.7), scrolled onto the screen.
-    unseen = [
-        stop
-        for stop in stops
-        if not (stop["outline"] >= 2 or stop["shadow"] or stop["stroke"] >= 2)
-        or not stop["onScreen"]
-    ]
-    assert unseen == [], [(stop["tag"], stop["name"]) for stop in unseen]
+    assert unseen_focus(stops) == []
     # One stop per facet value (not a toggle and a profile link each).
     values = page.locator("section.facet li").count()
     assert values >= 10
