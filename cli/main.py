@@ -15,7 +15,7 @@ from cli.ops import feed_command, ingest_command, status_command
 from cli.reindex import reindex_command
 from cli.takedown import takedown_group
 from cli.tokens import tokens_group
-from cli.users import users_group
+from cli.users import command_settings, users_group
 from shared.clients import get_redis
 from shared.deadletters import (
     DeadLetter,
@@ -26,7 +26,7 @@ from shared.deadletters import (
 )
 from shared.http import ApiError
 from shared.metrics import QUEUED, Recorder, commit_quietly
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.tasks import enqueue_payloads, get_task_producer
 
 # Replays send this many dead letters per round (each round: queue, then drop from the store).
@@ -67,7 +67,7 @@ def _when(timestamp: float) -> str:
 @click.option("--as-json", is_flag=True, help="One JSON object per line instead of a table.")
 def dlq_list(limit: int, as_json: bool) -> None:
     """List dead letters, oldest first."""
-    settings = get_settings()
+    settings = command_settings()
     client = get_redis(settings)
     letters = list_dead_letters(client, settings.index_prefix, limit=limit)
     if as_json:
@@ -91,7 +91,7 @@ def dlq_list(limit: int, as_json: bool) -> None:
 @click.option("--full", is_flag=True, help="Print the whole payload (bodies are cut otherwise).")
 def dlq_show(article_id: str, full: bool) -> None:
     """Show one dead letter: its error, attempts and payload."""
-    settings = get_settings()
+    settings = command_settings()
     found = get_dead_letters(get_redis(settings), settings.index_prefix, [article_id])
     if not found:
         raise click.ClickException(f"no dead letter with id {article_id}")
@@ -115,7 +115,7 @@ def dlq_replay(article_ids: tuple[str, ...], replay_all: bool) -> None:
     worst, which indexing by id makes harmless."""
     if bool(article_ids) == replay_all:
         raise click.UsageError("give article ids or --all (not both)")
-    settings = get_settings()
+    settings = command_settings()
     client = get_redis(settings)
     if replay_all:
         letters = list_dead_letters(client, settings.index_prefix)
@@ -158,7 +158,7 @@ def _record_replay(settings: Settings, article_ids: tuple[str, ...], replayed: i
 @click.argument("article_ids", nargs=-1, required=True)
 def dlq_drop(article_ids: tuple[str, ...]) -> None:
     """Delete dead letters for good (they are not indexed)."""
-    settings = get_settings()
+    settings = command_settings()
     removed = remove_dead_letters(get_redis(settings), settings.index_prefix, list(article_ids))
     record_command(settings, "deadletter.drop", ",".join(article_ids), count=removed)
     click.echo(f"dropped {removed} dead letter(s)")

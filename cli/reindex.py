@@ -8,10 +8,10 @@ import click
 from elasticsearch import ApiError as ElasticsearchError
 
 from cli.audit import record_command
+from cli.users import command_settings
 from shared.clients import get_elasticsearch, get_redis
 from shared.http import ApiError
 from shared.index.rebuild import RebuildError, abort_rebuild, rebuild_index
-from shared.settings import get_settings
 from shared.tasks import get_task_producer
 
 
@@ -34,7 +34,7 @@ def reindex_command(only_outdated: bool, abort: bool, timeout: int) -> None:
     enrichment, then switch searches and writers to it at once. Searches keep answering and
     articles posted meanwhile land in both indices. Needs a worker of this version on the
     bulk queue (its index template gives the new index's mapping, even a conflicting one)."""
-    settings = get_settings()
+    settings = command_settings()
     es = get_elasticsearch(settings)
     try:
         if abort:
