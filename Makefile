@@ -1,4 +1,4 @@
-.PHONY: up test lint format services-up services-down install clean bench bench-quick
+.PHONY: up test lint format services-up services-down install lock clean bench bench-quick
 
 up: ## run the whole stack here (Redis, Elasticsearch, ingest, worker, web); Ctrl-C stops it
 	scripts/run.sh
@@ -17,6 +17,9 @@ format: install
 
 install:
 	scripts/bootstrap.sh
+
+lock: ## after changing a pin in pyproject.toml: the locks with every file's SHA-256 (docs/SECURITY.md)
+	scripts/lock.sh
 
 services-up:
 	scripts/services.sh start
