@@ -221,7 +221,7 @@ def test_only_admins_read_the_log(
 
 
 def test_the_admin_page_filters_and_pages(
-    admin_client: FlaskClient, admin_login: Login, settings: Settings
+    admin_client: FlaskClient, web_client: FlaskClient, settings: Settings
 ) -> None:
     r = get_redis(settings)
     actor = f"pager-{uuid.uuid4().hex[:6]}"
@@ -236,6 +236,7 @@ def test_the_admin_page_filters_and_pages(
     assert re.findall(r"&lt;b&gt;(t\d)&lt;/b&gt;", html) == ["t0"]
     # The admin's nav links to it; an editor's does not.
     assert 'href="/admin/audit"' in admin_client.get("/saved").get_data(as_text=True)
+    assert 'href="/admin/audit"' not in web_client.get("/saved").get_data(as_text=True)
     assert admin_client.get("/admin/audit?before=nope").status_code == 400
 
 
