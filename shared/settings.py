@@ -211,7 +211,7 @@ class Settings(BaseSettings):
     rate_limit_saved: str = "30/hour"
     # The audit log (shared/audit.py): the newest this many events are kept in Redis (a capped
     # stream, at most a few KB each; the oldest are dropped first).
-    audit_max_events: int = Field(1_000_000, ge=100)
+    audit_max_events: int = Field(200_000, ge=100)
 
     @field_validator(
         "rate_limit_search", "rate_limit_export", "rate_limit_suggest", "rate_limit_saved"
