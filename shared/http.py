@@ -7,6 +7,8 @@ import logging
 from typing import Any
 
 import redis
+from elastic_transport import TransportError
+from elasticsearch import ApiError as ElasticsearchApiError
 from elasticsearch import Elasticsearch
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -93,6 +95,29 @@ def register_error_handlers(app: Flask) -> None:
         elif error.status in (429, 503):
             response.headers["Retry-After"] = "5"
         return response
+
+    # A safety net under the views, which answer these themselves where they can say more: a
+    # store that is down, refuses our credentials (a rotated password) or is overloaded is the
+    # service's trouble, not the client's, and never a 500.
+    @app.errorhandler(redis.RedisError)
+    def _redis_unavailable(error: redis.RedisError) -> Response:
+        log.warning("Redis failed under a request: %s", error)
+        return _api_error(ApiError(503, "Service unavailable", f"Redis: {error}"))
+
+    @app.errorhandler(TransportError)
+    def _elasticsearch_unreachable(error: TransportError) -> Response:
+        log.warning("Elasticsearch unreachable under a request: %s", error)
+        return _api_error(ApiError(503, "Service unavailable", f"Elasticsearch: {error}"))
+
+    @app.errorhandler(ElasticsearchApiError)
+    def _elasticsearch_refused(error: ElasticsearchApiError) -> Response:
+        status = error.meta.status
+        if status in (401, 403, 429) or status >= 500:
+            log.warning("Elasticsearch refused a request: %s", error)
+            return _api_error(
+                ApiError(503, "Service unavailable", f"Elasticsearch answered {status}")
+            )
+        return _unexpected(error)
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response:
