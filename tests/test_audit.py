@@ -178,6 +178,15 @@ def test_logins_and_logouts_are_recorded(web_app: Flask, settings: Settings) -> 
         ("login.failed", "anonymous"),
     ]
     assert all(e["address"] == "127.0.0.1" for e in events)
+    # A password typed into the name box is no user's name: it is not recorded.
+    secret = f"Hunter2-{uuid.uuid4().hex}"
+    fresh = _csrf(client.get("/login").get_data(as_text=True))
+    pasted = client.post("/login", data={"name": secret, "password": "x", "csrf_token": fresh})
+    assert pasted.status_code == 401
+    newest = _newest(settings)[0]
+    assert newest["action"] == "login.failed"
+    assert newest["target"] == "(unknown name)"
+    assert secret.lower() not in json.dumps(_newest(settings)).lower()
 
 
 def test_an_event_redis_refuses_is_logged_not_raised(

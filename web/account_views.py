@@ -56,6 +56,14 @@ def _form(status: int = 200, *, error: str | None = None, name: str = "") -> Res
     return response
 
 
+def _name_or_placeholder(name: str) -> str:
+    """What a failed login records as its target: the name of an existing user, else a
+    placeholder, so that a password typed into the name box never reaches the audit log."""
+    settings = app_settings()
+    user = accounts.get_user(get_redis(settings), settings, name)
+    return user.name if user is not None else "(unknown name)"
+
+
 @bp.get("/login")
 def login_form() -> Response:
     return _form()
@@ -96,7 +104,7 @@ def login() -> Response:
         if user is None:
             limiter.failed(name, address)
             # Attempts refused by a lockout (above) are not recorded: they cannot flood it.
-            audit("login.failed", name, actor="anonymous")
+            audit("login.failed", _name_or_placeholder(name), actor="anonymous")
             return _form(401, error=WRONG, name=name)
         limiter.succeeded(name)
     except redis.RedisError as error:
