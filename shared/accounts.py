@@ -50,8 +50,11 @@ MAX_PASSWORD_CHARS = 1024
 MAX_LABEL_CHARS = 200
 # An email address as alerts are sent to: a plain ASCII addr-spec (no display name, comments,
 # quoting or line breaks), at most 254 characters (RFC 5321's limit on a path).
+# The local part is a dot-atom (no leading, trailing or doubled dot), as the email package
+# writes it; check_email also bounds it to 64 characters.
 EMAIL_PATTERN = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
 MAX_EMAIL_CHARS = 254
@@ -295,7 +298,11 @@ def reset_password(r: redis.Redis, settings: Settings, name: str) -> str:
 def check_email(address: str) -> str:
     """A plain address (``name@example.org``), else AccountError."""
     address = address.strip()
-    if len(address) > MAX_EMAIL_CHARS or not EMAIL_PATTERN.fullmatch(address):
+    if (
+        len(address) > MAX_EMAIL_CHARS
+        or not EMAIL_PATTERN.fullmatch(address)
+        or len(address.rpartition("@")[0]) > 64
+    ):
         raise AccountError(f"not a plain email address such as name@example.org: {address!r}")
     return address
 

@@ -248,9 +248,14 @@ def run_email_delivery(
     prefix = settings.index_prefix
     try:
         recipient = recipient_of(search, redis_client, settings)
-        message = compose(
-            payload, recipient=recipient, sender=settings.smtp_from, delivery_id=delivery_id
-        )
+        try:
+            message = compose(
+                payload, recipient=recipient, sender=settings.smtp_from, delivery_id=delivery_id
+            )
+        except ValueError as refused:  # an address the email package will not write
+            raise MailError(
+                f"the message could not be written: {refused}", permanent=True
+            ) from refused
         send(message, settings=settings)
     except MailError as failed:
         detail = f"attempt {attempt}: {failed}"
