@@ -100,7 +100,13 @@ def takedown_lift(article_id: str, with_copies: bool) -> None:
 
 
 @takedown_group.command("list")
-@click.option("--limit", default=200, show_default=True, help="Show at most this many.")
+@click.option(
+    "--limit",
+    default=200,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Show at most this many.",
+)
 @click.option("--as-json", is_flag=True, help="One JSON object per line instead of a table.")
 def takedown_list(limit: int, as_json: bool) -> None:
     """List the takedowns in force, newest first."""

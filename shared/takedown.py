@@ -138,7 +138,8 @@ def get(r: redis.Redis, settings: Settings, article_id: str) -> Takedown | None:
 def list_takedowns(
     r: redis.Redis, settings: Settings, *, offset: int = 0, limit: int = 200
 ) -> list[Takedown]:
-    """Takedowns in force, newest first."""
+    """Takedowns in force, newest first (``limit`` of them from ``offset``; at least one)."""
+    offset, limit = max(offset, 0), max(limit, 1)
     ids: list[str] = r.zrevrange(_order_key(settings), offset, offset + limit - 1)  # type: ignore[assignment]
     found = taken_down(r, settings, ids)
     return [found[i] for i in ids if i in found]

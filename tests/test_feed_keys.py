@@ -96,7 +96,9 @@ def saved(site: Site, settings: Settings, logins: dict[str, Login]) -> Iterator[
 
 
 def _private_feed(saved: Saved) -> dict[str, str]:
-    detail = saved.client.get(f"/api/saved-searches/{saved.id}").get_json()
+    answer = saved.client.get(f"/api/saved-searches/{saved.id}")
+    assert answer.headers["Cache-Control"] == "no-store"  # it carries the key
+    detail = answer.get_json()
     urls: dict[str, str] = detail["private_feed"]
     return urls
 
@@ -125,15 +127,24 @@ def test_a_feed_reader_without_a_session_follows_the_private_url(site: Site, sav
 
 
 def test_without_the_key_or_with_a_wrong_one_no_feed(
-    site: Site, saved: Saved, logins: dict[str, Login]
+    site: Site, saved: Saved, logins: dict[str, Login], settings: Settings
 ) -> None:
     key = _private_feed(saved)["atom"].rsplit("/", 1)[1].removesuffix(".atom")
+    other = _saved(site, settings, logins["editor"])
+    other_key = _private_feed(other)["atom"].rsplit("/", 1)[1].removesuffix(".atom")
+    # Each search's key opens its own feed only, in either direction.
+    for search, wrong_key in ((other, key), (saved, other_key)):
+        answer = requests.get(f"{site.url}/saved/{search.id}/feed/{wrong_key}.atom", timeout=10)
+        assert answer.status_code == 404
+        assert search.title not in answer.text
+    assert _parse(f"{site.url}/saved/{other.id}/feed/{other_key}.atom").status == 200
+    other.client.delete(f"/api/saved-searches/{other.id}")
     # No session, no key: anonymous reading is off.
     assert _parse(f"{site.url}/saved/{saved.id}/feed.atom").status == 401
     for path in (
         f"/saved/{saved.id}/feed/{'A' * 43}.atom",  # a wrong key
         f"/saved/{saved.id}/feed/{key[:-1]}.atom",  # nearly the key
-        f"/saved/{'x' * 16}/feed/{key}.atom",  # the key of another search
+        f"/saved/{'x' * 16}/feed/{key}.atom",  # a search that does not exist
         f"/saved/{saved.id}/feed/{key}.json".replace(key, key.upper()),
     ):
         answer = requests.get(site.url + path, timeout=10)

@@ -371,6 +371,9 @@ def test_the_command_line(
     listed = runner.invoke(cli, ["takedown", "list", "--as-json"], obj=settings)
     assert article_id in listed.output
     assert "Editorial: wrong photo" in listed.output
+    for bad in ("0", "-1"):
+        refused_limit = runner.invoke(cli, ["takedown", "list", "--limit", bad], obj=settings)
+        assert refused_limit.exit_code == 2, refused_limit.output  # not "every takedown"
     events = audit.read(get_redis(settings), settings, action="article.takedown", limit=20)
     event = next(e for e in events if e["target"] == article_id)
     assert event["actor"].startswith("cli:")

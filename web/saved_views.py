@@ -314,7 +314,10 @@ def api_list() -> Response:
 
 @bp.get("/api/saved-searches/<saved_id>")
 def api(saved_id: str) -> Response:
-    return jsonify(_saved_detail(saved_id))
+    response = jsonify(_saved_detail(saved_id))
+    # Its owner's copy carries the private feed's key: kept by no cache.
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.patch("/api/saved-searches/<saved_id>")
