@@ -431,3 +431,48 @@ def test_a_rebuilds_new_index_is_purged_of_taken_down_articles(settings: Setting
     finally:
         es.indices.delete(index=new)
         takedown.lift(r, settings, removed, "test")
+
+
+def test_an_alert_matching_as_the_takedown_lands_records_and_sends_nothing(
+    worker: subprocess.Popen[bytes],
+    ingest_client: FlaskClient,
+    settings: Settings,
+    wait_indexed: Wait,
+) -> None:
+    """The window between a takedown's record and its removals: the article is still in the
+    index when a saved search's alert runs. The alert must neither record nor send it."""
+    from tests.test_alerts import _saved
+    from worker.alerts import evaluate_batch
+
+    word = f"zq{uuid.uuid4().hex[:12]}"
+    (article_id,) = _indexed(
+        ingest_client, wait_indexed, _article("alert-race", body=f"{_text()} {word}.")
+    )
+    r = get_redis(settings)
+    prefix = settings.index_prefix
+    search = _saved(
+        "keyword", id=saved_searches.new_id(), owner=None, query={"match": {"body": word}},
+        knn_filter=[],
+    )  # fmt: skip
+    assert saved_searches.create(r, prefix, search, None, max_saved=10_000) == "created"
+    try:
+        es = get_elasticsearch(settings)
+        # Without a takedown the alert finds it (so the check below is not vacuous) ...
+        found = evaluate_batch([article_id], es=es, redis_client=r, settings=settings)
+        assert [m["id"] for a in found if a.search.id == search.id for m in a.articles] == [
+            article_id
+        ]
+        saved_searches.forget_matches(r, prefix, [article_id])
+        # ... and with the record written, the document not yet deleted, nothing stays.
+        record: takedown.Takedown = {
+            "id": article_id, "reason": "Legal: race test", "actor": "test",
+            "at": datetime.now(UTC).isoformat(), "copy_of": None, "cluster_id": None,
+        }  # fmt: skip
+        takedown._record(r, settings, [record], keep_existing=False)
+        assert _in_index(settings, article_id)
+        alerts = evaluate_batch([article_id], es=es, redis_client=r, settings=settings)
+        assert all(a.search.id != search.id for a in alerts)
+        assert r.zscore(f"{prefix}:saved:{search.id}:matches", article_id) is None
+    finally:
+        saved_searches.delete(r, prefix, search.id)
+        takedown.lift(r, settings, article_id, "test")

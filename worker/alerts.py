@@ -19,7 +19,7 @@ from typing import Any, Literal
 import redis
 from elasticsearch import Elasticsearch
 
-from shared import accounts
+from shared import accounts, takedown
 from shared import saved_searches as store
 from shared.settings import Settings
 from worker import webhook_guard as guard
@@ -160,6 +160,14 @@ def evaluate_batch(
                     )
                 if new:
                     alerts.append(Alert(search, [a for a in matched if a["id"] in new]))
+    # A takedown that landed while these were matched removed the article from the matches
+    # recorded by then, not from those recorded after it: checked after recording (as the
+    # pipeline checks after its writes), so in either order nothing of it stays or is sent.
+    gone = takedown.taken_down_ids(redis_client, settings, ids)
+    if gone:
+        store.forget_matches(redis_client, prefix, sorted(gone))
+        kept = [Alert(a.search, [m for m in a.articles if m["id"] not in gone]) for a in alerts]
+        alerts = [alert for alert in kept if alert.articles]
     return alerts
 
 
