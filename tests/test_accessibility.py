@@ -44,6 +44,7 @@ from tests.test_browser import (
     phone,
     server_url,
     tab_stops,
+    too_wide,
     unseen_focus,
 )
 
@@ -457,6 +458,22 @@ def test_phone_passes_axe(
             filters.locator("summary").tap()
             expect(page.locator("section.facet li.selected").first).to_be_visible()
             _check(page, axe_source)
+
+
+def test_no_page_scrolls_sideways_on_a_phone(
+    driver: Playwright, browser: Browser, server_url: str, site: Site, admin_login: Login
+) -> None:
+    """Every page fits a phone's width, and 320 px (WCAG 1.4.10, reflow): wide content
+    (tables, excerpts) scrolls in its own box, never the page."""
+    wide = {}
+    with _axe_page(browser, server_url, admin_login, **phone(driver)) as page:
+        for width in (390, 320):
+            page.set_viewport_size({"width": width, "height": 844})
+            for name, path, _, _ in PAGES:
+                page.goto(path(site))
+                if (scrolled := page.evaluate("document.documentElement.scrollWidth")) > width:
+                    wide[f"{name} at {width} px"] = (scrolled, too_wide(page, width))
+    assert not wide, "\n".join(f"{page}: {found}" for page, found in wide.items())
 
 
 def test_save_form_and_the_saved_search_it_makes_pass_axe(

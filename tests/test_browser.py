@@ -574,7 +574,7 @@ def _page_width(page: Page) -> int:
     return width
 
 
-def _too_wide(page: Page, width: int) -> list[str]:
+def too_wide(page: Page, width: int) -> list[str]:
     """The innermost elements reaching past ``width`` (for a failure's message)."""
     found: list[str] = page.evaluate(
         """(width) => [...document.body.querySelectorAll('*')]
@@ -640,7 +640,7 @@ def test_phone_layout(
             page.set_viewport_size({"width": width, "height": 844})
             for path in (PAGED, f"/articles/{corpus['sample']}", entity):
                 page.goto(path)
-                assert _page_width(page) <= width, (path, _page_width(page), _too_wide(page, width))
+                assert _page_width(page) <= width, (path, _page_width(page), too_wide(page, width))
 
 
 def _suggestions(page: Page) -> Locator:
