@@ -29,6 +29,8 @@ from worker.enrich.registry import article_mappings
 
 pytestmark = pytest.mark.usefixtures("services")
 
+# Seconds before a lost delivery's articles are tried again in the crash tests (production: 30).
+LOST_RETRY_DELAY_S = "5"
 STORY = (
     "The harbour authority said on Monday that the new container terminal would open in "
     'spring. "We are ready for the ships," said Maria Lopez, the authority\'s director. '
@@ -136,7 +138,11 @@ def crashing_worker(
 ) -> Iterator[tuple[Lane, subprocess.Popen[bytes], Path]]:
     lane = Lane(settings, "crash")
     log_path = tmp_path / "crash.log"
-    process = start_app_worker(lane.env(), log_path, "tests.crashing_worker")
+    # A lost delivery's articles are tried again after 5 s, not production's 30: the pool's
+    # replacement for the killed process loads its models meanwhile, and the retry waits for
+    # a free process anyway (the count of deaths below is per delivery, whatever the delay).
+    env = lane.env(NEWSROOM_LOST_RETRY_DELAY_S=LOST_RETRY_DELAY_S)
+    process = start_app_worker(env, log_path, "tests.crashing_worker")
     yield lane, process, log_path
     stop_worker(process)
 
@@ -193,6 +199,7 @@ def test_hard_time_limit_comes_back_and_is_dead_lettered(
         NEWSROOM_TASK_SOFT_TIME_LIMIT_S="4",
         NEWSROOM_TASK_TIME_LIMIT_S="6",
         CRASHING_WORKER_HANG_S="60",
+        NEWSROOM_LOST_RETRY_DELAY_S=LOST_RETRY_DELAY_S,
     )
     log_path = tmp_path / "hard.log"
     process = start_app_worker(env, log_path, "tests.crashing_worker")
