@@ -45,7 +45,7 @@ def store(services: None, settings: Settings) -> Iterator[Store]:
     )
     client = get_redis(own)
     yield client, own
-    keys = list(client.scan_iter(f"{own.index_prefix}:*"))
+    keys = list(client.scan_iter(f"{own.index_prefix}:*", count=1000))
     if keys:
         client.delete(*keys)
 
@@ -54,7 +54,7 @@ def _stored_values(store: Store) -> str:
     """Every key and value the store holds, as one text."""
     client, settings = store
     parts = []
-    for key in client.scan_iter(f"{settings.index_prefix}:*"):
+    for key in client.scan_iter(f"{settings.index_prefix}:*", count=1000):
         parts.append(key)
         for field, value in client.hgetall(key).items():
             parts += [field, value]

@@ -35,7 +35,7 @@ def store(services: None, settings: Settings) -> Iterator[Settings]:
     )
     yield own
     client = get_redis(own)
-    keys = list(client.scan_iter(f"{own.index_prefix}:*"))
+    keys = list(client.scan_iter(f"{own.index_prefix}:*", count=1000))
     if keys:
         client.delete(*keys)
 
@@ -205,7 +205,7 @@ def empty_store(services: None, settings: Settings) -> Iterator[dict[str, str]]:
     env.pop("NEWSROOM_ADMIN_PASSWORD", None)
     yield env
     client = get_redis(settings)
-    keys = list(client.scan_iter(f"{prefix}:*"))
+    keys = list(client.scan_iter(f"{prefix}:*", count=1000))
     if keys:
         client.delete(*keys)
 

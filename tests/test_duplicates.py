@@ -204,7 +204,7 @@ def prefix(client: redis.Redis) -> Iterator[str]:
     keys = list(client.scan_iter(f"{name}:*", count=1000))
     if keys:
         client.delete(*keys)
-    assert not list(client.scan_iter(f"{name}:*"))
+    assert not list(client.scan_iter(f"{name}:*", count=1000))
 
 
 def _assign(
@@ -315,7 +315,7 @@ def test_replaying_a_batch_gives_the_same_clusters(client: redis.Redis, prefix: 
 
 def test_an_empty_batch_touches_nothing(client: redis.Redis, prefix: str) -> None:
     assert assign_clusters([], redis_client=client, prefix=prefix) == {}
-    assert not list(client.scan_iter(f"{prefix}:*"))
+    assert not list(client.scan_iter(f"{prefix}:*", count=1000))
 
 
 def test_short_texts_are_their_own_cluster(client: redis.Redis, prefix: str) -> None:
@@ -348,6 +348,6 @@ def test_concurrent_workers_put_copies_in_one_cluster(client: redis.Redis, prefi
 
 def test_ttl_applies_to_every_key(client: redis.Redis, prefix: str) -> None:
     assign_clusters([("wire", ORIGINAL)], redis_client=client, prefix=prefix, ttl_s=3600)
-    keys = list(client.scan_iter(f"{prefix}:*"))
+    keys = list(client.scan_iter(f"{prefix}:*", count=1000))
     assert len(keys) == DEFAULT_PARAMS.bands + 2  # buckets, the entry, the fingerprint
     assert all(0 < int(client.ttl(key)) <= 3600 for key in keys)

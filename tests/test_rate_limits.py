@@ -200,14 +200,16 @@ def test_limits_off_count_nothing(limited: Settings) -> None:
     client = _from(app.test_client(), "10.4.0.1")
     assert _statuses(client, "/api/search", 8) == [200] * 8
     assert _statuses(client, "/api/suggest?q=", 8) == [200] * 8
-    assert list(get_redis(limited).scan_iter(f"{limited.index_prefix}:ratelimit:*")) == []
+    assert (
+        list(get_redis(limited).scan_iter(f"{limited.index_prefix}:ratelimit:*", count=1000)) == []
+    )
 
 
 def test_counters_live_under_the_prefix_and_expire(limited: Settings) -> None:
     client = _from(_app(limited).test_client(), "10.5.0.1")
     assert client.get("/api/suggest?q=").status_code == 200
     redis_client = get_redis(limited)
-    keys = list(redis_client.scan_iter(f"{limited.index_prefix}:ratelimit:*"))
+    keys = list(redis_client.scan_iter(f"{limited.index_prefix}:ratelimit:*", count=1000))
     assert len(keys) == 1
     assert "address:10.5.0.1" in keys[0]
     assert 0 < redis_client.ttl(keys[0]) <= 60

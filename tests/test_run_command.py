@@ -101,7 +101,7 @@ def test_run_command_serves_the_sample_and_stops_on_ctrl_c(services: None, tmp_p
                 es.indices.delete(index=",".join(names))
             # And in Redis (its accounts, statuses, ...).
             redis_client = get_redis()
-            keys = list(redis_client.scan_iter(env["NEWSROOM_INDEX_PREFIX"] + ":*"))
+            keys = list(redis_client.scan_iter(env["NEWSROOM_INDEX_PREFIX"] + ":*", count=1000))
             if keys:
                 redis_client.delete(*keys)
     # Every process it started is gone: nothing listens on its ports any more.

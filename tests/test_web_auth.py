@@ -313,7 +313,7 @@ def test_a_revoked_token_stops_working_at_once(web_app: Flask, settings: Setting
     _, ingest_secret = accounts.create_token(redis_client, own, "feeder", "ingest", "feeds")
     headers = {"Authorization": f"Bearer {ingest_secret}"}
     assert _app(own).test_client().get("/api/saved-searches", headers=headers).status_code == 401
-    redis_client.delete(*redis_client.scan_iter(f"{own.index_prefix}:*"))
+    redis_client.delete(*redis_client.scan_iter(f"{own.index_prefix}:*", count=1000))
     store.delete(redis_client, settings.index_prefix, created.get_json()["id"])
 
 
