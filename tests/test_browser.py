@@ -34,10 +34,11 @@ from playwright.sync_api import (
 )
 from werkzeug.serving import make_server
 
+import web
 from shared import accounts, saved_searches
 from shared.clients import get_redis
 from shared.settings import Settings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, drop_data
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser, pytest.mark.usefixtures("worker")]
 
@@ -821,3 +822,93 @@ fetch("{server_url}/api/saved-searches?q={word}", {{method: "POST", credentials:
         thread.join(timeout=10)
     # The simple request got through the browser, not through the CSRF check: nothing saved.
     assert _saved_with(settings, word) == []
+
+
+@contextmanager
+def _served(app: Flask) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="browser-guarded", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+def test_forged_host_lockout_admin_pages_and_a_revoked_token(
+    driver: Playwright, settings: Settings
+) -> None:
+    """In Chromium, against a web app that names its hosts and locks out after 3 failures:
+    a page asked for under another Host name (resolved to the same server) is refused before
+    any view; wrong passwords lock the name out, the right one included; a reader cannot open
+    the admin pages; a user token revoked in the store stops working at once for the page's
+    own requests."""
+    # A prefix of its own: the lockout it sets on 127.0.0.1 must not reach the run's logins.
+    guarded = settings.model_copy(
+        update={
+            "index_prefix": f"{settings.index_prefix}-guarded",
+            "trusted_hosts": ["127.0.0.1"],
+            "login_max_failures": 3,
+            "login_lockout_s": 600,
+        }
+    )
+    app = web.create_app({"NEWSROOM_SETTINGS": guarded})
+    # Chromium resolves the forged name to the same loopback server (no DNS involved).
+    rules = "--host-resolver-rules=MAP evil.example 127.0.0.1"
+    browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, rules])
+    redis_client = get_redis(settings)
+    try:
+        with _served(app) as url, _open(browser, url) as watched:
+            page = watched.page
+            port = urlsplit(url).port
+            forged = page.goto(f"http://evil.example:{port}/login")
+            assert forged is not None
+            assert forged.status == 400
+            # Refused before any view: no URL of the forged name is made (links, feeds, webhooks).
+            assert "is not trusted" in page.content()
+            assert "//evil.example" not in page.content()
+
+            reader = _account(guarded, "reader")
+            page.goto(f"{url}/login")
+            page.get_by_label("Name").fill(reader)
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Log in").click()
+            expect(page.locator("footer")).to_contain_text(f"{reader} (reader)")
+            for admin_page in ("/admin/audit", "/admin/takedowns", "/pipeline"):
+                refused = page.goto(f"{url}{admin_page}")
+                assert refused is not None
+                assert refused.status == 403, admin_page
+                expect(page.get_by_role("alert")).to_contain_text("needs the admin role")
+
+            token, secret = accounts.create_token(redis_client, guarded, reader, "user", "page")
+            fetch = """async (secret) => (await fetch('/api/saved-searches',
+                {headers: {Authorization: 'Bearer ' + secret}, credentials: 'omit'})).status"""
+            assert page.evaluate(fetch, secret) == 200
+            accounts.revoke_token(redis_client, guarded, token.id)
+            assert page.evaluate(fetch, secret) == 401
+            page.get_by_role("button", name="Log out").click()
+            expect(page.get_by_role("link", name="Log in")).to_be_visible()
+
+            # Failures from this address lock it out too: last.
+            page.goto(f"{url}/login")
+            locked = _account(guarded, "editor")
+            for _ in range(3):
+                page.get_by_label("Name").fill(locked)
+                page.get_by_label("Password").fill("not the password at all")
+                page.get_by_role("button", name="Log in").click()
+                expect(page.get_by_role("alert")).to_have_text("Wrong name or password.")
+            page.get_by_label("Name").fill(locked)
+            page.get_by_label("Password").fill(PASSWORD)  # right, but locked out
+            page.get_by_role("button", name="Log in").click()
+            expect(page.get_by_role("alert")).to_contain_text("Too many failed logins")
+            expect(page.get_by_role("link", name="Log in")).to_be_visible()
+
+            # The refused pages and requests, as Chromium logs them.
+            watched.console_errors[:] = [
+                m for m in watched.console_errors
+                if not re.search(r"status of (400|401|403|429)", m)
+            ]  # fmt: skip
+    finally:
+        browser.close()
+        drop_data(guarded)
