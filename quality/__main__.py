@@ -5,6 +5,7 @@
     python -m quality heldout {run,pending,figures}   # the held-out judge (quality/heldout.py)
     python -m quality datelines [--split dev|test]    # labelled wire openings, by style
     python -m quality related [--tune] [--split tune|test|both]  # related stories (issue 14)
+    python -m quality stories [--split dev|test]      # story assignment, B-cubed (issue 17)
 
 Needs Redis (the near-duplicate index lives there): ``make services-up`` starts it.
 """
@@ -22,7 +23,16 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from quality import datelines, entities, held_out, heldout, language, near_duplicates, quotes
+from quality import (
+    datelines,
+    entities,
+    held_out,
+    heldout,
+    language,
+    near_duplicates,
+    quotes,
+    stories,
+)
 from shared.clients import get_redis
 from shared.schema import ArticleIn, to_payload
 from worker.enrich import ENRICHMENT_VERSION, enrich
@@ -79,6 +89,7 @@ def render(results: dict[str, Any]) -> str:
         "was not tuned on is said beside it).",
         "",
         *held_out.section(),
+        *stories.section(),
         "## Language",
         "",
         "| sample | documents | accuracy |",
@@ -171,6 +182,9 @@ def main() -> None:
         from quality import related
 
         related.main(sys.argv[2:])
+        return
+    if sys.argv[1:2] == ["stories"]:
+        stories.main(sys.argv[2:])
         return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
