@@ -81,7 +81,8 @@ def test_the_producer_is_configured_as_the_worker_app(settings: Settings) -> Non
         assert producer.conf[key] == celery_app.conf[key] == value, key
     other = settings.model_copy(update={"webhook_queue_name": f"{settings.queue_name}-hooks"})
     routes = tasks.get_task_producer(other).conf.task_routes
-    assert routes == {tasks.DELIVER_WEBHOOK_TASK: {"queue": f"{settings.queue_name}-hooks"}}
+    hooks = {"queue": f"{settings.queue_name}-hooks"}
+    assert routes == {tasks.DELIVER_WEBHOOK_TASK: hooks, tasks.DELIVER_EMAIL_TASK: hooks}
 
 
 def test_article_queues_are_named_by_the_settings(settings: Settings) -> None:
