@@ -343,13 +343,15 @@ def test_pages_for_unknown_entities_are_404(web_client: FlaskClient) -> None:
 def test_search_facets_link_to_profiles(web_client: FlaskClient) -> None:
     page = web_client.get("/", query_string={"people": "Mark Zorblatt"}).get_data(as_text=True)
     facets = page.split('class="facets"', 1)[1].split("</aside>", 1)[0]
-    assert 'class="profile" href="/entities/person/Mark%20Zorblatt"' in facets
+    # A selected name's profile link follows its facet's list (one Tab stop per facet value:
+    # the other names' arrows are out of the Tab order).
+    assert '<p class="facet-profile"><a href="/entities/person/Mark%20Zorblatt">' in facets
     assert 'class="profile" href="/entities/organisation/Tarnwick%20Harbour%20Authority"' in facets
     assert 'class="profile" href="/entities/place/6183235"' in facets
     assert '<span class="value">Winnipeg</span>' in facets  # the id's label
     # Sources and languages have no profile.
     assert 'href="/entities/source/' not in facets
-    assert facets.count('class="profile"') == sum(
+    assert facets.count('class="profile"') + facets.count('class="facet-profile"') == sum(
         facets.split("<h2>" + label + "</h2>", 1)[1].split("</section>", 1)[0].count("<li")
         for label in ("People", "Organisations", "Places")
     )
