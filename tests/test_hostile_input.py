@@ -331,6 +331,19 @@ def get_routes(quiet_ingest_app: Flask, web_app: Flask) -> list[tuple[FlaskClien
     ]
 
 
+def test_unknown_parameters_are_not_copied_into_the_pages_links(web_app: Flask) -> None:
+    """The search page's links (facets, pager, feeds, exports) carry the search's parameters
+    and drop the rest: 5,000 junk parameters made a 5 MB page in seconds before."""
+    junk = "&".join(f"junk{i}=v" for i in range(5000))
+    page = web_app.test_client().get(f"/?q=harbour&mode=keyword&{junk}")
+    assert page.status_code == 200
+    body = page.get_data(as_text=True)
+    assert "junk0=" not in body
+    assert "junk4999" not in body
+    assert "q=harbour" in body  # the search's own parameters are kept
+    assert len(body) < 1_000_000
+
+
 @pytest.mark.parametrize("kind", list(ABSURD_QUERIES))
 def test_absurd_query_strings_never_get_a_500(
     get_routes: list[tuple[FlaskClient, str]], kind: str

@@ -12,7 +12,16 @@ from werkzeug.datastructures import MultiDict
 
 from shared.http import app_settings
 from web.facets import FACETS, ON_PAGE
+from web.params import SEARCH_PARAMETERS
 from web.search import SORTS
+
+
+def _search_args(given: MultiDict[str, str] | None = None) -> MultiDict[str, str]:
+    """The search parameters of ``given`` (the request's by default), nothing else."""
+    args = request.args if given is None else given
+    return MultiDict(
+        [(name, value) for name, value in args.items(multi=True) if name in SEARCH_PARAMETERS]
+    )
 
 
 def search_url(
@@ -20,7 +29,7 @@ def search_url(
 ) -> str:
     """The current search (or the search ``base``, as {parameter: values}) with some
     parameters changed (None removes one); back to page 1."""
-    args: MultiDict[str, str] = request.args.copy() if base is None else MultiDict(base)
+    args = _search_args(None if base is None else MultiDict(base))
     if "page" not in changes:
         args.pop("page", None)
     for name, value in changes.items():
@@ -37,7 +46,7 @@ def search_url(
 def export_url(export_format: str, total: int = 0) -> str:
     """This search's whole result set as a file; its first NEWSROOM_EXPORT_MAX_ROWS rows when
     it has ``total`` articles, more than an export writes."""
-    args = request.args.copy()
+    args = _search_args()
     for paging in ("page", "after", "size", "limit"):
         args.pop(paging, None)
     args["format"] = export_format
@@ -49,7 +58,7 @@ def export_url(export_format: str, total: int = 0) -> str:
 
 def feed_url(kind: str) -> str:
     """This search as an Atom or JSON feed."""
-    args = request.args.copy()
+    args = _search_args()
     for paging in ("page", "after", "size", "sort", "mode"):
         args.pop(paging, None)
     query: dict[str, Any] = args.to_dict(flat=False)

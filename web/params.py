@@ -46,6 +46,13 @@ def positive_int(args: Mapping[str, str], name: str, default: int, maximum: int)
 
 MAX_FILTER_VALUES = 20
 MAX_FILTER_CHARS = 300
+# Every parameter parse_search_request reads: the page's links carry these on and drop any
+# other (5,000 unknown parameters would otherwise be copied into every facet, pager and feed
+# link of the page: megabytes and seconds for one request).
+SEARCH_PARAMETERS = frozenset(
+    {"q", "size", "page", "mode", "sort", "after", "group", "exact", "from", "to", "when",
+     "undated", *FACETS}
+)  # fmt: skip
 
 
 def _date(args: Mapping[str, str], name: str) -> date | None:
