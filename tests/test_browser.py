@@ -39,6 +39,7 @@ from shared import accounts, saved_searches
 from shared.clients import get_redis
 from shared.settings import Settings
 from tests.conftest import ROOT, drop_data
+from tests.test_cli_ops import served
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser, pytest.mark.usefixtures("worker")]
 
@@ -824,18 +825,6 @@ fetch("{server_url}/api/saved-searches?q={word}", {{method: "POST", credentials:
     assert _saved_with(settings, word) == []
 
 
-@contextmanager
-def _served(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="browser-guarded", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-
-
 def test_forged_host_lockout_admin_pages_and_a_revoked_token(
     driver: Playwright, settings: Settings
 ) -> None:
@@ -859,7 +848,7 @@ def test_forged_host_lockout_admin_pages_and_a_revoked_token(
     browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, rules])
     redis_client = get_redis(settings)
     try:
-        with _served(app) as url, _open(browser, url) as watched:
+        with served(app) as url, _open(browser, url) as watched:
             page = watched.page
             port = urlsplit(url).port
             forged = page.goto(f"http://evil.example:{port}/login")
