@@ -498,3 +498,15 @@ def test_every_accepted_hostile_article_ends_indexed_or_dead_lettered(
         f"{len(outcome.pending)} accepted articles neither indexed nor dead-lettered after "
         f"{SETTLE_BOUND_S} s: {outcome.problems()[:5]}"
     )
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/takedowns?limit=", "/api/takedowns?offset=", "/api/audit?limit=",
+     "/api/audit.ndjson?limit="],
+)  # fmt: skip
+def test_admin_listings_refuse_5000_digit_numbers(admin_client: FlaskClient, path: str) -> None:
+    # int() refuses strings of more than 4,300 digits: that was a 500 on these routes.
+    response = admin_client.get(path + "9" * 5000)
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert response.get_json()["parameter"] in ("limit", "offset")

@@ -22,6 +22,7 @@ from shared.clients import get_redis
 from shared.http import ApiError, app_settings
 from shared.settings import Settings
 from web.auth import current_account, require
+from web.params import positive_int
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +82,7 @@ def _filters(args: Mapping[str, str], default_limit: int, max_limit: int) -> dic
         raise ApiError(400, "Invalid parameter", "before is an event id such as "
                        "1796167713439-0 (next_before of a page)", parameter="before")  # fmt: skip
     found["before"] = before
-    raw = args.get("limit", "").strip()
-    if not raw:
-        found["limit"] = default_limit
-    elif not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= max_limit:
-        raise ApiError(400, "Invalid parameter", f"limit is a whole number from 1 to {max_limit}",
-                       parameter="limit")  # fmt: skip
-    else:
-        found["limit"] = int(raw)
+    found["limit"] = positive_int(args, "limit", default_limit, max_limit)
     return found
 
 

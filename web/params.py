@@ -24,7 +24,10 @@ from web.search import (
 )
 
 
-def positive_int(args: Mapping[str, str], name: str, default: int, maximum: int) -> int:
+def positive_int(
+    args: Mapping[str, str], name: str, default: int, maximum: int, least: int = 1
+) -> int:
+    """A whole-number parameter from ``least`` to ``maximum``; blank counts as absent."""
     raw = args.get(name, "").strip()
     if not raw:
         return default
@@ -33,12 +36,12 @@ def positive_int(args: Mapping[str, str], name: str, default: int, maximum: int)
     if (
         not (raw.isascii() and raw.isdigit())
         or len(digits) > len(str(maximum))
-        or not 1 <= int(raw) <= maximum
+        or not least <= int(raw) <= maximum
     ):
         raise ApiError(
             400,
             "Invalid parameter",
-            f"'{name}' must be a whole number from 1 to {maximum}",
+            f"'{name}' must be a whole number from {least} to {maximum}",
             parameter=name,
         )
     return int(raw)

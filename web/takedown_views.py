@@ -26,6 +26,7 @@ from shared.article import ARTICLE_ID_PATTERN
 from shared.clients import get_elasticsearch, get_redis
 from shared.http import ApiError, app_settings, json_body
 from web.auth import current_account, require
+from web.params import positive_int
 
 bp = Blueprint("takedowns", __name__)
 
@@ -103,17 +104,6 @@ def _flag(value: Any) -> bool:
     return value in (True, "1", "true", "on", "yes")
 
 
-def _count(name: str, default: int, least: int, most: int) -> int:
-    """A whole-number query parameter; blank counts as absent."""
-    raw = request.args.get(name, "")
-    if not raw:
-        return default
-    if not raw.isascii() or not raw.isdigit() or not least <= int(raw) <= most:
-        detail = f"'{name}' is a whole number from {least} to {most}"
-        raise ApiError(400, "Invalid parameter", detail, parameter=name)
-    return int(raw)
-
-
 @bp.post("/articles/<article_id>/takedown")
 @require("admin")
 def take_down_form(article_id: str) -> Response | tuple[str, int]:
@@ -174,8 +164,8 @@ def api_lift(article_id: str) -> Response:
 @bp.get("/api/takedowns")
 @require("admin")
 def api_list() -> Response:
-    offset = _count("offset", 0, 0, 1_000_000)
-    limit = _count("limit", LIST_LIMIT, 1, 1000)
+    offset = positive_int(request.args, "offset", 0, 1_000_000, least=0)
+    limit = positive_int(request.args, "limit", LIST_LIMIT, 1000)
     found, total = _list(offset, limit)
     return jsonify({"takedowns": found, "total": total, "offset": offset})
 
