@@ -6,6 +6,7 @@
     python -m quality datelines [--split dev|test]    # labelled wire openings, by style
     python -m quality related [--tune] [--split tune|test|both]  # related stories (issue 14)
     python -m quality stories [--split dev|test]      # story assignment, B-cubed (issue 17)
+    python -m quality rising [--split dev|test]       # spike detection on synthetic timelines
 
 Needs Redis (the near-duplicate index lives there): ``make services-up`` starts it.
 """
@@ -31,6 +32,7 @@ from quality import (
     language,
     near_duplicates,
     quotes,
+    rising,
     stories,
 )
 from shared.clients import get_redis
@@ -90,6 +92,7 @@ def render(results: dict[str, Any]) -> str:
         "",
         *held_out.section(),
         *stories.section(),
+        *rising.section(),
         "## Language",
         "",
         "| sample | documents | accuracy |",
@@ -185,6 +188,9 @@ def main() -> None:
         return
     if sys.argv[1:2] == ["stories"]:
         stories.main(sys.argv[2:])
+        return
+    if sys.argv[1:2] == ["rising"]:
+        rising.main(sys.argv[2:])
         return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
