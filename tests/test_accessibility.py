@@ -31,7 +31,7 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, Playwright, expect
 
-from shared import takedown
+from shared import stories, takedown
 from shared.clients import get_elasticsearch, get_redis
 from shared.deadletters import add_dead_letters, remove_dead_letters
 from shared.schema import ArticleIn, to_payload
@@ -131,6 +131,7 @@ class Site:
     saved: str
     dead_letter: str
     taken_down: str
+    story: str
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +151,13 @@ def site(
     assert article["people"], article
     assert ORGANISATION in article["organisations"], article
     place = next(p for p in article["places"] if p.get("geonameid"))
+    # Its story (issue 17), as the worker assigned it; with a record of its own should the
+    # worker not assign stories (its articles are then listed under no story).
+    story = (article.get("story") or {}).get("id") or f"s{ids[0]}"
+    record_key = stories.story_key(settings.index_prefix, story)
+    own_record = not get_redis(settings).exists(record_key)
+    if own_record:
+        get_redis(settings).hset(record_key, mapping={"id": story, "title": f"{WORD} ferry story"})
 
     created = web.post("/api/saved-searches", json={"name": f"{WORD} ferries", "q": WORD})
     assert created.status_code == 201, created.get_json()
@@ -179,8 +187,11 @@ def site(
             saved=saved["id"],
             dead_letter=letter_id,
             taken_down=removed,
+            story=story,
         )
     finally:
+        if own_record:
+            redis_client.delete(record_key)
         es = get_elasticsearch(settings)  # (no _delete_by_query: this Elasticsearch lacks it)
         for article_id in ids:
             es.delete(index=settings.articles_alias, id=article_id)
@@ -229,9 +240,12 @@ PAGES: list[tuple[str, Callable[[Site], str], str, int]] = [
         200,
     ),
     ("article-missing", lambda s: f"/articles/{MISSING_ID}", "div.notice.error", 404),
+    ("story", lambda s: f"/stories/{s.story}", "main article.story h1", 200),
+    ("story-missing", lambda s: f"/stories/s{MISSING_ID}", "div.notice.error", 404),
     ("entity-person", lambda s: _entity("person", s.person), "main h1", 200),
     ("entity-organisation", lambda s: _entity("organisation", s.organisation), "main h1", 200),
     ("entity-place", lambda s: _entity("place", s.place), "main h1", 200),
+    ("rising", lambda s: "/rising", "main article.rising h1", 200),
     (
         "entity-every-copy",
         lambda s: _entity("organisation", s.organisation) + "?group=off",
@@ -388,6 +402,7 @@ FOCUS_WALKED = [
     "takedowns",
     "audit",
     "login",
+    "story",
 ]
 
 

@@ -62,6 +62,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         saved_views,
         search_views,
         site_views,
+        story_views,
         takedown_views,
     )
     from web.links import template_helpers
@@ -77,6 +78,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         account_views,  # /login, /logout
         audit_views,  # /admin/audit, /api/audit[.ndjson]
         takedown_views,  # /admin/takedowns, /api/takedowns, /api/articles/<id>/takedown
+        story_views,  # /stories/<id>, /api/stories/<id>
     ):
         app.register_blueprint(feature.bp)
     app.context_processor(template_helpers)  # links and facets for every template
