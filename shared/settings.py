@@ -170,6 +170,16 @@ class Settings(BaseSettings):
     smtp_timeout_s: float = Field(10.0, gt=0, le=60)
     smtp_deadline_s: float = Field(30.0, gt=0, le=120)
     alerts_email_max_retries: int = Field(10, ge=0)
+    # What is rising (shared/rising.py, web/rising.py, spike alerts in worker/alerts.py): counts
+    # in the last rising_recent_hours against the rising_baseline_days before them, by seen_at.
+    # A term rises with at least rising_min_count recent articles and a surprise (-log10 of the
+    # Poisson chance) of at least rising_min_score (tuned: python -m quality rising). A saved
+    # search's spike alert fires at most once per alerts_spike_cooldown_s.
+    rising_recent_hours: int = Field(24, ge=1, le=168)
+    rising_baseline_days: int = Field(14, ge=1, le=90)
+    rising_min_count: int = Field(3, ge=1, le=10_000)
+    rising_min_score: float = Field(3.0, ge=0, le=300)
+    alerts_spike_cooldown_s: int = Field(21_600, ge=0, le=30 * 86_400)
 
     # Accounts (shared/accounts.py, docs/SECURITY.md). The key that signs session cookies and
     # CSRF tokens: required in production; elsewhere a random one per process when unset (then

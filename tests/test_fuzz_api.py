@@ -80,7 +80,15 @@ DOCUMENTS: dict[str, Callable[[], dict[str, Any]]] = {
 # Path parameters that get real values in the "known" runs (see the ``known`` fixture).
 KNOWN_PARAMETERS = {"article_id", "kind", "name", "saved_id"}
 TEXT_TYPES = {"text/plain", "text/html", "application/xhtml+xml"}
-BLANK_IS_ABSENT = {"page", "size", "from", "to", "limit"}  # web/openapi.py says so
+BLANK_IS_ABSENT = {
+    "page",
+    "size",
+    "from",
+    "to",
+    "limit",
+    "recent_hours",
+    "baseline_days",
+}  # web/openapi.py says so
 MAX_PASSES = 10  # Hypothesis runs per operation to spend its share of the budget
 # Requests per operation sent without a token (the anonymous runs), on top of the budget.
 ANONYMOUS_EXAMPLES = int(os.environ.get("NEWSROOM_FUZZ_ANONYMOUS", "25"))

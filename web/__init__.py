@@ -59,6 +59,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         entity_views,
         feed_views,
         pipeline,
+        rising_views,
         saved_views,
         search_views,
         site_views,
@@ -72,6 +73,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         article_views,  # /articles/<id>, /api/articles/<id>[/related]
         entity_views,  # /entities/<kind>/<name>, /api/entities/...
         saved_views,  # /saved..., /api/saved-searches...
+        rising_views,  # /rising, /api/rising
         feed_views,  # /feed.atom, /feed.json, /api/export
         pipeline,  # /pipeline, /pipeline/dead-letters/<id>, /api/pipeline
         site_views,  # /healthz, /api/openapi.json

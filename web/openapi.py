@@ -18,6 +18,7 @@ from web.entities import MAX_NAME_CHARS as ENTITY_MAX_NAME_CHARS
 from web.facets import FACETS
 from web.params import MAX_FILTER_CHARS, MAX_FILTER_VALUES
 from web.pipeline import OPENAPI_PATHS as PIPELINE_PATHS
+from web.rising_views import OPENAPI_PATHS as RISING_PATHS
 from web.search import MAX_QUERY_PREFIXES, MAX_RESULT_WINDOW, MODES, SORTS
 from web.story_views import OPENAPI_PATHS as STORY_PATHS
 from web.suggest import MAX_PREFIX_CHARS as SUGGEST_MAX_PREFIX_CHARS
@@ -924,6 +925,7 @@ def _document(export_max_rows: int) -> dict[str, Any]:
             **PIPELINE_PATHS,
             **AUDIT_PATHS,
             **TAKEDOWN_PATHS,
+            **RISING_PATHS,
             **STORY_PATHS,
             "/api/openapi.json": {
                 "get": {
