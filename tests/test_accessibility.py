@@ -246,7 +246,6 @@ PAGES: list[tuple[str, Callable[[Site], str], str, int]] = [
     ("entity-organisation", lambda s: _entity("organisation", s.organisation), "main h1", 200),
     ("entity-place", lambda s: _entity("place", s.place), "main h1", 200),
     ("rising", lambda s: "/rising", "main article.rising h1", 200),
-    ("rising", lambda s: "/rising", "main article.rising h1", 200),
     (
         "entity-every-copy",
         lambda s: _entity("organisation", s.organisation) + "?group=off",
