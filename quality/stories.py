@@ -214,6 +214,148 @@ def bcubed(assigned: Mapping[str, str], gold: Mapping[str, str]) -> tuple[float,
     return precision, recall, f1
 
 
+# --- the real assigner ---------------------------------------------------------------------
+
+# No article of the set is dated: every one is "received" at this moment (so ``seen_at`` is the
+# same for all and the time window never separates them: only text and entities do).
+RECEIVED_AT = "2026-12-01T12:00:00+00:00"
+# Articles are fed in this fixed shuffled order (seeded), in batches of this many.
+ORDER_SEED = 17
+BATCH = 10
+
+
+def _cache_path(split: Split, docs: Sequence[Article]) -> Path:
+    from quality.corpus import cache_dir
+    from worker.enrich import ENRICHMENT_VERSION
+
+    key = _sha1("\n".join([ENRICHMENT_VERSION, "url", *(doc.doc_id + doc.text for doc in docs)]))
+    return cache_dir().parent / "stories" / f"enriched-{split}-{key[:16]}.json"
+
+
+def enriched(split: Split, docs: Sequence[Article]) -> dict[str, dict[str, Any]]:
+    """The articles enriched by the worker's own steps, near-duplicate clusters and name merging
+    (against a throwaway Redis prefix), keyed by doc_id; cached (with the embeddings) so reruns
+    skip the models."""
+    path = _cache_path(split, docs)
+    if path.exists():
+        cached: dict[str, dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
+        return cached
+    import uuid
+    from datetime import datetime
+
+    from shared.clients import get_redis
+    from shared.schema import ArticleIn, to_payload
+    from shared.settings import Settings
+    from worker.enrich import enrich_batch
+    from worker.enrich.duplicates import assign_clusters
+    from worker.enrich.names import merge_names
+
+    settings = Settings(index_prefix=f"quality-stories-{uuid.uuid4().hex[:8]}")
+    r = get_redis(settings)
+    received = datetime.fromisoformat(RECEIVED_AT)
+    payloads = [
+        # A URL per labelled article: the set holds a few exact re-posts (same text, same id).
+        to_payload(
+            ArticleIn(body=doc.text, url=f"https://stories.quality.invalid/{doc.doc_id}"),
+            content_type="text/plain",
+            received_at=received,
+        )
+        for doc in docs
+    ]
+    key_of = {p["id"]: doc.doc_id for p, doc in zip(payloads, docs, strict=True)}
+    out: dict[str, dict[str, Any]] = {}
+    try:
+        for start in range(0, len(payloads), 25):
+            result = enrich_batch(payloads[start : start + 25])
+            batch = result.documents
+            clusters = assign_clusters(
+                [(d["id"], d["body"]) for d in batch], redis_client=r, prefix=settings.index_prefix
+            )
+            for d in batch:
+                d["duplicates"] = clusters[d["id"]].as_fields()
+            merge_names(batch, redis_client=r, prefix=settings.index_prefix, ttl_s=3600)
+            for d in batch:
+                out[key_of[d["id"]]] = dict(d)
+            print(f"enriched {len(out)}/{len(docs)}", file=sys.stderr)
+    finally:
+        keys = list(r.scan_iter(f"{settings.index_prefix}:*", count=1000))
+        for start in range(0, len(keys), 500):
+            r.delete(*keys[start : start + 500])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, ensure_ascii=False), encoding="utf-8")
+    return out
+
+
+def run_assigner(
+    docs: Sequence[Article], enriched_docs: Mapping[str, Mapping[str, Any]], params: Any = None
+) -> dict[str, str]:
+    """The real assigner (shared/stories_assign.py, as the worker runs it) over ``docs`` fed in
+    a fixed shuffled order, ``BATCH`` at a time, against a throwaway Redis prefix: doc_id ->
+    the live story of the article (after merges)."""
+    import random
+    import uuid
+
+    from shared import stories_assign
+    from shared.clients import get_redis
+    from shared.settings import Settings
+    from shared.stories import resolve
+
+    settings = Settings(index_prefix=f"quality-stories-{uuid.uuid4().hex[:8]}")
+    params = params or stories_assign.StoryParams.from_settings(settings)
+    r = get_redis(settings)
+    order = sorted(docs, key=lambda doc: doc.doc_id)
+    random.Random(ORDER_SEED).shuffle(order)
+    id_of = {doc.doc_id: str(enriched_docs[doc.doc_id]["id"]) for doc in order}
+    try:
+        for start in range(0, len(order), BATCH):
+            batch = [enriched_docs[doc.doc_id] for doc in order[start : start + BATCH]]
+            stories_assign.assign(
+                batch, redis_client=r, prefix=settings.index_prefix, params=params
+            )
+        out = {}
+        for doc in order:
+            story = r.get(f"{settings.index_prefix}:story:article:{id_of[doc.doc_id]}")
+            out[doc.doc_id] = resolve(r, settings, str(story)) if story else doc.doc_id
+        return out
+    finally:
+        keys = list(r.scan_iter(f"{settings.index_prefix}:*", count=1000))
+        for start in range(0, len(keys), 500):
+            r.delete(*keys[start : start + 500])
+
+
+def failures(
+    assigned: Mapping[str, str], gold: Mapping[str, str], path: Path = DATA
+) -> dict[str, list[str]]:
+    """Where an assignment fails: events split over several stories, stories holding several
+    events, and hard-negative pairs of events that ended (partly) in one story."""
+    events: dict[str, set[str]] = defaultdict(set)
+    story_events: dict[str, set[str]] = defaultdict(set)
+    for doc, event in gold.items():
+        events[event].add(assigned[doc])
+        story_events[assigned[doc]].add(event)
+    sizes: dict[str, int] = defaultdict(int)
+    for event in gold.values():
+        sizes[event] += 1
+    split_events = [
+        f"{event} ({sizes[event]} articles in {len(found)} stories)"
+        for event, found in sorted(events.items())
+        if len(found) > 1
+    ]
+    merged = [
+        " + ".join(sorted(found)) for _, found in sorted(story_events.items()) if len(found) > 1
+    ]
+    together = []
+    for pair in load_labels(path)["hard_negatives"]:
+        a, b = pair["events"]
+        if a in events and b in events and events[a] & events[b]:
+            together.append(f"{a} / {b}")
+    return {
+        "split events": split_events,
+        "merged events": merged,
+        "hard negatives together": together,
+    }
+
+
 # --- the baselines ---------------------------------------------------------------------------
 
 
@@ -232,7 +374,8 @@ def by_day(docs: Sequence[Article]) -> dict[str, str]:
     return out
 
 
-def evaluate(split: Split) -> dict[str, Any]:
+def evaluate(split: Split, *, assigner: bool = True) -> dict[str, Any]:
+    """B-cubed of the baselines and (``assigner``) of the real story assigner on ``split``."""
     docs = list(articles(split))
     gold = {doc.doc_id: doc.event for doc in docs}
     result: dict[str, Any] = {
@@ -244,6 +387,17 @@ def evaluate(split: Split) -> dict[str, Any]:
     for name, baseline in (("each article alone", each_alone), ("one story a day", by_day)):
         p, r, f = bcubed(baseline(docs), gold)
         result["baselines"][name] = {"precision": p, "recall": r, "f1": f}
+    if assigner:
+        assigned = run_assigner(docs, enriched(split, docs))
+        p, r, f = bcubed(assigned, gold)
+        result["assigner"] = {
+            "precision": p,
+            "recall": r,
+            "f1": f,
+            "stories": len(set(assigned.values())),
+            "order_seed": ORDER_SEED,
+            "failures": failures(assigned, gold),
+        }
     return result
 
 
@@ -339,11 +493,24 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(json.dumps(result, indent=2))
         return
     print(f"{args.split}: {result['articles']} articles in {result['events']} events")
-    for name, scores in result["baselines"].items():
+    rows = dict(result["baselines"])
+    if "assigner" in result:
+        rows["story assigner"] = result["assigner"]
+    for name, scores in rows.items():
         print(
             f"  {name:20s} B-cubed precision {scores['precision']:.3f} "
             f"recall {scores['recall']:.3f} F1 {scores['f1']:.3f}"
         )
+    if "assigner" in result:
+        found = result["assigner"]
+        print(
+            f"  ({found['stories']} stories; articles fed in a fixed shuffled order, seed "
+            f"{found['order_seed']}, {BATCH} a batch; no article of the set is dated)"
+        )
+        for kind, cases in found["failures"].items():
+            print(f"  {kind}: {len(cases)}")
+            for case in cases:
+                print(f"    {case}")
 
 
 if __name__ == "__main__":

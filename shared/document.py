@@ -89,6 +89,11 @@ class Duplicates(TypedDict):
     similarity: float | None
 
 
+class Story(TypedDict):
+    id: str  # "s<id of the article that started it>" (shared/stories.py)
+    similarity: float | None  # cosine with the story it joined; None: it started the story
+
+
 class SuggestContexts(TypedDict):
     kind: list[str]
 
@@ -146,3 +151,5 @@ class EnrichedDocument(TypedDict, total=False):
     suggest: list[Suggestion]
     embedding: list[float]
     duplicates: Duplicates
+    story: Story  # shared/stories.py; absent on documents indexed before stories
+    seen_at: str  # when its news happened: published_at (not in the future), else received_at

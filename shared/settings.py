@@ -104,6 +104,22 @@ class Settings(BaseSettings):
     name_index_ttl_s: int = Field(30 * 24 * 3600, gt=0)
     name_merge_min_articles: int = Field(2, ge=1)
     name_index_max_per_key: int = Field(32, ge=2, le=1000)
+    # Stories (issue 17, shared/stories_assign.py): an article joins a story last updated within
+    # this many days of its seen_at; it joins when cosine + entity overlap reaches the threshold
+    # and the cosine the floor; a second story it matches above the merge threshold (and merge
+    # cosine) is merged. Tuned on the dev split: `python -m quality stories --split dev`.
+    story_window_days: float = Field(7.0, gt=0, le=365)
+    story_threshold: float = Field(0.65, ge=0, le=2)
+    story_cosine_floor: float = Field(0.5, ge=-1, le=1)
+    story_merge_threshold: float = Field(0.7, ge=0, le=2)
+    story_merge_cosine: float = Field(0.55, ge=-1, le=1)
+    # Candidate stories scored per article; stories kept per entity or keyphrase (the newest).
+    story_max_candidates: int = Field(30, ge=1, le=500)
+    story_index_max_per_key: int = Field(50, ge=1, le=1000)
+    # Story records and article -> story keys expire this long after their last write.
+    story_ttl_s: int = Field(30 * 24 * 3600, gt=0)
+    # Articles of a merged-away story re-stamped with the survivor's id, at most, per merge.
+    story_restamp_limit: int = Field(500, ge=0, le=10_000)
     # A worker process above this after a task is replaced by a fresh one (a safety net: one
     # process holds ~600-700 MB of models and working memory).
     worker_max_memory_mb: int = Field(1200, gt=0)

@@ -23,6 +23,7 @@ from worker.enrich.duplicates import METHOD as NEAR_DUPLICATE_METHOD
 from worker.enrich.duplicates import assign_clusters
 from worker.enrich.names import merge_names
 from worker.enrich.registry import article_mappings
+from worker.stories import assign_stories, restamp_merged
 from worker.versions import original_fields, previous_versions, stamp_versions
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,10 @@ def process_batch(
         min_articles=settings.name_merge_min_articles,
         max_per_key=settings.name_index_max_per_key,
     )
+    note("stories")
+    # Stories (issue 17) need the index every worker shares (in Redis), as near-duplicates do;
+    # an article seen before keeps its story, so a retried batch is harmless.
+    stories = assign_stories(docs, redis_client=redis_client, settings=settings)
     by_id = {payload["id"]: payload for payload in payloads}
     for doc in docs:
         # What the client sent, verbatim: `newsroom reindex` re-enriches from it.
@@ -107,6 +112,9 @@ def process_batch(
         if docs
         else BulkOutcome()
     )
+    if stories.merges:
+        # The articles already indexed of the stories this batch merged away.
+        restamp_merged(es, targets, stories, settings=settings)
 
     outcome = BatchOutcome(indexed=bulk.indexed, superseded=bulk.superseded)
     letters: list[tuple[ArticlePayload, str, int]] = []

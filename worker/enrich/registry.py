@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from shared.index import article_mappings as core_article_mappings
+from worker import stories
 from worker.enrich import duplicates
 from worker.enrich.step import Step
 from worker.enrich.steps import (
@@ -73,14 +74,17 @@ STEPS: tuple[Step, ...] = (
 )
 
 # Who declares which top-level properties beside the core (shared.index.CORE_PROPERTIES): each
-# step, and worker/pipeline.py's near-duplicate stage, which needs state every worker shares.
+# step, and worker/pipeline.py's near-duplicate and story stages, which need state every worker
+# shares.
 NEAR_DUPLICATES = "near_duplicates (worker/pipeline.py)"
+STORIES = "stories (worker/pipeline.py, worker/stories.py)"
 
 
 def fragments(steps: tuple[Step, ...] = STEPS) -> dict[str, Mapping[str, Any]]:
     """Declarer -> the top-level mapping properties it declares."""
     declared: dict[str, Mapping[str, Any]] = {step.name: step.properties for step in steps}
     declared[NEAR_DUPLICATES] = duplicates.PROPERTIES
+    declared[STORIES] = stories.PROPERTIES
     return declared
 
 
