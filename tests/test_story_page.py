@@ -88,6 +88,7 @@ def document(
         "places": places or [],
         "quotes": quotes or [],
         "duplicates": {"cluster_id": cluster or doc_id},
+        "enrichment": {"version": "test", "steps": []},
     }
     if day:
         doc["published_at"] = f"{day}T09:00:00+00:00"
@@ -317,7 +318,12 @@ def test_story_page(site: Site, client: FlaskClient) -> None:
     assert f"/articles/{site.taken_down}" not in html
     assert "Tom Okafor" in tree.xpath("string(//section[contains(@class,'quoted')])")
     assert not tree.xpath("//p[@class='notice']")  # every article read
-    assert len(tree.xpath("//figure[@class='timeline']//a")) == 4  # a bar a day with articles
+    bars = tree.xpath("//figure[@class='timeline']//a/@href")
+    assert len(bars) == 4  # a bar a day with articles, each a search within the story
+    assert all(f"story={site.story}" in href for href in bars)
+    # The article page links to its story.
+    article = client.get(f"/articles/{site.first}").get_data(as_text=True)
+    assert f'href="/stories/{site.story}"' in article
 
 
 def test_merged_story(site: Site, client: FlaskClient) -> None:

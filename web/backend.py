@@ -4,21 +4,26 @@ web/search.py (and web/fallback.py); ``embed_query`` is what bench/ and quality/
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
+import redis
 from elasticsearch import ApiError as ESApiError
 from elasticsearch import Elasticsearch, TransportError
 
-from shared.clients import get_elasticsearch
+from shared import stories
+from shared.clients import get_elasticsearch, get_redis
 from shared.flask_metrics import pending
 from shared.http import ApiError, app_settings
 from shared.metrics import SEARCH_SECONDS
 from shared.settings import Settings
 from web.fallback import search_with_fallbacks
 from web.search import ExportIncompleteError, SearchRequest, SearchResult
+
+log = logging.getLogger(__name__)
 
 
 def embed_query(text: str) -> list[float]:
@@ -84,4 +89,25 @@ def run_search(search: SearchRequest) -> SearchResult:
         time.perf_counter() - started,
         mode=search.mode if search.ranked_by_meaning else "keyword",
     )
+    label_stories(found, settings)
     return found
+
+
+def label_stories(found: SearchResult, settings: Settings) -> None:
+    """The titles of the stories a search names (its hits' and its story facet's values),
+    from their Redis records (issue 17, shared/stories.py), in one round trip. Without Redis
+    the stories stay unlabelled: the search itself does not need it."""
+    wanted = {story["id"] for hit in found["hits"] if (story := hit.get("story"))}
+    wanted |= {item["value"] for item in found["facets"].get("story", [])}
+    if not wanted:
+        return
+    try:
+        records = stories.read_stories(get_redis(settings), settings, sorted(wanted))
+    except redis.RedisError:
+        log.warning("story titles unavailable: Redis is unreachable", exc_info=True)
+        return
+    for hit in found["hits"]:
+        if (story := hit.get("story")) and (title := records.get(story["id"], {}).get("title")):
+            story["title"] = title
+    for item in found["facets"].get("story", []):
+        item["label"] = records.get(item["value"], {}).get("title") or item["value"]

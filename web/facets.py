@@ -38,6 +38,8 @@ _DECLARED = (
     Facet("places", "places.geonameid", "Places", "place", page_order=3),
     Facet("keywords", "keywords", "Keywords", "term", page_order=4),
     Facet("country", "dateline.country", "Dateline country", "term", page_order=5),
+    # A story (issue 17: shared/stories.py) by its id, labelled with its record's title.
+    Facet("story", "story.id", "Story", "term", page_order=7),
 )
 # Facet name -> its declaration. OR within a facet, AND across facets.
 FACETS: dict[str, Facet] = {facet.name: facet for facet in _DECLARED}

@@ -116,9 +116,10 @@ SEARCH_PARAMETERS = [
     ),
     _query(
         "group",
-        "on (default): near-duplicate copies listed as one hit (its copies and copy_sources); "
-        "off: every copy",
-        {"type": "string", "enum": ["on", "off"]},
+        "on (default): a story's matching articles listed as one hit (its story.matches), "
+        "and near-duplicate copies as one (its copies and copy_sources; the articles without "
+        "a story are grouped by copies alone); copies: only copies grouped; off: every article",
+        {"type": "string", "enum": ["on", "copies", "off"]},
     ),
     *[
         _query(
@@ -156,6 +157,26 @@ HIT = {
         "copy_sources": {
             "type": ["integer", "null"],
             "description": "grouped: from how many distinct sources those copies come",
+        },
+        "story": {
+            "description": "the article's story (its page: /stories/{id}); null for an article "
+            "indexed before stories",
+            "anyOf": [
+                {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "title": {"type": ["string", "null"]},
+                        "matches": {
+                            "type": ["integer", "null"],
+                            "description": "group=on: the story's matching articles the hit "
+                            "stands for (itself included)",
+                        },
+                    },
+                    "required": ["id"],
+                },
+                {"type": "null"},
+            ],
         },
     },
     "required": ["id", "snippet"],
@@ -960,6 +981,10 @@ def _document(export_max_rows: int) -> dict[str, Any]:
                         "grouped": {
                             "type": "boolean",
                             "description": "near-duplicate copies listed as one hit",
+                        },
+                        "by_story": {
+                            "type": "boolean",
+                            "description": "a story's articles listed as one hit too (group=on)",
                         },
                         "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
                         "next_after": {

@@ -114,6 +114,9 @@ def _dates(args: Mapping[str, str]) -> tuple[date | None, date | None, str | Non
 
 
 FLAGS = ("", "0", "1", "true", "false", "on", "off")  # blank: absent
+# ``group``: on, one entry per story (issue 17) and per near-duplicate cluster among the
+# articles without a story; copies, one per cluster; off, every article.
+GROUPINGS = ("on", "copies", "off")
 
 
 def _flag(args: Mapping[str, str], name: str) -> bool:
@@ -176,8 +179,8 @@ def parse_search_request(args: MultiDict[str, str], default_size: int) -> Search
                 parameter="after",
             ) from None
     group = args.get("group", "on")
-    if group not in ("on", "off"):
-        raise ApiError(400, "Invalid parameter", "'group' is on or off", parameter="group")
+    if group not in GROUPINGS:
+        raise ApiError(400, "Invalid parameter", "'group' is on, copies or off", parameter="group")
     date_from, date_to, when, undated = _dates(args)
     if mode != "keyword" and query.strip() and sort == "relevance" and page * size > FUSION_DEPTH:
         raise ApiError(
@@ -196,7 +199,8 @@ def parse_search_request(args: MultiDict[str, str], default_size: int) -> Search
         sort=sort,
         after=after,
         mode=mode,
-        group=group == "on",
+        group=group != "off",
+        stories=group == "on",
         exact=_flag(args, "exact"),
         when=when,
         undated=undated,

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any, NotRequired, TypedDict
 
 from elastic_transport import ObjectApiResponse
-from elasticsearch import Elasticsearch
+from elasticsearch import BadRequestError, Elasticsearch
 
 from shared.article import ARTICLE_ID_PATTERN
 from web.facets import FACETS, PLACE_NAME_FIELD, FacetValue
@@ -42,6 +42,7 @@ _LIST_SOURCE = [
     "published_at",
     "dateline",
     "word_count",
+    "story.id",
 ]
 
 
@@ -117,6 +118,10 @@ RRF_K = 60
 SEMANTIC_MIN_SIMILARITY = 0.4
 # Near-duplicate copies share this keyword (worker/enrich/duplicates.py: every article has one).
 CLUSTER_FIELD = "duplicates.cluster_id"
+# The story an article belongs to (issue 17, shared/stories.py). Articles indexed before stories
+# existed lack it: Elasticsearch's collapse would put them all in one group, so they are listed
+# by near-duplicate cluster beside the stories (``story_parts``).
+STORY_FIELD = "story.id"
 # Clusters counted exactly (HyperLogLog++ counts exactly below its precision threshold) as
 # far as keyword paging goes.
 GROUPS_EXACT = MAX_RESULT_WINDOW
@@ -137,6 +142,9 @@ class SearchRequest:
     # Near-duplicate copies (one duplicates.cluster_id) listed as one entry; off: every copy.
     # A cursor (``after``) pages ungrouped: Elasticsearch's collapse refuses search_after.
     group: bool = True
+    # Grouped, and the articles of one story (story.id) listed as one entry too (the search
+    # page's and API's default: web/params.py, ``group=on``; ``group=copies`` leaves it off).
+    stories: bool = False
     # The words' matching (web/fallback.py): "all" plain words, or "most" of them (relaxed:
     # MOST_WORDS; phrases, exclusions, +required and prefixes stay required).
     words: str = "all"
@@ -150,6 +158,10 @@ class SearchRequest:
     @property
     def grouped(self) -> bool:
         return self.group and not self.after
+
+    @property
+    def by_story(self) -> bool:
+        return self.grouped and self.stories
 
     @property
     def ranked_by_meaning(self) -> bool:
@@ -534,6 +546,7 @@ def build_hits_body(
     highlight_max_chars: int = HIGHLIGHT_MAX_CHARS,
     *,
     collapse: bool = False,
+    part: str | None = None,
 ) -> dict[str, Any]:
     """The page of hits, highlighted, and how many articles match.
 
@@ -547,18 +560,29 @@ def build_hits_body(
     aggregation sees). The copies' counts come from ``copies_body`` once the page's clusters
     are known: inner hits (one search per group) cost twice the whole page (7 -> 17 ms
     on 3,788 articles), the request after it 2-3 ms, beside the facets' chain.
+
+    ``part`` (grouping by story, ``story_parts``): "stories", the articles with a story, one
+    hit per story; "rest", those without, one per near-duplicate cluster. Each hit then
+    carries its cluster and story (``fields``).
     """
     filters = _date_filter(request)
     grouping: dict[str, Any] = {}
     if collapse:
         filters = filters + _facet_filters(request)
+        key = CLUSTER_FIELD
+        if part is not None:
+            has_story = {"exists": {"field": STORY_FIELD}}
+            filters = [
+                *filters,
+                has_story if part == "stories" else {"bool": {"must_not": [has_story]}},
+            ]
+            key = STORY_FIELD if part == "stories" else CLUSTER_FIELD
         grouping = {
-            "collapse": {"field": CLUSTER_FIELD},
+            "collapse": {"field": key},
             "aggs": {
-                "groups": {
-                    "cardinality": {"field": CLUSTER_FIELD, "precision_threshold": GROUPS_EXACT}
-                }
+                "groups": {"cardinality": {"field": key, "precision_threshold": GROUPS_EXACT}}
             },
+            **({"docvalue_fields": [CLUSTER_FIELD, STORY_FIELD]} if part is not None else {}),
         }
     else:
         grouping = {"post_filter": {"bool": {"filter": _facet_filters(request)}}}
@@ -738,6 +762,16 @@ class SearchHit(TypedDict):
     # sources; None when every copy is listed.
     copies: int | None
     copy_sources: int | None
+    # The article's story (issue 17); None for an article indexed before stories.
+    story: HitStory | None
+
+
+class HitStory(TypedDict):
+    id: str
+    title: str | None  # its record's (web/backend.py reads them); None when unknown
+    # Grouped by story: how many matching articles the entry stands for (itself included);
+    # None when stories are not grouped.
+    matches: int | None
 
 
 def shape_hit(hit: Mapping[str, Any], copies: Mapping[str, int] | None = None) -> SearchHit:
@@ -746,6 +780,7 @@ def shape_hit(hit: Mapping[str, Any], copies: Mapping[str, int] | None = None) -
     and ``copy_sources`` are None."""
     source = hit.get("_source", {})
     highlight = hit.get("highlight", {})
+    story_id = (source.get("story") or {}).get("id")
     return {
         "id": hit["_id"],
         "title": source.get("title"),
@@ -761,6 +796,7 @@ def shape_hit(hit: Mapping[str, Any], copies: Mapping[str, int] | None = None) -
         "snippet": " … ".join(highlight.get("body", [])),
         "copies": copies["count"] if copies is not None else None,
         "copy_sources": copies["sources"] if copies is not None else None,
+        "story": {"id": str(story_id), "title": None, "matches": None} if story_id else None,
     }
 
 
@@ -834,7 +870,12 @@ def _constraint_query(text: str) -> dict[str, Any]:
 _IDS_ONLY: dict[str, Any] = {"_source": False, "stored_fields": "_none_", "docvalue_fields": ["id"]}
 # ... and, from doc values too, each hit's cluster (to group copies) and date (the timeline).
 _RANKING_FIELDS: dict[str, Any] = _IDS_ONLY | {
-    "docvalue_fields": ["id", CLUSTER_FIELD, {"field": "published_at", "format": "yyyy-MM-dd"}]
+    "docvalue_fields": [
+        "id",
+        CLUSTER_FIELD,
+        STORY_FIELD,
+        {"field": "published_at", "format": "yyyy-MM-dd"},
+    ]
 }
 
 
@@ -843,17 +884,37 @@ def _hit_ids(response: ObjectApiResponse[Any]) -> list[str]:
 
 
 def _ranking(
-    response: ObjectApiResponse[Any], clusters: dict[str, str | None], dates: list[str]
+    response: ObjectApiResponse[Any],
+    clusters: dict[str, str | None],
+    dates: list[str],
+    stories: dict[str, str | None] | None = None,
 ) -> list[str]:
-    """A ranking's ids; its hits' clusters and dates go into ``clusters`` and ``dates``."""
+    """A ranking's ids; its hits' clusters, dates and stories go into ``clusters``, ``dates``
+    and ``stories``."""
     ids = []
     for hit in response["hits"]["hits"]:
         fields = hit["fields"]
         doc_id = fields["id"][0]
         ids.append(doc_id)
         clusters[doc_id] = (fields.get(CLUSTER_FIELD) or [None])[0]
+        if stories is not None:
+            stories[doc_id] = (fields.get(STORY_FIELD) or [None])[0]
         dates.extend(fields.get("published_at") or [])
     return ids
+
+
+def _group_keys(
+    clusters: Mapping[str, str | None], stories: Mapping[str, str | None], by_story: bool
+) -> dict[str, str | None]:
+    """What ``group_copies`` groups a fused ranking by: the story where there is one (when
+    grouping by story), else the near-duplicate cluster."""
+    if not by_story:
+        return dict(clusters)
+    keys: dict[str, str | None] = {}
+    for doc_id, cluster in clusters.items():
+        story = stories.get(doc_id)
+        keys[doc_id] = f"story:{story}" if story else (f"cluster:{cluster}" if cluster else None)
+    return keys
 
 
 def _knn_body(request: SearchRequest, vector: list[float]) -> dict[str, Any]:
@@ -874,14 +935,33 @@ def _knn_body(request: SearchRequest, vector: list[float]) -> dict[str, Any]:
 
 
 def _copies_aggs(
-    request: SearchRequest, candidates: Mapping[str, Any], clusters: list[str]
+    request: SearchRequest,
+    candidates: Mapping[str, Any],
+    clusters: list[str],
+    stories: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Per cluster of a page, how many of the candidates are its copies and from how many
-    sources (a ``global`` aggregation: the page's own query is only its ids)."""
+    sources (a ``global`` aggregation: the page's own query is only its ids); per story of
+    the page (grouped by story), how many of the candidates are its articles."""
+    by_story = {
+        "stories": {
+            "filter": {
+                "bool": {
+                    "filter": [
+                        candidates,
+                        *_facet_filters(request),
+                        {"terms": {STORY_FIELD: list(stories)}},
+                    ]
+                }
+            },
+            "aggs": {"ids": {"terms": {"field": STORY_FIELD, "size": len(stories)}}},
+        }
+    }
     return {
         "copies": {
             "global": {},
             "aggs": {
+                **(by_story if stories else {}),
                 "listed": {
                     "filter": {
                         "bool": {
@@ -898,20 +978,29 @@ def _copies_aggs(
                             "aggs": {"sources": {"cardinality": {"field": "source"}}},
                         }
                     },
-                }
+                },
             },
         }
     }
 
 
-def copies_body(request: SearchRequest, clusters: list[str]) -> dict[str, Any]:
-    """Keyword mode's copies of a page's clusters among the matches (``_copies_aggs``)."""
+def copies_body(
+    request: SearchRequest, clusters: list[str], stories: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Keyword mode's copies of a page's clusters (and articles of its stories) among the
+    matches (``_copies_aggs``)."""
     return {
         "query": {"match_all": {}},
         "size": 0,
         "track_total_hits": False,
-        "aggs": _copies_aggs(request, _counting_query(request), clusters),
+        "aggs": _copies_aggs(request, _counting_query(request), clusters, stories),
     }
+
+
+def _story_matches(aggregations: Mapping[str, Any]) -> dict[str, int]:
+    """Story id -> how many of the candidates are its articles (``_copies_aggs``)."""
+    buckets = aggregations.get("copies", {}).get("stories", {}).get("ids", {})
+    return {str(b["key"]): int(b["doc_count"]) for b in buckets.get("buckets", [])}
 
 
 def _copies(aggregations: Mapping[str, Any]) -> dict[str, dict[str, int]]:
@@ -927,17 +1016,24 @@ def _shape_grouped(
     hits: list[dict[str, Any]],
     clusters: Mapping[str, str | None],
     copies: Mapping[str, Mapping[str, int]] | None,
+    stories: Mapping[str, int] | None = None,
 ) -> list[SearchHit]:
     """The hits shaped, each with its cluster's copies (``copies`` None: ungrouped); an
-    article without a cluster is its own single copy."""
+    article without a cluster is its own single copy. ``stories`` (grouped by story): how
+    many matches each story of the page has."""
     single = {"count": 1, "sources": 1}
-    return [
+    shaped = [
         shape_hit(
             hit,
             None if copies is None else copies.get(clusters.get(hit["_id"]) or "", single),
         )
         for hit in hits
     ]
+    if stories is not None:
+        for hit in shaped:
+            if hit["story"] is not None:
+                hit["story"]["matches"] = stories.get(hit["story"]["id"], 1)
+    return shaped
 
 
 def _page_by_ids(
@@ -981,6 +1077,8 @@ class SearchResult(TypedDict):
     # How many pages hold hits: every page up to it answers with some.
     pages: int
     grouped: bool
+    # Grouped by story too: one entry per story (its ``story.matches``), then per cluster.
+    by_story: bool
     took_ms: int
     # Elasticsearch ran out of time (``timeout_s``) and counted or ranked only part.
     timed_out: bool
@@ -1030,39 +1128,41 @@ def search_articles(
     grouped = request.grouped
     counted: Mapping[str, Any]
     if embed is None or mode == "keyword":
-        hits_body = build_hits_body(request, highlight_max_chars, collapse=grouped)
         facets = pool.submit(_facets_and_timeline, es, options, request)
-        response = es.search(**options, **hits_body)
-        found_hits = response["hits"]["hits"]
-        # Collapsed hits carry their cluster as ``fields`` (the collapse key).
-        clusters: dict[str, str | None] = {
-            hit["_id"]: (hit.get("fields", {}).get(CLUSTER_FIELD) or [None])[0]
-            for hit in found_hits
-        }
+        if request.by_story:
+            listed = _story_parts(es, options, request, highlight_max_chars)
+        else:
+            listed = _keyword_page(
+                es.search(
+                    **options, **build_hits_body(request, highlight_max_chars, collapse=grouped)
+                ),
+                grouped,
+            )
+        response = listed.response
+        found_hits = listed.hits
+        clusters = listed.clusters
         page_clusters = sorted({c for c in clusters.values() if c})
+        page_stories = _page_stories(found_hits) if request.by_story else []
         copies = None
+        stories_found = None
         if grouped:
-            copies = (
-                _copies(
-                    es.search(**options, **copies_body(request, page_clusters)).get(
-                        "aggregations", {}
-                    )
+            page_aggs = (
+                es.search(**options, **copies_body(request, page_clusters, page_stories)).get(
+                    "aggregations", {}
                 )
-                if page_clusters
+                if page_clusters or page_stories
                 else {}
             )
-        hits = _shape_grouped(found_hits, clusters, copies)
-        total = response["hits"]["total"]
-        groups = (
-            int(response["aggregations"]["groups"]["value"])
-            if grouped and "aggregations" in response
-            else None
-        )
+            copies = _copies(page_aggs)
+            stories_found = _story_matches(page_aggs) if request.by_story else None
+        hits = _shape_grouped(found_hits, clusters, copies, stories_found)
+        total = listed.total
+        groups = listed.groups
         pages = page_count(mode, request.size, total=total["value"], groups=groups)
         total_words = total["value"]
         # Grouped too: the cursor's pages list every copy (collapse refuses search_after).
-        next_after = _next_cursor(request, response["hits"]["hits"])
-        timed_out = bool(response.get("timed_out"))
+        next_after = _next_cursor(request, listed.sorted_hits)
+        timed_out = listed.timed_out
         counted, interval = facets.result()
     else:
         hits_body = build_hits_body(request, highlight_max_chars)
@@ -1073,6 +1173,7 @@ def search_articles(
             else None
         )
         clusters = {}
+        story_of: dict[str, str | None] = {}
         dates: list[str] = []
         words: list[str] = []
         timed_out = False
@@ -1085,10 +1186,10 @@ def search_articles(
             }
             keyword_body.pop("highlight")
             by_words = es.search(**options, **keyword_body)
-            words = _ranking(by_words, clusters, dates)
+            words = _ranking(by_words, clusters, dates, story_of)
             timed_out = bool(by_words.get("timed_out"))
         response = es.search(**options, **_knn_body(request, vector.result()))
-        meaning = _ranking(response, clusters, dates)
+        meaning = _ranking(response, clusters, dates, story_of)
         if bounds is not None:
             found = bounds.result().get("aggregations", {})
             dates += [
@@ -1107,17 +1208,27 @@ def search_articles(
         counting = pool.submit(lambda: es.search(**options, **facets_body).body)
         fused = reciprocal_rank_fusion([words, meaning] if words else [meaning])
         if grouped:
-            fused = group_copies(fused, clusters)
+            fused = group_copies(fused, _group_keys(clusters, story_of, request.by_story))
         fused = fused[:FUSION_DEPTH]
         page_ids = fused[request.offset : request.offset + request.size]
         page_clusters = sorted({c for c in (clusters.get(i) for i in page_ids) if c})
+        page_stories = (
+            sorted({s for s in (story_of.get(i) for i in page_ids) if s})
+            if request.by_story
+            else []
+        )
         copies_aggs = (
-            _copies_aggs(request, facets_body["query"], page_clusters)
-            if grouped and page_clusters
+            _copies_aggs(request, facets_body["query"], page_clusters, page_stories)
+            if grouped and (page_clusters or page_stories)
             else None
         )
         found_hits, page_aggs = _page_by_ids(es, options, hits_body, page_ids, copies_aggs)
-        hits = _shape_grouped(found_hits, clusters, _copies(page_aggs) if grouped else None)
+        hits = _shape_grouped(
+            found_hits,
+            clusters,
+            _copies(page_aggs) if grouped else None,
+            _story_matches(page_aggs) if request.by_story else None,
+        )
         counted = counting.result()
         matched = counted.get("aggregations", {}).get("matched", {})
         total = {"value": int(matched.get("doc_count", 0)), "relation": "eq"}
@@ -1140,6 +1251,7 @@ def search_articles(
         # How many pages hold hits: every page up to it answers with some.
         "pages": pages,
         "grouped": grouped,
+        "by_story": request.by_story,
         "took_ms": response["took"],
         # Elasticsearch ran out of time (``timeout_s``) and counted or ranked only part.
         "timed_out": timed_out or bool(counted.get("timed_out")),
@@ -1152,6 +1264,136 @@ def search_articles(
         "date_to": request.date_to.isoformat() if request.date_to else None,
         "sort": request.sort,
     }
+
+
+@dataclass(frozen=True)
+class _Listed:
+    """A keyword page's hits (``_source``, highlights), each one's cluster, how many match
+    (``total``) and how many groups they form (grouped), and the hits whose last ``sort``
+    values make the next cursor."""
+
+    response: ObjectApiResponse[Any]  # the (first) answer: its ``took``
+    hits: list[dict[str, Any]]
+    clusters: dict[str, str | None]
+    total: dict[str, Any]
+    groups: int | None
+    sorted_hits: list[dict[str, Any]]
+    timed_out: bool
+
+
+def _keyword_page(response: ObjectApiResponse[Any], grouped: bool) -> _Listed:
+    hits = response["hits"]["hits"]
+    return _Listed(
+        response=response,
+        hits=hits,
+        # Collapsed hits carry their cluster as ``fields`` (the collapse key, or asked for).
+        clusters={h["_id"]: (h.get("fields", {}).get(CLUSTER_FIELD) or [None])[0] for h in hits},
+        total=dict(response["hits"]["total"]),
+        groups=(
+            int(response["aggregations"]["groups"]["value"])
+            if grouped and "aggregations" in response
+            else None
+        ),
+        sorted_hits=hits,
+        timed_out=bool(response.get("timed_out")),
+    )
+
+
+def _unless_unmapped(search: Callable[[], Any]) -> Any | None:
+    """A search collapsing on STORY_FIELD, or None when no index maps it (an index from
+    before stories: Elasticsearch refuses to collapse on a field it does not know)."""
+    try:
+        return search()
+    except BadRequestError as error:
+        if f"no mapping found for `{STORY_FIELD}`" in str(error):
+            return None
+        raise
+
+
+def _story_parts(
+    es: Elasticsearch, options: dict[str, Any], request: SearchRequest, highlight_max_chars: int
+) -> _Listed:
+    """Keyword mode's page grouped by story: the articles with a story collapsed by story, and
+    beside them those without one (indexed before stories) by near-duplicate cluster
+    (Elasticsearch's collapse would make them all one group). Two collapsed searches side by
+    side; when both parts have matches, their rankings down to this page (ids and sort values
+    only) are merged by sort values (one query, so scores compare) and the page fetched by id."""
+    pool = _search_pool()
+    bodies = {
+        part: build_hits_body(request, highlight_max_chars, collapse=True, part=part)
+        for part in ("stories", "rest")
+    }
+    rest_future = pool.submit(lambda: es.search(**options, **bodies["rest"]))
+    with_story = _unless_unmapped(lambda: es.search(**options, **bodies["stories"]))
+    rest = _keyword_page(rest_future.result(), True)
+    if with_story is None or not with_story["hits"]["total"]["value"]:
+        return rest
+    story_part = _keyword_page(with_story, True)
+    if not rest.total["value"]:
+        return story_part
+    depth = request.offset + request.size
+    ranking_bodies = [
+        {k: v for k, v in body.items() if k not in ("highlight", "aggs", "from", "_source")}
+        | _IDS_ONLY
+        | {"docvalue_fields": ["id", CLUSTER_FIELD], "from": 0, "size": depth}
+        | {"track_total_hits": False}
+        for body in (bodies["stories"], bodies["rest"])
+    ]
+    rest_ranking = pool.submit(lambda: es.search(**options, **ranking_bodies[1]))
+    story_ranking = es.search(**options, **ranking_bodies[0])
+    key = _sort_key(request)
+    ranked = sorted(
+        [*story_ranking["hits"]["hits"], *rest_ranking.result()["hits"]["hits"]], key=key
+    )
+    page = ranked[request.offset : depth]
+    ids = [hit["fields"]["id"][0] for hit in page]
+    found, _ = _page_by_ids(es, options, bodies["stories"], ids)
+    return _Listed(
+        response=story_part.response,
+        hits=found,
+        clusters={
+            hit["fields"]["id"][0]: (hit["fields"].get(CLUSTER_FIELD) or [None])[0] for hit in page
+        },
+        total={
+            "value": story_part.total["value"] + rest.total["value"],
+            "relation": "eq"
+            if story_part.total["relation"] == rest.total["relation"] == "eq"
+            else "gte",
+        },
+        groups=(story_part.groups or 0) + (rest.groups or 0),
+        sorted_hits=page,
+        timed_out=story_part.timed_out or rest.timed_out,
+    )
+
+
+def _sort_key(request: SearchRequest) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """Orders hits of one query's rankings as Elasticsearch would (``_sort``): by their
+    ``sort`` values, numbers negated where descending (a missing date sorts last as
+    Elasticsearch's own extreme value), strings ascending."""
+    descending = []
+    for clause in _sort(request):
+        spec = next(iter(clause.values())) if isinstance(clause, Mapping) else "desc"
+        order = spec.get("order", "asc") if isinstance(spec, Mapping) else spec
+        descending.append(order == "desc")  # "_score" alone: best first
+
+    def key(hit: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            -value if down and isinstance(value, int | float) else value
+            for value, down in zip(hit["sort"], descending, strict=True)
+        )
+
+    return key
+
+
+def _page_stories(hits: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The stories of a page's hits."""
+    return sorted(
+        {
+            str(story)
+            for hit in hits
+            if (story := (hit.get("_source", {}).get("story") or {}).get("id"))
+        }
+    )
 
 
 def _facets_and_timeline(
