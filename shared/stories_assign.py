@@ -754,8 +754,9 @@ def _decide(
             result.assignments[me] = Assignment(target, None, created=True)
         else:
             result.assignments[me] = Assignment(target, similarity)
-        # Other stories this article matches strongly are the same story: merge them.
-        for _, cos, share, story_id in scored:
+        # Other stories this article matches strongly are the same story: merge them (not
+        # into a story it starts: with merging as strict as joining, it would have joined).
+        for _, cos, share, story_id in scored if not result.assignments[me].created else ():
             live_target = _live(known, target) or target
             other = _live(known, story_id)
             if other is None or other == live_target or not merges(cos, share, params):
