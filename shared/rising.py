@@ -41,6 +41,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 PRIOR = 0.5
 MIN_RATIO = 2.0
@@ -130,3 +132,59 @@ def score(
         surprise = min(MAX_SCORE, -log_poisson_tail(recent, expected) / math.log(10))
     rising = recent >= min_count and surprise >= min_score and ratio >= min_ratio
     return Score(recent, baseline, expected, ratio, surprise, rising)
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The recent window [recent_start, end) and the baseline [baseline_start, recent_start)."""
+
+    end: datetime
+    recent_hours: int
+    baseline_days: int
+
+    @property
+    def recent_start(self) -> datetime:
+        return self.end - timedelta(hours=self.recent_hours)
+
+    @property
+    def baseline_start(self) -> datetime:
+        return self.recent_start - timedelta(days=self.baseline_days)
+
+    @property
+    def ratio(self) -> float:
+        """The recent window's length over the baseline's: ``score``'s ``window_ratio``."""
+        return self.recent_hours / (24 * self.baseline_days)
+
+    def recent_range(self, field: str) -> dict[str, Any]:
+        """A range filter on ``field`` (a date) for the recent window."""
+        return _range(field, self.recent_start, self.end)
+
+    def baseline_range(self, field: str) -> dict[str, Any]:
+        return _range(field, self.baseline_start, self.recent_start)
+
+    def whole_range(self, field: str) -> dict[str, Any]:
+        """Both windows: from the baseline's start to the recent window's end."""
+        return _range(field, self.baseline_start, self.end)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "recent": {"from": iso(self.recent_start), "to": iso(self.end)},
+            "baseline": {"from": iso(self.baseline_start), "to": iso(self.recent_start)},
+            "recent_hours": self.recent_hours,
+            "baseline_days": self.baseline_days,
+        }
+
+
+def windows(now: datetime, recent_hours: int, baseline_days: int) -> Windows:
+    """The windows ending at the minute after ``now`` (so what was seen this minute counts;
+    requests made within one minute are the same request, which a cache may answer)."""
+    end = now.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return Windows(end, recent_hours, baseline_days)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _range(field: str, start: datetime, end: datetime) -> dict[str, Any]:
+    return {"range": {field: {"gte": iso(start), "lt": iso(end)}}}

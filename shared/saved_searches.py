@@ -13,7 +13,9 @@ so the worker runs it without importing web code. Keys, under ``<prefix>:saved:`
 - ``<id>:articles``: hash, article id -> what the feed shows of it (title, url, ...);
 - ``<id>:rate:<hour>``: matches recorded in that clock hour (expires);
 - ``<id>:delivery``: hash, the last webhook delivery (state, at, detail);
-- ``<id>:delivery:email``: hash, the last email delivery (state, at, detail).
+- ``<id>:delivery:email``: hash, the last email delivery (state, at, detail);
+- ``<id>:spike``: hash, the last spike alert (at, recent, baseline, expected, ratio, score);
+- ``<id>:spike:cooldown``: set while a spike alert is cooling down (expires).
 """
 
 from __future__ import annotations
@@ -103,6 +105,10 @@ class SavedSearch:
     shared: bool = False
     # Email its new matches to its owner's address (accounts.User.email; worker/mail.py).
     email_alerts: bool = False
+    # Tell when its matches spike (issue 17): after a batch it matched, its matches in the recent
+    # window are scored against the baseline (shared/rising.py); a spike goes to its webhook as
+    # a "saved_search.spike" event, which then carries spikes only, not every batch's matches.
+    spike_alerts: bool = False
 
     def public(self) -> dict[str, Any]:
         """What its readers may see: no webhook secret, only the webhook's host."""
@@ -118,6 +124,7 @@ class SavedSearch:
             "urls": self.urls,
             "webhook": {"host": webhook_host} if webhook_host else None,
             "email_alerts": self.email_alerts,
+            "spike_alerts": self.spike_alerts,
         }
 
 
@@ -288,6 +295,8 @@ def delete(redis_client: redis.Redis, prefix: str, search_id: str) -> bool:
         _key(prefix, search_id, "articles"),
         _key(prefix, search_id, "delivery"),
         _key(prefix, search_id, "delivery", "email"),
+        _key(prefix, search_id, "spike"),
+        _key(prefix, search_id, "spike", "cooldown"),
     )
     pipe.execute()
     return True
@@ -413,3 +422,31 @@ def forget_matches(redis_client: redis.Redis, prefix: str, article_ids: Sequence
         pipe.zrem(_key(prefix, search_id, "matches"), *ids)
         pipe.hdel(_key(prefix, search_id, "articles"), *ids)
     return sum(int(removed) for removed in pipe.execute()[::2])
+
+
+def claim_spike(redis_client: redis.Redis, prefix: str, search_id: str, cooldown_s: int) -> bool:
+    """Whether a spike alert of this saved search may go now: True at most once per
+    ``cooldown_s`` (every worker asks the same key; the first wins)."""
+    if cooldown_s <= 0:
+        return True
+    return bool(
+        redis_client.set(_key(prefix, search_id, "spike", "cooldown"), "1", nx=True, ex=cooldown_s)
+    )
+
+
+def set_spike(
+    redis_client: redis.Redis, prefix: str, search_id: str, spike: Mapping[str, Any]
+) -> None:
+    """Remember the last spike alert, for the saved search's page (not for deleted ones)."""
+    if not redis_client.hexists(_key(prefix, "searches"), search_id):
+        return
+    fields: dict[str | bytes, str] = {"at": _iso(datetime.now(UTC))}
+    fields.update(
+        (name, str(value)) for name, value in spike.items() if not isinstance(value, dict)
+    )
+    redis_client.hset(_key(prefix, search_id, "spike"), mapping=fields)  # type: ignore[arg-type]
+
+
+def get_spike(redis_client: redis.Redis, prefix: str, search_id: str) -> dict[str, str] | None:
+    raw: dict[str, str] = redis_client.hgetall(_key(prefix, search_id, "spike"))  # type: ignore[assignment]
+    return raw or None

@@ -17,9 +17,10 @@ import web
 from shared import stories
 from shared.clients import get_elasticsearch, get_redis
 from shared.index import bulk_index, ensure_index
+from shared.rising import windows
 from shared.settings import Settings
 from tests.conftest import drop_data
-from web.rising import CANDIDATES, KINDS, baseline_body, recent_body, story_groups, windows
+from web.rising import CANDIDATES, KINDS, baseline_body, recent_body, story_groups
 from worker.enrich.registry import article_mappings
 
 TAG = uuid.uuid4().hex[:6]

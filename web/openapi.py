@@ -367,6 +367,17 @@ SAVED_SEARCH = {
                 "detail": {"type": "string"},
             },
         },
+        "spike_alerts": {
+            "type": "boolean",
+            "description": "its webhook is told when its matches spike (saved_search.spike "
+            "events), not of every batch's matches",
+        },
+        "last_spike": {
+            "type": ["object", "null"],
+            "description": "the last spike alert (one saved search's detail, with spike alerts "
+            "on): at, recent, baseline, expected, ratio, score",
+            "additionalProperties": {"type": "string"},
+        },
         "private_feed": {
             "type": ["object", "null"],
             "description": "its private feed URLs, which a feed reader follows without a "
@@ -403,6 +414,15 @@ _EMAIL_ALERTS = {
     "type": ["boolean", "null"],
     "description": "true: email new matches to the owner's own address (refused, 400, when "
     "the service sends no email or the owner has no address: `newsroom users set-email`)",
+}
+_SPIKE_ALERTS = {
+    "type": ["boolean", "null"],
+    "description": "true: after a batch it matched, its matches in the last "
+    "NEWSROOM_RISING_RECENT_HOURS (by seen_at, counted by its words and filters) are scored "
+    "against the NEWSROOM_RISING_BASELINE_DAYS before (shared/rising.py); a spike is POSTed to "
+    "the webhook as {event: saved_search.spike, saved_search, spike: {recent, baseline, "
+    "expected, ratio, score, windows}, articles}, at most once per "
+    "NEWSROOM_ALERTS_SPIKE_COOLDOWN_S; the webhook then gets spikes only",
 }
 # Writes need an account: an API token (Authorization: Bearer) or a logged-in session.
 _NEEDS_ACCOUNT: list[dict[str, list[str]]] = [{"bearerToken": []}, {"session": []}]
@@ -469,6 +489,12 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
                     "1, on, true or yes: email new matches to your own address",
                     {"type": "string", "maxLength": 10},
                 ),
+                _query(
+                    "spike_alerts",
+                    "1, on, true or yes: tell the webhook when the matches spike, not of every "
+                    "match",
+                    {"type": "string", "maxLength": 10},
+                ),
                 *[p for p in SEARCH_PARAMETERS if p["name"] in ("q", "mode", "from", "to")],
                 *[p for p in SEARCH_PARAMETERS if p["name"] in FACETS],
             ],
@@ -499,6 +525,7 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
                                 "webhook_url": _BODY_WEBHOOK_URL,
                                 "shared": _SHARED,
                                 "email_alerts": _EMAIL_ALERTS,
+                                "spike_alerts": _SPIKE_ALERTS,
                             },
                             "additionalProperties": False,
                         }
@@ -568,7 +595,7 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
         },
         "patch": {
             "summary": "Rename, share or unshare a saved search, change its webhook, or turn "
-            "its email alerts on or off (its owner or an admin)",
+            "its email or spike alerts on or off (its owner or an admin)",
             "parameters": [_SAVED_ID],
             "requestBody": {
                 "required": True,
@@ -581,6 +608,7 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
                                 "shared": _SHARED,
                                 "webhook_url": _BODY_WEBHOOK_URL,
                                 "email_alerts": _EMAIL_ALERTS,
+                                "spike_alerts": _SPIKE_ALERTS,
                             },
                             "additionalProperties": False,
                         }

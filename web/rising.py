@@ -24,15 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
 from elasticsearch import Elasticsearch
 
 from shared import stories
-from shared.rising import Score, score
+from shared.rising import Score, Windows, score
 from shared.settings import Settings
 from web.search import _search_pool, place_labels
 
@@ -54,56 +52,12 @@ MAX_BASELINE_DAYS = 90
 _OPTIONS: dict[str, Any] = {"ignore_unavailable": True, "allow_no_indices": True}
 
 
-@dataclass(frozen=True)
-class Windows:
-    """The recent window [recent_start, end) and the baseline [baseline_start, recent_start)."""
-
-    end: datetime
-    recent_hours: int
-    baseline_days: int
-
-    @property
-    def recent_start(self) -> datetime:
-        return self.end - timedelta(hours=self.recent_hours)
-
-    @property
-    def baseline_start(self) -> datetime:
-        return self.recent_start - timedelta(days=self.baseline_days)
-
-    @property
-    def ratio(self) -> float:
-        """The recent window's length over the baseline's."""
-        return self.recent_hours / (24 * self.baseline_days)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "recent": {"from": _iso(self.recent_start), "to": _iso(self.end)},
-            "baseline": {"from": _iso(self.baseline_start), "to": _iso(self.recent_start)},
-            "recent_hours": self.recent_hours,
-            "baseline_days": self.baseline_days,
-        }
-
-
-def windows(now: datetime, recent_hours: int, baseline_days: int) -> Windows:
-    """The windows ending at the minute after ``now`` (so what was seen this minute counts)."""
-    end = now.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
-    return Windows(end, recent_hours, baseline_days)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _range(start: datetime, end: datetime) -> dict[str, Any]:
-    return {"range": {SEEN_AT: {"gte": _iso(start), "lt": _iso(end)}}}
-
-
 def recent_body(field: str, span: Windows, min_count: int) -> dict[str, Any]:
     """The recent window's most frequent values of ``field`` (at least ``min_count`` each)."""
     return {
         "size": 0,
         "track_total_hits": False,
-        "query": {"bool": {"filter": [_range(span.recent_start, span.end)]}},
+        "query": {"bool": {"filter": [span.recent_range(SEEN_AT)]}},
         "aggs": {
             "values": {"terms": {"field": field, "size": CANDIDATES, "min_doc_count": min_count}}
         },
@@ -118,7 +72,7 @@ def baseline_body(field: str, span: Windows, values: Sequence[str]) -> dict[str,
         "query": {
             "bool": {
                 "filter": [
-                    _range(span.baseline_start, span.recent_start),
+                    span.baseline_range(SEEN_AT),
                     {"terms": {field: list(values)}},
                 ]
             }

@@ -14,6 +14,7 @@ from werkzeug.routing import BuildError
 
 from shared.clients import get_redis
 from shared.http import ApiError, app_settings
+from shared.rising import windows
 from web.backend import search_client
 from web.params import positive_int
 from web.rising import (
@@ -23,7 +24,6 @@ from web.rising import (
     MAX_LIMIT,
     MAX_RECENT_HOURS,
     rising,
-    windows,
 )
 
 bp = Blueprint("rising", __name__)

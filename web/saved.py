@@ -43,9 +43,17 @@ MAX_NAME_CHARS = 100
 MAX_WEBHOOK_URL_CHARS = 2_000
 # The search parameters a saved search keeps; paging and sorting mean nothing for alerts.
 _SEARCH_KEYS = ("q", "from", "to", "mode", *FACETS)
-_JSON_KEYS = {"name", "webhook_url", "filters", "shared", "email_alerts", *_SEARCH_KEYS}
+_JSON_KEYS = {
+    "name",
+    "webhook_url",
+    "filters",
+    "shared",
+    "email_alerts",
+    "spike_alerts",
+    *_SEARCH_KEYS,
+}
 # What a change (PATCH) may set; the search itself is saved anew instead.
-_CHANGE_KEYS = {"name", "webhook_url", "shared", "email_alerts"}
+_CHANGE_KEYS = {"name", "webhook_url", "shared", "email_alerts", "spike_alerts"}
 _FORM_TRUE = {"1", "on", "true", "yes"}
 
 
@@ -68,6 +76,7 @@ class SavedSearchInput:
     search_args: MultiDict[str, str]
     shared: bool = False
     email_alerts: bool = False
+    spike_alerts: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,7 @@ def read_input(body: Any, values: MultiDict[str, str], *, is_json: bool) -> Save
             search_args=_only_search_keys(args),
             shared=form_flag(args.get("shared")),
             email_alerts=form_flag(args.get("email_alerts")),
+            spike_alerts=form_flag(args.get("spike_alerts")),
         )
     if not isinstance(body, dict):
         raise ApiError(400, "Invalid body", "the body must be a JSON object")
@@ -154,6 +164,7 @@ def read_input(body: Any, values: MultiDict[str, str], *, is_json: bool) -> Save
         search_args=args,
         shared=_shared(body),
         email_alerts=_shared(body, "email_alerts"),
+        spike_alerts=_shared(body, "spike_alerts"),
     )
 
 
@@ -316,6 +327,7 @@ def create_saved_search(
         owner=owner,
         shared=entry.shared,
         email_alerts=entry.email_alerts,
+        spike_alerts=entry.spike_alerts,
     )
     with redis_errors():
         outcome = store.create(
@@ -385,6 +397,7 @@ def detail(
         matches = store.recent_matches(redis_client, prefix, search_id, settings.alerts_max_matches)
         delivery = store.get_delivery(redis_client, prefix, search_id)
         emailed = store.get_delivery(redis_client, prefix, search_id, "email")
+        spike = store.get_spike(redis_client, prefix, search_id) if search.spike_alerts else None
         key = (
             store.feed_key(redis_client, prefix, search_id) if may_change(search, viewer) else None
         )
@@ -392,6 +405,7 @@ def detail(
     if body["webhook"] is not None:
         body["webhook"]["last_delivery"] = delivery
     body["email_delivery"] = emailed if search.email_alerts else None
+    body["last_spike"] = spike
     body["matches"] = matches
     body["may_change"] = may_change(search, viewer)
     if body["may_change"]:
@@ -455,8 +469,9 @@ def change(
     viewer: Viewer,
     body: Any,
 ) -> tuple[store.SavedSearch, str | None]:
-    """Rename, share or unshare a saved search, change its webhook or turn its email alerts on
-    or off (JSON: {name, shared, webhook_url, email_alerts}); a new webhook gets a new secret,
+    """Rename, share or unshare a saved search, change its webhook or turn its email or spike
+    alerts on or off (JSON: {name, shared, webhook_url, email_alerts, spike_alerts}); a new
+    webhook gets a new secret,
     returned beside it (to be shown once)."""
     if not isinstance(body, dict):
         raise ApiError(400, "Invalid body", "the body must be a JSON object")
@@ -469,6 +484,8 @@ def change(
         changes["name"] = _checked_name(_string(body, "name") or "") or search.name
     if "shared" in body:
         changes["shared"] = _shared(body)
+    if "spike_alerts" in body:
+        changes["spike_alerts"] = _shared(body, "spike_alerts")
     if "email_alerts" in body:
         changes["email_alerts"] = _shared(body, "email_alerts")
         if changes["email_alerts"] and not search.email_alerts:

@@ -180,12 +180,14 @@ def _form_change(saved_id: str, change: Callable[[], object], then: str) -> Resp
 @bp.post("/saved/<saved_id>/edit")
 @require("editor")
 def edit_page(saved_id: str) -> Response:
-    """Rename, share or unshare, email alerts on or off (the saved search page's form)."""
+    """Rename, share or unshare, email or spike alerts on or off (the saved search page's
+    form)."""
     settings = app_settings()
     body = {
         "name": request.form.get("name", ""),
         "shared": saved.form_flag(request.form.get("shared")),
         "email_alerts": saved.form_flag(request.form.get("email_alerts")),
+        "spike_alerts": saved.form_flag(request.form.get("spike_alerts")),
     }
     return _form_change(
         saved_id,
@@ -323,7 +325,8 @@ def api(saved_id: str) -> Response:
 @bp.patch("/api/saved-searches/<saved_id>")
 @require("editor")
 def api_change(saved_id: str) -> Response:
-    """Rename, share or unshare, or change the webhook: {name, shared, webhook_url}."""
+    """Rename, share or unshare, change the webhook, turn email or spike alerts on or off:
+    {name, shared, webhook_url, email_alerts, spike_alerts}."""
     settings = app_settings()
     given = json_body()
     changed, new_secret = saved.change(get_redis(settings), settings, saved_id, _viewer(), given)

@@ -14,12 +14,13 @@ import random
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import redis
 from elasticsearch import Elasticsearch
 
-from shared import accounts, takedown
+from shared import accounts, rising, takedown
 from shared import saved_searches as store
 from shared.settings import Settings
 from worker import webhook_guard as guard
@@ -32,6 +33,8 @@ MSEARCH_CHUNK = 100
 # Ids per evaluation; a task's batch is at most 500 (ingest_task_batch_size).
 IDS_CHUNK = 500
 WEBHOOK_EVENT = "saved_search.matches"
+SPIKE_EVENT = "saved_search.spike"
+SEEN_AT = "seen_at"
 
 
 @dataclass(frozen=True)
@@ -171,11 +174,11 @@ def evaluate_batch(
     return alerts
 
 
-def webhook_payload(alert: Alert) -> dict[str, Any]:
+def webhook_payload(alert: Alert, event: str = WEBHOOK_EVENT) -> dict[str, Any]:
     """What the webhook receives: the saved search, and the articles it newly matched."""
     urls = alert.search.urls
     return {
-        "event": WEBHOOK_EVENT,
+        "event": event,
         "saved_search": {
             "id": alert.search.id,
             "name": alert.search.name,
@@ -196,6 +199,113 @@ def webhook_payload(alert: Alert) -> dict[str, Any]:
     }
 
 
+# --- spike alerts (issue 17) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spike:
+    alert: Alert  # the batch's new matches that set it off
+    score: rising.Score
+    span: rising.Windows
+
+
+def spike_body(search: store.SavedSearch, span: rising.Windows) -> dict[str, Any]:
+    """One ``_msearch`` body: the saved search's matches in the recent window and in the
+    baseline, by ``seen_at``, in one request (filter context, two filter aggregations). Counted
+    by its words and filters (its stored query): matches by meaning alone are a ranking, not a
+    count."""
+    return {
+        "size": 0,
+        "track_total_hits": False,
+        "query": {
+            "bool": {
+                "filter": [
+                    search.query,
+                    span.whole_range(SEEN_AT),
+                ]
+            }
+        },
+        "aggs": {
+            "recent": {"filter": span.recent_range(SEEN_AT)},
+            "baseline": {"filter": span.baseline_range(SEEN_AT)},
+        },
+    }
+
+
+def evaluate_spikes(
+    alerts: Sequence[Alert],
+    *,
+    es: Elasticsearch,
+    redis_client: redis.Redis,
+    settings: Settings,
+    now: datetime | None = None,
+) -> list[Spike]:
+    """The spikes among saved searches with spike alerts that matched in this batch: their
+    recent matches scored against the baseline (shared/rising.py, the settings' thresholds),
+    each at most once per ``alerts_spike_cooldown_s`` (claimed in Redis, so one worker sends
+    it). A saved search whose count fails is logged and skipped."""
+    asking = [alert for alert in alerts if alert.search.spike_alerts]
+    if not asking:
+        return []
+    span = rising.windows(
+        now or datetime.now(UTC), settings.rising_recent_hours, settings.rising_baseline_days
+    )
+    prefix = settings.index_prefix
+    spikes: list[Spike] = []
+    for chunk in _chunks(asking, MSEARCH_CHUNK):
+        lines: list[Mapping[str, Any]] = []
+        for alert in chunk:
+            lines += [{}, spike_body(alert.search, span)]
+        responses = es.msearch(index=settings.articles_alias, searches=lines)["responses"]
+        for alert, response in zip(chunk, responses, strict=True):
+            if "error" in response:
+                log.warning(
+                    "spike count failed",
+                    extra={"saved_search": alert.search.id, "error": str(response["error"])[:500]},
+                )
+                continue
+            counts = response.get("aggregations", {})
+            found = rising.score(
+                int(counts.get("recent", {}).get("doc_count", 0)),
+                int(counts.get("baseline", {}).get("doc_count", 0)),
+                window_ratio=span.ratio,
+                min_count=settings.rising_min_count,
+                min_score=settings.rising_min_score,
+            )
+            if not found.rising:
+                continue
+            if not store.claim_spike(
+                redis_client, prefix, alert.search.id, settings.alerts_spike_cooldown_s
+            ):
+                log.info("spike within the cool-down", extra={"saved_search": alert.search.id})
+                continue
+            spike = Spike(alert, found, span)
+            store.set_spike(redis_client, prefix, alert.search.id, spike_fields(spike))
+            spikes.append(spike)
+    return spikes
+
+
+def spike_fields(spike: Spike) -> dict[str, Any]:
+    return {
+        **spike.score.as_dict(),
+        "recent_hours": spike.span.recent_hours,
+        "baseline_days": spike.span.baseline_days,
+    }
+
+
+def spike_payload(spike: Spike) -> dict[str, Any]:
+    """What the webhook receives when a saved search's matches spike: the saved search, the
+    counts and score (``shared.rising``), the windows, and the batch's new matches."""
+    payload = webhook_payload(spike.alert, SPIKE_EVENT)
+    windows = spike.span.as_dict()
+    payload["spike"] = {
+        **spike_fields(spike),
+        "recent_window": windows["recent"],
+        "baseline_window": windows["baseline"],
+    }
+    return payload
+
+
 def deliver(
     search: store.SavedSearch,
     payload: Mapping[str, Any],
@@ -208,7 +318,8 @@ def deliver(
     if not search.webhook_url:
         raise DeliveryError("the saved search has no webhook any more", permanent=True)
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    headers = {"X-Newsroom-Event": WEBHOOK_EVENT, "X-Newsroom-Delivery": delivery_id}
+    event = str(payload.get("event") or WEBHOOK_EVENT)
+    headers = {"X-Newsroom-Event": event, "X-Newsroom-Delivery": delivery_id}
     if search.webhook_secret:
         headers["X-Newsroom-Signature"] = sign(search.webhook_secret, body)
     return post_json(

@@ -26,10 +26,14 @@ from shared.tasks import (
 )
 from worker import deliveries
 from worker.alerts import (
+    Alert,
+    Spike,
     backoff_s,
     evaluate_batch,
+    evaluate_spikes,
     new_delivery_id,
     run_delivery,
+    spike_payload,
     webhook_payload,
 )
 from worker.celery_app import app
@@ -332,8 +336,9 @@ def _send_quietly(task: str, args: list[Any], settings: Settings) -> None:
 )
 def evaluate_alerts(self: Task, article_ids: list[str]) -> dict[str, int]:
     """Match newly indexed articles against the saved searches; queue one webhook delivery
-    per saved search with new matches and a webhook, and one email per saved search with new
-    matches and email alerts on."""
+    per saved search with new matches and a webhook (a spike event instead for those with spike
+    alerts, when their matches spike), and one email per saved search with new matches and
+    email alerts on."""
     settings = get_settings()
     try:
         found = evaluate_batch(
@@ -344,23 +349,45 @@ def evaluate_alerts(self: Task, article_ids: list[str]) -> dict[str, int]:
             log.error("alerts not evaluated", extra={"articles": len(article_ids)})
             raise
         _retry(self, error, min(2**self.request.retries, 60))
-    webhooks = [alert for alert in found if alert.search.webhook_url]
+    spikes = _spikes(found, settings)
+    webhooks = [a for a in found if a.search.webhook_url and not a.search.spike_alerts]
     emails = [alert for alert in found if alert.search.email_alerts]
-    sends = [(DELIVER_WEBHOOK_TASK, a) for a in webhooks] + [
-        (DELIVER_EMAIL_TASK, a) for a in emails
-    ]
-    for task, alert in sends:
+    sends = (
+        [(DELIVER_WEBHOOK_TASK, a.search.id, webhook_payload(a)) for a in webhooks]
+        + [(DELIVER_WEBHOOK_TASK, s.alert.search.id, spike_payload(s)) for s in spikes
+           if s.alert.search.webhook_url]
+        + [(DELIVER_EMAIL_TASK, a.search.id, webhook_payload(a)) for a in emails]
+    )  # fmt: skip
+    for task, search_id, payload in sends:
         try:  # on the webhook queue: a slow receiver never holds a worker of the live queue
             app.send_task(
                 task,
-                args=[alert.search.id, webhook_payload(alert), new_delivery_id()],
+                args=[search_id, payload, new_delivery_id()],
                 queue=settings.webhook_queue_name,
             )
         except Exception:  # as _send_quietly: the batch is indexed; the delivery is lost, logged
             log.exception(
-                "alert delivery not queued", extra={"saved_search": alert.search.id, "task": task}
+                "alert delivery not queued", extra={"saved_search": search_id, "task": task}
             )
-    return {"saved_searches_matched": len(found), "webhooks": len(webhooks), "emails": len(emails)}
+    return {
+        "saved_searches_matched": len(found),
+        "webhooks": len(webhooks),
+        "emails": len(emails),
+        "spikes": len(spikes),
+    }
+
+
+def _spikes(found: list[Alert], settings: Settings) -> list[Spike]:
+    """The spikes among ``found`` (worker.alerts.evaluate_spikes). The matches are recorded by
+    now, so a retry would find none: a failure here is logged, and that batch's spike check is
+    lost, never the matches."""
+    try:
+        return evaluate_spikes(
+            found, es=get_elasticsearch(), redis_client=get_redis(), settings=settings
+        )
+    except Exception:
+        log.exception("spike alerts not evaluated", extra={"saved_searches": len(found)})
+        return []
 
 
 @app.task(  # type: ignore[untyped-decorator]
