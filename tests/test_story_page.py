@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import lxml.html
@@ -29,15 +30,9 @@ pytestmark = [pytest.mark.stack]
 
 
 def story_mappings() -> dict[str, Any]:
-    """The worker's mapping; with the story fields of the contract (shared/stories.py) should
-    the worker's own fragment not be there yet."""
+    """The worker's full mapping (its story stage declares story.id and seen_at)."""
     mappings = article_mappings()
-    properties = mappings["properties"]
-    properties.setdefault(
-        "story",
-        {"properties": {"id": {"type": "keyword"}, "similarity": {"type": "float"}}},
-    )
-    properties.setdefault("seen_at", {"type": "date"})
+    assert {"story", "seen_at"} <= set(mappings["properties"])
     return mappings
 
 
@@ -400,3 +395,68 @@ def test_what_each_added_unit() -> None:
         {"people": ["B"], "places": ["Y"], "quotes": [{"speaker": "A", "text": "Hello  World"}]},
         {"people": [], "places": [], "quotes": []},
     ]
+
+
+@pytest.fixture(scope="module")
+def pipeline_story(services: None, settings: Settings) -> Iterator[tuple[Settings, list[str]]]:
+    """One event told in other words over three days by two outlets, and an unrelated article
+    naming the same person and town, through the worker's real pipeline (its story stage:
+    worker/stories.py), into an index of this module's own prefix."""
+    from shared.schema import ArticleIn, to_payload
+    from tests.test_stories import NOW, TEXTS
+    from worker.pipeline import process_batch
+
+    own = Settings(index_prefix=f"{settings.index_prefix}-storypipeline")
+    es, r = get_elasticsearch(own), get_redis(own)
+    ids = []
+    try:
+        for number, key in enumerate(("ferry1", "ferry2", "ferry3", "bakery")):
+            title, body, days_ago = TEXTS[key]
+            article = ArticleIn(
+                title=title,
+                body=body,
+                source=("Harbour Wire", "Coast Times")[number % 2],
+                url=f"https://stories.example/pipeline/{key}",
+                published_at=NOW - timedelta(days=days_ago, hours=1),
+            )
+            payload = to_payload(article, content_type="application/json", received_at=NOW)
+            outcome = process_batch([payload], es=es, redis_client=r, settings=own)
+            assert outcome.indexed == [payload["id"]]
+            ids.append(payload["id"])
+        es.indices.refresh(index=own.articles_alias)
+        yield own, ids
+    finally:
+        drop_data(own)
+
+
+def test_a_story_the_worker_assigned(pipeline_story: tuple[Settings, list[str]]) -> None:
+    own, (first, second, third, bakery) = pipeline_story
+    client = signed_in_client(web.create_app({"TESTING": True, "NEWSROOM_SETTINGS": own}))
+    article = client.get(f"/api/articles/{first}").get_json()
+    story_id = article["story"]["id"]
+    story = client.get(f"/api/stories/{story_id}").get_json()
+    assert story["article_count"] == 3
+    assert story["first_report"]["id"] == first
+    assert {s["name"] for s in story["sources"]} == {"Harbour Wire", "Coast Times"}
+    assert len([b for b in story["coverage"]["buckets"] if b["count"]]) == 3  # three days
+    listed = [a["id"] for g in story["groups"] for a in g["articles"]]
+    assert listed == [first, second, third]  # oldest first
+    assert "Helen Marsh" in story["groups"][0]["articles"][0]["added"]["people"]
+    assert bakery not in listed
+    page = client.get(f"/stories/{story_id}")
+    assert page.status_code == 200
+    assert f"/articles/{third}" in page.get_data(as_text=True)
+    # Search: the story is one entry ("2 more in this story"), the namesake another.
+    found = client.get(
+        "/api/search", query_string={"q": "Helen Marsh", "mode": "keyword", "sort": "oldest"}
+    ).get_json()
+    entries = [
+        ((hit["story"] or {}).get("id"), (hit["story"] or {}).get("matches"))
+        for hit in found["hits"]
+    ]
+    assert entries == [(story_id, 3), (f"s{bakery}", 1)]
+    assert found["total"] == 4
+    every = client.get(
+        "/api/search", query_string={"q": "Helen Marsh", "mode": "keyword", "group": "off"}
+    ).get_json()
+    assert len(every["hits"]) == 4
