@@ -139,9 +139,10 @@ def section() -> list[str]:
         "## What is rising (issue 17): spike detection",
         "",
         f"Synthetic timelines (`quality/rising.py`): per seed {BACKGROUND} terms with daily "
-        f"rates from 0.2 to 60 articles, {NOISE} rare terms (0.01 to 0.4 a day), and {BURSTS} "
-        f"bursts of {', '.join(map(str, BURST_SIZES))} extra articles (Poisson) injected into "
-        f"the last day; 14 days of baseline. Thresholds tuned on dev seeds "
+        f"rates from 0.2 to 60 articles, {NOISE:,} rare terms (0.01 to 0.4 a day), and "
+        f"{BURSTS} bursts of {', '.join(map(str, BURST_SIZES))} extra articles (Poisson) "
+        "injected into the last day of terms drawn at random (so mostly rare ones); 14 days of "
+        "baseline. Thresholds tuned on dev seeds "
         f"{DEV_SEEDS[0]}-{DEV_SEEDS[-1]} (min_count {dev['min_count']}, min_score "
         f"{dev['min_score']}: dev precision {dev['precision']:.3f}, recall {dev['recall']:.3f}), "
         f"then test seeds {TEST_SEEDS[0]}-{TEST_SEEDS[-1]} scored once: **precision "
