@@ -13,6 +13,7 @@ from cli.audit import record_command
 from cli.models import models_group
 from cli.ops import feed_command, ingest_command, status_command
 from cli.reindex import reindex_command
+from cli.stories import stories_group
 from cli.takedown import takedown_group
 from cli.tokens import tokens_group
 from cli.users import command_settings, users_group
@@ -51,6 +52,7 @@ cli.add_command(users_group)
 cli.add_command(tokens_group)
 cli.add_command(takedown_group)
 cli.add_command(models_group)
+cli.add_command(stories_group)
 
 
 @cli.group()

@@ -258,3 +258,65 @@ def test_two_workers_with_one_new_event_end_in_one_story(story_settings: Setting
     record = read_story(redis_client, story_settings, live.pop())
     assert record is not None
     assert record["article_count"] == 2
+
+
+def test_rebuild_assigns_stories_across_the_index_and_reindexing_keeps_them(
+    story_settings: Settings,
+) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import cli
+    from shared.index import bulk_index
+    from shared.stories_assign import read_with_vectors
+
+    ids = dict(zip(TEXTS, _run(story_settings, *TEXTS), strict=True))
+    es = get_elasticsearch(story_settings)
+    redis_client = get_redis(story_settings)
+    # Documents indexed before stories existed: no story, no seen_at, nothing in Redis.
+    es.indices.refresh(index=story_settings.articles_alias)
+    docs = read_with_vectors(
+        es, story_settings.articles_alias, {"ids": {"values": list(ids.values())}}, size=10
+    )
+    assert len(docs) == 4
+    for doc in docs:
+        del doc["story"], doc["seen_at"]
+    assert not bulk_index(es, story_settings.articles_write_alias, docs, stamp=False).failed
+    for key in redis_client.scan_iter(f"{story_settings.index_prefix}:story:*"):
+        redis_client.delete(key)
+    assert "story" not in _stored(story_settings, ids["ferry1"])
+
+    result = CliRunner().invoke(cli, ["stories", "rebuild", "--quiet"], obj=story_settings)
+    assert result.exit_code == 0, result.output
+    assert "4 articles in 2 stories" in result.output
+    stored = {key: _stored(story_settings, i) for key, i in ids.items()}
+    # In seen_at order, so the oldest account starts the story.
+    assert {stored[k]["story"]["id"] for k in ("ferry1", "ferry2", "ferry3")} == {
+        f"s{ids['ferry1']}"
+    }
+    assert stored["bakery"]["story"]["id"] == f"s{ids['bakery']}"
+    assert stored["ferry2"]["seen_at"] == stored["ferry2"]["published_at"]
+    assert stored["ferry2"]["revision"] == 1
+    record = read_story(redis_client, story_settings, f"s{ids['ferry1']}")
+    assert record is not None
+    assert record["article_count"] == 3
+
+    # A second rebuild starts from a clean namespace: the same stories, counted once.
+    again = CliRunner().invoke(cli, ["stories", "rebuild", "--quiet"], obj=story_settings)
+    assert again.exit_code == 0, again.output
+    assert read_story(redis_client, story_settings, f"s{ids['ferry1']}") == record
+
+    # Re-enrichment (`newsroom reindex` queues payloads marked "rebuild" to process_batch).
+    payloads = [_payload(key) | {"rebuild": True} for key in ("bakery", "ferry3")]
+    process_batch(payloads, es=es, redis_client=redis_client, settings=story_settings)
+    assert _stored(story_settings, ids["ferry3"])["story"]["id"] == f"s{ids['ferry1']}"
+    assert _stored(story_settings, ids["bakery"])["story"]["id"] == f"s{ids['bakery']}"
+
+
+def test_rebuild_refuses_without_an_index(story_settings: Settings) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    result = CliRunner().invoke(cli, ["stories", "rebuild", "--quiet"], obj=story_settings)
+    assert result.exit_code == 1
+    assert "nothing to rebuild" in result.output

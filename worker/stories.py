@@ -54,6 +54,10 @@ def restamp_merged(
     es: Elasticsearch, targets: Sequence[str], result: BatchStories, *, settings: Settings
 ) -> int:
     """Re-stamp the indexed articles of the stories this batch merged away; how many."""
+    if not result.merges:
+        return 0
+    # Articles indexed in the last second (a batch just before) are searchable only then.
+    es.indices.refresh(index=settings.articles_alias)
     return sum(
         restamp(
             es,
