@@ -188,3 +188,14 @@ def iso(moment: datetime) -> str:
 
 def _range(field: str, start: datetime, end: datetime) -> dict[str, Any]:
     return {"range": {field: {"gte": iso(start), "lt": iso(end)}}}
+
+
+def count_request(filters: list[dict[str, Any]], aggs: dict[str, Any]) -> dict[str, Any]:
+    """A search body that only counts: no hits, no total, every clause in filter context (no
+    scoring; the shard request cache may answer it), no scripts."""
+    return {
+        "size": 0,
+        "track_total_hits": False,
+        "query": {"bool": {"filter": filters}},
+        "aggs": aggs,
+    }

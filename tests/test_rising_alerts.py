@@ -5,10 +5,7 @@ real worker, to a real receiver on 127.0.0.1; a steady trickle sends nothing."""
 from __future__ import annotations
 
 import json
-import random
-import string
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,24 +17,15 @@ from shared import rising
 from shared import saved_searches as store
 from shared.clients import get_redis
 from shared.settings import Settings
+from tests import test_alerts
 from tests.conftest import wait_until
-from tests.test_alerts import Receiver, WaitIndexed
+from tests.test_alerts import Receiver, WaitIndexed, _word
 from web.saved import read_input
 from worker.alerts import SPIKE_EVENT, Alert, Spike, spike_body, spike_payload
 from worker.webhooks import sign
 
-
-def _word() -> str:
-    return "spk" + "".join(random.choices(string.ascii_lowercase, k=8))
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    server.thread.start()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
+# A real webhook receiver on 127.0.0.1 per test (test_alerts' fixture).
+receiver = test_alerts.receiver
 
 
 def _search(**changes: Any) -> store.SavedSearch:

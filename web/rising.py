@@ -30,7 +30,7 @@ import redis
 from elasticsearch import Elasticsearch
 
 from shared import stories
-from shared.rising import Score, Windows, score
+from shared.rising import Score, Windows, count_request, score
 from shared.settings import Settings
 from web.search import _search_pool, place_labels
 
@@ -54,33 +54,17 @@ _OPTIONS: dict[str, Any] = {"ignore_unavailable": True, "allow_no_indices": True
 
 def recent_body(field: str, span: Windows, min_count: int) -> dict[str, Any]:
     """The recent window's most frequent values of ``field`` (at least ``min_count`` each)."""
-    return {
-        "size": 0,
-        "track_total_hits": False,
-        "query": {"bool": {"filter": [span.recent_range(SEEN_AT)]}},
-        "aggs": {
-            "values": {"terms": {"field": field, "size": CANDIDATES, "min_doc_count": min_count}}
-        },
-    }
+    terms = {"field": field, "size": CANDIDATES, "min_doc_count": min_count}
+    return count_request([span.recent_range(SEEN_AT)], {"values": {"terms": terms}})
 
 
 def baseline_body(field: str, span: Windows, values: Sequence[str]) -> dict[str, Any]:
     """The baseline window's counts of ``values`` of ``field`` only."""
-    return {
-        "size": 0,
-        "track_total_hits": False,
-        "query": {
-            "bool": {
-                "filter": [
-                    span.baseline_range(SEEN_AT),
-                    {"terms": {field: list(values)}},
-                ]
-            }
-        },
-        "aggs": {
-            "values": {"terms": {"field": field, "size": len(values), "include": list(values)}}
-        },
-    }
+    terms = {"field": field, "size": len(values), "include": list(values)}
+    return count_request(
+        [span.baseline_range(SEEN_AT), {"terms": {field: list(values)}}],
+        {"values": {"terms": terms}},
+    )
 
 
 def _buckets(response: Mapping[str, Any]) -> dict[str, int]:

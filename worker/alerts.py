@@ -214,22 +214,13 @@ def spike_body(search: store.SavedSearch, span: rising.Windows) -> dict[str, Any
     baseline, by ``seen_at``, in one request (filter context, two filter aggregations). Counted
     by its words and filters (its stored query): matches by meaning alone are a ranking, not a
     count."""
-    return {
-        "size": 0,
-        "track_total_hits": False,
-        "query": {
-            "bool": {
-                "filter": [
-                    search.query,
-                    span.whole_range(SEEN_AT),
-                ]
-            }
-        },
-        "aggs": {
+    return rising.count_request(
+        [search.query, span.whole_range(SEEN_AT)],
+        {
             "recent": {"filter": span.recent_range(SEEN_AT)},
             "baseline": {"filter": span.baseline_range(SEEN_AT)},
         },
-    }
+    )
 
 
 def evaluate_spikes(
