@@ -1,7 +1,13 @@
 """Stories over time (issue 17): a labelled set of real articles grouped into events, and the
 B-cubed scorer of a story assignment against it.
 
-    python -m quality stories [--split dev|test]   # the trivial baselines, for now
+    python -m quality stories [--split dev|test]   # the real assigner beside two baselines
+
+The assigner scored is the worker's own (shared/stories_assign.py): the split's articles are
+enriched by every step, near-duplicate clusters and name merging (cached in the quality cache,
+with their embeddings, so reruns take seconds), then fed to it in a fixed shuffled order
+(``ORDER_SEED``), ``BATCH`` at a time, against a throwaway Redis prefix. No article is dated,
+so all are "received" at one moment and the time window separates nothing.
 
 Data (labels only are committed, in quality/data/stories.json; the texts are fetched into the
 cache of quality/corpus.py and read offline, as quality/sources.py does):
@@ -421,7 +427,8 @@ def counts(path: Path = DATA) -> dict[str, dict[str, int]]:
 def section() -> list[str]:
     """The lines of docs/QUALITY.md's section: the set, its rules, the dev baselines only."""
     n = counts()
-    dev = evaluate("dev")["baselines"]
+    dev = evaluate("dev")
+    mine = dev["assigner"]
 
     def row(split: Split) -> str:
         c = n[split]
@@ -460,17 +467,38 @@ def section() -> list[str]:
         "articles that could belong to two events are left out; wire flashes under 25 words "
         "are left out.",
         "",
-        "**Baselines, dev only** (`python -m quality stories --split dev`), B-cubed:",
+        "**Story assignment, dev only** (`python -m quality stories --split dev`), B-cubed, "
+        "beside the baselines:",
         "",
         "| assignment | precision | recall | F1 |",
         "| --- | ---: | ---: | ---: |",
         *[
             f"| {name} | {b['precision']:.3f} | {b['recall']:.3f} | {b['f1']:.3f} |"
-            for name, b in dev.items()
+            for name, b in dev["baselines"].items()
         ],
+        f"| story assigner (dev) | {mine['precision']:.3f} | {mine['recall']:.3f} | "
+        f"**{mine['f1']:.3f}** |",
+        "| story assigner (test) | _scored once by the lead, at the end_ | | |",
         "",
         'With no dates in either source, "one story a day" puts every undated article of a '
-        "source in one story. No story assignment is scored yet (goal: B-cubed F1 >= 0.85).",
+        "source in one story. The assigner is the worker's own (`shared/stories_assign.py`, "
+        "run by "
+        "`worker/stories.py` after near-duplicates and name merging): the dev articles are "
+        "enriched by every step, then fed to it in a fixed shuffled order (seed "
+        f"{mine['order_seed']}), {BATCH} a batch, against a throwaway Redis prefix. **No "
+        "article of the set is dated**, so the time window never separates anything here: "
+        "text and entities do all the work. Threshold, cosine floor, entity weight and merge "
+        "rule were chosen on dev only (a small grid, each point over five feeding orders; "
+        "dev F1 0.890-0.920 across them, mean 0.907). Where it fails on dev: "
+        f"{len(mine['failures']['split events'])} events split over two or three stories "
+        "(the G-7 meeting, the ICO quota talks: long-running events told from many angles), "
+        f"{len(mine['failures']['merged events'])} stories holding two or more events, and "
+        f"{len(mine['failures']['hard negatives together'])} of "
+        f"{counts()['dev']['hard_negative_pairs']} hard-negative pairs partly in one story "
+        "(two Exxon heating-oil cuts, TWA's bid for USAir and USAir's purchase of PSA, the "
+        "three Argentine crises): same actors, same vocabulary, and no dates to tell them "
+        "apart (on dated copy the time window has something to separate them by; not "
+        "measured here).",
         "",
     ]
 
