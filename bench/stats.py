@@ -25,12 +25,15 @@ import math
 import os
 import statistics
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
+
+T = TypeVar("T")
 
 CONFIDENCE = 0.95
 # A round in which our processes got less than this share of the CPU they asked for was
@@ -341,17 +344,86 @@ def timed_round(measure: Callable[[], float], pids: Sequence[int] = ()) -> Round
     return Round(value, meter.stop())
 
 
+def interleave_calls(
+    rounds: int, arms: Mapping[str, Callable[[int], T]], pids: Sequence[int] = ()
+) -> dict[str, list[tuple[T, Share]]]:
+    """``rounds`` rounds of every arm (each called with the round's number), alternating their
+    order (A B, B A, A B, ...) so that a drift over the run falls on every arm alike; each
+    call's result with its machine share."""
+    names = list(arms)
+    found: dict[str, list[tuple[T, Share]]] = {name: [] for name in names}
+    for number in range(rounds):
+        for name in names if number % 2 == 0 else reversed(names):
+            meter = ShareMeter(pids).start()
+            result = arms[name](number)
+            found[name].append((result, meter.stop()))
+    return found
+
+
 def interleave(
     rounds: int, arms: Mapping[str, Callable[[], float]], pids: Sequence[int] = ()
 ) -> dict[str, list[Round]]:
-    """``rounds`` rounds of every arm, alternating their order (A B, B A, A B, ...) so that a
-    drift over the run falls on every arm alike."""
-    names = list(arms)
-    found: dict[str, list[Round]] = {name: [] for name in names}
-    for number in range(rounds):
-        for name in names if number % 2 == 0 else reversed(names):
-            found[name].append(timed_round(arms[name], pids))
-    return found
+    """``interleave_calls`` of arms that each return one figure."""
+    calls = {name: (lambda _number, measure=measure: measure()) for name, measure in arms.items()}
+    found = interleave_calls(rounds, calls, pids)
+    return {name: [Round(value, share) for value, share in got] for name, got in found.items()}
+
+
+def rounds_of(calls: Sequence[tuple[Mapping[str, Any], Share]], key: str) -> list[Round]:
+    """One key of every round's result, with the round's machine share (rounds without it
+    left out)."""
+    return [
+        Round(float(result[key]), share)
+        for result, share in calls
+        if isinstance(result.get(key), int | float) and not isinstance(result.get(key), bool)
+    ]
+
+
+class PeakRss:
+    """Polls VmRSS and VmHWM (the kernel's peak) of every descendant of this process whose
+    command line holds ``match``, every ``interval_s``, in a thread: the peak of a process that
+    exits before the end is kept too."""
+
+    def __init__(self, match: str, interval_s: float = 0.5) -> None:
+        self.match = match.encode()
+        self.interval_s = interval_s
+        self.peak_mb: dict[int, float] = {}
+        self.rss_mb: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _read(self) -> None:
+        for pid in descendants(os.getpid()):
+            try:
+                if self.match not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    continue
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                key, _, value = line.partition(":")
+                if key == "VmHWM":
+                    mb = int(value.split()[0]) / 1024
+                    self.peak_mb[pid] = max(self.peak_mb.get(pid, 0.0), mb)
+                elif key == "VmRSS":
+                    self.rss_mb[pid] = int(value.split()[0]) / 1024
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._read()
+
+    def __enter__(self) -> PeakRss:
+        self._read()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak(self) -> float:
+        """The highest VmHWM of any matching process seen (MB), 0 if none was."""
+        return round(max(self.peak_mb.values(), default=0.0), 1)
 
 
 def keep_undisturbed(
