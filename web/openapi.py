@@ -20,7 +20,8 @@ from web.params import MAX_FILTER_CHARS, MAX_FILTER_VALUES
 from web.pipeline import OPENAPI_PATHS as PIPELINE_PATHS
 from web.rising_views import OPENAPI_PATHS as RISING_PATHS
 from web.search import MAX_QUERY_PREFIXES, MAX_RESULT_WINDOW, MODES, SORTS
-from web.story_views import OPENAPI_PATHS as STORY_PATHS
+from web.stories import MAX_ARTICLES as STORY_MAX_ARTICLES
+from web.stories import STORY_ID
 from web.suggest import MAX_PREFIX_CHARS as SUGGEST_MAX_PREFIX_CHARS
 from web.suggest import MAX_SIZE as SUGGEST_MAX_SIZE
 from web.takedown_views import OPENAPI_PATHS as TAKEDOWN_PATHS
@@ -189,6 +190,117 @@ _NAME_COUNTS = {
         "type": "object",
         "properties": {"name": {"type": "string"}, "count": {"type": "integer"}},
         "required": ["name", "count"],
+    },
+}
+_STORY_ARTICLE = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "title": {"type": ["string", "null"]},
+        "url": {"type": ["string", "null"]},
+        "source": {"type": ["string", "null"]},
+        "published_at": {"type": ["string", "null"]},
+        "seen_at": {"type": ["string", "null"], "description": "when its news happened"},
+        "cluster_id": {"type": ["string", "null"], "description": "its near-duplicate cluster"},
+        "added": {
+            "type": "object",
+            "description": "the people, places and quotes none of the earlier articles had",
+            "properties": {
+                "people": {"type": "array", "items": {"type": "string"}},
+                "places": {"type": "array", "items": {"type": "string"}},
+                "quotes": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "speaker": {"type": ["string", "null"]},
+                            "text": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
+    },
+    "required": ["id", "added"],
+}
+# GET /api/stories/{story_id} (web/story_views.py, web/stories.py).
+STORY = {
+    "summary": "A story: its articles over time, by source and near-duplicate cluster",
+    "description": (
+        "One event reported over days by several outlets (issue 17). The articles are those "
+        "of the index now (oldest first, by seen_at), the story's own and those of the stories "
+        "merged into it; the lists, places and what each article added cover the first "
+        f"{STORY_MAX_ARTICLES} (truncated says when there were more). An id merged into "
+        "another story answers with the live story: its id in id, the id asked for in "
+        "requested."
+    ),
+    "parameters": [
+        {
+            "name": "story_id",
+            "in": "path",
+            "required": True,
+            "description": "s followed by the id of the article that started the story",
+            "schema": {"type": "string", "pattern": f"^{STORY_ID.pattern}$"},
+        }
+    ],
+    "responses": {
+        "200": {
+            "description": "The story",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "string"},
+                            "requested": {"type": ["string", "null"]},
+                            "title": {"type": ["string", "null"]},
+                            "first_seen": {"type": ["string", "null"]},
+                            "last_updated": {"type": ["string", "null"]},
+                            "article_count": {"type": "integer"},
+                            "sources": _NAME_COUNTS,
+                            "merged": {"type": "array", "items": {"type": "string"}},
+                            "coverage": {
+                                "type": "object",
+                                "properties": {
+                                    "interval": {"type": "string"},
+                                    "sources": {"type": "array", "items": {"type": "string"}},
+                                    "buckets": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "properties": {
+                                                "date": {"type": "string"},
+                                                "count": {"type": "integer"},
+                                                "sources": _NAME_COUNTS,
+                                            },
+                                        },
+                                    },
+                                    "other": {"type": "array", "items": {"type": "integer"}},
+                                },
+                            },
+                            "first_report": {"anyOf": [_STORY_ARTICLE, {"type": "null"}]},
+                            "groups": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "cluster_id": {"type": ["string", "null"]},
+                                        "articles": {"type": "array", "items": _STORY_ARTICLE},
+                                    },
+                                },
+                            },
+                            "quoted": _NAME_COUNTS,
+                            "places": {"type": "array", "items": {"type": "object"}},
+                            "articles_read": {"type": "integer"},
+                            "truncated": {"type": "boolean"},
+                        },
+                        "required": ["id", "article_count", "groups", "truncated"],
+                    }
+                }
+            },
+        },
+        "404": _PROBLEM,
+        "503": _PROBLEM,
     },
 }
 ENTITY_PROFILE = {
@@ -975,7 +1087,7 @@ def _document(export_max_rows: int) -> dict[str, Any]:
             **AUDIT_PATHS,
             **TAKEDOWN_PATHS,
             **RISING_PATHS,
-            **STORY_PATHS,
+            "/api/stories/{story_id}": {"get": STORY},
             "/api/openapi.json": {
                 "get": {
                     "summary": "This document",
