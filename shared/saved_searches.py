@@ -107,7 +107,8 @@ class SavedSearch:
     email_alerts: bool = False
     # Tell when its matches spike (issue 17): after a batch it matched, its matches in the recent
     # window are scored against the baseline (shared/rising.py); a spike goes to its webhook as
-    # a "saved_search.spike" event, which then carries spikes only, not every batch's matches.
+    # a "saved_search.spike" event (and by email with email alerts): both then tell of spikes
+    # only, not of every batch's matches (the feeds and page keep every match).
     spike_alerts: bool = False
 
     def public(self) -> dict[str, Any]:

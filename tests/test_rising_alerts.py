@@ -22,6 +22,7 @@ from tests.conftest import wait_until
 from tests.test_alerts import Receiver, WaitIndexed, _word
 from web.saved import read_input
 from worker.alerts import SPIKE_EVENT, Alert, Spike, spike_body, spike_payload
+from worker.mail import compose
 from worker.webhooks import sign
 
 # A real webhook receiver on 127.0.0.1 per test (test_alerts' fixture).
@@ -70,6 +71,23 @@ def test_spike_payload() -> None:
     assert payload["spike"]["rising"] is True
     assert payload["spike"]["recent_window"]["to"] == "2026-03-10T08:01:00Z"
     assert [a["id"] for a in payload["articles"]] == ["a1"]
+
+
+def test_a_spike_email() -> None:
+    span = rising.windows(datetime(2026, 3, 10, 8, 0, tzinfo=UTC), 24, 14)
+    article = {"id": "a1", "title": "Quay <b>", "url": None, "published_at": None, "source": "S"}
+    score = rising.score(9, 2, window_ratio=span.ratio)
+    payload = spike_payload(Spike(Alert(_search(name="Harbour"), [article]), score, span))
+    message = compose(payload, recipient="ed@example.org", sender="n@news.example", delivery_id="d")
+    assert message["Subject"] == "Newsroom alert: Harbour is spiking (9 in 24 h)"
+    plain = message.get_body(("plain",))
+    rich = message.get_body(("html",))
+    assert plain is not None
+    assert rich is not None
+    assert 'saved search "Harbour" spiked: 9 in the last 24 hours against 0.2 expected' in (
+        plain.get_content()
+    )
+    assert "Quay &lt;b&gt;" in rich.get_content()
 
 
 def test_read_input_spike_alerts() -> None:

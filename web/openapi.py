@@ -481,8 +481,8 @@ SAVED_SEARCH = {
         },
         "spike_alerts": {
             "type": "boolean",
-            "description": "its webhook is told when its matches spike (saved_search.spike "
-            "events), not of every batch's matches",
+            "description": "its webhook (and email) is told when its matches spike "
+            "(saved_search.spike events), not of every batch's matches",
         },
         "last_spike": {
             "type": ["object", "null"],
@@ -534,7 +534,8 @@ _SPIKE_ALERTS = {
     "against the NEWSROOM_RISING_BASELINE_DAYS before (shared/rising.py); a spike is POSTed to "
     "the webhook as {event: saved_search.spike, saved_search, spike: {recent, baseline, "
     "expected, ratio, score, windows}, articles}, at most once per "
-    "NEWSROOM_ALERTS_SPIKE_COOLDOWN_S; the webhook then gets spikes only",
+    "NEWSROOM_ALERTS_SPIKE_COOLDOWN_S (and emailed, with email_alerts); the webhook and email "
+    "then tell of spikes only",
 }
 # Writes need an account: an API token (Authorization: Bearer) or a logged-in session.
 _NEEDS_ACCOUNT: list[dict[str, list[str]]] = [{"bearerToken": []}, {"session": []}]
@@ -603,8 +604,8 @@ _SAVED_SEARCH_PATHS: dict[str, Any] = {
                 ),
                 _query(
                     "spike_alerts",
-                    "1, on, true or yes: tell the webhook when the matches spike, not of every "
-                    "match",
+                    "1, on, true or yes: tell the webhook (and email) when the matches spike, not "
+                    "of every match",
                     {"type": "string", "maxLength": 10},
                 ),
                 *[p for p in SEARCH_PARAMETERS if p["name"] in ("q", "mode", "from", "to")],

@@ -108,8 +108,9 @@ def compose(
     payload: Mapping[str, Any], *, recipient: str, sender: str, delivery_id: str
 ) -> EmailMessage:
     """The message for one batch of new matches (``payload`` as worker.alerts.webhook_payload
-    makes it). The same ``delivery_id`` on every retry gives the same Message-ID, so a mail
-    system can drop a repeat."""
+    makes it), or for a spike of them (worker.alerts.spike_payload: with ``spike``, its counts).
+    The same ``delivery_id`` on every retry gives the same Message-ID, so a mail system can drop
+    a repeat."""
     search = payload["saved_search"]
     name = one_line(search.get("name"), MAX_SUBJECT_NAME_CHARS) or "Saved search"
     articles = payload["articles"]
@@ -117,9 +118,20 @@ def compose(
     more = len(articles) - len(shown)
     page_url = _web_link(search.get("page_url"))
     count = f"{len(articles)} new article{'s' if len(articles) != 1 else ''}"
+    intro = f'{count} matched your saved search "{name}".'
+    subject = f"Newsroom alert: {name} ({count})"
+    spike = payload.get("spike")
+    if isinstance(spike, Mapping):
+        hours, recent = int(spike.get("recent_hours") or 0), int(spike.get("recent") or 0)
+        subject = f"Newsroom alert: {name} is spiking ({recent} in {hours} h)"
+        intro = (
+            f'The matches of your saved search "{name}" spiked: {recent} in the last {hours} '
+            f"hours against {float(spike.get('expected') or 0):.1f} expected from the "
+            f"{int(spike.get('baseline_days') or 0)} days before. The newest:"
+        )
 
     message = EmailMessage()
-    message["Subject"] = f"Newsroom alert: {name} ({count})"
+    message["Subject"] = subject
     message["From"] = sender
     message["To"] = Address(addr_spec=recipient)
     message["Date"] = format_datetime(datetime.now(UTC))
@@ -128,7 +140,7 @@ def compose(
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: auto-responders stay quiet
     message["X-Newsroom-Saved-Search"] = one_line(search.get("id"), 64)
 
-    text = [f'{count} matched your saved search "{name}".', ""]
+    text = [intro, ""]
     for item in shown:
         meta = " · ".join(part for part in (item["source"], item["date"]) if part)
         text += [f"- {item['title']}", *([f"  {meta}"] if meta else []), f"  {item['link']}", ""]
@@ -153,7 +165,7 @@ def compose(
     message.add_alternative(
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(message['Subject'])}</title></head><body>"
-        f"<p>{html.escape(count)} matched your saved search <q>{html.escape(name)}</q>.</p>"
+        f"<p>{html.escape(intro)}</p>"
         f"<ul>{''.join(rows)}</ul>{tail}"
         "<p>You get this because email alerts are on for this saved search; turn them off on "
         "its page.</p></body></html>",

@@ -351,12 +351,14 @@ def evaluate_alerts(self: Task, article_ids: list[str]) -> dict[str, int]:
         _retry(self, error, min(2**self.request.retries, 60))
     spikes = _spikes(found, settings)
     webhooks = [a for a in found if a.search.webhook_url and not a.search.spike_alerts]
-    emails = [alert for alert in found if alert.search.email_alerts]
+    emails = [a for a in found if a.search.email_alerts and not a.search.spike_alerts]
     sends = (
         [(DELIVER_WEBHOOK_TASK, a.search.id, webhook_payload(a)) for a in webhooks]
         + [(DELIVER_WEBHOOK_TASK, s.alert.search.id, spike_payload(s)) for s in spikes
            if s.alert.search.webhook_url]
         + [(DELIVER_EMAIL_TASK, a.search.id, webhook_payload(a)) for a in emails]
+        + [(DELIVER_EMAIL_TASK, s.alert.search.id, spike_payload(s)) for s in spikes
+           if s.alert.search.email_alerts]
     )  # fmt: skip
     for task, search_id, payload in sends:
         try:  # on the webhook queue: a slow receiver never holds a worker of the live queue
