@@ -105,6 +105,7 @@ class Site:
     taken_down: str
     plain: str  # an article without a story
     big: str  # a story of more articles than the page reads
+    headless: str  # a story whose central article (its title's) was taken down
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +118,8 @@ def site(services: None, settings: Settings) -> Iterator[Site]:
     story, merged = f"s{first}", f"s{merged_article}"
     cluster = f"c{copy_a}"
     big_ids = [article_id() for _ in range(5)]
+    central, other = article_id(), article_id()
+    headless = f"s{central}"
     big = f"s{big_ids[0]}"
     docs = [
         document(
@@ -176,6 +179,16 @@ def site(services: None, settings: Settings) -> Iterator[Site]:
             gone, title="Ferry secret leaked", source="Leak Daily", day="2025-01-17", story=story
         ),
         document(
+            central,
+            title="Secret tunnel found",
+            source="Leak Daily",
+            day="2025-03-01",
+            story=headless,
+        ),
+        document(
+            other, title="Tunnel closed", source="Prairie Wire", day="2025-03-02", story=headless
+        ),
+        document(
             plain, title="An older ferry note", source="Lakeside Gazette", day=None, story=None
         ),
         *(
@@ -206,12 +219,14 @@ def site(services: None, settings: Settings) -> Iterator[Site]:
         },
         {"id": merged, "title": "Ferry timetable published", "merged_into": story},
         {"id": big, "title": "Bridge news", "central": big_ids[0], "article_count": 5},
+        {"id": headless, "title": "Secret tunnel found", "central": central, "article_count": 2},
     ]
     for record in records:
         fields: dict[Any, str] = dict(stories.encode_record(record))  # (hset's key types)
         r.hset(stories.story_key(own.index_prefix, record["id"]), mapping=fields)
     # Taken down: gone from the index (shared/takedown.py), its story's record unchanged.
     takedown.take_down(es, r, own, gone, "Court order", "test")
+    takedown.take_down(es, r, own, central, "Court order", "test")
     app = web.create_app({"TESTING": True, "NEWSROOM_SETTINGS": own})
     try:
         yield Site(
@@ -225,6 +240,7 @@ def site(services: None, settings: Settings) -> Iterator[Site]:
             taken_down=gone,
             plain=plain,
             big=big,
+            headless=headless,
         )
     finally:
         drop_data(own)
@@ -460,3 +476,12 @@ def test_a_story_the_worker_assigned(pipeline_story: tuple[Settings, list[str]])
         "/api/search", query_string={"q": "Helen Marsh", "mode": "keyword", "group": "off"}
     ).get_json()
     assert len(every["hits"]) == 4
+
+
+def test_a_taken_down_title_is_not_shown(site: Site, client: FlaskClient) -> None:
+    """The record's title is its central article's: taken down, the first report's stands in."""
+    story = client.get(f"/api/stories/{site.headless}").get_json()
+    assert story["article_count"] == 1
+    assert story["title"] == "Tunnel closed"
+    page = client.get(f"/stories/{site.headless}").get_data(as_text=True)
+    assert "Secret tunnel" not in page
