@@ -332,6 +332,13 @@ def test_story_page(site: Site, client: FlaskClient) -> None:
     bars = tree.xpath("//figure[@class='timeline']//a/@href")
     assert len(bars) == 4  # a bar a day with articles, each a search within the story
     assert all(f"story={site.story}" in href for href in bars)
+    # ... and the stories merged into it (their articles may not be re-stamped yet).
+    within = tree.xpath("//a[text()='Search within this story']/@href")[0]
+    assert f"story={site.merged}" in within
+    assert client.get(within).status_code == 200
+    listed = client.get("/api/search?" + within.split("?", 1)[1]).get_json()
+    assert site.merged_article in {hit["id"] for hit in listed["hits"]}
+    assert listed["total"] == 5
     # The article page links to its story.
     article = client.get(f"/articles/{site.first}").get_data(as_text=True)
     assert f'href="/stories/{site.story}"' in article

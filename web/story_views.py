@@ -15,7 +15,8 @@ from flask import Blueprint, Response, jsonify, redirect, render_template, url_f
 from shared.clients import get_redis
 from shared.http import ApiError, app_settings
 from web.backend import search_client
-from web.stories import MAX_ARTICLES, STORY_ID, Story, get_story, map_article
+from web.params import MAX_FILTER_VALUES
+from web.stories import STORY_ID, Story, get_story, map_article
 
 bp = Blueprint("stories", __name__)
 
@@ -56,7 +57,9 @@ def page(story_id: str) -> Any:
         "story.html",
         story=story,
         story_map=map_article(story),
-        max_articles=MAX_ARTICLES,
+        # Searches within the story: its id and those merged into it (articles not yet
+        # re-stamped keep theirs), as many as a filter takes.
+        story_filter=[story["id"], *story["merged"]][:MAX_FILTER_VALUES],
     ), 200
 
 
