@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.stack]
 
 WORD = "quaggastory"  # only these articles hold it
 OLD = "oldnote"  # only the articles without a story hold it
+LONE = "lonecluster"  # only the articles of a story without clusters hold it
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,14 @@ def site(services: None, settings: Settings) -> Iterator[Site]:
         _doc(plain[1], "2025-02-02", "Beta News", None, duplicates={"cluster_id": old_copies}),
         _doc(plain[2], "2025-02-03", "Gamma Post", None),
     ]
+    # A story whose articles have no near-duplicate cluster (documents of a bench or a rebuild).
+    lone = [article_id() for _ in range(2)]
+    for number, doc_id in enumerate(lone):
+        doc = document(
+            doc_id, title=f"{LONE} {number}", source="Delta", day="2025-01-01", story=f"s{lone[0]}"
+        )
+        del doc["duplicates"]
+        docs.append(doc)
     _index(own, story_mappings(), docs)
     r = get_redis(own)
     for story_id, title in ((big, "The big quagga story"), (small, "A small quagga story")):
@@ -238,3 +247,10 @@ def test_an_index_from_before_stories(services: None, settings: Settings) -> Non
         assert client.get("/", query_string={"q": WORD}).status_code == 200
     finally:
         drop_data(own)
+
+
+def test_a_story_of_articles_without_clusters(client: FlaskClient) -> None:
+    """A page of stories and no near-duplicate cluster: counted all the same."""
+    for mode in ("keyword", "hybrid"):
+        result = _api(client, q=LONE, mode=mode)
+        assert [entry[1:] for entry in _entries(result)] == [(2, 1)], mode

@@ -943,8 +943,27 @@ def _copies_aggs(
     """Per cluster of a page, how many of the candidates are its copies and from how many
     sources (a ``global`` aggregation: the page's own query is only its ids); per story of
     the page (grouped by story), how many of the candidates are its articles."""
-    by_story = {
-        "stories": {
+    aggs: dict[str, Any] = {}
+    if clusters:
+        aggs["listed"] = {
+            "filter": {
+                "bool": {
+                    "filter": [
+                        candidates,
+                        *_facet_filters(request),
+                        {"terms": {CLUSTER_FIELD: clusters}},
+                    ]
+                }
+            },
+            "aggs": {
+                "clusters": {
+                    "terms": {"field": CLUSTER_FIELD, "size": len(clusters)},
+                    "aggs": {"sources": {"cardinality": {"field": "source"}}},
+                }
+            },
+        }
+    if stories:
+        aggs["stories"] = {
             "filter": {
                 "bool": {
                     "filter": [
@@ -956,32 +975,8 @@ def _copies_aggs(
             },
             "aggs": {"ids": {"terms": {"field": STORY_FIELD, "size": len(stories)}}},
         }
-    }
-    return {
-        "copies": {
-            "global": {},
-            "aggs": {
-                **(by_story if stories else {}),
-                "listed": {
-                    "filter": {
-                        "bool": {
-                            "filter": [
-                                candidates,
-                                *_facet_filters(request),
-                                {"terms": {CLUSTER_FIELD: clusters}},
-                            ]
-                        }
-                    },
-                    "aggs": {
-                        "clusters": {
-                            "terms": {"field": CLUSTER_FIELD, "size": len(clusters)},
-                            "aggs": {"sources": {"cardinality": {"field": "source"}}},
-                        }
-                    },
-                },
-            },
-        }
-    }
+    # (A terms aggregation of size 0 is refused: a page may have stories and no clusters.)
+    return {"copies": {"global": {}, "aggs": aggs}}
 
 
 def copies_body(
