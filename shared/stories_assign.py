@@ -19,8 +19,8 @@ Shared part (``assign``), per batch, a few pipelined round trips:
    stories seen within ``window_s`` of the article, and its article count (``story:df:...``,
    for idf weights).
 2. Candidate stories: those sharing keys with the article, ranked by the idf of the keys they
-   share, the best ``max_candidates``; read their centroids (the sum of their members'
-   embeddings, base64 float32) and times, following merges.
+   share, the best ``max_candidates``; read their centroids (the mean of their members'
+   embeddings, base64 float16, and how many) and times, following merges.
 3. Score: ``cosine(article, centroid) + entity_weight * overlap`` where overlap is the idf share
    of the article's keys the story holds. The article joins the best story when the score
    reaches ``threshold`` and the cosine reaches ``cosine_floor`` (articles merely naming the
@@ -33,8 +33,11 @@ Shared part (``assign``), per batch, a few pipelined round trips:
    is written unguarded (a story may then split in two or miss a count; never an error).
 
 Everything is bounded: keys per article (``MAX_KEYS_PER_KIND``), stories per key, candidates
-per article, counts kept per story (``MAX_COUNTS``), merged ids listed; keys and records expire
-(``ttl_s``; the inverted index after ``2 * window_s``).
+per article, counts kept per story (``MAX_COUNTS``), merged ids listed; records and article keys
+expire after ``ttl_s``, the inverted index, key counts and cluster keys after ``2 * window_s``
+(a story not updated within the window can no longer be joined). Measured on the dev set (194
+articles, 82 stories): about 4 KB a story record and 4.5 KB of Redis an article in all, half of
+it the per-key entries, which are shared once names and keyphrases repeat.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ KINDS = ("person", "org", "place", "keyword")
 # How much each kind of key counts against the others (tuned on dev, quality/stories.py).
 KIND_WEIGHTS = {"person": 1.0, "org": 1.0, "place": 0.6, "keyword": 0.8}
 # Counts kept per story and kind (the record lists the top ``TOP`` of them).
-MAX_COUNTS = 40
+MAX_COUNTS = 30
 TOP = 20
 MAX_MERGED_LISTED = 100
 MAX_ATTEMPTS = 5
@@ -308,20 +311,23 @@ class _Keys:
         return f"{self.space}:total"
 
 
-def _encode_vector(vector: Vector) -> str:
-    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
+def _encode_vector(vector: Vector, scale: float = 1.0) -> str:
+    """``vector / scale`` as base64 float16: half the size of float32; a centroid is stored as
+    its mean (components of unit vectors, well within float16's precision)."""
+    return base64.b64encode(np.asarray(vector / scale, dtype="<f2").tobytes()).decode()
 
 
-def _decode_vector(text: str | None) -> Vector | None:
+def _decode_vector(text: str | None, scale: float = 1.0) -> Vector | None:
     if not text:
         return None
     try:
         raw = base64.b64decode(text)
     except ValueError:
         return None
-    if len(raw) != DIMENSIONS * 4:
+    if len(raw) != DIMENSIONS * 2:
         return None
-    return np.frombuffer(raw, dtype="<f4").astype(np.float32)
+    vector = np.frombuffer(raw, dtype="<f2").astype(np.float32) * np.float32(scale)
+    return vector if bool(np.isfinite(vector).all()) else None
 
 
 def _iso(epoch: float) -> str:
@@ -368,7 +374,7 @@ class _Story:
             merged = []
         return cls(
             id=story_id,
-            centroid=_decode_vector(fields.get("centroid")),
+            centroid=_decode_vector(fields.get("centroid"), float(fields.get("embedded") or 1)),
             embedded=int(fields.get("embedded") or 0),
             article_count=int(fields.get("article_count") or 0),
             first=_epoch(fields.get("first_seen")) or 0.0,
@@ -475,7 +481,7 @@ class _Story:
         )
         out["embedded"] = str(self.embedded)
         if self.centroid is not None:
-            out["centroid"] = _encode_vector(self.centroid)
+            out["centroid"] = _encode_vector(self.centroid, max(1, self.embedded))
         if self.central_vector is not None:
             out["central_vector"] = _encode_vector(self.central_vector)
         return out
@@ -680,10 +686,10 @@ def _assign(
                 tx.zremrangebyrank(keys.index(key), 0, -params.max_per_key - 1)
                 tx.expire(keys.index(key), index_ttl)
                 tx.incr(keys.df(key))
-                tx.expire(keys.df(key), params.ttl_s)
+                tx.expire(keys.df(key), index_ttl)
             # Later near-duplicates of this article (their cluster is its cluster, or its id
             # when it started one) join its story.
-            tx.set(keys.cluster(a.cluster or a.article_id), story.id, ex=params.ttl_s)
+            tx.set(keys.cluster(a.cluster or a.article_id), story.id, ex=index_ttl)
         if new_articles:
             tx.incrby(keys.total, len(new_articles))
         tx.zremrangebyrank(recent_key(prefix), 0, -MAX_RECENT - 1)
