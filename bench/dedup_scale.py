@@ -27,7 +27,9 @@ It runs on a **private Redis** (the same ``redis-server`` binary as the shared o
 a free loopback port, no persistence, no ``maxmemory``), stopped afterwards: the shared Redis
 is capped at 2 GB with ``noeviction`` and serves the tests and the other benchmarks, so 1M
 entries there would refuse everyone's writes, and its ``used_memory`` would count others' keys.
-The fill and probes use the prefix ``PREFIX``, deleted at the end anyway.
+The fill and probes use the prefix ``PREFIX``; the server stops with them (nothing persisted).
+1M entries take about 12 GB of that private server: a size whose projected memory does not fit
+in MemAvailable (less a 3 GB reserve) is skipped and listed under ``skipped_for_memory``.
 
     python -m bench.dedup_scale                      # 10k
     python -m bench.dedup_scale --sizes 10000,100000,1000000
@@ -45,13 +47,13 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import redis
 
 from bench import report
-from bench.housekeeping import delete_redis_prefix
 from bench.stack import free_port
 from bench.stats import Round, Run, ShareMeter, interleave_calls
 from shared.settings import Settings
@@ -71,6 +73,12 @@ SAMPLE_KEYS = 2_000
 SAMPLE_ARTICLES = 200
 EXACT_RATE = 0.02
 NEAR_RATE = 0.10
+# Before growing the index, the memory it will take (bytes per entry as last measured, RSS
+# included, times the margin) must fit in MemAvailable less the reserve, else the size is
+# skipped and said: 1M entries take about 12 GB.
+ASSUMED_BYTES_PER_ENTRY = 13_000
+MEMORY_MARGIN = 1.2
+RESERVE_BYTES = 3 * 2**30
 # Probe article numbers start here: never among the fill's.
 PROBE_BASE = 10**12
 
@@ -208,6 +216,13 @@ def private_redis() -> Iterator[redis.Redis]:
                 process.wait()
 
 
+def available_memory_bytes() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 def _family(key: str) -> str:
     # <prefix>:dup:<tag>:<family>:...
     parts = key.split(":")
@@ -308,12 +323,21 @@ def measure(
     batch = settings.ingest_task_batch_size
     ttl_s = settings.near_duplicate_ttl_s
     found: list[dict[str, Any]] = []
+    skipped: list[dict[str, int]] = []
     with private_redis() as client:
         server = client.info("server")
         empty = int(client.info("memory")["used_memory"])
         filled = 0
         probe_next = PROBE_BASE
+        per_entry_bytes = ASSUMED_BYTES_PER_ENTRY
         for size in sorted(sizes):
+            needed = int(per_entry_bytes * (size - filled) * MEMORY_MARGIN)
+            available = available_memory_bytes() - RESERVE_BYTES
+            if needed > available:
+                skipped.append({"size": size, "needed_bytes": needed, "available_bytes": available})
+                print(f"[dedup_scale] {size:,} entries skipped: need {needed:,} B, "
+                      f"{available:,} B available", flush=True)  # fmt: skip
+                break
             meter = ShareMeter().start()
             seconds = load(client, seed, filled, size, ttl_s)
             fill_share = meter.stop()
@@ -324,6 +348,7 @@ def measure(
             entries = filled + (probe_next - PROBE_BASE)
             label = _label(size)
             used = memory(client, seed, entries, filled, empty)
+            per_entry_bytes = max(used["bytes_per_entry"], used["used_memory_rss_bytes"] / entries)
             warm_up = f"index filled to {size:,} entries by the loader"
             per_entry = run.record(
                 f"near_dup_bytes_per_entry_{label}",
@@ -367,7 +392,7 @@ def measure(
                 f"single {single['median']:.2f} ms, fill {rate:,.0f}/s",
                 flush=True,
             )
-        delete_redis_prefix(client, PREFIX)
+        # Nothing to delete: the private server stops with its data (no persistence).
     result: dict[str, Any] = {
         "seed": seed,
         "redis_version": server["redis_version"],
@@ -378,6 +403,7 @@ def measure(
         "params": DEFAULT_PARAMS.tag,
         "ttl_s": ttl_s,
         "sizes": found,
+        "skipped_for_memory": skipped,
         "when": report.now(),
     }
     if len(found) > 1:

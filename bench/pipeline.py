@@ -53,8 +53,11 @@ def _states(settings: Settings, ids: Sequence[str]) -> list[str | None]:
     return list(pipe.execute())
 
 
-def _post(url: str, posts: list[dict[str, Any]], per_request: int) -> list[str]:
-    """Post NDJSON batches from one client; the accepted ids, in order."""
+def _post(
+    url: str, posts: list[dict[str, Any]], per_request: int, queue: str = "live"
+) -> list[str]:
+    """Post NDJSON batches from one client to the ``live`` or ``bulk`` queue; the accepted
+    ids, in order."""
     import http.client
     from urllib.parse import urlsplit
 
@@ -63,7 +66,10 @@ def _post(url: str, posts: list[dict[str, Any]], per_request: int) -> list[str]:
     ids: list[str] = []
     for body in ndjson_bodies(posts, per_request):
         connection.request(
-            "POST", "/articles", body=body, headers={"Content-Type": "application/x-ndjson"}
+            "POST",
+            f"/articles?queue={queue}",
+            body=body,
+            headers={"Content-Type": "application/x-ndjson"},
         )
         response = connection.getresponse()
         answer = json.loads(response.read())
@@ -113,11 +119,11 @@ def _profile(pids: list[int], seconds: int, out_dir: Path) -> list[subprocess.Po
 
 
 def measure_freshness(
-    settings: Settings, ingest: Service, indices: Sequence[int], rate: float
+    settings: Settings, ingest: Service, indices: Sequence[int], rate: float, variant: int = 0
 ) -> dict[str, Any]:
     """Post one article at a time at ``rate`` per second (one client, evenly spaced) and time
     each from its POST to the first search that finds it (a poller searches the alias for the
-    pending ids every ``POLL_S``)."""
+    pending ids every ``POLL_S``). ``variant``: post replicas of the corpus articles."""
     import http.client
     from urllib.parse import urlsplit
 
@@ -153,7 +159,7 @@ def measure_freshness(
         tqdm(indices, desc="freshness", unit="art", mininterval=2, leave=False)
     ):
         time.sleep(max(0.0, started + number * interval - time.monotonic()))
-        body = json.dumps(corpus.post_for(index), ensure_ascii=False).encode()
+        body = json.dumps(corpus.post_for(index, variant), ensure_ascii=False).encode()
         sent = time.monotonic()
         connection.request(
             "POST", "/articles", body=body, headers={"Content-Type": "application/json"}

@@ -4,16 +4,18 @@ their loaders against the real Redis, in seconds. The measurements themselves ru
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 import redis
 
-from bench import dedup_scale
-from bench.housekeeping import delete_redis_prefix
+from bench import dedup_scale, es_memory
+from bench.housekeeping import delete_index, delete_redis_prefix
 from shared.clients import get_redis
 from shared.settings import Settings
 from worker.enrich.duplicates import assign_prepared, estimated_jaccard
@@ -135,3 +137,52 @@ def test_dedup_scale_measures_a_small_index_on_its_own_redis(services: None) -> 
         "near_dup_lookup_ms_300",
     ]
     assert "near_dup_bytes_per_entry_600" in run.figures
+
+
+def test_es_memory_kinds_and_page_cache_of_a_file(tmp_path: Path) -> None:
+    assert [es_memory._kind(k) for k in ("total_size_bytes", "total_vec_size_bytes")] == [
+        "total",
+        "vec",
+    ]
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"x" * 65_536)
+    path.read_bytes()  # just written and read: in the page cache
+    found = es_memory.resident_bytes([path])
+    if found is None:
+        pytest.skip("no fincore on this machine")
+    resident, size = found
+    assert size == 65_536
+    assert 0 < resident <= size
+    assert es_memory._smaps_file_backed_mb(os.getpid()) is not None
+
+
+def test_es_memory_of_a_small_index(services: None, settings: Settings) -> None:
+    from shared.clients import get_elasticsearch
+    from shared.index import ensure_index
+    from worker.enrich.registry import article_mappings
+
+    own = Settings(index_prefix=f"{settings.index_prefix}-esmemory")
+    es = get_elasticsearch(own)
+    try:
+        ensure_index(es, own, article_mappings())
+        rng = np.random.default_rng(1)
+        for number in range(3):
+            vector = rng.normal(size=384)
+            es.index(
+                index=own.articles_write_alias,
+                id=f"{number:032x}",
+                document={
+                    "title": f"story {number}",
+                    "embedding": list(vector / np.linalg.norm(vector)),
+                },
+                refresh=True,
+            )
+        found = es_memory.measure(es, own.articles_alias, window_s=0.5)
+    finally:
+        delete_index(es, own)
+    assert found["vectors"] == 3
+    assert found["off_heap_mb"]["total"] >= 0
+    assert 0 < found["es_heap_after_gc_mb"] <= found["es_heap_max_mb"]
+    assert found["readings"] >= 2
+    assert found["index_files"] > 0
+    assert found["index_on_disk_mb"] is None or found["index_on_disk_mb"] >= 0
