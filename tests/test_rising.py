@@ -208,6 +208,12 @@ def test_the_page(client: FlaskClient) -> None:
     assert "The tide rises in Berlin" in page
     assert STEADY_PERSON not in page
     assert 'href="/rising"' in page  # the nav
+    # Its JSON link carries the parsed parameters only, never what else was given.
+    hostile = client.get("/rising?recent_hours=48&_external=1&_scheme=javascript&_anchor=x")
+    assert hostile.status_code == 200
+    text = hostile.get_data(as_text=True)
+    assert "javascript" not in text
+    assert "recent_hours=48" in text
 
 
 def test_an_empty_index_lists_nothing(services: None, settings: Settings) -> None:
