@@ -16,21 +16,23 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench import corpus, enriched, report
+from bench import corpus, enriched, report, stats
 from bench.housekeeping import delete_index, delete_redis_prefix
 from bench.index import build_search_index, measure_raw_bulk, search_prefix
 from bench.ingest import measure_ingest
+from bench.openloop import open_loop_phase
 from bench.pipeline import measure_pipeline
 from bench.search import measure_search
 from bench.stack import bench_env, start_gunicorn, stop
 from shared.clients import get_elasticsearch, get_redis
 from shared.settings import Settings
 
-PHASES = ("ingest", "enrich", "pipeline", "bulk", "search", "million")
+PHASES = ("ingest", "enrich", "pipeline", "bulk", "search", "million", "openloop")
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,12 @@ class Plan:
     suggestions: int
     # Queries (of another seed) before the measured ones: the index's files into the page cache.
     search_warm_up: int = 50
-    bulk_rounds: int = 2
+    bulk_rounds: int = 1  # sizes interleaved inside each of the rounds
     million_docs: int = 1_000_000
+    # Rounds of every phase; baseline and candidate arms alternate within a run.
+    rounds: int = 5
+    # Seconds of each open-loop step (bench/openloop.py: one sweep idle, one with ingest).
+    openloop_step_seconds: float = 20
 
 
 QUICK = Plan(
@@ -67,6 +73,8 @@ QUICK = Plan(
     queries=150,
     suggestions=200,
     bulk_rounds=1,
+    rounds=2,
+    openloop_step_seconds=6,
 )
 FULL = Plan(
     mode="full",
@@ -91,42 +99,149 @@ def _log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def _search_phase(
-    plan: Plan, docs: dict[int, dict[str, Any]], count: int, log_dir: Path, rebuild: bool
-) -> dict[str, Any]:
-    built = build_search_index(docs, count, rebuild=rebuild)
-    _log(f"search index {built['prefix']}: {built['docs']:,} docs ({built})")
-    prefix = search_prefix(count)
-    web = start_gunicorn("web", bench_env(prefix, f"bench-{prefix}"), log_dir)
+def _figures(
+    bench_run: stats.Run,
+    results: dict[str, Any],
+    calls: list[tuple[dict[str, Any], stats.Share]],
+    keys: dict[str, str],
+    *,
+    warm_up: str | int | None,
+    rename: dict[str, str] | None = None,
+) -> None:
+    """Record ``keys`` (key -> unit) of every round's result as figures of this run (median
+    and interval over the rounds, disturbed rounds rejected); the median also at the top
+    level of the results, under ``rename``'s name if given."""
+    for key, unit in keys.items():
+        rounds = stats.rounds_of(calls, key)
+        if not rounds:
+            continue
+        name = (rename or {}).get(key, key)
+        figure = bench_run.record(name, rounds, unit=unit, warm_up=warm_up)
+        results[name] = figure["median"]
+
+
+def _ratio(
+    bench_run: stats.Run, results: dict[str, Any], key: str, numerator: str, denominator: str
+) -> None:
+    """A ratio of two figures of this run (Run.ratio refuses any other)."""
+    if numerator in bench_run.figures and denominator in bench_run.figures:
+        results[key] = bench_run.ratio(key, numerator, denominator)["median"]
+
+
+# Figures read from every search round (H24's new keys of measure_search's result are picked
+# up by their unit suffix).
+_UNITS = {"_ms": "ms", "_qps": "queries/s", "_s": "s", "_mb": "MB", "_aps": "articles/s"}
+
+
+def _numeric_keys(found: dict[str, Any]) -> dict[str, str]:
+    return {
+        key: unit
+        for key, value in found.items()
+        for suffix, unit in _UNITS.items()
+        if key.endswith(suffix) and isinstance(value, int | float) and not isinstance(value, bool)
+    }
+
+
+def _search_rounds(
+    plan: Plan,
+    docs: dict[int, dict[str, Any]],
+    sizes: dict[str, int],
+    log_dir: Path,
+    rebuild: bool,
+    services: list[int],
+    pinning: stats.Pinning,
+) -> tuple[dict[str, list[tuple[dict[str, Any], stats.Share]]], dict[str, dict[str, Any]]]:
+    """Build the search index of every size, start a web for each, then ``plan.rounds`` rounds
+    of the query mix against each, alternating (100k, 1M, 1M, 100k, ...): the 1M/100k ratio
+    from rounds of one run, side by side in time."""
+    built = {}
+    for arm, count in sizes.items():
+        built[arm] = build_search_index(docs, count, rebuild=rebuild)
+        _log(f"search index {built[arm]['prefix']}: {built[arm]['docs']:,} docs ({built[arm]})")
+    webs = {}
     try:
-        found = measure_search(
-            Settings(index_prefix=prefix),
-            web.url,
-            list(docs.values()),
-            queries=plan.queries,
-            suggestions=plan.suggestions,
-            warm_up=plan.search_warm_up,
-        )
+        for arm, count in sizes.items():
+            prefix = search_prefix(count)
+            webs[arm] = start_gunicorn("web", bench_env(prefix, f"bench-{prefix}"), log_dir)
+            if pinning["applied"]:
+                stats.pin(webs[arm].process.pid, pinning["services"])
+
+        def measure(arm: str) -> Callable[[int], dict[str, Any]]:
+            def one(number: int) -> dict[str, Any]:
+                _log(f"search round {number + 1}/{plan.rounds}: {arm}")
+                return measure_search(
+                    Settings(index_prefix=search_prefix(sizes[arm])),
+                    webs[arm].url,
+                    list(docs.values()),
+                    queries=plan.queries,
+                    suggestions=plan.suggestions,
+                    warm_up=plan.search_warm_up,
+                )
+
+            return one
+
+        if pinning["applied"]:
+            os.sched_setaffinity(0, set(pinning["load_generator"]))
+        try:
+            calls = stats.interleave_calls(
+                plan.rounds, {arm: measure(arm) for arm in sizes}, services
+            )
+        finally:
+            if pinning["applied"]:
+                os.sched_setaffinity(0, set(pinning["load_generator"]) | set(pinning["services"]))
     finally:
-        stop(web)
-        # The web's request metrics, kept in Redis under the index prefix; the index stays.
-        delete_redis_prefix(get_redis(Settings()), prefix)
-    return found | {"index": built}
+        for web in webs.values():
+            stop(web)
+        for count in sizes.values():
+            # The web's request metrics, kept in Redis under the index prefix; the index stays.
+            delete_redis_prefix(get_redis(Settings()), search_prefix(count))
+    return calls, built
+
+
+def _pooled_p99(calls: list[tuple[dict[str, Any], stats.Share]]) -> dict[str, Any]:
+    """The p99 of every round's latencies pooled, with its order-statistics interval."""
+    pooled = [x for found, _ in calls for x in found.get("latencies_ms", [])]
+    if not pooled:
+        return {}
+    return stats.quantile_interval(pooled, 0.99).as_dict()
 
 
 def run(
-    plan: Plan, phases: set[str], *, rebuild: bool, profile: bool, keep: bool
+    plan: Plan,
+    phases: set[str],
+    *,
+    rebuild: bool,
+    profile: bool,
+    keep: bool,
+    min_share: float = stats.MIN_SHARE,
 ) -> dict[str, Any]:
     settings = Settings()
     es, redis_client = get_elasticsearch(settings), get_redis(settings)
     cores = enriched.worker_count()
     log_dir = report.RESULTS / "logs"
+    bench_run = stats.Run.here(min_share)
+    # Elasticsearch and Redis are counted in every round's machine share (read, never changed).
+    services = stats.service_pids()
+    pinning = stats.plan_cores()
     results: dict[str, Any] = {
         "mode": plan.mode,
         "date": report.now(),
         "machine": report.machine(),
         "versions": report.versions(es, redis_client),
         "plan": asdict(plan),
+        "run": {
+            "run_id": bench_run.run_id,
+            "commit": bench_run.commit,
+            "started": bench_run.started,
+            "rounds": plan.rounds,
+            "min_share": min_share,
+            "interval": "median of the rounds; 95% distribution-free interval from order "
+            "statistics (for 5 rounds the range of the rounds, 93.75%)",
+            "machine_share": "our processes' + Elasticsearch's + Redis's CPU time over CPU time "
+            "+ time runnable but waiting for a core (schedstat); rounds below min_share rejected",
+            "pinning": pinning,
+            "services_measured": services,
+        },
         "phase_seconds": {},
     }
 
@@ -142,52 +257,115 @@ def run(
 
     indices = corpus.distinct_indices(plan.enrich_articles)
     if phase("ingest"):
-        found = measure_ingest(
-            log_dir,
-            batch_articles=plan.ingest_batch_articles,
-            per_request=plan.ingest_per_request,
-            batch_clients=cores,
-            single_articles=plan.ingest_single_articles,
-            single_clients=plan.ingest_single_clients,
+
+        def ingest_round(number: int) -> dict[str, Any]:
+            _log(f"ingest round {number + 1}/{plan.rounds}")
+            return measure_ingest(
+                log_dir,
+                batch_articles=plan.ingest_batch_articles,
+                per_request=plan.ingest_per_request,
+                batch_clients=cores,
+                single_articles=plan.ingest_single_articles,
+                single_clients=plan.ingest_single_clients,
+            )
+
+        calls = stats.interleave_calls(plan.rounds, {"ingest": ingest_round}, services)["ingest"]
+        _figures(
+            bench_run,
+            results,
+            calls,
+            {"ingest_batch_aps": "articles/s", "ingest_single_rps": "requests/s"},
+            warm_up="each client's first requests (bench/ingest.py)",
         )
-        results |= {k: found.pop(k) for k in ("ingest_batch_aps", "ingest_single_rps")}
-        results["ingest"] = found
+        results["ingest"] = {k: v for k, v in calls[-1][0].items() if not k.startswith("ingest_")}
         done("ingest")
 
+    # Enrichment in-process (the ceiling) and the pipeline, interleaved round by round, so
+    # that pipeline_efficiency is a ratio of rounds side by side in time.
+    arms: dict[str, Callable[[int], dict[str, Any]]] = {}
     if phase("enrich"):
-        found = measure_enrichment_phase(indices, cores, settings)
-        results["enrich_inprocess_aps"] = found["aps"]
-        results["enrich_cpu_ms_per_article"] = found["cpu_ms_per_article"]
-        results["enrichment"] = found
-        done("enrich")
 
+        def enrich_round(number: int) -> dict[str, Any]:
+            _log(f"enrich round {number + 1}/{plan.rounds}")
+            return measure_enrichment_phase(indices, cores, settings, cache=number == 0)
+
+        arms["enrich"] = enrich_round
     if phase("pipeline"):
         used = set(indices)
         rest = [i for i in range(len(corpus.articles())) if i not in used]
-        found = measure_pipeline(
-            log_dir,
-            indices,
-            freshness_indices=rest,
-            freshness_seconds=plan.freshness_seconds,
-            profile_dir=report.RESULTS / "profiles" if profile else None,
-        )
-        results["pipeline_aps"] = found["pipeline_aps"]
-        results["stack_cpu_ms_per_article"] = found["stack_cpu_ms_per_article"]
-        results["worker_rss_mb"] = found["worker_rss_mb"]
-        freshness = found.pop("freshness")
-        results |= {k: freshness[k] for k in ("freshness_p50_s", "freshness_p99_s")}
-        results["freshness"] = freshness
-        results["pipeline"] = found
-        if "enrich_inprocess_aps" in results:
-            results["pipeline_efficiency"] = found["pipeline_aps"] / results["enrich_inprocess_aps"]
-            # The same ratio in CPU: enrichment alone over everything the stack spent.
-            results["pipeline_efficiency_cpu"] = (
-                results["enrichment"]["cpu_ms_per_article"] / found["stack_cpu_ms_per_article"]
+
+        def pipeline_round(number: int) -> dict[str, Any]:
+            _log(f"pipeline round {number + 1}/{plan.rounds}")
+            with stats.PeakRss("celery") as peak:
+                found = measure_pipeline(
+                    log_dir,
+                    indices,
+                    freshness_indices=rest,
+                    freshness_seconds=plan.freshness_seconds,
+                    profile_dir=report.RESULTS / "profiles" if profile and number == 0 else None,
+                )
+            # VmHWM of every worker process, polled through the run (warm-up, measured
+            # articles, freshness): the peak beside the settled worker_rss_mb.
+            found["worker_peak_rss_mb"] = max(found.get("worker_peak_rss_mb", 0.0), peak.peak())
+            found["worker_peak_rss_mb_per_process"] = {
+                str(pid): round(mb, 1) for pid, mb in sorted(peak.peak_mb.items())
+            }
+            freshness = found.get("freshness") or {}
+            found |= {
+                k: freshness[k] for k in ("freshness_p50_s", "freshness_p99_s") if k in freshness
+            }
+            return found
+
+        arms["pipeline"] = pipeline_round
+    if arms:
+        by_arm = stats.interleave_calls(plan.rounds, arms, services)
+        if "enrich" in by_arm:
+            calls = by_arm["enrich"]
+            _figures(
+                bench_run,
+                results,
+                calls,
+                {"aps": "articles/s", "cpu_ms_per_article": "CPU ms/article"},
+                warm_up="one article per process before timing (bench/enriched.py)",
+                rename={
+                    "aps": "enrich_inprocess_aps",
+                    "cpu_ms_per_article": "enrich_cpu_ms_per_article",
+                },
             )
-        done("pipeline")
+            results["enrichment"] = calls[-1][0]
+            done("enrich")
+        if "pipeline" in by_arm:
+            calls = by_arm["pipeline"]
+            _figures(
+                bench_run,
+                results,
+                calls,
+                {
+                    "pipeline_aps": "articles/s",
+                    "stack_cpu_ms_per_article": "CPU ms/article",
+                    "worker_rss_mb": "MB",
+                    "worker_peak_rss_mb": "MB",
+                    "freshness_p50_s": "s",
+                    "freshness_p99_s": "s",
+                },
+                warm_up="one task per worker process (bench/pipeline.py)",
+            )
+            last = dict(calls[-1][0])
+            results["freshness"] = last.pop("freshness", {})
+            results["pipeline"] = last
+            done("pipeline")
+        _ratio(bench_run, results, "pipeline_efficiency", "pipeline_aps", "enrich_inprocess_aps")
+        # The same ratio in CPU: enrichment alone over everything the stack spent.
+        _ratio(
+            bench_run,
+            results,
+            "pipeline_efficiency_cpu",
+            "enrich_cpu_ms_per_article",
+            "stack_cpu_ms_per_article",
+        )
 
     docs: dict[int, dict[str, Any]] = {}
-    if phases & {"bulk", "search", "million"}:
+    if phases & {"bulk", "search", "million", "openloop"}:
         wanted = corpus.distinct_indices(min(plan.index_distinct, len(corpus.articles())))
         _log(
             f"enriched corpus: {len(wanted)} distinct articles (cached in {enriched.cache_path()})"
@@ -195,47 +373,121 @@ def run(
         docs = enriched.ensure_cached(wanted, cores)
 
     if phase("bulk"):
-        found = measure_raw_bulk(docs, plan.bulk_docs, threads=cores, rounds=plan.bulk_rounds)
-        results["es_bulk_raw_dps"] = found["es_bulk_raw_dps"]
-        results["bulk"] = found
+
+        def bulk_round(number: int) -> dict[str, Any]:
+            _log(f"bulk round {number + 1}/{plan.rounds}")
+            return measure_raw_bulk(docs, plan.bulk_docs, threads=cores, rounds=plan.bulk_rounds)
+
+        calls = stats.interleave_calls(plan.rounds, {"bulk": bulk_round}, services)["bulk"]
+        _figures(bench_run, results, calls, {"es_bulk_raw_dps": "docs/s"}, warm_up=None)
+        results["bulk"] = calls[-1][0]
         done("bulk")
 
+    sizes = {}
     if phase("search"):
-        found = _search_phase(plan, docs, plan.index_docs, log_dir, rebuild)
-        results |= {
-            k: found[k]
-            for k in (
-                "search_p50_ms",
-                "search_p99_ms",
-                "autocomplete_p50_ms",
-                "autocomplete_p99_ms",
-            )
-        }
-        results["baseline_match_all_p50_ms"] = found["baseline_match_all"]["p50_ms"]
-        results["search_p50_over_baseline"] = found["search_p50_over_baseline"]
-        results["docs"] = found["index"]["docs"]
-        results["search"] = found
-        done("search")
-
+        sizes["search"] = plan.index_docs
     if phase("million"):
-        found = _search_phase(plan, docs, plan.million_docs, log_dir, rebuild)
-        results["search_p99_ms_at_1m"] = found["search_p99_ms"]
-        results["search_p50_ms_at_1m"] = found["search_p50_ms"]
-        results["search_1m"] = found
-        if "search_p99_ms" in results:
-            results["search_p99_1m_over_100k"] = found["search_p99_ms"] / results["search_p99_ms"]
-        if not keep:
-            delete_index(es, Settings(index_prefix=search_prefix(plan.million_docs)))
-        done("million")
+        sizes["million"] = plan.million_docs
+    if sizes:
+        warm_up = f"{plan.search_warm_up} queries of another seed per round"
+        by_arm, built = _search_rounds(plan, docs, sizes, log_dir, rebuild, services, pinning)
+        if "search" in by_arm:
+            calls = by_arm["search"]
+            found = calls[-1][0]
+            base = [
+                (dict(found_round["baseline_match_all"]), share)
+                for found_round, share in calls
+                if "baseline_match_all" in found_round
+            ]
+            _figures(bench_run, results, calls, _numeric_keys(found), warm_up=warm_up)
+            _figures(
+                bench_run,
+                results,
+                base,
+                {"p50_ms": "ms", "p99_ms": "ms"},
+                warm_up=warm_up,
+                rename={
+                    "p50_ms": "baseline_match_all_p50_ms",
+                    "p99_ms": "baseline_match_all_p99_ms",
+                },
+            )
+            _ratio(
+                bench_run,
+                results,
+                "search_p50_over_baseline",
+                "search_p50_ms",
+                "baseline_match_all_p50_ms",
+            )
+            results["docs"] = built["search"]["docs"]
+            results["search"] = found | {
+                "index": built["search"],
+                "p99_pooled_over_rounds": _pooled_p99(calls),
+            }
+            done("search")
+        if "million" in by_arm:
+            calls = by_arm["million"]
+            _figures(
+                bench_run,
+                results,
+                calls,
+                {"search_p99_ms": "ms", "search_p50_ms": "ms"},
+                warm_up=warm_up,
+                rename={
+                    "search_p99_ms": "search_p99_ms_at_1m",
+                    "search_p50_ms": "search_p50_ms_at_1m",
+                },
+            )
+            results["search_1m"] = calls[-1][0] | {
+                "index": built["million"],
+                "p99_pooled_over_rounds": _pooled_p99(calls),
+            }
+            # Rounds of the same run, alternating with the 100k rounds: never a figure of
+            # another run (merge_into_recorded drops it rather than recompute it).
+            _ratio(
+                bench_run,
+                results,
+                "search_p99_1m_over_100k",
+                "search_p99_ms_at_1m",
+                "search_p99_ms",
+            )
+            if not keep:
+                delete_index(es, Settings(index_prefix=search_prefix(plan.million_docs)))
+            done("million")
+
+    if phase("openloop"):
+        found = open_loop_phase(
+            docs,
+            plan.index_docs,
+            log_dir,
+            seconds=plan.openloop_step_seconds,
+            warm_up=plan.search_warm_up,
+        )
+        for key in ("search_qps_at_p99_80ms", "search_qps_at_p99_80ms_with_ingest"):
+            if key in found:
+                # One sweep each (idle, then with ingest, minutes apart in this run): the
+                # highest step rate within the target, its steps' figures beside it.
+                bench_run.record(
+                    key,
+                    [found[key]],
+                    unit="queries/s",
+                    warm_up=f"{found['warm_up_queries']} queries, then rising steps",
+                    what="open loop, p99 from the scheduled send time <= 80 ms",
+                )
+                results[key] = found[key]
+        results["openloop"] = found
+        done("openloop")
 
     results |= report.es_heap(es)
     results.setdefault("docs", 0)
     results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    results["figures"] = bench_run.figures
     results["targets"] = targets(results)
     return results
 
 
-def measure_enrichment_phase(indices: list[int], cores: int, settings: Settings) -> dict[str, Any]:
+def measure_enrichment_phase(
+    indices: list[int], cores: int, settings: Settings, *, cache: bool = True
+) -> dict[str, Any]:
     dup_prefix = "newsroom-bench-enrich"
     redis_client = get_redis(settings)
     delete_redis_prefix(redis_client, dup_prefix)
@@ -245,12 +497,22 @@ def measure_enrichment_phase(indices: list[int], cores: int, settings: Settings)
         )
     finally:
         delete_redis_prefix(redis_client, dup_prefix)
-    enriched.append_cache(found.pop("docs"))
+    docs = found.pop("docs")
+    if cache:
+        enriched.append_cache(docs)
     found["mean_words"] = corpus.mean_words(indices)
     return found
 
 
 def render_saved() -> None:
+    # The leading table: the latest full run (latest.json if it is one, else the recorded).
+    for name in ("latest.json", "recorded-full.json"):
+        path = report.RESULTS / name
+        if path.exists():
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if saved.get("mode") == "full":
+                report.update_doc("summary", "\n".join(report.summary_table(saved)))
+                break
     for section, name in (("full", "recorded-full.json"), ("latest", "latest.json")):
         path = report.RESULTS / name
         if path.exists():
@@ -263,23 +525,37 @@ def render_saved() -> None:
 
 def merge_into_recorded(results: dict[str, Any], phases: set[str]) -> dict[str, Any]:
     """The recorded full run with this partial run's figures in place of its own (the phases
-    run now are listed under ``merged``; ratios spanning both runs are recomputed)."""
+    run now are listed under ``merged``). A ratio is never recomputed across the two runs: one
+    whose parts are not all from the same run is dropped and listed under ``refused_ratios``."""
     path = report.RESULTS / "recorded-full.json"
     recorded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    keep = {"mode", "date", "machine", "versions", "plan", "phase_seconds", "targets"}
+    keep = {"mode", "date", "machine", "versions", "plan", "phase_seconds", "targets", "run"}
+    keep |= {"figures"}
     recorded |= {key: value for key, value in results.items() if key not in keep}
+    figures: dict[str, Any] = recorded.setdefault("figures", {})
+    figures |= results.get("figures", {})
     recorded.setdefault("merged", []).append(
         {
             "date": results["date"],
             "phases": sorted(phases),
             "load_average": results["machine"]["load_average"],
             "commit": results["versions"]["newsroom_commit"],
+            "run_id": (results.get("run") or {}).get("run_id"),
         }
     )
-    if "search_p99_ms_at_1m" in recorded and "search_p99_ms" in recorded:
-        recorded["search_p99_1m_over_100k"] = (
-            recorded["search_p99_ms_at_1m"] / recorded["search_p99_ms"]
-        )
+    refused = recorded.setdefault("refused_ratios", [])
+    for key, parts in report.RATIOS.items():
+        mixed = key not in results and any(part in results for part in parts)
+        figure = figures.get(key)
+        if figure is not None:
+            try:
+                stats.check_same_run(figure, *(figures.get(part, {}) for part in parts))
+            except stats.CrossRunRatioError:
+                mixed = True
+        if mixed and (key in recorded or figure is not None):
+            recorded.pop(key, None)
+            figures.pop(key, None)
+            refused.append({"ratio": key, "parts": list(parts), "date": results["date"]})
     recorded["targets"] = targets(recorded)
     return recorded
 
@@ -305,6 +581,13 @@ def main() -> None:
     parser.add_argument("--keep-million", action="store_true", help="keep the 1M index")
     parser.add_argument("--output", default="latest.json", help="file name in bench/results/")
     parser.add_argument("--docs", type=int, help="search index size (overrides the mode's)")
+    parser.add_argument("--rounds", type=int, help="rounds of every phase (overrides the mode's)")
+    parser.add_argument(
+        "--min-share",
+        type=float,
+        default=stats.MIN_SHARE,
+        help="reject rounds whose processes got less than this share of the CPU they asked",
+    )
     parser.add_argument(
         "--merge",
         action="store_true",
@@ -323,6 +606,8 @@ def main() -> None:
     plan = QUICK if args.mode == "quick" else FULL
     if args.docs:
         plan = replace(plan, index_docs=args.docs)
+    if args.rounds:
+        plan = replace(plan, rounds=args.rounds)
     phases = set(args.only.split(",")) if args.only else set(PHASES) - {"million"}
     if args.million:
         phases.add("million")
@@ -330,7 +615,14 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
     started = time.monotonic()
-    results = run(plan, phases, rebuild=args.rebuild, profile=args.profile, keep=args.keep_million)
+    results = run(
+        plan,
+        phases,
+        rebuild=args.rebuild,
+        profile=args.profile,
+        keep=args.keep_million,
+        min_share=args.min_share,
+    )
     results["total_seconds"] = round(time.monotonic() - started, 1)
     path = report.write_json(results, args.output)
     if args.output == "latest.json":
@@ -340,6 +632,8 @@ def main() -> None:
         recorded = results
     elif plan.mode == "full" and args.merge:
         recorded = merge_into_recorded(results, phases)
+    if plan.mode == "full" and args.output == "latest.json":
+        report.update_doc("summary", "\n".join(report.summary_table(results)))
     if recorded is not None:
         report.write_json(recorded, "recorded-full.json")
         report.update_doc("full", report.render(recorded))

@@ -32,9 +32,45 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "search_p99_ms": ("<=", 80, "ms, /api/search, query mix"),
     "autocomplete_p99_ms": ("<=", 30, "ms, /api/suggest"),
     "worker_rss_mb": ("<=", 700, "MB resident per worker process after the run"),
+    "worker_peak_rss_mb": ("<=", 700, "MB, peak resident (VmHWM, polled) of any worker process"),
     "search_p99_1m_over_100k": ("<=", 2, "search p99 at 1M docs / at 100k"),
 }
 _COMPARE: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le}
+
+# Ratios and their parts: a ratio is only ever made of parts of one run (bench.stats.Run.ratio;
+# merge_into_recorded drops a ratio whose parts it would mix).
+RATIOS: dict[str, tuple[str, str]] = {
+    "pipeline_efficiency": ("pipeline_aps", "enrich_inprocess_aps"),
+    "pipeline_efficiency_cpu": ("enrich_cpu_ms_per_article", "stack_cpu_ms_per_article"),
+    "search_p50_over_baseline": ("search_p50_ms", "baseline_match_all_p50_ms"),
+    "search_p99_1m_over_100k": ("search_p99_ms_at_1m", "search_p99_ms"),
+}
+
+# What each figure is compared with besides its target: a peer measured on the same machine in
+# the same run, or a physical limit. Keys of the results in braces are filled in from the run.
+COMPARED: dict[str, str] = {
+    "pipeline_aps": "ceiling: enrichment alone in-process on the same cores, "
+    "{enrich_inprocess_aps} articles/s (same run)",
+    "pipeline_efficiency": "1.0: the pipeline as fast as enrichment alone",
+    "pipeline_efficiency_cpu": "1.0: no CPU spent outside enrichment",
+    "enrich_inprocess_aps": "CPU bound: cores × 1000 / {enrich_cpu_ms_per_article} CPU ms",
+    "ingest_batch_aps": "peer: raw Elasticsearch _bulk, {es_bulk_raw_dps} docs/s (same run)",
+    "ingest_single_rps": "peer: gunicorn + Redis, one POST per article; batches do "
+    "{ingest_batch_aps}/s",
+    "freshness_p99_s": "floor: the index refresh interval (1 s) + one worker batch",
+    "freshness_p50_s": "floor: the index refresh interval (1 s)",
+    "search_p50_ms": "floor: bare match_all round trip, p50 {baseline_match_all_p50_ms} ms "
+    "(same run)",
+    "search_p99_ms": "floor: bare match_all round trip, p99 {baseline_match_all_p99_ms} ms "
+    "(same run)",
+    "search_p99_ms_at_1m": "the 100k index's p99, {search_p99_ms} ms (rounds alternating)",
+    "search_p99_1m_over_100k": "1.0: latency independent of size; 10: linear in documents",
+    "search_p50_over_baseline": "1.0: a search as cheap as match_all",
+    "autocomplete_p99_ms": "floor: bare match_all round trip, p99 {baseline_match_all_p99_ms} ms",
+    "worker_rss_mb": "machine memory {memory_gb} GB over the worker processes",
+    "worker_peak_rss_mb": "settled after the run: {worker_rss_mb} MB",
+    "es_bulk_raw_dps": "Elasticsearch alone (no enrichment): the indexing ceiling",
+}
 
 
 def met(key: str, value: float | None) -> bool | None:
@@ -126,6 +162,106 @@ def targets_table(results: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+# The phases each ratio's parts come from (to tell a merged record's mixed ratios).
+RATIO_PHASES: dict[str, tuple[str, ...]] = {
+    "pipeline_efficiency": ("pipeline", "enrich"),
+    "pipeline_efficiency_cpu": ("pipeline", "enrich"),
+    "search_p50_over_baseline": ("search",),
+    "search_p99_1m_over_100k": ("search", "million"),
+}
+
+
+def mixed_ratios(results: Mapping[str, Any]) -> set[str]:
+    """Ratios of a record whose parts a later partial run replaced only in part (records from
+    before bench.stats, whose ratios carry no run id): never shown as figures."""
+    mixed = set()
+    for run in results.get("merged") or []:
+        again = set(run.get("phases", []))
+        for key, phases in RATIO_PHASES.items():
+            if again & set(phases) and not set(phases) <= again:
+                mixed.add(key)
+    return mixed
+
+
+def _interval(figure: Mapping[str, Any]) -> str:
+    if "low" not in figure:
+        return "none: one run"
+    return (
+        f"{_fmt(figure.get('low'))}–{_fmt(figure.get('high'))} "
+        f"({100 * float(figure.get('confidence', 0)):.1f}%, n={figure.get('n')})"
+    )
+
+
+def _compared(key: str, results: Mapping[str, Any]) -> str:
+    text = COMPARED.get(key, "")
+    values = dict(results) | {"memory_gb": (results.get("machine") or {}).get("memory_gb")}
+    for name in re.findall(r"\{(\w+)\}", text):
+        value = values.get(name)
+        text = text.replace("{" + name + "}", _fmt(value) if value is not None else "(not run)")
+    return text
+
+
+def summary_table(results: Mapping[str, Any]) -> list[str]:
+    """The one table docs/BENCHMARKS.md leads with: every figure of one run, its median and
+    95% interval over the rounds, its target, what it is compared with, and its provenance."""
+    figures: Mapping[str, Mapping[str, Any]] = results.get("figures") or {}
+    if not figures:
+        # A run from before bench.stats: one unrepeated measurement per figure, no interval.
+        date = results.get("date", "")
+        commit = (results.get("versions") or {}).get("newsroom_commit", "")
+        figures = {
+            key: {"median": results[key], "n": 1, "unit": "", "commit": f"{commit} ({date})"}
+            for key in TARGETS
+            if isinstance(results.get(key), int | float) and key not in mixed_ratios(results)
+        }
+        if not figures:
+            return []
+    order = [key for key in TARGETS if key in figures]
+    order += sorted(key for key in figures if key not in TARGETS)
+    lines = [
+        "| figure | median | interval | target | compared with | share | commit |",
+        "| --- | ---: | --- | --- | --- | ---: | --- |",
+    ]
+    for key in order:
+        figure = figures[key]
+        target = ""
+        if key in TARGETS:
+            comparison, bound, _ = TARGETS[key]
+            verdict = {True: "met", False: "**not met**", None: ""}[met(key, figure["median"])]
+            target = f"{comparison} {_fmt(float(bound))} {verdict}".strip()
+        flag = " (disturbed)" if figure.get("disturbed") else ""
+        rejected = figure.get("rejected_rounds") or 0
+        share = _fmt(figure.get("machine_share"))
+        if rejected:
+            share += f", {rejected} rounds rejected"
+        lines.append(
+            f"| `{key}` {figure.get('unit', '')}{flag}".rstrip() + f" | {_fmt(figure['median'])} | "
+            f"{_interval(figure)} | {target} | {_compared(key, results)} | {share} | "
+            f"{figure.get('commit', '')} |"
+        )
+    run = results.get("run") or {}
+    if not run:
+        return [
+            *lines,
+            "",
+            "One unrepeated run per figure (from before repeated rounds): no interval. "
+            + (
+                f"Left out, their parts being from two runs: {', '.join(sorted(mixed))}."
+                if (mixed := mixed_ratios(results))
+                else ""
+            ),
+        ]
+    lines += [
+        "",
+        f"Run {run.get('run_id')} of commit {run.get('commit')}, started {run.get('started')}, "
+        f"{run.get('rounds')} rounds per figure, arms alternating; {run.get('interval')}. "
+        f"Machine share: {run.get('machine_share')} (minimum {run.get('min_share')}); "
+        f"the lowest share among a figure's kept rounds is shown. Cores: "
+        f"{(run.get('pinning') or {}).get('note')}.",
+    ]
+    return lines
+
+
 def ratios_table(results: Mapping[str, Any]) -> list[str]:
     """Each throughput beside the baseline measured in the same run."""
     rows = [
@@ -142,7 +278,12 @@ def ratios_table(results: Mapping[str, Any]) -> list[str]:
         if value is None or reference is None:
             continue
         ratio = results.get(ratio_key) if ratio_key else None
-        if ratio is None and reference:
+        # Only ever a ratio of two figures of one run: never across a merged-in run.
+        figures = results.get("figures") or {}
+        same_run = key in figures and base in figures
+        if same_run and figures[key].get("run_id") != figures[base].get("run_id"):
+            same_run = False
+        if ratio is None and reference and (same_run or not results.get("merged")):
             ratio = value / reference
         lines.append(f"| `{key}` = {_fmt(value)} | `{base}` = {_fmt(reference)} | {_fmt(ratio)} |")
     return lines
@@ -243,6 +384,11 @@ def render(results: Mapping[str, Any]) -> str:
         "",
         *targets_table(results),
         "",
+        *(
+            ["Every figure with its interval over the rounds:", "", *summary, ""]
+            if (summary := summary_table(results))
+            else []
+        ),
         "Against baselines measured in the same run:",
         "",
         *ratios_table(results),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
+from pathlib import Path
 
 import pytest
 
-from bench import stats
+from bench import report, stats
 from bench.stats import CrossRunRatioError, Round, Run, ShareMeter
 
 
@@ -128,3 +130,71 @@ def test_plan_cores() -> None:
     assert four["applied"]
     assert four["load_generator"] == [3]
     assert four["services"] == [0, 1, 2]
+
+
+def _results(run: Run) -> dict[str, object]:
+    return {
+        "mode": "full",
+        "date": "2026-12-02T00:00:00+00:00",
+        "docs": 100_000,
+        "machine": {"cores": 2, "cpu": "x", "memory_gb": 24.0, "load_average": [1, 1, 1]},
+        "run": {"run_id": run.run_id, "commit": run.commit, "rounds": 5, "pinning": {}},
+        "figures": run.figures,
+    }
+
+
+def test_summary_table_leads_with_interval_target_and_peer() -> None:
+    run = Run(commit="abc")
+    run.record("search_p99_ms", [Round(v, _share(0.9)) for v in (70, 75, 78, 90, 72)], unit="ms")
+    run.record("baseline_match_all_p99_ms", [6.0, 7.0, 8.0], unit="ms")
+    lines = report.summary_table(_results(run) | {"baseline_match_all_p99_ms": 7.0})
+    row = next(line for line in lines if line.startswith("| `search_p99_ms`"))
+    assert "| 75.0 |" in row
+    assert "70.0–90.0 (93.8%, n=5)" in row
+    assert "<= 80.0 met" in row
+    assert "p99 7.0 ms" in row
+    assert "abc" in row
+
+
+def test_merge_drops_a_ratio_whose_parts_come_from_two_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench import __main__ as bench_main
+
+    first = Run(commit="a")
+    first.record("search_p99_ms", [Round(v, _share(0.9)) for v in (90, 95, 100)], unit="ms")
+    first.record("search_p99_ms_at_1m", [Round(v, _share(0.9)) for v in (300, 310, 320)], unit="ms")
+    first.ratio("search_p99_1m_over_100k", "search_p99_ms_at_1m", "search_p99_ms")
+    recorded = _results(first) | {
+        "versions": {"newsroom_commit": "a"},
+        "search_p99_ms": 95.0,
+        "search_p99_ms_at_1m": 310.0,
+        "search_p99_1m_over_100k": first.figures["search_p99_1m_over_100k"]["median"],
+    }
+    (tmp_path / "recorded-full.json").write_text(json.dumps(recorded))
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    second = Run(commit="b")
+    second.record(
+        "search_p99_ms_at_1m", [Round(v, _share(0.9)) for v in (200, 210, 220)], unit="ms"
+    )
+    partial = _results(second) | {
+        "versions": {"newsroom_commit": "b"},
+        "search_p99_ms_at_1m": 210.0,
+    }
+    merged = bench_main.merge_into_recorded(partial, {"million"})
+    assert "search_p99_1m_over_100k" not in merged
+    assert "search_p99_1m_over_100k" not in merged["figures"]
+    assert merged["refused_ratios"][0]["ratio"] == "search_p99_1m_over_100k"
+    assert merged["search_p99_ms_at_1m"] == 210.0
+    assert merged["targets"]["search_p99_1m_over_100k"]["measured"] is None
+
+
+def test_peak_rss_keeps_the_peak_of_a_process_that_exited() -> None:
+    import subprocess
+    import sys
+
+    code = "import time; block = bytearray(80 * 2**20); time.sleep(1.0)  # peak-rss-probe"
+    with stats.PeakRss("peak-rss-probe", interval_s=0.1) as peak:
+        subprocess.run([sys.executable, "-c", code], check=True)
+    assert peak.peak() >= 80
+    assert peak.peak_mb
