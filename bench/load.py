@@ -40,6 +40,12 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def connect(base_url: str) -> http.client.HTTPConnection:
+    """A connection (opened on first use, kept alive) to the service at ``base_url``."""
+    parts = urlsplit(base_url)
+    return http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+
+
 def _client(
     base_url: str,
     method: str,
@@ -48,8 +54,7 @@ def _client(
     barrier: Any,
     results: Any,
 ) -> None:
-    parts = urlsplit(base_url)
-    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+    connection = connect(base_url)
     headers = {"Content-Type": content_type} if content_type else {}
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
@@ -64,7 +69,7 @@ def _client(
         statuses[response.status] += 1
         if response.getheader("Connection", "").lower() == "close":
             connection.close()
-            connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=60)
+            connection = connect(base_url)
     results.put((started, time.time(), time.process_time() - cpu, latencies, dict(statuses)))
     connection.close()
 
@@ -109,8 +114,7 @@ def timed_requests(
 ) -> tuple[list[float], list[int]]:
     """GET each path in turn on one kept-alive connection: latencies (ms) and statuses, the
     first ``warm_up`` requests not counted."""
-    parts = urlsplit(base_url)
-    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+    connection = connect(base_url)
     latencies: list[float] = []
     statuses: list[int] = []
     for number, path in enumerate(paths):
@@ -121,7 +125,7 @@ def timed_requests(
         elapsed = 1000 * (time.perf_counter() - sent)
         if response.getheader("Connection", "").lower() == "close":
             connection.close()
-            connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=60)
+            connection = connect(base_url)
         if number >= warm_up:
             latencies.append(elapsed)
             statuses.append(response.status)

@@ -3,6 +3,7 @@ themselves run with ``make bench`` / ``make bench-quick``, never in the test com
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import math
 import threading
@@ -173,11 +174,20 @@ def local_server() -> Iterator[str]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Quiet)
+    with serving(Quiet) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A threaded HTTP server of ``handler`` on a free loopback port, for the block: its URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
 
 
 def test_load_generator(local_server: str) -> None:
