@@ -70,6 +70,14 @@ COMPARED: dict[str, str] = {
     "worker_rss_mb": "machine memory {memory_gb} GB over the worker processes",
     "worker_peak_rss_mb": "settled after the run: {worker_rss_mb} MB",
     "es_bulk_raw_dps": "Elasticsearch alone (no enrichment): the indexing ceiling",
+    "search_qps_at_p99_80ms": "one client at a time: 1000 / p50 = {sequential_qps} queries/s",
+    "search_qps_at_p99_80ms_with_ingest": "without ingest: {search_qps_at_p99_80ms} queries/s "
+    "(same run)",
+    "workers_2_over_1": "2.0: linear in workers (2 cores)",
+    "near_dup_bytes_per_entry_1m": "the signature alone: 128 minima × 4 bytes = 512 bytes; "
+    "at 10k entries {near_dup_bytes_per_entry_10k} bytes (same run)",
+    "near_dup_lookup_ms_1m": "at 10k entries {near_dup_lookup_ms_10k} ms (same run)",
+    "near_dup_lookup_single_ms_1m": "at 10k entries {near_dup_lookup_single_ms_10k} ms (same run)",
 }
 
 
@@ -195,6 +203,8 @@ def _interval(figure: Mapping[str, Any]) -> str:
 def _compared(key: str, results: Mapping[str, Any]) -> str:
     text = COMPARED.get(key, "")
     values = dict(results) | {"memory_gb": (results.get("machine") or {}).get("memory_gb")}
+    if results.get("search_p50_ms"):
+        values["sequential_qps"] = 1000 / float(results["search_p50_ms"])
     for name in re.findall(r"\{(\w+)\}", text):
         value = values.get(name)
         text = text.replace("{" + name + "}", _fmt(value) if value is not None else "(not run)")
