@@ -128,8 +128,8 @@ def _ratio(
         results[key] = bench_run.ratio(key, numerator, denominator)["median"]
 
 
-# Figures read from every search round (H24's new keys of measure_search's result are picked
-# up by their unit suffix).
+# Figures read from every search round: every numeric key of measure_search's result whose
+# name ends in a unit.
 _UNITS = {"_ms": "ms", "_qps": "queries/s", "_s": "s", "_mb": "MB", "_aps": "articles/s"}
 
 

@@ -493,14 +493,16 @@ class Run:
         measurement's), or from a Summary made elsewhere. Returns the stored record."""
         rejected, disturbed = 0, False
         rounds: list[float] = []
+        numbers: list[int] = []
         shares: list[float] = []
         if isinstance(samples, Summary):
             summary = samples
         elif samples and isinstance(samples[0], Round):
-            kept, rejected, disturbed = keep_undisturbed(
-                [r for r in samples if isinstance(r, Round)], self.min_share
-            )
+            every = [r for r in samples if isinstance(r, Round)]
+            kept, rejected, disturbed = keep_undisturbed(every, self.min_share)
             rounds = [r.value for r in kept]
+            # Which rounds were kept: a ratio pairs the rounds both its parts kept.
+            numbers = [n for n, r in enumerate(every) if any(r is k for k in kept)]
             shares = [r.share["share"] for r in kept]
             summary = summarise(rounds)
         else:
@@ -518,6 +520,7 @@ class Run:
         }
         if rounds:
             entry["rounds"] = [_round(v) for v in rounds]
+            entry["round_numbers"] = numbers
         entry |= extra
         entry |= self._meta()
         self.figures[key] = entry
@@ -537,9 +540,14 @@ class Run:
         check_same_run(top, bottom)
         if top["run_id"] != self.run_id:
             raise CrossRunRatioError(f"{key}: figures from run {top['run_id']}, not {self.run_id}")
-        top_rounds, bottom_rounds = top.get("rounds", []), bottom.get("rounds", [])
-        if top_rounds and len(top_rounds) == len(bottom_rounds):
-            summary = paired_ratio(top_rounds, bottom_rounds)
+        # Pair the rounds both parts kept (by round number: interleaved rounds side by side).
+        top_by = dict(zip(top.get("round_numbers", []), top.get("rounds", []), strict=True))
+        bottom_by = dict(
+            zip(bottom.get("round_numbers", []), bottom.get("rounds", []), strict=True)
+        )
+        common = sorted(set(top_by) & set(bottom_by))
+        if common and all(bottom_by[n] for n in common):
+            summary = paired_ratio([top_by[n] for n in common], [bottom_by[n] for n in common])
             method = "per-round ratios, order statistics"
         else:
             summary = Summary(

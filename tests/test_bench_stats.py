@@ -198,3 +198,22 @@ def test_peak_rss_keeps_the_peak_of_a_process_that_exited() -> None:
         subprocess.run([sys.executable, "-c", code], check=True)
     assert peak.peak() >= 80
     assert peak.peak_mb
+
+
+def test_ratio_pairs_only_the_rounds_both_parts_kept() -> None:
+    run = Run(commit="abc")
+    shares_top = (0.9, 0.1, 0.9, 0.9, 0.9)  # round 1 of the numerator disturbed
+    shares_bottom = (0.9, 0.9, 0.1, 0.9, 0.9)  # round 2 of the denominator disturbed
+    run.record(
+        "top",
+        [Round(v, _share(s)) for v, s in zip((2, 99, 6, 8, 10), shares_top, strict=True)],
+        unit="x",
+    )
+    run.record(
+        "bottom",
+        [Round(v, _share(s)) for v, s in zip((1, 2, 99, 4, 5), shares_bottom, strict=True)],
+        unit="x",
+    )
+    found = run.ratio("top_over_bottom", "top", "bottom")
+    assert found["n"] == 3
+    assert found["median"] == pytest.approx(2.0)
