@@ -27,11 +27,21 @@ from typing import TypedDict
 
 import redis
 
+from shared.article import ARTICLE_ID_PATTERN, is_article_id
 from shared.settings import Settings
 
 # A merged story points at the story it joined; chains are followed at most this far (a merge
 # points at a story that existed before it, so a chain is never a cycle; this bounds a corrupt one).
 MAX_MERGE_HOPS = 16
+
+
+# "s" and the id of the article that started the story.
+STORY_ID_PATTERN = "^s" + ARTICLE_ID_PATTERN.removeprefix("^")
+
+
+def is_story_id(value: str) -> bool:
+    """Whether ``value`` can name a story (anything else names none: refuse it early)."""
+    return value.startswith("s") and is_article_id(value[1:])
 
 
 class NamedCount(TypedDict):

@@ -11,6 +11,7 @@ from typing import Any
 from shared.article import ARTICLE_ID_PATTERN
 from shared.http import PROBLEM_RESPONSE, PROBLEM_SCHEMA
 from shared.settings import Settings
+from shared.stories import STORY_ID_PATTERN
 from shared.suggest import KINDS as SUGGEST_KINDS
 from web.audit_views import OPENAPI_PATHS as AUDIT_PATHS
 from web.entities import KINDS as ENTITY_KINDS
@@ -21,7 +22,6 @@ from web.pipeline import OPENAPI_PATHS as PIPELINE_PATHS
 from web.rising_views import OPENAPI_PATHS as RISING_PATHS
 from web.search import MAX_QUERY_PREFIXES, MAX_RESULT_WINDOW, MODES, SORTS
 from web.stories import MAX_ARTICLES as STORY_MAX_ARTICLES
-from web.stories import STORY_ID
 from web.suggest import MAX_PREFIX_CHARS as SUGGEST_MAX_PREFIX_CHARS
 from web.suggest import MAX_SIZE as SUGGEST_MAX_SIZE
 from web.takedown_views import OPENAPI_PATHS as TAKEDOWN_PATHS
@@ -240,7 +240,7 @@ STORY = {
             "in": "path",
             "required": True,
             "description": "s followed by the id of the article that started the story",
-            "schema": {"type": "string", "pattern": f"^{STORY_ID.pattern}$"},
+            "schema": {"type": "string", "pattern": STORY_ID_PATTERN},
         }
     ],
     "responses": {

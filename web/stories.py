@@ -21,7 +21,6 @@ bounds) in the other.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any, TypedDict
@@ -31,11 +30,9 @@ from elasticsearch import Elasticsearch
 
 from shared import stories, takedown
 from shared.settings import Settings
-from shared.stories import NamedCount, StoryRecord
+from shared.stories import NamedCount, StoryRecord, is_story_id
 from web.search import choose_interval
 
-# A story id is "s" and the 32 hex digits of the article that started it (shared/stories.py).
-STORY_ID = re.compile(r"s[0-9a-f]{32}")
 STORY_FIELD = "story.id"
 SEEN_FIELD = "seen_at"
 # Articles read for the page's lists, the map and "what each article added", oldest first.
@@ -139,7 +136,7 @@ class Story(TypedDict):
 
 
 def valid_story_id(story_id: str) -> bool:
-    return STORY_ID.fullmatch(story_id) is not None
+    return is_story_id(story_id)
 
 
 def story_ids(story_id: str, record: StoryRecord | None) -> list[str]:

@@ -14,9 +14,10 @@ from flask import Blueprint, Response, jsonify, redirect, render_template, url_f
 
 from shared.clients import get_redis
 from shared.http import ApiError, app_settings
+from shared.stories import is_story_id
 from web.backend import search_client
 from web.params import MAX_FILTER_VALUES
-from web.stories import STORY_ID, Story, get_story, map_article
+from web.stories import Story, get_story, map_article
 
 bp = Blueprint("stories", __name__)
 
@@ -39,7 +40,7 @@ def fetch_story(story_id: str) -> Story:
         raise ApiError(503, "Story unavailable", f"Elasticsearch: {error}") from error
     if story is None:
         # A malformed id is named only by its length: it may be anything a client sent.
-        shown = story_id if STORY_ID.fullmatch(story_id) else f"of {len(story_id)} characters"
+        shown = story_id if is_story_id(story_id) else f"of {len(story_id)} characters"
         raise ApiError(404, "Not found", f"no story with id {shown}")
     return story
 
