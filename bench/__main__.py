@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench import corpus, enriched, report, stats
+from bench import coldstart, corpus, dedup_scale, enriched, es_memory, report, scaling, stats
 from bench.housekeeping import delete_index, delete_redis_prefix
 from bench.index import build_search_index, measure_raw_bulk, search_prefix
 from bench.ingest import measure_ingest
@@ -32,7 +32,18 @@ from bench.stack import bench_env, start_gunicorn, stop
 from shared.clients import get_elasticsearch, get_redis
 from shared.settings import Settings
 
-PHASES = ("ingest", "enrich", "pipeline", "bulk", "search", "million", "openloop")
+PHASES = (
+    "ingest",
+    "enrich",
+    "pipeline",
+    "bulk",
+    "search",
+    "million",
+    "openloop",
+    "dedup",
+    "scaling",
+    "coldstart",
+)
 
 
 @dataclass(frozen=True)
@@ -189,6 +200,12 @@ def _search_rounds(
         finally:
             if pinning["applied"]:
                 os.sched_setaffinity(0, set(pinning["load_generator"]) | set(pinning["services"]))
+        for arm, count in sizes.items():
+            # Elasticsearch's memory with this index just searched (bench/es_memory.py).
+            built[arm]["es_memory"] = es_memory.measure(
+                get_elasticsearch(Settings()),
+                Settings(index_prefix=search_prefix(count)).articles_alias,
+            )
     finally:
         for web in webs.values():
             stop(web)
@@ -196,6 +213,32 @@ def _search_rounds(
             # The web's request metrics, kept in Redis under the index prefix; the index stays.
             delete_redis_prefix(get_redis(Settings()), search_prefix(count))
     return calls, built
+
+
+def _es_memory_figures(
+    bench_run: stats.Run,
+    results: dict[str, Any],
+    built: dict[str, dict[str, Any]],
+    sizes: dict[str, int],
+) -> None:
+    """Elasticsearch's memory beside each search index (one reading each, after its rounds)."""
+    for arm, count in sizes.items():
+        found = built[arm].get("es_memory")
+        if not found:
+            continue
+        label = dedup_scale.label(count)
+        what = f"after the search rounds on the {count:,}-document index"
+        readings = {
+            f"es_heap_after_gc_mb_{label}": (found["es_heap_after_gc_mb"], "MB"),
+            f"es_vectors_off_heap_mb_{label}": (found["off_heap_mb"].get("total"), "MB"),
+            f"es_index_resident_mb_{label}": (found["index_resident_mb"], "MB"),
+            f"es_index_on_disk_mb_{label}": (found["index_on_disk_mb"], "MB"),
+        }
+        for key, (value, unit) in readings.items():
+            if isinstance(value, int | float):
+                bench_run.record(key, [value], unit=unit, what=what, warm_up="search rounds")
+                results[key] = value
+        results[f"es_memory_{label}"] = found
 
 
 def _pooled_p99(calls: list[tuple[dict[str, Any], stats.Share]]) -> dict[str, Any]:
@@ -391,6 +434,7 @@ def run(
     if sizes:
         warm_up = f"{plan.search_warm_up} queries of another seed per round"
         by_arm, built = _search_rounds(plan, docs, sizes, log_dir, rebuild, services, pinning)
+        _es_memory_figures(bench_run, results, built, sizes)
         if "search" in by_arm:
             calls = by_arm["search"]
             found = calls[-1][0]
@@ -476,6 +520,26 @@ def run(
                 results[key] = found[key]
         results["openloop"] = found
         done("openloop")
+
+    if phase("dedup"):
+        found = dedup_scale.measure(
+            dedup_scale.sizes_for(plan.mode, "million" in phases), run=bench_run
+        )
+        results["dedup_scale"] = found
+        done("dedup")
+
+    if phase("scaling"):
+        scaling_plan = scaling.PLANS[plan.mode]
+        found = scaling.measure(
+            log_dir, corpus.distinct_indices(scaling_plan.articles + 200), scaling_plan, bench_run
+        )
+        results["scaling"] = found
+        done("scaling")
+
+    if phase("coldstart"):
+        found = coldstart.measure(log_dir, coldstart.ROUNDS[plan.mode], bench_run)
+        results["coldstart"] = found
+        done("coldstart")
 
     results |= report.es_heap(es)
     results.setdefault("docs", 0)
