@@ -323,6 +323,7 @@ def measure(
     batch = settings.ingest_task_batch_size
     ttl_s = settings.near_duplicate_ttl_s
     found: list[dict[str, Any]] = []
+    recorded: list[str] = []
     skipped: list[dict[str, int]] = []
     with private_redis() as client:
         server = client.info("server")
@@ -346,31 +347,36 @@ def measure(
             measured = lookups(client, seed, filled, rounds, batch, ttl_s, probe_next)
             probe_next += measured["probes"]
             entries = filled + (probe_next - PROBE_BASE)
-            label = _label(size)
+            size_label = label(size)
             used = memory(client, seed, entries, filled, empty)
             per_entry_bytes = max(used["bytes_per_entry"], used["used_memory_rss_bytes"] / entries)
             warm_up = f"index filled to {size:,} entries by the loader"
             per_entry = run.record(
-                f"near_dup_bytes_per_entry_{label}",
+                f"near_dup_bytes_per_entry_{size_label}",
                 [used["bytes_per_entry"]],
                 unit="bytes",
                 what=f"Redis used_memory per near-duplicate entry at {entries:,} entries",
                 warm_up=warm_up,
             )
             lookup = run.record(
-                f"near_dup_lookup_ms_{label}",
+                f"near_dup_lookup_ms_{size_label}",
                 measured.pop("batch"),
                 unit="ms",
                 what=f"assign_prepared of a worker batch ({batch} articles) at {entries:,} entries",
                 warm_up=warm_up,
             )
             single = run.record(
-                f"near_dup_lookup_single_ms_{label}",
+                f"near_dup_lookup_single_ms_{size_label}",
                 measured.pop("single"),
                 unit="ms",
                 what=f"assign_prepared of one article at {entries:,} entries",
                 warm_up=warm_up,
             )
+            recorded += [
+                f"near_dup_bytes_per_entry_{size_label}",
+                f"near_dup_lookup_ms_{size_label}",
+                f"near_dup_lookup_single_ms_{size_label}",
+            ]
             found.append(
                 {
                     "entries": entries,
@@ -403,21 +409,31 @@ def measure(
         "params": DEFAULT_PARAMS.tag,
         "ttl_s": ttl_s,
         "sizes": found,
+        "figures": recorded,
         "skipped_for_memory": skipped,
         "when": report.now(),
     }
     if len(found) > 1:
-        small, large = _label(found[0]["nominal"]), _label(found[-1]["nominal"])
+        small, large = label(found[0]["nominal"]), label(found[-1]["nominal"])
         # Same run, same server: the largest size's lookup over the smallest's.
+        ratio_key = f"near_dup_lookup_{large}_over_{small}"
+        recorded.append(ratio_key)
         result["lookup_largest_over_smallest"] = run.ratio(
-            f"near_dup_lookup_{large}_over_{small}",
+            ratio_key,
             f"near_dup_lookup_ms_{large}",
             f"near_dup_lookup_ms_{small}",
         )
     return result
 
 
-def _label(size: int) -> str:
+def sizes_for(mode: str, million: bool) -> list[int]:
+    """The sizes ``python -m bench`` measures: 10k in quick mode, 10k and 100k in full, and 1M
+    with ``--million`` (about 12 GB in the private Redis; see ``skipped_for_memory``)."""
+    sizes = [10_000] if mode == "quick" else [10_000, 100_000]
+    return [*sizes, 1_000_000] if million else sizes
+
+
+def label(size: int) -> str:
     """10,000 -> "10k", 1,000,000 -> "1m"."""
     if size % 1_000_000 == 0:
         return f"{size // 1_000_000}m"

@@ -52,7 +52,7 @@ def test_synthetic_articles_are_deterministic_and_copy_as_drawn() -> None:
 
 
 def test_labels() -> None:
-    assert [dedup_scale._label(n) for n in (10_000, 100_000, 1_000_000, 2_500)] == [
+    assert [dedup_scale.label(n) for n in (10_000, 100_000, 1_000_000, 2_500)] == [
         "10k",
         "100k",
         "1m",
