@@ -186,3 +186,31 @@ def test_es_memory_of_a_small_index(services: None, settings: Settings) -> None:
     assert found["readings"] >= 2
     assert found["index_files"] > 0
     assert found["index_on_disk_mb"] is None or found["index_on_disk_mb"] >= 0
+
+
+def test_dedup_sizes_by_mode() -> None:
+    assert dedup_scale.sizes_for("quick", False) == [10_000]
+    assert dedup_scale.sizes_for("full", False) == [10_000, 100_000]
+    assert dedup_scale.sizes_for("full", True) == [10_000, 100_000, 1_000_000]
+
+
+def test_es_memory_readings_become_figures_of_the_run() -> None:
+    from bench import __main__ as bench_main
+    from bench.stats import Run
+
+    run = Run.here()
+    results: dict[str, object] = {}
+    reading = {
+        "es_heap_after_gc_mb": 210.5,
+        "off_heap_mb": {"total": 1500.0, "vec": 1464.8},
+        "index_resident_mb": None,  # no fincore: left out, never guessed
+        "index_on_disk_mb": None,
+    }
+    bench_main._es_memory_figures(
+        run, results, {"million": {"es_memory": reading}}, {"million": 1_000_000}
+    )
+    assert results["es_heap_after_gc_mb_1m"] == 210.5
+    assert results["es_vectors_off_heap_mb_1m"] == 1500.0
+    assert "es_index_resident_mb_1m" not in results
+    assert run.figures["es_heap_after_gc_mb_1m"]["run_id"] == run.run_id
+    assert results["es_memory_1m"] is reading
