@@ -351,32 +351,30 @@ def measure(
             used = memory(client, seed, entries, filled, empty)
             per_entry_bytes = max(used["bytes_per_entry"], used["used_memory_rss_bytes"] / entries)
             warm_up = f"index filled to {size:,} entries by the loader"
-            per_entry = run.record(
-                f"near_dup_bytes_per_entry_{size_label}",
-                [used["bytes_per_entry"]],
-                unit="bytes",
-                what=f"Redis used_memory per near-duplicate entry at {entries:,} entries",
-                warm_up=warm_up,
-            )
-            lookup = run.record(
-                f"near_dup_lookup_ms_{size_label}",
-                measured.pop("batch"),
-                unit="ms",
-                what=f"assign_prepared of a worker batch ({batch} articles) at {entries:,} entries",
-                warm_up=warm_up,
-            )
-            single = run.record(
-                f"near_dup_lookup_single_ms_{size_label}",
-                measured.pop("single"),
-                unit="ms",
-                what=f"assign_prepared of one article at {entries:,} entries",
-                warm_up=warm_up,
-            )
-            recorded += [
-                f"near_dup_bytes_per_entry_{size_label}",
-                f"near_dup_lookup_ms_{size_label}",
-                f"near_dup_lookup_single_ms_{size_label}",
-            ]
+            what = f"at {entries:,} entries"
+            readings: dict[str, tuple[Any, str, str]] = {
+                "bytes_per_entry": (
+                    [used["bytes_per_entry"]],
+                    "bytes",
+                    "Redis used_memory per entry",
+                ),
+                "lookup_ms": (
+                    measured.pop("batch"),
+                    "ms",
+                    f"assign_prepared of a worker batch ({batch})",
+                ),
+                "lookup_single_ms": (measured.pop("single"), "ms", "assign_prepared of one"),
+            }
+            figure = {}
+            for key, (samples, unit, about) in readings.items():
+                name = f"near_dup_{key}_{size_label}"
+                figure[key] = run.record(
+                    name, samples, unit=unit, what=f"{about} {what}", warm_up=warm_up
+                )
+                recorded.append(name)
+            per_entry, lookup, single = (
+                figure["bytes_per_entry"], figure["lookup_ms"], figure["lookup_single_ms"]
+            )  # fmt: skip
             found.append(
                 {
                     "entries": entries,

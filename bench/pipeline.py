@@ -118,6 +118,21 @@ def _profile(pids: list[int], seconds: int, out_dir: Path) -> list[subprocess.Po
     ]
 
 
+def start_workers(
+    started: list[Service],
+    env: dict[str, str],
+    log_dir: Path,
+    workers: tuple[tuple[tuple[str, ...], int], ...] = RUN_SH_WORKERS,
+    name: str = "worker",
+) -> None:
+    """Start ``workers`` ((queues, processes) each) in turn, each appended to ``started`` as
+    soon as it is ready, so that the caller stops those that started if a later one fails."""
+    for number, (queues, processes) in enumerate(workers):
+        started.append(
+            start_worker(env, log_dir, concurrency=processes, queues=queues, name=f"{name}{number}")
+        )
+
+
 def measure_freshness(
     settings: Settings, ingest: Service, indices: Sequence[int], rate: float, variant: int = 0
 ) -> dict[str, Any]:
@@ -213,12 +228,7 @@ def measure_pipeline(
     started_workers: list[Service] = []
     concurrency = sum(processes for _, processes in workers)
     try:
-        for number, (queues, processes) in enumerate(workers):
-            started_workers.append(
-                start_worker(
-                    env, log_dir, concurrency=processes, queues=queues, name=f"worker{number}"
-                )
-            )
+        start_workers(started_workers, env, log_dir, workers)
         task_batch = settings.ingest_task_batch_size
         if extra_env and "NEWSROOM_INGEST_TASK_BATCH_SIZE" in extra_env:
             task_batch = int(extra_env["NEWSROOM_INGEST_TASK_BATCH_SIZE"])

@@ -45,8 +45,9 @@ from bench.pipeline import (
     _post,
     _wait_states,
     measure_freshness,
+    start_workers,
 )
-from bench.stack import Service, bench_env, start_gunicorn, start_worker, stop
+from bench.stack import Service, bench_env, start_gunicorn, stop
 from bench.stats import Round, Run, interleave_calls, service_pids
 from shared.clients import get_elasticsearch, get_redis
 from shared.settings import Settings
@@ -129,12 +130,7 @@ def measure(
     ingest = start_gunicorn("ingest", env, log_dir)
     workers: list[Service] = []
     try:
-        for number, (queues, processes) in enumerate(RUN_SH_WORKERS):
-            workers.append(
-                start_worker(
-                    env, log_dir, concurrency=processes, queues=queues, name=f"scaling{number}"
-                )
-            )
+        start_workers(workers, env, log_dir, RUN_SH_WORKERS, name="scaling")
         # One task on each queue: both workers have run the whole path once.
         task_batch = settings.ingest_task_batch_size
         warm = [corpus.post_for(index, WARM_UP_VARIANT) for index in indices[: 2 * task_batch]]
@@ -150,19 +146,18 @@ def measure(
             )
 
         rounds = interleave_calls(plan.rounds, {"1": arm("bulk", 0), "2": arm("live", 1)}, pids)
-        one = run.record(
-            "pipeline_aps_1_worker",
-            [Round(aps, share) for aps, share in rounds["1"]],
-            unit="articles/s",
-            what=f"{plan.articles} articles posted to the bulk queue (worker 1 alone) → indexed",
-            warm_up="one task on each queue",
-        )
-        two = run.record(
-            "pipeline_aps_2_workers",
-            [Round(aps, share) for aps, share in rounds["2"]],
-            unit="articles/s",
-            what=f"{plan.articles} articles posted to the live queue (both workers) → indexed",
-            warm_up="one task on each queue",
+        one, two = (
+            run.record(
+                f"pipeline_aps_{name}",
+                [Round(aps, share) for aps, share in rounds[arm_name]],
+                unit="articles/s",
+                what=f"{plan.articles} articles posted to the {queue} queue ({who}) → indexed",
+                warm_up="one task on each queue",
+            )
+            for arm_name, name, queue, who in (
+                ("1", "1_worker", "bulk", "worker 1 alone"),
+                ("2", "2_workers", "live", "both workers"),
+            )
         )
         ratio = run.ratio("workers_2_over_1", "pipeline_aps_2_workers", "pipeline_aps_1_worker")
 
