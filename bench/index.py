@@ -244,6 +244,7 @@ def corpus_stats(es: Elasticsearch, name: str) -> dict[str, Any]:
     aggs = {
         f: {"cardinality": {"field": f, "precision_threshold": 3000}} for f in CARDINALITY_FIELDS
     }
+    es = es.options(request_timeout=300)
     found = es.search(index=name, size=0, aggs=aggs, track_total_hits=False)["aggregations"]
     out: dict[str, Any] = {
         "facet_cardinality": {f: int(found[f]["value"]) for f in CARDINALITY_FIELDS},
@@ -350,7 +351,8 @@ def build_search_index(
     generator_cpu = _children_cpu_s() - children_cpu  # the pool's process, reaped by now
     live = {"refresh_interval": LIVE_REFRESH, "translog.durability": "request"}
     es.indices.put_settings(index=name, settings={"index": live})
-    es.indices.refresh(index=name)
+    # The first refresh writes every document loaded since the start: minutes at 1M.
+    es.options(request_timeout=1800).indices.refresh(index=name)
     merge_wait_s = _wait_for_merges(es, name, timeout_s=1800, quiet_s=settle_s)
     if not tally.curve or tally.curve[-1][0] != count:
         tally.curve.append((count, tally.distinct_words))
