@@ -506,7 +506,12 @@ def run(
             seconds=plan.openloop_step_seconds,
             warm_up=plan.search_warm_up,
         )
-        for key in ("search_qps_at_p99_80ms", "search_qps_at_p99_80ms_with_ingest"):
+        for key in (
+            "search_qps_at_p99_80ms",
+            "search_qps_at_p99_80ms_with_ingest",
+            "search_qps_at_p99_1s",
+            "search_qps_at_p99_1s_with_ingest",
+        ):
             if key in found:
                 # One sweep each (idle, then with ingest, minutes apart in this run): the
                 # highest step rate within the target, its steps' figures beside it.
@@ -515,7 +520,8 @@ def run(
                     [found[key]],
                     unit="queries/s",
                     warm_up=f"{found['warm_up_queries']} queries, then rising steps",
-                    what="open loop, p99 from the scheduled send time <= 80 ms",
+                    what="open loop, p99 from the scheduled send time within "
+                    + ("80 ms" if "80ms" in key else "1 s"),
                 )
                 results[key] = found[key]
         results["openloop"] = found

@@ -10,9 +10,10 @@ next scheduled request whenever they are free (one shared counter), each on one 
 connection; with more clients than the web's 2 x 4 threads, a request waits for a server
 thread, never for a client.
 
-The sweep raises the rate step by step (``RATES``) until a step's p99 latency passes the
-target (80 ms); the figure is the highest rate whose step, and every step before it, stayed
-within it (0 when the first step already failed: the index is then too slow at any load). It
+The sweep raises the rate step by step (``RATES``) until a step's p99 latency passes 1 s or
+the step falls behind its rate (saturation); the figure is the highest rate whose step, and
+every step before it, kept p99 within the target, 80 ms (0 when the first step did not: the
+index is then too slow at any load), with the same at 1 s beside it (``_at_p99_1s``). It
 runs twice on the same web and index: idle, then with ingest running (ingest service and the
 Celery workers as scripts/run.sh runs them, kept busy with a backlog of corpus articles to
 enrich), so the two figures come from one run, minutes apart. Each step's queries are distinct
@@ -43,6 +44,9 @@ from shared.clients import get_elasticsearch, get_redis
 from shared.settings import Settings
 
 TARGET_P99_MS = 80.0
+# The sweep goes on past the target (the curve says where the service saturates) until a
+# step's p99 passes this, or it falls behind its rate.
+CEILING_P99_MS = 1000.0
 # Target rates (queries per second), in order; the sweep stops at the first step over target.
 RATES = (1.0, 2.0, 3.0, 4.5, 6.5, 9.0, 13.0, 18.0, 25.0, 35.0, 50.0)
 CLIENTS = 12
@@ -175,11 +179,12 @@ def sweep(
     seed: int,
     rates: Sequence[float] = RATES,
     clients: int = CLIENTS,
-    target_ms: float = TARGET_P99_MS,
+    ceiling_ms: float = CEILING_P99_MS,
     before_step: Callable[[], None] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Steps of rising rate until one passes ``target_ms`` at p99; (steps, paths used).
-    ``before_step`` runs (untimed) before each step: the phase clears the request cache."""
+    """Steps of rising rate until one passes ``ceiling_ms`` at p99 or achieves less than 90%
+    of its rate; (steps, paths used). ``before_step`` runs (untimed) before each step: the
+    phase clears the request cache."""
     steps: list[dict[str, Any]] = []
     used = 0
     for number, rate in enumerate(rates):
@@ -191,7 +196,7 @@ def sweep(
         step = run_step(base_url, paths[used:], rate, seconds, seed + number, clients)
         used += step["requests"]
         steps.append(step)
-        if not passes(step, target_ms):
+        if not passes(step, ceiling_ms) or step["achieved_qps"] < 0.9 * rate:
             break
     return steps, used
 
@@ -275,6 +280,7 @@ def measure_open_loop(
     )
     result: dict[str, Any] = {
         "search_qps_at_p99_80ms": qps_at_target(idle),
+        "search_qps_at_p99_1s": qps_at_target(idle, CEILING_P99_MS),
         "target_p99_ms": TARGET_P99_MS,
         "step_seconds": seconds,
         "clients": CLIENTS,
@@ -321,6 +327,7 @@ def measure_open_loop(
             enriched_aps = (_indexed(settings) - before) / (time.monotonic() - began)
         result |= {
             "search_qps_at_p99_80ms_with_ingest": qps_at_target(busy),
+            "search_qps_at_p99_1s_with_ingest": qps_at_target(busy, CEILING_P99_MS),
             "steps_with_ingest": busy,
             "queries_sent_with_ingest": used_busy,
             "ingest_articles_posted": feeder.posted,

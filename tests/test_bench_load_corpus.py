@@ -203,7 +203,7 @@ def test_open_loop_latency_includes_the_queue(slow_server: str) -> None:
     assert heavy["p99_ms"] > 2 * light["p99_ms"]
     assert heavy["p99_ms"] > heavy["service_p50_ms"]
     steps, used = openloop.sweep(
-        slow_server, paths, seconds=1, seed=3, rates=(5, 80), clients=8, target_ms=80
+        slow_server, paths, seconds=1, seed=3, rates=(5, 80, 120), clients=8, ceiling_ms=100
     )
     assert [s["target_qps"] for s in steps] == [5, 80]
     assert used == sum(s["requests"] for s in steps)
