@@ -15,8 +15,9 @@ bulk and live queues (one process each, one per core). Both are started and warm
 - **Freshness, bulk queue busy**: rounds alternate between freshness as bench/pipeline.py
   measures it (one article at a time at half the 2-worker rate, POST to found by a search) with
   the bulk queue empty, and the same with a backlog posted to the bulk queue just before
-  (``BACKLOG_SECONDS`` of worker 1's measured rate: it stays busy for the whole round, checked:
-  ``bulk_tasks_left`` > 0 at the end). After a busy round the rest of the backlog is indexed
+  (``backlog_size``: worker 1's measured rate over the round and a margin, plus the two tasks
+  it holds; it stays busy for the whole round, checked: ``bulk_articles_left`` > 0 at the
+  round's end). After a busy round the rest of the backlog is indexed
   before the next round begins (``bulk_drain_s``). The live articles then
   share worker 1 with archive loads, and have worker 0 to themselves.
 
@@ -43,6 +44,7 @@ from bench.pipeline import (
     RUN_SH_WORKERS,
     WARM_UP_VARIANT,
     _post,
+    _states,
     _wait_states,
     measure_freshness,
     start_workers,
@@ -59,7 +61,12 @@ QUEUE = "bench-scaling"
 SCALING_VARIANTS = 1_000
 FRESHNESS_VARIANTS = 3_000
 BACKLOG_VARIANTS = 5_000  # added to the round's variant: never one a live article uses
-BACKLOG_SECONDS = 1.5  # backlog = this many freshness rounds' worth of worker 1's rate
+# The backlog covers a round (its seconds plus the wait for the last article, BACKLOG_EXTRA_S)
+# at worker 1's rate times BACKLOG_MARGIN, plus the tasks a worker holds (one running, one
+# prefetched).
+BACKLOG_EXTRA_S = 10.0
+BACKLOG_MARGIN = 1.3
+HELD_TASKS = 2
 PER_REQUEST = 100
 
 
@@ -79,6 +86,13 @@ PLANS = {
 
 def _settings() -> Settings:
     return Settings(index_prefix=PREFIX, queue_name=QUEUE, bulk_queue_name=f"{QUEUE}-bulk")
+
+
+def backlog_articles(rate: float, seconds: float, task_batch: int) -> int:
+    """Enough bulk articles to keep a worker going at ``rate`` through a round of ``seconds``
+    (see BACKLOG_*), whatever it holds."""
+    covered = math.ceil(rate * (seconds + BACKLOG_EXTRA_S) * BACKLOG_MARGIN)
+    return covered + HELD_TASKS * task_batch
 
 
 def pipeline_round(
@@ -108,7 +122,10 @@ def freshness_round(
         bulk_ids = _post(ingest.url, posts, PER_REQUEST, queue="bulk")
     found = measure_freshness(settings, ingest, indices, rate, variant=variant)
     if backlog:
-        # Still busy at the end of the round: tasks left behind the one worker 1 holds.
+        # Still busy at the end of the round: backlog articles not indexed yet, tasks queued.
+        found["bulk_articles_left"] = sum(
+            state != "indexed" for state in _states(settings, bulk_ids)
+        )
         found["bulk_tasks_left"] = int(get_redis(settings).llen(settings.bulk_queue_name))
         found["bulk_backlog_articles"] = len(bulk_ids)
         drained = time.monotonic()
@@ -163,9 +180,7 @@ def measure(
 
         rate = two["median"] / 2
         per_round = max(1, int(rate * plan.freshness_seconds))
-        backlog_size = max(
-            task_batch, math.ceil(one["median"] * plan.freshness_seconds * BACKLOG_SECONDS)
-        )
+        backlog_size = backlog_articles(one["median"], plan.freshness_seconds, task_batch)
         rest = list(indices[plan.articles :]) or articles
         fresh = (rest * (per_round // len(rest) + 1))[:per_round]
         backlog = (list(indices) * (backlog_size // len(indices) + 1))[:backlog_size]

@@ -214,3 +214,13 @@ def test_es_memory_readings_become_figures_of_the_run() -> None:
     assert "es_index_resident_mb_1m" not in results
     assert run.figures["es_heap_after_gc_mb_1m"]["run_id"] == run.run_id
     assert results["es_memory_1m"] is reading
+
+
+def test_the_bulk_backlog_outlasts_a_freshness_round() -> None:
+    from bench import scaling
+
+    # 6 articles/s for a 20 s round: more than the round's worth, plus the two held tasks.
+    size = scaling.backlog_articles(6.0, 20.0, 20)
+    assert size >= 6 * 20 + 2 * 20
+    assert size == scaling.backlog_articles(6.0, 20.0, 20)
+    assert scaling.backlog_articles(0.0, 20.0, 20) == 40
