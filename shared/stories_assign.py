@@ -449,7 +449,8 @@ class _Story:
             kept = sorted(mine.items(), key=lambda item: (-item[1], item[0]))[:MAX_COUNTS]
             self.counts[kind] = dict(kept)
             if kind == "places":
-                self.place_info = {k: v for k, v in self.place_info.items() if k in mine}
+                kept_places = self.counts[kind]
+                self.place_info = {k: v for k, v in self.place_info.items() if k in kept_places}
 
     def top(self, kind: str) -> list[tuple[str, int]]:
         counts = self.counts.get(kind) or {}

@@ -191,3 +191,16 @@ def test_the_time_window_keeps_old_stories_out() -> None:
         holders=holders,
     )
     assert result.assignments["new"].story_id == "snew"
+
+
+def test_a_story_keeps_bounded_counts() -> None:
+    story = _Story(id="s")
+    for n in range(100):
+        places = [{"name": f"Place {n}", "geonameid": n}, {"name": "Dover", "geonameid": 1}]
+        story.add(features(_doc(f"a{n}", people=[f"P{n}", "Helen Marsh"], places=places), NOW))
+    assert len(story.counts["people"]) == len(story.counts["places"]) == 30
+    assert len(story.place_info) <= 30
+    assert story.top("people")[0] == ("Helen Marsh", 100)
+    fields = story.fields()
+    assert fields["article_count"] == "100"
+    assert '"name":"Dover","count":100' in fields["places"]
