@@ -277,6 +277,7 @@ def memory(
         "memory_usage_bytes_per_entry": round(estimated / entries, 1),
         "families": families,
         "used_memory_rss_bytes": int(info["used_memory_rss"]),
+        "used_memory_peak_bytes": int(info["used_memory_peak"]),
         "fragmentation_ratio": float(info["mem_fragmentation_ratio"]),
     }
 
