@@ -25,8 +25,9 @@ def delete_redis_prefix(client: redis.Redis, prefix: str) -> int:
 
 
 def delete_queue(client: redis.Redis, queue: str) -> None:
-    """The Celery queue (a Redis list) and kombu's binding record of it."""
-    client.unlink(queue, f"_kombu.binding.{queue}")
+    """The Celery queue (a Redis list) and kombu's binding records of it (kombu 5.5 also keeps
+    ``_kombu.binding_permanent.<queue>``)."""
+    client.unlink(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
 
 
 def delete_index(es: Elasticsearch, settings: Settings) -> None:

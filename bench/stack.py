@@ -151,8 +151,10 @@ def start_worker(
     name: str = "worker",
 ) -> Service:
     """A prefork Celery worker on the env's live queue (``"live"``) and/or bulk queue
-    (``"bulk"``), logging at INFO as scripts/run.sh does; returns once it reports ready
-    (``worker_process_init`` has loaded the models in every pool process by then)."""
+    (``"bulk"``), logging at INFO as scripts/run.sh does; returns once it reports ready. The
+    pool process may still be loading its models then (``worker_process_init`` runs in it after
+    the main process's " ready." line: measured 5 s later, bench/coldstart.py): send a warm-up
+    task before timing anything."""
     names = {"live": env["NEWSROOM_QUEUE_NAME"], "bulk": env["NEWSROOM_BULK_QUEUE_NAME"]}
     queue = ",".join(names[q] for q in queues)
     command = [
