@@ -368,13 +368,15 @@ def open_loop_phase(
     from bench.housekeeping import delete_redis_prefix
     from bench.index import build_search_index, search_prefix
     from bench.load import timed_requests
-    from bench.search import POOL, clear_request_cache, query_pool, search_path
+    from bench.search import POOL, SENT, clear_request_cache, query_key, query_pool, search_path
 
     built = build_search_index(docs, count)
     prefix = search_prefix(count)
     settings = Settings(index_prefix=prefix)
     seed = secrets.randbits(31)
-    paths = [search_path(p) for p in query_pool(list(docs.values()), POOL, seed)]
+    pool = query_pool(list(docs.values()), POOL, seed, exclude=SENT)
+    SENT.update(query_key(params) for params in pool)
+    paths = [search_path(p) for p in pool]
     warm, paths = paths[-warm_up:] if warm_up else [], paths[: len(paths) - warm_up]
     web = start_gunicorn("web", bench_env(prefix, f"bench-{prefix}"), log_dir)
     try:

@@ -12,11 +12,13 @@ Two paths, both measured, one query at a time after a warm-up:
 Caches are explicit. Every run draws its queries with a fresh seed (``query_seed`` in the
 result) from a pool of at least ``POOL`` distinct queries (``query_pool``: words, phrases,
 facets, dates, pages, and the long tail: rare words, misspellings, queries nothing matches);
-warm-up, HTTP and in-process queries are disjoint slices of it, so no measured query repeats an
-earlier one. Each HTTP query is sent twice in a row after Elasticsearch's request cache is
-cleared (``_cache/clear?request=true``, not timed): the first answer is the **uncached** figure
-(the headline), the second the **cached** one (``search_cached_*``: facet counts from the
-request cache, the query vector from the web's cache, the index's pages read just before).
+warm-up, HTTP and in-process queries are disjoint slices of it, and pools leave out every query
+the process sent before (``SENT``: earlier rounds, the other index), so no query of a run
+repeats an earlier one. Each HTTP query is sent twice in a row after Elasticsearch's request
+cache is cleared (``_cache/clear?request=true``, not timed): the first answer is the
+**uncached** figure (the headline), the second the **cached** one (``search_cached_*``:
+facet counts from the request cache, the query vector from the web's cache, the index's pages
+read just before).
 
 The baseline is a bare ``match_all`` (size 10) sent to the same index from the same process:
 ``search_p50_ms / baseline`` is what the search itself costs over a round trip.
@@ -24,12 +26,13 @@ The baseline is a bare ``match_all`` (size 10) sent to the same index from the s
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 import secrets
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -127,6 +130,10 @@ def query_mix(docs: Sequence[dict[str, Any]], count: int, seed: int = 6) -> list
     """``count`` search parameter sets (as /api/search takes them), drawn with ``seed`` from
     the enriched corpus's titles, people, places and sources (repeats possible: see
     ``query_pool`` for distinct ones)."""
+    return list(itertools.islice(_draws(docs, seed), count))
+
+
+def _draws(docs: Sequence[dict[str, Any]], seed: int) -> Iterator[dict[str, Any]]:
     rng = random.Random(seed)
     kinds = list(MIX)
     weights = [MIX[k] for k in kinds]
@@ -134,8 +141,7 @@ def query_mix(docs: Sequence[dict[str, Any]], count: int, seed: int = 6) -> list
     with_people = [d for d in docs if d.get("people") and d.get("places")] or with_title
     sources = sorted({d["source"] for d in docs if d.get("source")})
     tail = rare_words(docs) or [w.lower() for d in with_title for w in _title_words(d["title"])]
-    queries: list[dict[str, Any]] = []
-    while len(queries) < count:
+    while True:
         kind = rng.choices(kinds, weights)[0]
         doc = rng.choice(with_title)
         words = _title_words(doc["title"])
@@ -182,20 +188,32 @@ def query_mix(docs: Sequence[dict[str, Any]], count: int, seed: int = 6) -> list
             at = rng.randrange(max(1, len(plain) - 4))
             params = {"q": " ".join(plain[at : at + 5]).lower()}
         params["_kind"] = kind
-        queries.append(params)
-    return queries
+        yield params
 
 
-def _key(params: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+def query_key(params: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """What makes two queries the same request (the parameters sent)."""
     return tuple(sorted((k, str(v)) for k, v in params.items() if not k.startswith("_")))
 
 
-def query_pool(docs: Sequence[dict[str, Any]], count: int, seed: int) -> list[dict[str, Any]]:
-    """``count`` distinct queries of the mix (fewer only if the corpus cannot give that many:
-    it stops after ``20 * count`` draws)."""
+# Every query this process has sent in a measurement (search rounds of every index, the
+# open-loop phase): pools leave them out, so no query of a run repeats an earlier one of it.
+SENT: set[tuple[tuple[str, str], ...]] = set()
+
+
+def query_pool(
+    docs: Sequence[dict[str, Any]],
+    count: int,
+    seed: int,
+    exclude: Collection[tuple[tuple[str, str], ...]] = (),
+) -> list[dict[str, Any]]:
+    """``count`` distinct queries of the mix, none of them in ``exclude`` (fewer only if the
+    corpus cannot give that many: it stops after ``20 * count`` draws)."""
     pool: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
-    for params in query_mix(docs, 20 * count, seed=seed):
-        pool.setdefault(_key(params), params)
+    for params in itertools.islice(_draws(docs, seed), 20 * count):
+        key = query_key(params)
+        if key not in exclude:
+            pool.setdefault(key, params)
         if len(pool) == count:
             break
     return list(pool.values())
@@ -324,11 +342,12 @@ def measure_search(
     """Search and autocomplete latencies (see the module's doc); ``seed`` None draws a fresh
     one (recorded as ``query_seed``)."""
     seed = secrets.randbits(31) if seed is None else seed
-    pool = query_pool(docs, max(POOL, warm_up + 2 * queries), seed)
+    pool = query_pool(docs, max(POOL, warm_up + 2 * queries), seed, exclude=SENT)
     if len(pool) < warm_up + 2 * queries:
         raise RuntimeError(f"only {len(pool)} distinct queries for {warm_up + 2 * queries}")
     warm, mix, local = pool[:warm_up], pool[warm_up : warm_up + queries], pool[warm_up + queries :]
     local = local[:queries]
+    SENT.update(query_key(params) for params in [*warm, *mix, *local])
     paths = [search_path(params) for params in mix]
     _, warm_statuses = timed_requests(web_url, [search_path(p) for p in warm])
     http_latencies, cached_latencies, statuses = uncached_then_cached(settings, web_url, paths)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from bench import generate, openloop
-from bench.search import MIX, misspell, prefixes, query_pool
+from bench.search import MIX, misspell, prefixes, query_key, query_pool
 from tests.test_bench_smoke import DOCS, serving
 
 # A third template, so the generator has people with first and last names to combine.
@@ -130,6 +130,10 @@ def test_query_pool_is_distinct_and_has_the_long_tail() -> None:
     assert all(p["mode"] == "keyword" for p in pool if p["_kind"] == "zero_result")
     assert query_pool(docs, 400, seed=6) != pool  # a fresh seed, another draw
     assert query_pool(docs, 400, seed=5) == pool
+    # Queries sent before are left out.
+    later = query_pool(docs, 400, seed=5, exclude={query_key(p) for p in pool[:100]})
+    assert not {query_key(p) for p in later} & {query_key(p) for p in pool[:100]}
+    assert len(later) == 400
 
 
 def test_misspell_makes_one_error() -> None:
