@@ -161,3 +161,25 @@ def recent_stories(
         recent_key(settings.index_prefix), "+inf", since_epoch, start=0, num=limit
     )
     return [str(story_id) for story_id in found]
+
+
+def forget_articles(r: redis.Redis, settings: Settings, article_ids: Sequence[str]) -> int:
+    """Taken-down articles leave their stories (shared/takedown.py ``purge``): their
+    article -> story keys go, and a story whose title is one of theirs (its ``central``) loses
+    that title (an empty one until another article joins and becomes central). Counts are left
+    as they were (an upper bound). Returns how many of the articles had a story."""
+    if not article_ids:
+        return 0
+    keys = [article_key(settings.index_prefix, article_id) for article_id in article_ids]
+    found = {
+        article_id: str(story_id)
+        for article_id, story_id in zip(article_ids, r.mget(keys), strict=True)
+        if story_id
+    }
+    for article_id, story_id in found.items():
+        key = story_key(settings.index_prefix, resolve(r, settings, story_id))
+        if r.hget(key, "central") == article_id:
+            r.hset(key, mapping={"title": "", "central": ""})
+            r.hdel(key, "central_vector")
+    r.delete(*keys)
+    return len(found)

@@ -48,6 +48,7 @@ from shared.index.lifecycle import index_version
 from shared.saved_searches import forget_matches
 from shared.settings import Settings
 from shared.status import delete_states
+from shared.stories import forget_articles
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +206,7 @@ def purge(
     worker does not wait)."""
     if not ids:
         return Removed(0, 0, 0, 0)
+    forget_articles(r, settings, ids)  # a story's title is never a taken-down article's
     return Removed(
         documents=delete_documents(es, article_indices(es, settings), ids, refresh=refresh),
         dead_letters=remove_dead_letters(r, settings.index_prefix, ids),

@@ -320,3 +320,29 @@ def test_rebuild_refuses_without_an_index(story_settings: Settings) -> None:
     result = CliRunner().invoke(cli, ["stories", "rebuild", "--quiet"], obj=story_settings)
     assert result.exit_code == 1
     assert "nothing to rebuild" in result.output
+
+
+def test_a_taken_down_article_leaves_its_story(story_settings: Settings) -> None:
+    from shared.takedown import purge
+
+    first, second = _run(story_settings, "ferry1", "ferry2")
+    redis_client = get_redis(story_settings)
+    story = f"s{first}"
+    record = read_story(redis_client, story_settings, story)
+    assert record is not None
+    central = record["central"]
+    assert record["title"] == _stored(story_settings, central)["title"]
+    purge(get_elasticsearch(story_settings), redis_client, story_settings, [central])
+    record = read_story(redis_client, story_settings, story)
+    assert record is not None
+    assert record["title"] == ""  # never the taken-down article's
+    assert record["central"] == ""
+    assert redis_client.get(f"{story_settings.index_prefix}:story:article:{central}") is None
+    # The next article of the story becomes its central one.
+    (third,) = _run(story_settings, "ferry3")
+    record = read_story(redis_client, story_settings, story)
+    assert record is not None
+    assert record["central"] == third
+    assert record["title"] == TEXTS["ferry3"][0]
+    (other,) = {first, second} - {central}
+    assert redis_client.get(f"{story_settings.index_prefix}:story:article:{other}") == story
