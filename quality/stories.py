@@ -273,6 +273,9 @@ def enriched(split: Split, docs: Sequence[Article]) -> dict[str, dict[str, Any]]
     try:
         for start in range(0, len(payloads), 25):
             result = enrich_batch(payloads[start : start + 25])
+            for article_id, reason in result.failures.items():
+                # Left out: scored as a story of its own (``bcubed``), said here.
+                print(f"not enriched: {key_of[article_id]}: {reason}", file=sys.stderr)
             batch = result.documents
             clusters = assign_clusters(
                 [(d["id"], d["body"]) for d in batch], redis_client=r, prefix=settings.index_prefix
@@ -309,7 +312,7 @@ def run_assigner(
     settings = Settings(index_prefix=f"quality-stories-{uuid.uuid4().hex[:8]}")
     params = params or stories_assign.StoryParams.from_settings(settings)
     r = get_redis(settings)
-    order = sorted(docs, key=lambda doc: doc.doc_id)
+    order = sorted((doc for doc in docs if doc.doc_id in enriched_docs), key=lambda d: d.doc_id)
     random.Random(ORDER_SEED).shuffle(order)
     id_of = {doc.doc_id: str(enriched_docs[doc.doc_id]["id"]) for doc in order}
     try:
