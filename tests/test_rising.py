@@ -227,17 +227,26 @@ def test_request_bodies_are_bounded_and_unscored() -> None:
     span = windows(datetime(2026, 1, 15, 12, 30, 45, tzinfo=UTC), 24, 14)
     assert span.end == datetime(2026, 1, 15, 12, 31, tzinfo=UTC)
     assert span.ratio == pytest.approx(1 / 14)
-    recent = recent_body("people", span, 3)
+    recent = recent_body({"people": "people", "stories": "story.id"}, span, 3)
     assert recent["size"] == 0
     assert "must" not in recent["query"]["bool"]  # filter context only
-    assert recent["aggs"]["values"]["terms"]["size"] == CANDIDATES
-    assert recent["aggs"]["values"]["terms"]["min_doc_count"] == 3
+    assert recent["aggs"]["people"]["terms"]["size"] == CANDIDATES
+    assert recent["aggs"]["people"]["terms"]["min_doc_count"] == 3
+    assert recent["aggs"]["stories"]["terms"]["field"] == "story.id"
     assert "script" not in str(recent)
-    baseline = baseline_body("people", span, ["a", "b"])
-    assert baseline["aggs"]["values"]["terms"]["include"] == ["a", "b"]
+    baseline = baseline_body(
+        {"people": ("people", ["a", "b"]), "stories": ("story.id", ["s"])}, span
+    )
+    people = baseline["aggs"]["people"]
+    assert people["filter"] == {"terms": {"people": ["a", "b"]}}
+    assert people["aggs"]["values"]["terms"]["include"] == ["a", "b"]
     assert baseline["query"]["bool"]["filter"][0]["range"]["seen_at"] == {
         "gte": "2025-12-31T12:31:00Z",
         "lt": "2026-01-14T12:31:00Z",
+    }
+    # Only articles naming one of the values are visited.
+    assert baseline["query"]["bool"]["filter"][1] == {
+        "bool": {"should": [{"terms": {"people": ["a", "b"]}}, {"terms": {"story.id": ["s"]}}]}
     }
 
 

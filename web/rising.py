@@ -2,8 +2,8 @@
 more articles in the recent window than their baseline predicts (``shared.rising.score``).
 
 Counted by ``seen_at`` (when the article's news happened); articles without it (indexed before
-stories, until ``newsroom stories rebuild``) are left out. Per kind, two small requests in
-filter context, no scripts:
+stories, until ``newsroom stories rebuild``) are left out. Two small requests in filter
+context, no scripts, for a group of kinds (one aggregation per kind in each):
 
 1. the recent window's most frequent values: a terms aggregation of at most ``CANDIDATES``
    values with at least ``min_count`` articles each (a value with fewer can never rise);
@@ -45,6 +45,13 @@ KINDS: dict[str, str] = {
 }
 # Values of the recent window considered per kind (the terms aggregation's size).
 CANDIDATES = 100
+# Kinds are asked in this many groups side by side, each group in two requests (its kinds'
+# aggregations together). Asking each kind and window apart cost Elasticsearch 2.2 times the
+# CPU for the same answer (a sum of `took` of 166 against 74 ms for all five kinds over the
+# rising benchmark's 100,000 documents), and `python -m bench.stories --only rising` gave a p99
+# of 133-159 ms with it, 89 ms with this (runs at different loads, docs/BENCHMARKS.md); two
+# groups keep the two search threads of a small node busy without queueing.
+GROUPS = 2
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_RECENT_HOURS = 168
@@ -52,23 +59,36 @@ MAX_BASELINE_DAYS = 90
 _OPTIONS: dict[str, Any] = {"ignore_unavailable": True, "allow_no_indices": True}
 
 
-def recent_body(field: str, span: Windows, min_count: int) -> dict[str, Any]:
-    """The recent window's most frequent values of ``field`` (at least ``min_count`` each)."""
-    terms = {"field": field, "size": CANDIDATES, "min_doc_count": min_count}
-    return count_request([span.recent_range(SEEN_AT)], {"values": {"terms": terms}})
+def recent_body(fields: Mapping[str, str], span: Windows, min_count: int) -> dict[str, Any]:
+    """The recent window's most frequent values of each field (``fields``: kind -> field), at
+    least ``min_count`` articles each: one aggregation per kind, one pass over the window."""
+    aggs = {
+        kind: {"terms": {"field": field, "size": CANDIDATES, "min_doc_count": min_count}}
+        for kind, field in fields.items()
+    }
+    return count_request([span.recent_range(SEEN_AT)], aggs)
 
 
-def baseline_body(field: str, span: Windows, values: Sequence[str]) -> dict[str, Any]:
-    """The baseline window's counts of ``values`` of ``field`` only."""
-    terms = {"field": field, "size": len(values), "include": list(values)}
-    return count_request(
-        [span.baseline_range(SEEN_AT), {"terms": {field: list(values)}}],
-        {"values": {"terms": terms}},
-    )
+def baseline_body(values: Mapping[str, tuple[str, Sequence[str]]], span: Windows) -> dict[str, Any]:
+    """The baseline window's counts of just these values (``values``: kind -> (field, values)):
+    only the articles naming one of them are visited, each kind counted under its own filter."""
+    aggs = {
+        kind: {
+            "filter": {"terms": {field: list(wanted)}},
+            "aggs": {
+                "values": {"terms": {"field": field, "size": len(wanted), "include": list(wanted)}}
+            },
+        }
+        for kind, (field, wanted) in values.items()
+    }
+    anyone = {
+        "bool": {"should": [{"terms": {field: list(wanted)}} for field, wanted in values.values()]}
+    }
+    return count_request([span.baseline_range(SEEN_AT), anyone], aggs)
 
 
-def _buckets(response: Mapping[str, Any]) -> dict[str, int]:
-    found = response.get("aggregations", {}).get("values", {}).get("buckets", [])
+def _buckets(aggregation: Mapping[str, Any]) -> dict[str, int]:
+    found = aggregation.get("buckets", [])
     return {str(bucket["key"]): int(bucket["doc_count"]) for bucket in found}
 
 
@@ -116,45 +136,55 @@ def rank(
     return scored
 
 
-def rising_kind(
+def rising_group(
     es: Elasticsearch,
     redis_client: redis.Redis,
     settings: Settings,
-    kind: str,
+    kinds: Sequence[str],
     span: Windows,
     limit: int = DEFAULT_LIMIT,
-) -> list[dict[str, Any]]:
-    """What of ``kind`` (a key of ``KINDS``) is rising: [{value, label, recent, baseline,
-    expected, ratio, score}], at most ``limit``."""
-    field = KINDS[kind]
+) -> dict[str, list[dict[str, Any]]]:
+    """What of each of ``kinds`` (keys of ``KINDS``) is rising: kind -> [{value, label, recent,
+    baseline, expected, ratio, score}], at most ``limit`` each. Two requests whatever the
+    number of kinds: the recent window's candidates, then their baseline counts."""
     alias = settings.articles_alias
-    min_count = settings.rising_min_count
-    recent = _buckets(
-        es.search(index=alias, **_OPTIONS, **recent_body(field, span, min_count)).body
-    )
-    if not recent:
-        return []
+    response = es.search(
+        index=alias,
+        **_OPTIONS,
+        **recent_body({kind: KINDS[kind] for kind in kinds}, span, settings.rising_min_count),
+    ).body
+    aggregations = response.get("aggregations", {})
+    recent = {kind: _buckets(aggregations.get(kind, {})) for kind in kinds}
     records: dict[str, stories.StoryRecord] = {}
-    groups: dict[str, list[str]] | None = None
-    values = list(recent)
-    if kind == "stories":
-        records = stories.read_stories(redis_client, settings, values)
-        groups = story_groups(records, values)
-        values = list(dict.fromkeys(member for members in groups.values() for member in members))
-    baseline = _buckets(
-        es.search(index=alias, **_OPTIONS, **baseline_body(field, span, values)).body
-    )
-    ranked = rank(recent, baseline, span, settings, groups)[:limit]
-    labels: dict[str, str] = {}
-    if kind == "places" and ranked:
-        labels = place_labels(es, alias, [value for value, _ in ranked])
-    if kind == "stories":
-        by_live = {str(r.get("id")): r for r in records.values() if r.get("id")}
-        labels = {v: str(by_live[v]["title"]) for v, _ in ranked if by_live.get(v, {}).get("title")}
-    return [
-        {"value": value, "label": labels.get(value, value), **found.as_dict()}
-        for value, found in ranked
-    ]
+    groups: dict[str, dict[str, list[str]] | None] = dict.fromkeys(kinds)
+    wanted: dict[str, list[str]] = {kind: list(recent[kind]) for kind in kinds}
+    if recent.get("stories"):
+        records = stories.read_stories(redis_client, settings, wanted["stories"])
+        found = story_groups(records, wanted["stories"])
+        groups["stories"] = found
+        wanted["stories"] = list(dict.fromkeys(m for members in found.values() for m in members))
+    asked = {kind: (KINDS[kind], values) for kind, values in wanted.items() if values}
+    baseline: dict[str, dict[str, int]] = {}
+    if asked:
+        response = es.search(index=alias, **_OPTIONS, **baseline_body(asked, span)).body
+        aggregations = response.get("aggregations", {})
+        baseline = {kind: _buckets(aggregations.get(kind, {}).get("values", {})) for kind in asked}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for kind in kinds:
+        ranked = rank(recent[kind], baseline.get(kind, {}), span, settings, groups[kind])[:limit]
+        labels: dict[str, str] = {}
+        if kind == "places" and ranked:
+            labels = place_labels(es, alias, [value for value, _ in ranked])
+        if kind == "stories":
+            by_live = {str(r.get("id")): r for r in records.values() if r.get("id")}
+            labels = {
+                v: str(by_live[v]["title"]) for v, _ in ranked if by_live.get(v, {}).get("title")
+            }
+        out[kind] = [
+            {"value": value, "label": labels.get(value, value), **found.as_dict()}
+            for value, found in ranked
+        ]
+    return out
 
 
 def rising(
@@ -165,15 +195,18 @@ def rising(
     span: Windows,
     limit: int = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
-    """Every kind asked for, side by side (one thread each: the requests overlap)."""
+    """Every kind asked for, in ``GROUPS`` groups side by side (the pool overlaps them)."""
     pool = _search_pool()
-    futures: dict[str, Future[list[dict[str, Any]]]] = {
-        kind: pool.submit(rising_kind, es, redis_client, settings, kind, span, limit)
-        for kind in kinds
-    }
+    parts = [list(kinds[start::GROUPS]) for start in range(GROUPS) if kinds[start::GROUPS]]
+    futures: list[Future[dict[str, list[dict[str, Any]]]]] = [
+        pool.submit(rising_group, es, redis_client, settings, part, span, limit) for part in parts
+    ]
+    found: dict[str, list[dict[str, Any]]] = {}
+    for future in futures:
+        found |= future.result()
     return {
         **span.as_dict(),
         "min_count": settings.rising_min_count,
         "min_score": settings.rising_min_score,
-        "kinds": {kind: future.result() for kind, future in futures.items()},
+        "kinds": {kind: found[kind] for kind in kinds},
     }
