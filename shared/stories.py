@@ -21,9 +21,10 @@ deterministic, so a replayed batch assigns the same ids.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import redis
 
@@ -102,15 +103,41 @@ def encode_record(record: StoryRecord) -> dict[str, str]:
     return out
 
 
+def _json_list(value: str) -> list[Any]:
+    """A JSON list field's entries; a malformed one reads as empty (never an error)."""
+    try:
+        found = json.loads(value)
+    except ValueError:
+        return []
+    return found if isinstance(found, list) else []
+
+
+def _counts(value: str) -> list[Any]:
+    """A count list's well-formed entries: objects with a string ``name`` and an int ``count``."""
+    return [
+        entry
+        for entry in _json_list(value)
+        if isinstance(entry, dict)
+        and isinstance(entry.get("name"), str)
+        and isinstance(entry.get("count"), int)
+        and not isinstance(entry.get("count"), bool)
+    ]
+
+
 def decode_record(fields: dict[str, str]) -> StoryRecord | None:
+    """The record of a story's hash fields. A field that does not parse (a corrupt or
+    hand-edited hash) is left out, never an error: readers show what remains."""
     if not fields:
         return None
     record: StoryRecord = {}
     for name, value in fields.items():
-        if name in _JSON_FIELDS:
-            record[name] = json.loads(value)  # type: ignore[literal-required]
+        if name == "merged":
+            record["merged"] = [m for m in _json_list(value) if isinstance(m, str)]
+        elif name in _JSON_FIELDS:
+            record[name] = _counts(value)  # type: ignore[literal-required]
         elif name in _INT_FIELDS:
-            record[name] = int(value)  # type: ignore[literal-required]
+            with contextlib.suppress(ValueError):
+                record[name] = int(value)  # type: ignore[literal-required]
         elif name in StoryRecord.__annotations__:
             record[name] = value  # type: ignore[literal-required]
     return record

@@ -492,3 +492,38 @@ def test_a_taken_down_title_is_not_shown(site: Site, client: FlaskClient) -> Non
     assert story["title"] == "Tunnel closed"
     page = client.get(f"/stories/{site.headless}").get_data(as_text=True)
     assert "Secret tunnel" not in page
+
+
+def test_a_corrupt_record_is_read_around(site: Site, client: FlaskClient) -> None:
+    """A story hash whose fields do not parse (hand-edited, half-written, another version)
+    answers with what remains, never a 500: the story page and API, and the search that
+    labels its hits with the record's title."""
+    r = get_redis(site.settings)
+    key = stories.story_key(site.settings.index_prefix, site.big)
+    saved: dict[Any, Any] = dict(r.hgetall(key))
+    r.hset(
+        key,
+        mapping={
+            "merged": "[not json",
+            "sources": '{"a": 1}',
+            "people": '[1, {"name": 2, "count": "x"}, {"name": "Ok", "count": 3}]',
+            "article_count": "many",
+        },
+    )
+    try:
+        record = stories.read_story(r, site.settings, site.big)
+        assert record is not None
+        assert record["merged"] == []
+        assert record["sources"] == []
+        assert record["people"] == [{"name": "Ok", "count": 3}]
+        assert "article_count" not in record
+        answer = client.get(f"/api/stories/{site.big}")
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        assert answer.get_json()["article_count"] == 5
+        assert client.get(f"/stories/{site.big}").status_code == 200
+        found = client.get("/api/search", query_string={"q": "Bridge news", "mode": "keyword"})
+        assert found.status_code == 200, found.get_data(as_text=True)
+        assert site.big in {(hit["story"] or {}).get("id") for hit in found.get_json()["hits"]}
+    finally:
+        r.delete(key)
+        r.hset(key, mapping=saved)
