@@ -527,3 +527,35 @@ def test_a_corrupt_record_is_read_around(site: Site, client: FlaskClient) -> Non
     finally:
         r.delete(key)
         r.hset(key, mapping=saved)
+
+
+def test_an_index_from_before_stories(services: None, settings: Settings) -> None:
+    """An index whose mapping has neither story nor seen_at (made before stories; no worker of
+    this version has added them yet): a story recorded in Redis still has its page (no
+    articles), an unknown one is a 404, and what is rising is empty, never a 4xx or 5xx."""
+    own = Settings(index_prefix=f"{settings.index_prefix}-storypage-old")
+    mappings = story_mappings()
+    del mappings["properties"]["story"]
+    del mappings["properties"]["seen_at"]
+    es = get_elasticsearch(own)
+    ensure_index(es, own, mappings)
+    doc = document(article_id(), title="Old ferry note", source="Old Wire", day=None, story=None)
+    doc.pop("seen_at", None)
+    doc.pop("story", None)
+    try:
+        assert not bulk_index(es, own.articles_write_alias, [doc]).failed
+        es.indices.refresh(index=own.articles_alias)
+        recorded = f"s{article_id()}"
+        fields: dict[Any, str] = dict(stories.encode_record({"id": recorded, "title": "Ferry"}))
+        get_redis(own).hset(stories.story_key(own.index_prefix, recorded), mapping=fields)
+        client = signed_in_client(web.create_app({"TESTING": True, "NEWSROOM_SETTINGS": own}))
+        answer = client.get(f"/api/stories/{recorded}")
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        assert answer.get_json()["article_count"] == 0
+        assert client.get(f"/stories/{recorded}").status_code == 200
+        assert client.get(f"/api/stories/s{article_id()}").status_code == 404
+        rising = client.get("/api/rising")
+        assert rising.status_code == 200, rising.get_data(as_text=True)
+        assert client.get("/rising").status_code == 200
+    finally:
+        drop_data(own)

@@ -249,7 +249,12 @@ def _article(hit: Mapping[str, Any], added: Added) -> StoryArticle:
 def _articles_body(ids: list[str], size: int) -> dict[str, Any]:
     return {
         "query": {"bool": {"filter": [{"terms": {STORY_FIELD: ids}}]}},
-        "sort": [{SEEN_FIELD: {"order": "asc", "missing": "_last"}}, {"id": "asc"}],
+        # (unmapped_type: an index from before stories has no seen_at; sorting on it unmapped
+        # is a 400 otherwise.)
+        "sort": [
+            {SEEN_FIELD: {"order": "asc", "missing": "_last", "unmapped_type": "date"}},
+            {"id": "asc"},
+        ],
         "size": size,
         "track_total_hits": True,
         "_source": _ARTICLE_SOURCE,
