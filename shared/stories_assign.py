@@ -342,6 +342,14 @@ def _epoch(value: str | None) -> float | None:
     return parsed.timestamp() if parsed else None
 
 
+def _count_field(value: str | None) -> int:
+    """A record's count (a decimal string); 0 when absent or malformed."""
+    try:
+        return max(0, int(value or 0))
+    except ValueError:
+        return 0
+
+
 @dataclass
 class _Story:
     """A story's state while a batch is decided (read from Redis or made in the batch)."""
@@ -371,15 +379,21 @@ class _Story:
             place_info = stored.get("places") or {}
         except (ValueError, KeyError, TypeError, AttributeError):
             pass
+        if not isinstance(place_info, dict):
+            place_info = {}
         try:
-            merged = list(json.loads(fields.get("merged") or "[]"))
+            found = json.loads(fields.get("merged") or "[]")
         except ValueError:
-            merged = []
+            found = []
+        merged = [m for m in found if isinstance(m, str)] if isinstance(found, list) else []
+        # A field that does not parse (a corrupt or hand-edited record) reads as absent: a batch
+        # meeting it is assigned, never failed and retried.
+        embedded = _count_field(fields.get("embedded"))
         return cls(
             id=story_id,
-            centroid=_decode_vector(fields.get("centroid"), float(fields.get("embedded") or 1)),
-            embedded=int(fields.get("embedded") or 0),
-            article_count=int(fields.get("article_count") or 0),
+            centroid=_decode_vector(fields.get("centroid"), float(embedded or 1)),
+            embedded=embedded,
+            article_count=_count_field(fields.get("article_count")),
             first=_epoch(fields.get("first_seen")) or 0.0,
             last=_epoch(fields.get("last_updated")) or 0.0,
             title=fields.get("title") or "",

@@ -346,3 +346,31 @@ def test_a_taken_down_article_leaves_its_story(story_settings: Settings) -> None
     assert record["title"] == TEXTS["ferry3"][0]
     (other,) = {first, second} - {central}
     assert redis_client.get(f"{story_settings.index_prefix}:story:article:{other}") == story
+
+
+def test_a_corrupt_story_record_does_not_stop_assignment(story_settings: Settings) -> None:
+    """A story hash whose numbers or lists do not parse (hand-edited, half-written) is read
+    around: the batches that meet it are assigned, never failed (a failing batch would be
+    retried and dead-lettered, and every later article of the event with it)."""
+    redis_client = get_redis(story_settings)
+    prefix = story_settings.index_prefix
+    vector = [1.0] + [0.0] * 383
+    first = _doc("1" * 32, vector, people=["Helen Marsh"], keywords=["Channel Star"])
+    story = assign([first], redis_client=redis_client, prefix=prefix, params=StoryParams())
+    story_id = story.assignments["1" * 32].story_id
+    redis_client.hset(
+        f"{prefix}:story:s:{story_id}",
+        mapping={
+            "embedded": "x",
+            "article_count": "many",
+            "merged": "5",
+            "counts": '{"counts": {}, "places": [1]}',
+        },
+    )
+    later = _doc("2" * 32, vector, people=["Helen Marsh"], keywords=["Channel Star"])
+    found = assign([later, first], redis_client=redis_client, prefix=prefix, params=StoryParams())
+    assert found.assignments["1" * 32].story_id == story_id
+    assert found.assignments["2" * 32].story_id == story_id
+    record = read_story(redis_client, story_settings, story_id)
+    assert record is not None
+    assert record["article_count"] >= 1
