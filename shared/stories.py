@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
 import redis
@@ -190,11 +190,18 @@ def recent_stories(
     return [str(story_id) for story_id in found]
 
 
-def forget_articles(r: redis.Redis, settings: Settings, article_ids: Sequence[str]) -> int:
+def forget_articles(
+    r: redis.Redis,
+    settings: Settings,
+    article_ids: Sequence[str],
+    indexed: Mapping[str, str] | None = None,
+) -> int:
     """Taken-down articles leave their stories (shared/takedown.py ``purge``): their
     article -> story keys go, and a story whose title is one of theirs (its ``central``) loses
     that title (an empty one until another article joins and becomes central). Counts are left
-    as they were (an upper bound). Returns how many of the articles had a story."""
+    as they were (an upper bound). ``indexed``: article id -> the ``story.id`` its indexed
+    document carries, for articles whose key has expired (``ttl_s``) in a story that lives on.
+    Returns how many of the articles had a story."""
     if not article_ids:
         return 0
     keys = [article_key(settings.index_prefix, article_id) for article_id in article_ids]
@@ -203,6 +210,8 @@ def forget_articles(r: redis.Redis, settings: Settings, article_ids: Sequence[st
         for article_id, story_id in zip(article_ids, r.mget(keys), strict=True)
         if story_id
     }
+    for article_id, story_id in (indexed or {}).items():
+        found.setdefault(article_id, story_id)
     for article_id, story_id in found.items():
         key = story_key(settings.index_prefix, resolve(r, settings, story_id))
         if r.hget(key, "central") == article_id:

@@ -192,6 +192,23 @@ class Removed(NamedTuple):
     saved_search_matches: int
 
 
+def indexed_stories(es: Elasticsearch, settings: Settings, ids: Sequence[str]) -> dict[str, str]:
+    """Article id -> the ``story.id`` its indexed document carries (those that have one), read
+    in real time (a document indexed a moment ago is not searchable yet)."""
+    found: dict[str, str] = {}
+    for index in article_indices(es, settings):
+        for start in range(0, len(ids), 1000):
+            reply = es.options(ignore_status=404).mget(
+                index=index, ids=list(ids[start : start + 1000]), source=["story.id"]
+            )
+            for doc in reply.get("docs", []):
+                story = (doc.get("_source") or {}).get("story")
+                story_id = story.get("id") if isinstance(story, dict) else None
+                if isinstance(story_id, str) and story_id:
+                    found.setdefault(str(doc["_id"]), story_id)
+    return found
+
+
 def purge(
     es: Elasticsearch,
     r: redis.Redis,
@@ -206,7 +223,9 @@ def purge(
     worker does not wait)."""
     if not ids:
         return Removed(0, 0, 0, 0)
-    forget_articles(r, settings, ids)  # a story's title is never a taken-down article's
+    # A story's title is never a taken-down article's (its story from the index too: the
+    # article's own key in Redis may have expired while its story lives on).
+    forget_articles(r, settings, ids, indexed_stories(es, settings, ids))
     return Removed(
         documents=delete_documents(es, article_indices(es, settings), ids, refresh=refresh),
         dead_letters=remove_dead_letters(r, settings.index_prefix, ids),

@@ -374,3 +374,24 @@ def test_a_corrupt_story_record_does_not_stop_assignment(story_settings: Setting
     record = read_story(redis_client, story_settings, story_id)
     assert record is not None
     assert record["article_count"] >= 1
+
+
+def test_a_taken_down_central_article_whose_article_key_expired_leaves_its_title(
+    story_settings: Settings,
+) -> None:
+    """An article's story key expires (``ttl_s``) while a long story lives on; taken down then,
+    its title must still leave the story's record (search and /rising label stories with it)."""
+    from shared.takedown import purge
+
+    first, _ = _run(story_settings, "ferry1", "ferry2")
+    redis_client = get_redis(story_settings)
+    story = f"s{first}"
+    record = read_story(redis_client, story_settings, story)
+    assert record is not None
+    central = record["central"]
+    redis_client.delete(f"{story_settings.index_prefix}:story:article:{central}")  # expired
+    purge(get_elasticsearch(story_settings), redis_client, story_settings, [central])
+    record = read_story(redis_client, story_settings, story)
+    assert record is not None
+    assert record["title"] == ""
+    assert record["central"] == ""
