@@ -559,3 +559,24 @@ def test_an_index_from_before_stories(services: None, settings: Settings) -> Non
         assert client.get("/rising").status_code == 200
     finally:
         drop_data(own)
+
+
+def test_a_story_of_many_sources_counts_them_all(site: Site, client: FlaskClient) -> None:
+    """ "from N sources" counts every source, not only the 20 the list names."""
+    es = get_elasticsearch(site.settings)
+    story = f"s{article_id()}"
+    docs = [
+        document(
+            article_id(), title=f"Dam news {n}", source=f"Wire {n}", day="2025-04-01", story=story
+        )
+        for n in range(25)
+    ]
+    assert not bulk_index(es, site.settings.articles_write_alias, docs).failed
+    es.indices.refresh(index=site.settings.articles_alias)
+    found = client.get(f"/api/stories/{story}").get_json()
+    assert found["article_count"] == 25
+    assert found["source_count"] == 25
+    assert len(found["sources"]) == 20
+    page = lxml.html.fromstring(client.get(f"/stories/{story}").get_data(as_text=True))
+    facts = page.xpath("//p[contains(@class, 'story-facts')]")[0]
+    assert "from 25 sources" in " ".join(facts.text_content().split())

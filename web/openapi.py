@@ -258,6 +258,10 @@ STORY = {
                             "last_updated": {"type": ["string", "null"]},
                             "article_count": {"type": "integer"},
                             "sources": _NAME_COUNTS,
+                            "source_count": {
+                                "type": "integer",
+                                "description": "every source (sources names the 20 most frequent)",
+                            },
                             "merged": {"type": "array", "items": {"type": "string"}},
                             "coverage": {
                                 "type": "object",

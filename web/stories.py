@@ -123,7 +123,8 @@ class Story(TypedDict):
     first_seen: str | None
     last_updated: str | None
     article_count: int  # in the index now
-    sources: list[NamedCount]
+    sources: list[NamedCount]  # the 20 most frequent
+    source_count: int  # every source (approximate beyond 3,000)
     merged: list[str]
     coverage: Coverage
     first_report: StoryArticle | None
@@ -262,6 +263,7 @@ def _articles_body(ids: list[str], size: int) -> dict[str, Any]:
             "first": {"min": {"field": SEEN_FIELD}},
             "last": {"max": {"field": SEEN_FIELD}},
             "sources": {"terms": {"field": "source", "size": 20}},
+            "source_count": {"cardinality": {"field": "source"}},
             "quotes": {
                 "nested": {"path": "quotes"},
                 "aggs": {"speakers": {"terms": {"field": "quotes.speaker", "size": SPEAKERS}}},
@@ -369,6 +371,7 @@ def get_story(
         "last_updated": last_seen or (record or {}).get("last_updated"),
         "article_count": total,
         "sources": _named_counts(aggregations.get("sources", {}).get("buckets", [])),
+        "source_count": int(aggregations.get("source_count", {}).get("value") or 0),
         "merged": ids[1:],
         "coverage": coverage,
         "first_report": first,
