@@ -537,9 +537,13 @@ def assign(
     prefix: str,
     params: StoryParams,
     now: datetime | None = None,
+    indexed: Mapping[str, str] | None = None,
 ) -> BatchStories:
     """Give every document a story (module docstring). Idempotent: an article assigned before
-    keeps its story (followed through merges) and is not counted again."""
+    keeps its story (followed through merges) and is not counted again. ``indexed``: article
+    id -> the ``story.id`` its indexed document carries (the worker's), kept like an earlier
+    assignment when the article's key has expired (``ttl_s``): re-enriching an old article
+    keeps its story."""
     now = now or datetime.now(UTC)
     prepared = list({a.article_id: a for a in (features(doc, now) for doc in docs)}.values())
     if not prepared:
@@ -550,7 +554,9 @@ def assign(
         guarded = attempt < MAX_ATTEMPTS
         started = time.perf_counter()
         try:
-            return _assign(prepared, redis_client, keys, params, guarded=guarded)
+            return _assign(
+                prepared, redis_client, keys, params, guarded=guarded, indexed=indexed or {}
+            )
         except redis.WatchError:
             # Another worker wrote a key this batch read: back off for about as long as an
             # attempt takes (growing), so the next one does not meet the same writer again.
@@ -608,6 +614,7 @@ def _assign(
     params: StoryParams,
     *,
     guarded: bool,
+    indexed: Mapping[str, str],
 ) -> BatchStories:
     if not guarded:
         log.warning("story index: writing unguarded after %d lost races", MAX_ATTEMPTS)
@@ -634,7 +641,7 @@ def _assign(
             reader.get(keys.cluster(cluster))
         reader.get(keys.total)
         replies = iter(reader.execute())
-        previous = {a.article_id: next(replies) for a in batch}
+        previous = {a.article_id: next(replies) or indexed.get(a.article_id) for a in batch}
         holders: dict[str, list[tuple[str, float]]] = {}
         df: dict[str, int] = {}
         for key in all_keys:

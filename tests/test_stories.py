@@ -395,3 +395,27 @@ def test_a_taken_down_central_article_whose_article_key_expired_leaves_its_title
     assert record is not None
     assert record["title"] == ""
     assert record["central"] == ""
+
+
+def test_re_enrichment_after_the_story_keys_expired_keeps_the_story(
+    story_settings: Settings,
+) -> None:
+    """`newsroom reindex` of articles older than the story keys' life (``ttl_s``; the inverted
+    index lives ``2 * window``): each keeps the story its indexed document carries, instead of
+    starting a story of its own."""
+    ids = dict(zip(TEXTS, _run(story_settings, "ferry1", "ferry2", "ferry3"), strict=False))
+    story = f"s{ids['ferry1']}"
+    assert _stored(story_settings, ids["ferry3"])["story"]["id"] == story
+    redis_client = get_redis(story_settings)
+    for key in list(redis_client.scan_iter(f"{story_settings.index_prefix}:story:*")):
+        redis_client.delete(key)  # expired, all of them
+    payloads = [_payload(key) | {"rebuild": True} for key in ("ferry3", "ferry2")]
+    process_batch(
+        payloads,
+        es=get_elasticsearch(story_settings),
+        redis_client=redis_client,
+        settings=story_settings,
+    )
+    assert _stored(story_settings, ids["ferry3"])["story"]["id"] == story
+    assert _stored(story_settings, ids["ferry2"])["story"]["id"] == story
+    assert redis_client.get(f"{story_settings.index_prefix}:story:article:{ids['ferry3']}") == story

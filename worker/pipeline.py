@@ -24,7 +24,7 @@ from worker.enrich.duplicates import assign_clusters
 from worker.enrich.names import merge_names
 from worker.enrich.registry import article_mappings
 from worker.stories import assign_stories, restamp_merged
-from worker.versions import original_fields, previous_versions, stamp_versions
+from worker.versions import indexed_stories, original_fields, previous_versions, stamp_versions
 
 log = logging.getLogger(__name__)
 
@@ -93,19 +93,23 @@ def process_batch(
         max_per_key=settings.name_index_max_per_key,
     )
     note("stories")
+    # The index exists (made on a first batch) before the live documents are read.
+    targets = write_targets(
+        es, settings, article_mappings(), rebuild=any(p.get("rebuild") for p in payloads)
+    )
+    # Revisions continue from the live index, also while a rebuild writes elsewhere; its story
+    # is kept when the article's key in Redis has expired (re-enriching an old article).
+    previous = previous_versions(es, settings.articles_write_alias, [doc["id"] for doc in docs])
     # Stories (issue 17) need the index every worker shares (in Redis), as near-duplicates do;
     # an article seen before keeps its story, so a retried batch is harmless.
-    stories = assign_stories(docs, redis_client=redis_client, settings=settings)
+    stories = assign_stories(
+        docs, redis_client=redis_client, settings=settings, indexed=indexed_stories(previous)
+    )
     by_id = {payload["id"]: payload for payload in payloads}
     for doc in docs:
         # What the client sent, verbatim: `newsroom reindex` re-enriches from it.
         doc["original"] = original_fields(by_id[doc["id"]])
     note("index")
-    targets = write_targets(
-        es, settings, article_mappings(), rebuild=any(p.get("rebuild") for p in payloads)
-    )
-    # Revisions continue from the live index, also while a rebuild writes elsewhere.
-    previous = previous_versions(es, settings.articles_write_alias, [doc["id"] for doc in docs])
     stamp_versions(docs, by_id, previous)
     bulk = (
         bulk_index(es, targets, docs, may_vanish={settings.articles_next_alias})

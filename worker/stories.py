@@ -5,7 +5,7 @@ batch have their articles already indexed re-stamped with the survivor's id."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,8 +34,11 @@ def assign_stories(
     redis_client: redis.Redis,
     settings: Settings,
     now: datetime | None = None,
+    indexed: Mapping[str, str] | None = None,
 ) -> BatchStories:
-    """Write ``story`` and ``seen_at`` into every document (idempotent on replay)."""
+    """Write ``story`` and ``seen_at`` into every document (idempotent on replay).
+    ``indexed``: the story each article's indexed document carries (kept when its key in
+    Redis has expired)."""
     now = now or datetime.now(UTC)
     result = assign(
         docs,
@@ -43,6 +46,7 @@ def assign_stories(
         prefix=settings.index_prefix,
         params=StoryParams.from_settings(settings),
         now=now,
+        indexed=indexed,
     )
     for doc in docs:
         doc["story"] = result.assignments[doc["id"]].as_fields()

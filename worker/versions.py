@@ -51,11 +51,25 @@ def next_revision(new_hash: str, previous: Mapping[str, Any] | None) -> int:
 def previous_versions(
     es: Elasticsearch, alias: str, ids: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
-    """The revision and content hash already indexed for these ids (absent ones left out)."""
+    """The revision, content hash and story already indexed for these ids (absent ones left
+    out)."""
     if not ids:
         return {}
-    found = es.mget(index=alias, ids=list(ids), source_includes=["revision", "content_hash"])
+    found = es.mget(
+        index=alias, ids=list(ids), source_includes=["revision", "content_hash", "story.id"]
+    )
     return {doc["_id"]: doc.get("_source") or {} for doc in found["docs"] if doc.get("found")}
+
+
+def indexed_stories(previous: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Article id -> the ``story.id`` its indexed document carries (of ``previous_versions``)."""
+    found: dict[str, str] = {}
+    for article_id, source in previous.items():
+        story = source.get("story")
+        story_id = story.get("id") if isinstance(story, Mapping) else None
+        if isinstance(story_id, str) and story_id:
+            found[article_id] = story_id
+    return found
 
 
 def stamp_versions(
