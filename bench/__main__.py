@@ -280,8 +280,9 @@ def run(
             "min_share": min_share,
             "interval": "median of the rounds; 95% distribution-free interval from order "
             "statistics (for 5 rounds the range of the rounds, 93.75%)",
-            "machine_share": "our processes' + Elasticsearch's + Redis's CPU time over CPU time "
-            "+ time runnable but waiting for a core (schedstat); rounds below min_share rejected",
+            "machine_share": "CPU time of our processes (the bench, every process it started, "
+            "Elasticsearch, Redis) over the whole machine's busy CPU time; rounds below "
+            "min_share rejected; wait_share beside it: run / (run + runnable wait), schedstat",
             "pinning": pinning,
             "services_measured": services,
         },

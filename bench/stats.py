@@ -7,11 +7,12 @@
   ``quantile_interval`` does the same for any quantile (a p99's interval from its samples).
 - ``interleave(rounds, arms)``: baseline and candidate alternating (ABBA), every round timed
   with its machine share.
-- ``ShareMeter``: the machine share of a stretch of time: the CPU our processes (this one, its
-  descendants, and any pids given) got over what they asked for, run time / (run time + time
-  runnable but waiting for a core), from /proc/<pid>/task/*/schedstat; beside it steal and the
-  CPU pressure stall (/proc/pressure/cpu) and the load average. A round whose share is below
-  ``MIN_SHARE`` was disturbed by something else on the machine and is rejected.
+- ``ShareMeter``: the machine share of a stretch of time: the CPU time our processes (this one,
+  its descendants, and any pids given) used over the whole machine's busy CPU time
+  (/proc/<pid>/stat, /proc/stat); beside it what they got over what they asked for, run time /
+  (run time + time runnable but waiting for a core) from /proc/<pid>/task/*/schedstat, steal,
+  the CPU pressure stall (/proc/pressure/cpu) and the load average. A round whose share is
+  below ``MIN_SHARE`` was disturbed by something else on the machine and is rejected.
 - ``Run``: one benchmark run (its id, commit, start time); ``Run.record`` stores a figure with
   its interval, unit, warm-up, machine share, rejected rounds and the run's commit and id;
   ``Run.ratio`` divides two figures of the same run and raises ``CrossRunRatioError`` for figures
@@ -162,7 +163,10 @@ def paired_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> 
 
 
 class Share(TypedDict):
-    share: float  # run / (run + runnable waiting) of our processes
+    share: float  # our processes' CPU time / the whole machine's busy CPU time
+    cpu_s: float  # our processes' CPU time (reaped children included)
+    machine_busy_s: float
+    wait_share: float  # run / (run + runnable waiting), live threads: oversubscription too
     run_s: float
     wait_s: float
     steal: float  # fraction of the machine's CPU time stolen by the hypervisor
@@ -207,9 +211,24 @@ def _schedstat(pid: int) -> tuple[int, int]:
     return run, wait
 
 
-def _proc_stat() -> tuple[int, int]:
+def _proc_stat() -> tuple[int, int, int]:
+    """Ticks of the machine: total, busy (less idle and iowait), stolen."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return sum(values), values[7] if len(values) > 7 else 0  # total, steal
+    steal = values[7] if len(values) > 7 else 0
+    return sum(values), sum(values) - values[3] - values[4], steal
+
+
+def _cpu_ticks(pid: int, children: bool) -> int:
+    """utime + stime of a process (every thread, dead ones too), and with ``children`` the
+    times of the children it reaped (cutime + cstime)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks
 
 
 def _pressure_us() -> int:
@@ -222,22 +241,28 @@ def _pressure_us() -> int:
 
 @dataclass
 class ShareMeter:
-    """The machine share between ``start()`` and ``stop()`` of this process, its descendants
-    (services started by the bench) and ``pids`` (e.g. Elasticsearch's). Threads that died
-    between start and stop are not counted (the share is a ratio, their loss biases neither
-    side)."""
+    """The machine share between ``start()`` and ``stop()``: the CPU time of this process,
+    its descendants (services the bench started; each process's time counted once, alive or
+    in the reaper's children times, so services started and stopped within the round count)
+    and ``pids`` (Elasticsearch's, Redis's), over the whole machine's busy CPU time
+    (/proc/stat). 1.0: nothing else ran. Beside it ``wait_share``, run / (run + runnable
+    wait) of the live threads (schedstat): below 1 also when our own processes ask for more
+    cores than there are, so it is reported, not used to reject."""
 
     pids: Sequence[int] = ()
     _start: dict[str, Any] = field(default_factory=dict)
 
     def _snapshot(self) -> dict[str, Any]:
-        per_pid = {}
-        for pid in {*descendants(os.getpid()), *self.pids}:
-            per_pid[pid] = _schedstat(pid)
-        total, steal = _proc_stat()
+        tree = descendants(os.getpid())
+        per_pid = {pid: _schedstat(pid) for pid in {*tree, *self.pids}}
+        ours = sum(_cpu_ticks(pid, children=True) for pid in tree)
+        ours += sum(_cpu_ticks(pid, children=False) for pid in set(self.pids) - set(tree))
+        total, busy, steal = _proc_stat()
         return {
             "pids": per_pid,
+            "ours": ours,
             "total": total,
+            "busy": busy,
             "steal": steal,
             "pressure": _pressure_us(),
             "wall": time.monotonic(),
@@ -256,8 +281,14 @@ class ShareMeter:
             wait += wait_ns - before[1]
         wall = max(end["wall"] - self._start["wall"], 1e-9)
         total = max(end["total"] - self._start["total"], 1)
+        busy = end["busy"] - self._start["busy"]
+        ours = end["ours"] - self._start["ours"]
+        tick = os.sysconf("SC_CLK_TCK")
         return {
-            "share": round(run / (run + wait), 4) if run + wait else 1.0,
+            "share": round(min(1.0, ours / busy), 4) if busy > 0 else 1.0,
+            "cpu_s": round(ours / tick, 2),
+            "machine_busy_s": round(busy / tick, 2),
+            "wait_share": round(run / (run + wait), 4) if run + wait else 1.0,
             "run_s": round(run / 1e9, 3),
             "wait_s": round(wait / 1e9, 3),
             "steal": round((end["steal"] - self._start["steal"]) / total, 4),

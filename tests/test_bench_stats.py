@@ -16,6 +16,9 @@ from bench.stats import CrossRunRatioError, Round, Run, ShareMeter
 def _share(value: float) -> stats.Share:
     return {
         "share": value,
+        "cpu_s": 1.0,
+        "machine_busy_s": 1.0,
+        "wait_share": 1.0,
         "run_s": 1.0,
         "wait_s": 0.0,
         "steal": 0.0,
@@ -89,7 +92,9 @@ def test_share_meter_sees_this_process_running() -> None:
     sum(range(3_000_000))
     found = meter.stop()
     assert found["run_s"] > 0
+    assert found["cpu_s"] > 0
     assert 0 < found["share"] <= 1
+    assert 0 < found["wait_share"] <= 1
     assert found["load_average"] == pytest.approx(os.getloadavg()[0], abs=5)
 
 
@@ -217,3 +222,15 @@ def test_ratio_pairs_only_the_rounds_both_parts_kept() -> None:
     found = run.ratio("top_over_bottom", "top", "bottom")
     assert found["n"] == 3
     assert found["median"] == pytest.approx(2.0)
+
+
+def test_share_meter_counts_a_child_that_ran_and_exited_within_the_round() -> None:
+    import subprocess
+    import sys
+
+    meter = ShareMeter().start()
+    burn = "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass"
+    subprocess.run([sys.executable, "-c", burn], check=True)
+    found = meter.stop()
+    assert found["cpu_s"] >= 0.3
+    assert found["machine_busy_s"] >= found["cpu_s"] * 0.9
