@@ -857,19 +857,26 @@ def restamp(
     """Give up to ``limit`` indexed articles of story ``loser`` the id ``survivor`` (whole
     documents re-indexed with the same external version, as ``bulk_index`` writes them; a
     partial update would break the versioning). Beyond the limit, readers follow the record's
-    ``merged``. Returns how many were re-stamped."""
+    ``merged``. Each target is re-stamped from its own documents: while `newsroom reindex`
+    fills a new index, its re-enriched documents are never overwritten by the live index's
+    (same external version). Returns how many articles were re-stamped."""
     if limit <= 0:
         return 0
-    docs = read_with_vectors(es, settings.articles_alias, {"term": {"story.id": loser}}, size=limit)
-    for doc in docs:
-        story = doc.get("story") or {}
-        doc["story"] = {"id": survivor, "similarity": story.get("similarity")}
-    if not docs:
-        return 0
-    outcome = bulk_index(es, targets, docs, may_vanish={settings.articles_next_alias}, stamp=False)
-    if outcome.failed or outcome.retry:
-        log.warning(
-            "story merge: articles not re-stamped",
-            extra={"story": loser, "failed": len(outcome.failed) + len(outcome.retry)},
+    restamped: set[str] = set()
+    for target in targets:
+        docs = read_with_vectors(es, target, {"term": {"story.id": loser}}, size=limit)
+        for doc in docs:
+            story = doc.get("story") or {}
+            doc["story"] = {"id": survivor, "similarity": story.get("similarity")}
+        if not docs:
+            continue
+        outcome = bulk_index(
+            es, [target], docs, may_vanish={settings.articles_next_alias}, stamp=False
         )
-    return len(outcome.indexed)
+        if outcome.failed or outcome.retry:
+            log.warning(
+                "story merge: articles not re-stamped",
+                extra={"story": loser, "failed": len(outcome.failed) + len(outcome.retry)},
+            )
+        restamped.update(outcome.indexed)
+    return len(restamped)

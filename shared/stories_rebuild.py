@@ -115,7 +115,7 @@ def rebuild_stories(
         report.failed.update(outcome.failed)
         report.failed.update(outcome.retry)
         if result.merges:
-            es.indices.refresh(index=alias)
+            es.indices.refresh(index=",".join(targets), ignore_unavailable=True)
             for loser, survivor in sorted(result.merges.items()):
                 report.restamped += restamp(
                     es, settings, targets, loser, survivor, limit=settings.story_restamp_limit

@@ -419,3 +419,43 @@ def test_re_enrichment_after_the_story_keys_expired_keeps_the_story(
     assert _stored(story_settings, ids["ferry3"])["story"]["id"] == story
     assert _stored(story_settings, ids["ferry2"])["story"]["id"] == story
     assert redis_client.get(f"{story_settings.index_prefix}:story:article:{ids['ferry3']}") == story
+
+
+def test_a_merge_during_a_reindex_restamps_each_index_from_itself(
+    story_settings: Settings,
+) -> None:
+    """While `newsroom reindex` fills a new index (the next alias), a merge re-stamps that
+    index's documents, never copies of the live index's (same external version: they would
+    overwrite the re-enriched documents with the old enrichment)."""
+    from shared.index import bulk_index, ensure_index
+    from shared.stories_assign import restamp
+    from worker.enrich.registry import article_mappings
+
+    es = get_elasticsearch(story_settings)
+    mappings = article_mappings()
+    write = ensure_index(es, story_settings, mappings)
+    new_index = f"{story_settings.index_prefix}-articles-next-{uuid.uuid4().hex[:6]}"
+    es.indices.create(
+        index=new_index, mappings=mappings, aliases={story_settings.articles_next_alias: {}}
+    )
+    article = uuid.uuid4().hex
+    old = _doc(article, None, title="Old enrichment", story={"id": "sloser", "similarity": None})
+    assert not bulk_index(es, write, [old]).failed
+    new = old | {"title": "New enrichment"}
+    assert not bulk_index(es, story_settings.articles_next_alias, [new]).failed
+    es.indices.refresh(index=f"{write},{new_index}")
+    targets = [write, story_settings.articles_next_alias]
+    assert restamp(es, story_settings, targets, "sloser", "swinner", limit=10) >= 1
+    es.indices.refresh(index=f"{write},{new_index}")
+    in_new = es.get(index=new_index, id=article)["_source"]
+    in_old = es.get(index=story_settings.articles_alias, id=article)["_source"]
+    assert (in_new["title"], in_new["story"]["id"]) == ("New enrichment", "swinner")
+    assert (in_old["title"], in_old["story"]["id"]) == ("Old enrichment", "swinner")
+    # A rebuild's own batch writes to the new index alone: only it is re-stamped.
+    again = _doc(
+        uuid.uuid4().hex, None, title="New only", story={"id": "sother", "similarity": None}
+    )
+    assert not bulk_index(es, story_settings.articles_next_alias, [again]).failed
+    es.indices.refresh(index=new_index)
+    restamp(es, story_settings, [story_settings.articles_next_alias], "sother", "sthird", limit=10)
+    assert es.get(index=new_index, id=again["id"])["_source"]["story"]["id"] == "sthird"

@@ -60,8 +60,9 @@ def restamp_merged(
     """Re-stamp the indexed articles of the stories this batch merged away; how many."""
     if not result.merges:
         return 0
-    # Articles indexed in the last second (a batch just before) are searchable only then.
-    es.indices.refresh(index=settings.articles_alias)
+    # Articles indexed in the last second (a batch just before) are searchable only then;
+    # each target is re-stamped from its own documents.
+    es.indices.refresh(index=",".join(targets), ignore_unavailable=True)
     return sum(
         restamp(
             es,
