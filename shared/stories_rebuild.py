@@ -68,7 +68,12 @@ def _check_mapping(es: Elasticsearch, settings: Settings) -> None:
 
 def _targets(es: Elasticsearch, settings: Settings) -> list[str]:
     if es.indices.exists_alias(name=settings.articles_next_alias):
-        return [settings.articles_write_alias, settings.articles_next_alias]
+        # The rebuild reads the live index: its documents written into the index being filled
+        # would overwrite the re-enriched ones there (same external version). The re-enrichment
+        # assigns stories itself.
+        raise StoryRebuildError(
+            "`newsroom reindex` is filling a new index: run this once it has finished"
+        )
     return [settings.articles_write_alias]
 
 
@@ -82,6 +87,7 @@ def rebuild_stories(
 ) -> RebuildReport:
     """Assign every indexed article a story again (module docstring)."""
     _check_mapping(es, settings)
+    targets = _targets(es, settings)
     now = datetime.now(UTC)
     alias = settings.articles_alias
     es.indices.refresh(index=alias)
@@ -96,7 +102,6 @@ def rebuild_stories(
     order.sort()
     clear_stories(redis_client, settings.index_prefix)
     params = StoryParams.from_settings(settings)
-    targets = _targets(es, settings)
     report = RebuildReport()
     stories: set[str] = set()
     for start in range(0, len(order), chunk):

@@ -459,3 +459,32 @@ def test_a_merge_during_a_reindex_restamps_each_index_from_itself(
     es.indices.refresh(index=new_index)
     restamp(es, story_settings, [story_settings.articles_next_alias], "sother", "sthird", limit=10)
     assert es.get(index=new_index, id=again["id"])["_source"]["story"]["id"] == "sthird"
+
+
+def test_rebuild_refuses_while_a_reindex_fills_a_new_index(story_settings: Settings) -> None:
+    """The rebuild reads the live index: writing its documents into the index `newsroom
+    reindex` is filling would overwrite re-enriched documents (same external version)."""
+    from click.testing import CliRunner
+
+    from cli.main import cli
+    from shared.index import bulk_index, ensure_index
+    from worker.enrich.registry import article_mappings
+
+    es = get_elasticsearch(story_settings)
+    mappings = article_mappings()
+    write = ensure_index(es, story_settings, mappings)
+    new_index = f"{story_settings.index_prefix}-articles-next-{uuid.uuid4().hex[:6]}"
+    es.indices.create(
+        index=new_index, mappings=mappings, aliases={story_settings.articles_next_alias: {}}
+    )
+    article = uuid.uuid4().hex
+    old = _doc(article, None, title="Old enrichment")
+    assert not bulk_index(es, write, [old]).failed
+    assert not bulk_index(
+        es, story_settings.articles_next_alias, [old | {"title": "New enrichment"}]
+    ).failed
+    es.indices.refresh(index=f"{write},{new_index}")
+    result = CliRunner().invoke(cli, ["stories", "rebuild", "--quiet"], obj=story_settings)
+    assert result.exit_code == 1
+    assert "reindex" in result.output
+    assert es.get(index=new_index, id=article)["_source"]["title"] == "New enrichment"
