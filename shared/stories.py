@@ -144,13 +144,19 @@ def decode_record(fields: dict[str, str]) -> StoryRecord | None:
 
 
 def resolve(r: redis.Redis, settings: Settings, story_id: str) -> str:
-    """The live story ``story_id`` was merged into (itself when it was not)."""
+    """The live story ``story_id`` was merged into (itself when it was not). Records merged
+    into each other in a ring (a corrupt store, or unguarded writers) resolve to the ring's
+    least id, the same from every member (so a page redirects once, never in circles)."""
     current = story_id
+    path = [current]
     for _ in range(MAX_MERGE_HOPS):
         target = r.hget(story_key(settings.index_prefix, current), "merged_into")
         if not target:
             return current
         current = str(target)
+        if current in path:
+            return min(path[path.index(current) :])
+        path.append(current)
     return current
 
 

@@ -580,3 +580,28 @@ def test_a_story_of_many_sources_counts_them_all(site: Site, client: FlaskClient
     page = lxml.html.fromstring(client.get(f"/stories/{story}").get_data(as_text=True))
     facts = page.xpath("//p[contains(@class, 'story-facts')]")[0]
     assert "from 25 sources" in " ".join(facts.text_content().split())
+
+
+def test_a_merge_cycle_does_not_redirect_forever(site: Site, client: FlaskClient) -> None:
+    """Records merged into each other in a ring (two workers merging unguarded, or a corrupt
+    store): every id of the ring resolves to one of them, so its page redirects once at most."""
+    r = get_redis(site.settings)
+    ring = [f"s{article_id()}" for _ in range(3)]
+    for here, there in zip(ring, ring[1:] + ring[:1], strict=True):
+        fields: dict[Any, str] = dict(
+            stories.encode_record({"id": here, "title": "Ring", "merged_into": there})
+        )
+        r.hset(stories.story_key(site.settings.index_prefix, here), mapping=fields)
+    try:
+        lives = {stories.resolve(r, site.settings, story_id) for story_id in ring}
+        assert len(lives) == 1
+        for story_id in ring:
+            path = f"/stories/{story_id}"
+            for _ in range(2):
+                answer = client.get(path)
+                if answer.status_code != 301:
+                    break
+                path = answer.headers["Location"]
+            assert answer.status_code == 200, (story_id, answer.status_code)
+    finally:
+        r.delete(*(stories.story_key(site.settings.index_prefix, s) for s in ring))
