@@ -256,3 +256,40 @@ def test_story_groups() -> None:
         "s0": {"id": "s1"},  # read_stories follows a merge: the record of the live story
     }
     assert story_groups(records, ["s1", "s0", "s9"]) == {"s1": ["s1", "s0"], "s9": ["s9"]}
+
+
+def test_a_merged_storys_recent_articles_count_with_the_story_it_joined(
+    services: None, settings: Settings
+) -> None:
+    """A story merged into another whose recent articles still carry its id (beyond the
+    re-stamp bound, or indexed while the merge was made) but are too few to be a candidate
+    of their own: counted with the story they joined, not left out."""
+    own = settings.model_copy(update={"index_prefix": f"{settings.index_prefix}-risingmerge"})
+    es = get_elasticsearch(own)
+    now = datetime.now(UTC)
+    live, merged = f"slive{TAG}", f"sgone{TAG}"
+    docs = [
+        _doc(now - timedelta(hours=h + 1), story={"id": live, "similarity": 0.9}) for h in range(3)
+    ] + [
+        _doc(now - timedelta(hours=h + 1), story={"id": merged, "similarity": 0.9})
+        for h in range(2)
+    ]
+    try:
+        write = ensure_index(es, own, _mappings())
+        assert not bulk_index(es, write, docs).failed
+        es.indices.refresh(index=own.articles_alias)
+        redis_client = get_redis(own)
+        records: list[stories.StoryRecord] = [
+            {"id": live, "title": "Joined", "merged": [merged]},
+            {"id": merged, "merged_into": live},
+        ]
+        for record in records:
+            key = stories.story_key(own.index_prefix, record["id"])
+            redis_client.hset(key, mapping=dict(stories.encode_record(record)))  # type: ignore[arg-type]
+        client = web.create_app({"TESTING": True, "NEWSROOM_SETTINGS": own}).test_client()
+        found = client.get("/api/rising", query_string={"kind": "stories"}).get_json()
+        (story,) = found["kinds"]["stories"]
+        assert (story["value"], story["label"]) == (live, "Joined")
+        assert (story["recent"], story["baseline"]) == (5, 0)
+    finally:
+        drop_data(own)

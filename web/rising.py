@@ -107,6 +107,28 @@ def story_groups(
     return groups
 
 
+def merged_recent(
+    es: Elasticsearch,
+    alias: str,
+    counted: Mapping[str, int],
+    members: Sequence[str],
+    span: Windows,
+) -> dict[str, int]:
+    """The recent counts of story ids merged into a rising story that were not candidates of
+    their own (too few recent articles: articles not re-stamped yet); one more request, only
+    when there are some (at most ``CANDIDATES`` stories' merged ids)."""
+    extra = [member for member in members if member not in counted]
+    if not extra:
+        return {}
+    field = KINDS["stories"]
+    body = count_request(
+        [span.recent_range(SEEN_AT), {"terms": {field: extra}}],
+        {"values": {"terms": {"field": field, "size": len(extra), "include": extra}}},
+    )
+    response = es.search(index=alias, **_OPTIONS, **body).body
+    return _buckets(response.get("aggregations", {}).get("values", {}))
+
+
 def _sum(counts: Mapping[str, int], members: Sequence[str]) -> int:
     return sum(counts.get(member, 0) for member in dict.fromkeys(members))
 
@@ -146,7 +168,8 @@ def rising_group(
 ) -> dict[str, list[dict[str, Any]]]:
     """What of each of ``kinds`` (keys of ``KINDS``) is rising: kind -> [{value, label, recent,
     baseline, expected, ratio, score}], at most ``limit`` each. Two requests whatever the
-    number of kinds: the recent window's candidates, then their baseline counts."""
+    number of kinds: the recent window's candidates, then their baseline counts (and a third
+    when stories merged into a candidate story are not candidates themselves: ``merged_recent``)."""
     alias = settings.articles_alias
     response = es.search(
         index=alias,
@@ -163,6 +186,7 @@ def rising_group(
         found = story_groups(records, wanted["stories"])
         groups["stories"] = found
         wanted["stories"] = list(dict.fromkeys(m for members in found.values() for m in members))
+        recent["stories"] |= merged_recent(es, alias, recent["stories"], wanted["stories"], span)
     asked = {kind: (KINDS[kind], values) for kind, values in wanted.items() if values}
     baseline: dict[str, dict[str, int]] = {}
     if asked:
