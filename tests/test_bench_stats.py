@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -84,12 +85,14 @@ def test_interleave_alternates_the_order() -> None:
     found = stats.interleave(4, {"a": lambda: arm("a"), "b": lambda: arm("b")})
     assert order == ["a", "b", "b", "a", "a", "b", "b", "a"]
     assert all(len(rounds) == 4 for rounds in found.values())
-    assert 0 < found["a"][0].share["share"] <= 1
+    assert 0 <= found["a"][0].share["share"] <= 1
 
 
 def test_share_meter_sees_this_process_running() -> None:
     meter = ShareMeter().start()
-    sum(range(3_000_000))
+    end = time.process_time() + 0.2
+    while time.process_time() < end:
+        pass
     found = meter.stop()
     assert found["run_s"] > 0
     assert found["cpu_s"] > 0
