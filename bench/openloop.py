@@ -113,6 +113,34 @@ def qps_at_target(steps: Sequence[dict[str, Any]], target_ms: float = TARGET_P99
     return best
 
 
+# What a kept-alive connection the server has closed while it sat idle (gunicorn closes one
+# after its 2 s keep-alive) raises on the next request, before any answer came back.
+STALE_CONNECTION = (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected)
+
+
+def _get(connection: http.client.HTTPConnection, path: str) -> int:
+    """GET ``path``: the answer's status, or 599 when no answer came. A connection found
+    closed by the server is opened again and the request sent once more, as a browser or any
+    HTTP client library does (the new connection's set-up counts in the request's time); any
+    other failure, or a second one, is a failed request."""
+    for attempt in (1, 2):
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+            if response.getheader("Connection", "").lower() == "close":
+                connection.close()
+            return response.status
+        except STALE_CONNECTION:
+            connection.close()
+            if attempt == 2:
+                return 599
+        except (OSError, http.client.HTTPException):
+            connection.close()
+            return 599
+    return 599
+
+
 def _client(
     base_url: str,
     paths: Sequence[str],
@@ -134,16 +162,7 @@ def _client(
         if delay > 0:
             time.sleep(delay)
         sent = time.monotonic()
-        try:
-            connection.request("GET", paths[number])
-            response = connection.getresponse()
-            response.read()
-            status = response.status
-            if response.getheader("Connection", "").lower() == "close":
-                connection.close()
-        except (OSError, http.client.HTTPException):
-            status = 599
-            connection.close()
+        status = _get(connection, paths[number])
         samples.append((due, sent, time.monotonic(), status))
     connection.close()
     results.put(samples)

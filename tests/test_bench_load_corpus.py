@@ -214,3 +214,34 @@ def test_open_loop_latency_includes_the_queue(slow_server: str) -> None:
     assert [s["target_qps"] for s in steps] == [4, 60]  # 60 passed the ceiling: the end
     assert used == sum(s["requests"] for s in steps)
     assert openloop.qps_at_target(steps, 1000) == 4
+
+
+@pytest.fixture
+def closing_server() -> Iterator[str]:
+    """Keeps a connection alive for 0.1 s of idleness only, then closes it without a word (as
+    gunicorn does after its keep-alive)."""
+
+    class Closing(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        timeout = 0.1
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    with serving(Closing) as url:
+        yield url
+
+
+def test_open_loop_reopens_a_connection_the_server_closed(closing_server: str) -> None:
+    # Two requests a second over one client: every gap outlives the server's keep-alive, so
+    # each request after the first finds its connection closed.
+    paths = [f"/q{n}" for n in range(20)]
+    step = openloop.run_step(closing_server, paths, rate=2, seconds=3, seed=4, clients=1)
+    assert step["requests"] >= 3
+    assert step["errors"] == 0, step["statuses"]
