@@ -174,17 +174,21 @@ def test_qps_at_target_stops_at_the_first_failure() -> None:
     assert openloop.qps_at_target([]) == 0.0
 
 
-@pytest.fixture
-def slow_server() -> Iterator[str]:
-    """Answers each request after 50 ms, one at a time: at most 20 a second."""
+def ok_handler(
+    *, delay_s: float = 0.0, idle_timeout_s: float | None = None
+) -> type[http.server.BaseHTTPRequestHandler]:
+    """Answers every GET "ok" over kept-alive HTTP/1.1 connections, after ``delay_s``, one
+    request at a time; closes a connection left idle ``idle_timeout_s`` without a word (as
+    gunicorn does after its keep-alive)."""
     lock = threading.Lock()
 
-    class Slow(http.server.BaseHTTPRequestHandler):
+    class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = idle_timeout_s
 
         def do_GET(self) -> None:
             with lock:
-                time.sleep(0.05)
+                time.sleep(delay_s)
             self.send_response(200)
             self.send_header("Content-Length", "2")
             self.end_headers()
@@ -193,7 +197,13 @@ def slow_server() -> Iterator[str]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    with serving(Slow) as url:
+    return Handler
+
+
+@pytest.fixture
+def slow_server() -> Iterator[str]:
+    """Answers each request after 50 ms, one at a time: at most 20 a second."""
+    with serving(ok_handler(delay_s=0.05)) as url:
         yield url
 
 
@@ -218,23 +228,8 @@ def test_open_loop_latency_includes_the_queue(slow_server: str) -> None:
 
 @pytest.fixture
 def closing_server() -> Iterator[str]:
-    """Keeps a connection alive for 0.1 s of idleness only, then closes it without a word (as
-    gunicorn does after its keep-alive)."""
-
-    class Closing(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        timeout = 0.1
-
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    with serving(Closing) as url:
+    """Keeps a connection alive for 0.1 s of idleness only."""
+    with serving(ok_handler(idle_timeout_s=0.1)) as url:
         yield url
 
 
